@@ -1,0 +1,56 @@
+//! The API key: held as a sensitive header value, never printed.
+
+use std::fmt;
+
+use reqwest::header::HeaderValue;
+
+/// The `X-Avala-Api-Key` header name.
+pub(crate) const HEADER: &str = "x-avala-api-key";
+
+/// An API key. `Debug` and `Display` print `[redacted]`.
+#[derive(Clone)]
+pub(crate) struct ApiKey {
+    header: HeaderValue,
+    text: String,
+}
+
+impl ApiKey {
+    /// Wraps a key; refuses one that is empty or cannot be an HTTP header.
+    pub(crate) fn new(key: &str) -> crate::Result<Self> {
+        let key = key.trim();
+        if key.is_empty() {
+            return Err(crate::Error::config(
+                "no API key: set AVALA_API_KEY or pass one with Client::builder().api_key(..)",
+            ));
+        }
+        let mut header = HeaderValue::from_str(key).map_err(|_| {
+            crate::Error::config("the API key (AVALA_API_KEY) contains characters that cannot be sent in an HTTP header")
+        })?;
+        header.set_sensitive(true);
+        Ok(Self {
+            header,
+            text: key.to_owned(),
+        })
+    }
+
+    pub(crate) fn header(&self) -> &HeaderValue {
+        &self.header
+    }
+
+    /// The key itself, only for scrubbing it out of error bodies.
+    pub(crate) fn expose_for_scrubbing(&self) -> &str {
+        &self.text
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ApiKey([redacted])")
+    }
+}
+
+impl fmt::Display for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}

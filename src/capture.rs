@@ -1,0 +1,69 @@
+//! Reading a non-2xx response into [`ResponseFacts`] inside the `exec` hook.
+
+use bytes::Bytes;
+use serde_json::Value;
+
+use crate::error::{ApiError, ResponseFacts};
+
+/// The most of an error body that is read and kept.
+pub(crate) const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// Reads at most [`MAX_ERROR_BODY`] bytes of `response`, redacts them with
+/// `key` also removed verbatim, and returns a response with the same status and
+/// headers whose body is the redacted text and whose extensions hold the facts.
+pub(crate) async fn error_response(mut response: reqwest::Response, key: &str) -> reqwest::Response {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let mut raw = Vec::new();
+    // A broken body still yields an error with what arrived.
+    while let Ok(Some(chunk)) = response.chunk().await {
+        let room = MAX_ERROR_BODY - raw.len();
+        raw.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if raw.len() >= MAX_ERROR_BODY {
+            break;
+        }
+    }
+    let text = scrub(&String::from_utf8_lossy(&raw), key);
+    let body = serde_json::from_str::<Value>(&text).ok().map(|mut v| {
+        crate::redact::redact_json(&mut v);
+        v
+    });
+    let message = match body.as_ref().and_then(|b| b.get("detail")) {
+        Some(Value::String(detail)) => detail.clone(),
+        _ => format!("HTTP {}", status.as_u16()),
+    };
+    let facts = ResponseFacts {
+        error: ApiError {
+            status: status.as_u16(),
+            message,
+            body,
+            raw_body: text.clone(),
+            request_id: headers
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+        },
+        retry_after: crate::retry::retry_after(&headers),
+    };
+    let mut rebuilt = http::Response::new(text);
+    *rebuilt.status_mut() = status;
+    *rebuilt.headers_mut() = headers;
+    rebuilt.extensions_mut().insert(facts);
+    reqwest::Response::from(rebuilt)
+}
+
+/// Redacts `text` by the protocol rules and removes `key` wherever it appears.
+pub(crate) fn scrub(text: &str, key: &str) -> String {
+    let text = if key.is_empty() {
+        text.to_owned()
+    } else {
+        text.replace(key, "[redacted]")
+    };
+    crate::redact::redact_text(&text)
+}
+
+/// A redacted, bounded text copy of a body that failed to decode.
+pub(crate) fn bounded_text(bytes: &Bytes) -> String {
+    let end = bytes.len().min(MAX_ERROR_BODY);
+    crate::redact::redact_text(&String::from_utf8_lossy(&bytes[..end]))
+}

@@ -1,0 +1,221 @@
+//! [`Client`] and [`ClientBuilder`]: configuration in, a ready client out.
+
+use std::{fmt, ops::Deref, sync::Arc, time::Duration};
+
+use crate::{
+    auth::ApiKey,
+    config::{self, BaseUrl},
+    generated,
+    rate_limit::RateLimit,
+    retry::RetryPolicy,
+    runtime::{Runtime, Shared},
+    Result,
+};
+
+/// A client of the Avala API. Cheap to clone; clones share connections and
+/// rate-limit state.
+///
+/// Every operation of the API is a method (through `Deref` to the generated
+/// client), with a builder for its parameters:
+///
+/// ```no_run
+/// # async fn demo() -> avala::Result<()> {
+/// let client = avala::Client::from_env()?;
+/// let page = client.list_datasets().limit(10).send().await?;
+/// for dataset in &page.results {
+///     println!("{} ({})", dataset.name, dataset.uid);
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    generated: generated::Client,
+    base_url: Arc<str>,
+}
+
+impl Client {
+    /// Key from `AVALA_API_KEY`; base URL from `AVALA_BASE_URL` or the default.
+    pub fn from_env() -> Result<Self> {
+        Self::builder().build()
+    }
+
+    /// Loads `.env` from the current directory or its parents (variables
+    /// already set win), then as [`Client::from_env`]. A missing `.env` is not
+    /// an error; an unreadable one is.
+    pub fn from_dotenv() -> Result<Self> {
+        match dotenvy::dotenv() {
+            Ok(_) => {}
+            Err(e) if e.not_found() => {}
+            Err(e) => {
+                return Err(crate::Error::config(format!(
+                    "could not read .env: {}",
+                    crate::redact::redact_text(&e.to_string())
+                )))
+            }
+        }
+        Self::from_env()
+    }
+
+    /// An explicit key; base URL from `AVALA_BASE_URL` or the default.
+    pub fn new(api_key: impl Into<String>) -> Result<Self> {
+        Self::builder().api_key(api_key).build()
+    }
+
+    /// A builder for every setting.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// The API root requests go to, without a trailing `/`.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The `X-RateLimit-*` headers of the most recent response, success or
+    /// error; `None` before any response or when it carried none.
+    pub fn last_rate_limit(&self) -> Option<RateLimit> {
+        progenitor_client::ClientInfo::inner(&self.generated).last_rate_limit()
+    }
+}
+
+impl Deref for Client {
+    type Target = generated::Client;
+
+    fn deref(&self) -> &Self::Target {
+        &self.generated
+    }
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("base_url", &self.base_url)
+            .field("api_key", &"[redacted]")
+            .finish()
+    }
+}
+
+/// Settings for a [`Client`]. An explicit setting beats the environment.
+#[derive(Clone)]
+pub struct ClientBuilder {
+    api_key: Option<String>,
+    base_url: Option<String>,
+    timeout: Duration,
+    connect_timeout: Duration,
+    max_retries: u32,
+    user_agent: Option<String>,
+}
+
+impl Default for ClientBuilder {
+    fn default() -> Self {
+        Self {
+            api_key: None,
+            base_url: None,
+            timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            max_retries: RetryPolicy::default().max_retries,
+            user_agent: None,
+        }
+    }
+}
+
+impl fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("api_key", &self.api_key.as_ref().map(|_| "[redacted]"))
+            .field("base_url", &self.base_url.as_ref().map(|_| "[set]"))
+            .field("timeout", &self.timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("max_retries", &self.max_retries)
+            .field("user_agent", &self.user_agent)
+            .finish()
+    }
+}
+
+impl ClientBuilder {
+    /// The API key (instead of `AVALA_API_KEY`).
+    pub fn api_key(mut self, key: impl Into<String>) -> Self {
+        self.api_key = Some(key.into());
+        self
+    }
+
+    /// The API root (instead of `AVALA_BASE_URL`), e.g. `https://api.avala.ai/api/v1`.
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = Some(url.into());
+        self
+    }
+
+    /// Total time for one attempt of a request, body included. Default 30 s.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Time to establish a connection. Default 10 s.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Retries of idempotent requests on 408/429/502/503/504 and connection
+    /// failures. Default 2; 0 disables retries.
+    pub fn max_retries(mut self, retries: u32) -> Self {
+        self.max_retries = retries;
+        self
+    }
+
+    /// Replaces the `User-Agent` (default `avala-rust/<version>`).
+    pub fn user_agent(mut self, agent: impl Into<String>) -> Self {
+        self.user_agent = Some(agent.into());
+        self
+    }
+
+    /// Validates the settings and builds the client. Fails with
+    /// [`crate::Error::Config`] before any request.
+    pub fn build(self) -> Result<Client> {
+        self.build_with_env(config::process_env)
+    }
+
+    pub(crate) fn build_with_env(self, env: impl Fn(&str) -> Option<String>) -> Result<Client> {
+        let key = self.api_key.clone().or_else(|| env(config::ENV_API_KEY)).unwrap_or_default();
+        let api_key = ApiKey::new(&key)?;
+        let allow_insecure = env(config::ENV_ALLOW_INSECURE).is_some_and(|v| config::is_truthy(&v));
+        let raw_base = self
+            .base_url
+            .clone()
+            .or_else(|| env(config::ENV_BASE_URL))
+            .unwrap_or_else(|| config::DEFAULT_BASE_URL.to_owned());
+        let base = config::parse_base_url(&raw_base, allow_insecure)?;
+        let http = self.http_client(&base)?;
+        let retry = RetryPolicy {
+            max_retries: self.max_retries,
+            ..RetryPolicy::default()
+        };
+        let runtime = Runtime(Arc::new(Shared {
+            api_key,
+            origin: base.origin.clone(),
+            base_path: base.path.clone(),
+            retry,
+            rate_limit: Default::default(),
+        }));
+        Ok(Client {
+            generated: generated::Client::new_with_client(&base.text, http, runtime),
+            base_url: base.text.into(),
+        })
+    }
+
+    fn http_client(&self, base: &BaseUrl) -> Result<reqwest::Client> {
+        let agent = self
+            .user_agent
+            .clone()
+            .unwrap_or_else(|| concat!("avala-rust/", env!("CARGO_PKG_VERSION")).to_owned());
+        reqwest::Client::builder()
+            .https_only(base.https)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(agent)
+            .timeout(self.timeout)
+            .connect_timeout(self.connect_timeout)
+            .build()
+            .map_err(|e| crate::Error::config(format!("could not build the HTTP client: {e}")))
+    }
+}

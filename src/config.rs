@@ -1,0 +1,109 @@
+//! Where the key and the base URL come from, and the base-URL rules.
+//!
+//! Precedence: an explicit argument, then the environment (`AVALA_API_KEY`,
+//! `AVALA_BASE_URL`, `AVALA_ALLOW_INSECURE_BASE_URL`), then the default root.
+//! `.env` is read only by `Client::from_dotenv`, and never overrides a
+//! variable that is already set.
+
+use url::{Host, Url};
+
+use crate::{Error, Result};
+
+/// The API root used when none is configured.
+pub const DEFAULT_BASE_URL: &str = "https://api.avala.ai/api/v1";
+/// Environment variable holding the API key.
+pub const ENV_API_KEY: &str = "AVALA_API_KEY";
+/// Environment variable holding the API root.
+pub const ENV_BASE_URL: &str = "AVALA_BASE_URL";
+/// Environment variable that, when truthy, allows `http` to loopback hosts.
+pub const ENV_ALLOW_INSECURE: &str = "AVALA_ALLOW_INSECURE_BASE_URL";
+
+/// Reads a variable of the process environment; a value that is not UTF-8
+/// counts as unset.
+pub(crate) fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// `1`, `true`, `yes` or `on`, trimmed, in any case.
+pub(crate) fn is_truthy(value: &str) -> bool {
+    matches!(
+        value.trim().to_ascii_lowercase().as_str(),
+        "1" | "true" | "yes" | "on"
+    )
+}
+
+/// A validated API root.
+#[derive(Debug, Clone)]
+pub(crate) struct BaseUrl {
+    /// Without a trailing `/`, as the generated client wants it.
+    pub(crate) text: String,
+    pub(crate) origin: url::Origin,
+    /// The path without a trailing `/` (`""` for a bare host).
+    pub(crate) path: String,
+    pub(crate) https: bool,
+}
+
+/// Validates an API root. `allow_insecure` is the value of
+/// `AVALA_ALLOW_INSECURE_BASE_URL`. Messages never repeat the URL, which may
+/// carry credentials.
+pub(crate) fn parse_base_url(raw: &str, allow_insecure: bool) -> Result<BaseUrl> {
+    const EXAMPLE: &str = "e.g. https://api.avala.ai/api/v1";
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Err(Error::config(format!("the base URL is empty; set a full URL ({EXAMPLE}) or unset {ENV_BASE_URL}")));
+    }
+    // The URL parser silently drops tabs and newlines; refuse them instead.
+    if raw.chars().any(|c| c.is_control() || c == ' ') {
+        return Err(Error::config("the base URL contains spaces or control characters; remove them"));
+    }
+    let url = Url::parse(raw).map_err(|e| {
+        Error::config(format!("the base URL is not a valid absolute URL ({e}); it needs a scheme and host, {EXAMPLE}"))
+    })?;
+    let host = url
+        .host()
+        .ok_or_else(|| Error::config(format!("the base URL has no host; {EXAMPLE}")))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(Error::config(
+            "the base URL contains credentials (user:password@); remove them and pass the API key with AVALA_API_KEY",
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(Error::config("the base URL has a query (?) or fragment (#); use only scheme, host, port and path"));
+    }
+    let https = match url.scheme() {
+        "https" => true,
+        "http" if is_loopback(&host) && allow_insecure => false,
+        "http" if is_loopback(&host) => {
+            return Err(Error::config(format!(
+                "plain http is refused; for local development set {ENV_ALLOW_INSECURE}=true (allowed only for localhost, 127.0.0.1 and [::1])"
+            )))
+        }
+        "http" => {
+            return Err(Error::config(format!(
+                "the base URL must use https; http is allowed only for localhost, 127.0.0.1 and [::1] with {ENV_ALLOW_INSECURE}=true"
+            )))
+        }
+        other => {
+            return Err(Error::config(format!(
+                "the base URL scheme `{other}` is not supported; use https, {EXAMPLE}"
+            )))
+        }
+    };
+    let path = url.path().trim_end_matches('/').to_owned();
+    let mut text = url.origin().ascii_serialization();
+    text.push_str(&path);
+    Ok(BaseUrl {
+        text,
+        origin: url.origin(),
+        path,
+        https,
+    })
+}
+
+fn is_loopback(host: &Host<&str>) -> bool {
+    match host {
+        Host::Domain(d) => d.eq_ignore_ascii_case("localhost"),
+        Host::Ipv4(ip) => *ip == std::net::Ipv4Addr::LOCALHOST,
+        Host::Ipv6(ip) => *ip == std::net::Ipv6Addr::LOCALHOST,
+    }
+}

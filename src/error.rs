@@ -1,0 +1,262 @@
+//! The SDK's error type and its mapping from the generated client's errors.
+//!
+//! The `exec` hook reads every non-2xx body (bounded), redacts it and leaves
+//! the parsed facts in the response's extensions, so that the conversion from
+//! `progenitor_client::Error` is a plain synchronous `From`: `?` on any
+//! generated call yields the fully mapped [`Error`].
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// Result of every SDK call.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What the API said in an error response, already redacted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiError {
+    /// The HTTP status.
+    pub status: u16,
+    /// The body's `detail` when it is a string, else `HTTP <status>`.
+    pub message: String,
+    /// The body as JSON, when it was JSON (redacted).
+    pub body: Option<Value>,
+    /// The body as text, at most 64 KiB (redacted).
+    pub raw_body: String,
+    /// The `X-Request-Id` header, when present.
+    pub request_id: Option<String>,
+}
+
+/// Every error the SDK returns.
+///
+/// No variant ever holds the API key: bodies and messages are redacted
+/// before they are stored.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Bad configuration (missing key, bad or insecure base URL), raised by
+    /// the constructor before any request.
+    #[error("configuration error: {message}")]
+    Config {
+        /// What is wrong and what to do.
+        message: String,
+    },
+    /// A bad argument, refused before any request was sent.
+    #[error("invalid argument: {message}")]
+    InvalidArgument {
+        /// What is wrong.
+        message: String,
+    },
+    /// HTTP 401: the key is missing, wrong or revoked.
+    #[error("authentication failed (HTTP 401): {}", .0.message)]
+    Authentication(ApiError),
+    /// HTTP 403: the key may not do this.
+    #[error("forbidden (HTTP 403): {}", .0.message)]
+    Forbidden(ApiError),
+    /// HTTP 404.
+    #[error("not found (HTTP 404): {}", .0.message)]
+    NotFound(ApiError),
+    /// HTTP 400 or 422: the request was refused as invalid.
+    #[error("validation failed (HTTP {}): {}", .error.status, .error.message)]
+    Validation {
+        /// The response.
+        error: ApiError,
+        /// The body when it is a JSON array, else empty.
+        details: Vec<Value>,
+    },
+    /// HTTP 413 with a `{limit, used}` body: a storage quota would be exceeded.
+    #[error("quota exceeded (HTTP 413): {}", .error.message)]
+    QuotaExceeded {
+        /// The response.
+        error: ApiError,
+        /// The quota, in bytes.
+        limit: Option<u64>,
+        /// Bytes used, including open reservations.
+        used: Option<u64>,
+    },
+    /// HTTP 429, after the retries allowed for the request were spent.
+    #[error("rate limited (HTTP 429): {}", .error.message)]
+    RateLimited {
+        /// The response.
+        error: ApiError,
+        /// The server's `Retry-After`, in seconds or as an HTTP date.
+        retry_after: Option<Duration>,
+    },
+    /// HTTP 5xx.
+    #[error("server error (HTTP {}): {}", .0.status, .0.message)]
+    Server(ApiError),
+    /// Any other status, 3xx included (redirects are never followed).
+    #[error("unexpected response (HTTP {}): {}", .0.status, .0.message)]
+    Api(ApiError),
+    /// The request did not complete: connect, TLS, timeout, or a body read.
+    #[error("transport error: {message}")]
+    Transport {
+        /// What failed.
+        message: String,
+        /// The underlying error.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// A 2xx body that does not fit the model.
+    #[error("could not decode the response: {message}")]
+    Decode {
+        /// What did not fit (redacted).
+        message: String,
+        /// The body, at most 64 KiB (redacted).
+        body: Option<String>,
+    },
+}
+
+impl Error {
+    /// The HTTP status, for errors that come from a response.
+    pub fn status(&self) -> Option<u16> {
+        self.api_error().map(|e| e.status)
+    }
+
+    /// A one-line message: the server's `detail`, `HTTP <status>`, or what
+    /// went wrong locally.
+    pub fn message(&self) -> String {
+        match self {
+            Self::Config { message }
+            | Self::InvalidArgument { message }
+            | Self::Transport { message, .. }
+            | Self::Decode { message, .. } => message.clone(),
+            other => other.api_error().map(|e| e.message.clone()).unwrap_or_default(),
+        }
+    }
+
+    /// The response details, for errors that come from a response.
+    pub fn api_error(&self) -> Option<&ApiError> {
+        match self {
+            Self::Authentication(e) | Self::Forbidden(e) | Self::NotFound(e) => Some(e),
+            Self::Server(e) | Self::Api(e) => Some(e),
+            Self::Validation { error, .. }
+            | Self::QuotaExceeded { error, .. }
+            | Self::RateLimited { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+
+    /// Whether retrying the same request later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Transport { source, .. } => source.is_connect() || source.is_timeout(),
+            Self::RateLimited { .. } => true,
+            other => matches!(other.status(), Some(408 | 502 | 503 | 504)),
+        }
+    }
+
+    pub(crate) fn config(message: impl Into<String>) -> Self {
+        Self::Config {
+            message: message.into(),
+        }
+    }
+
+    /// Maps a response's status and facts onto a variant.
+    pub(crate) fn from_response(facts: ResponseFacts) -> Self {
+        let ResponseFacts {
+            error,
+            retry_after,
+        } = facts;
+        let int = |k: &str| error.body.as_ref()?.get(k)?.as_u64();
+        match error.status {
+            400 | 422 => Self::Validation {
+                details: match &error.body {
+                    Some(Value::Array(items)) => items.clone(),
+                    _ => Vec::new(),
+                },
+                error,
+            },
+            401 => Self::Authentication(error),
+            403 => Self::Forbidden(error),
+            404 => Self::NotFound(error),
+            413 if int("limit").is_some() || int("used").is_some() => Self::QuotaExceeded {
+                limit: int("limit"),
+                used: int("used"),
+                error,
+            },
+            429 => Self::RateLimited { error, retry_after },
+            500.. => Self::Server(error),
+            _ => Self::Api(error),
+        }
+    }
+}
+
+/// What the `exec` hook learnt from a non-2xx response; travels to the `From`
+/// conversion in the rebuilt response's extensions.
+#[derive(Debug, Clone)]
+pub(crate) struct ResponseFacts {
+    pub(crate) error: ApiError,
+    pub(crate) retry_after: Option<Duration>,
+}
+
+impl From<progenitor_client::Error> for Error {
+    fn from(e: progenitor_client::Error) -> Self {
+        use progenitor_client::Error as P;
+        match e {
+            P::InvalidRequest(message) | P::Custom(message) => Self::InvalidArgument {
+                message: crate::redact::redact_text(&message),
+            },
+            P::CommunicationError(source) | P::InvalidUpgrade(source) => Self::Transport {
+                message: transport_message(&source),
+                source,
+            },
+            P::ResponseBodyError(source) => Self::Transport {
+                message: format!("reading the response body: {}", transport_message(&source)),
+                source,
+            },
+            P::InvalidResponsePayload(bytes, err) => Self::Decode {
+                message: crate::redact::redact_text(&err.to_string()),
+                body: Some(crate::capture::bounded_text(&bytes)),
+            },
+            P::UnexpectedResponse(response) => match response.extensions().get::<ResponseFacts>() {
+                Some(facts) => Self::from_response(facts.clone()),
+                None => Self::from_response(ResponseFacts {
+                    error: ApiError {
+                        status: response.status().as_u16(),
+                        message: format!("HTTP {}", response.status().as_u16()),
+                        body: None,
+                        raw_body: String::new(),
+                        request_id: None,
+                    },
+                    retry_after: None,
+                }),
+            },
+            P::ErrorResponse(rv) => Self::from_response(ResponseFacts {
+                error: ApiError {
+                    status: rv.status().as_u16(),
+                    message: format!("HTTP {}", rv.status().as_u16()),
+                    body: None,
+                    raw_body: String::new(),
+                    request_id: None,
+                },
+                retry_after: None,
+            }),
+        }
+    }
+}
+
+/// A description of a reqwest error without its URL's query string.
+fn transport_message(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else if e.is_redirect() {
+        "redirect refused"
+    } else if e.is_body() || e.is_decode() {
+        "body error"
+    } else if e.is_builder() {
+        "could not build the request"
+    } else {
+        "request failed"
+    };
+    let mut message = kind.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        message.push_str(": ");
+        message.push_str(&s.to_string());
+        source = s.source();
+    }
+    crate::redact::redact_text(&message)
+}

@@ -1,0 +1,117 @@
+//! The request hooks of the generated client: route check and auth header
+//! (`pre`), retries, tracing, rate-limit capture and error capture (`exec`).
+
+use std::time::Instant;
+
+use progenitor_client::{ClientHooks, ClientInfo, OperationInfo};
+use reqwest::header::{HeaderValue, ACCEPT};
+use tracing::Instrument;
+
+use crate::{generated::Client, retry, routes, runtime::Runtime};
+
+impl ClientHooks<Runtime> for Client {
+    async fn pre<E>(
+        &self,
+        request: &mut reqwest::Request,
+        info: &OperationInfo,
+    ) -> Result<(), progenitor_client::Error<E>> {
+        let shared = self.inner().shared();
+        let route = routes::find(info.operation_id).ok_or_else(|| {
+            progenitor_client::Error::InvalidRequest(format!("unknown operation {}", info.operation_id))
+        })?;
+        let below_base = request.url().path().strip_prefix(shared.base_path.as_str());
+        if !below_base.is_some_and(|p| routes::matches(route.template, p)) {
+            return Err(progenitor_client::Error::InvalidRequest(format!(
+                "{}: a path parameter is empty, `.` or `..`, which would send the request to another route than {}",
+                info.operation_id, route.template
+            )));
+        }
+        request
+            .headers_mut()
+            .insert(ACCEPT, HeaderValue::from_static("application/json"));
+        // The key goes only to the configured origin, and never on anonymous
+        // operations (signup, the resolver).
+        if !route.anonymous && request.url().origin() == shared.origin {
+            request
+                .headers_mut()
+                .insert(crate::auth::HEADER, shared.api_key.header().clone());
+        }
+        Ok(())
+    }
+
+    async fn exec(
+        &self,
+        request: reqwest::Request,
+        info: &OperationInfo,
+    ) -> reqwest::Result<reqwest::Response> {
+        let span = tracing::debug_span!(
+            "avala.request",
+            operation_id = info.operation_id,
+            method = %request.method(),
+            path = request.url().path(),
+            status = tracing::field::Empty,
+            attempt = tracing::field::Empty,
+            elapsed_ms = tracing::field::Empty,
+        );
+        self.send_with_retries(request).instrument(span).await
+    }
+}
+
+impl Client {
+    async fn send_with_retries(&self, request: reqwest::Request) -> reqwest::Result<reqwest::Response> {
+        let runtime = self.inner();
+        let shared = runtime.shared();
+        let started = Instant::now();
+        let retryable = retry::is_idempotent(request.method());
+        let mut pending = Some(request);
+        let mut attempt: u32 = 0;
+        loop {
+            let Some(current) = pending.take() else {
+                unreachable!("a request is always pending at the top of the loop")
+            };
+            // Keep a copy only when another try is possible (a streaming body
+            // cannot be copied, and then is sent once).
+            let spare = if retryable && attempt < shared.retry.max_retries {
+                current.try_clone()
+            } else {
+                None
+            };
+            let result = self.client().execute(current).await;
+            let span = tracing::Span::current();
+            span.record("attempt", attempt + 1);
+            span.record("elapsed_ms", started.elapsed().as_millis() as u64);
+            let delay = match &result {
+                Ok(response) => {
+                    runtime.record_rate_limit(response.headers());
+                    span.record("status", response.status().as_u16());
+                    retry::is_retryable_status(response.status())
+                        .then(|| shared.retry.delay(attempt, Some(response.headers())))
+                        .flatten()
+                }
+                Err(e) => retry::is_retryable_error(e)
+                    .then(|| shared.retry.delay(attempt, None))
+                    .flatten(),
+            };
+            match (delay, spare) {
+                (Some(delay), Some(spare)) => {
+                    tracing::debug!(attempt = attempt + 1, delay_ms = delay.as_millis() as u64, "retrying");
+                    tokio::time::sleep(delay).await;
+                    pending = Some(spare);
+                    attempt += 1;
+                }
+                _ => return self.finish(result).await,
+            }
+        }
+    }
+
+    /// Replaces a non-2xx response by one whose extensions hold its facts.
+    async fn finish(&self, result: reqwest::Result<reqwest::Response>) -> reqwest::Result<reqwest::Response> {
+        match result {
+            Ok(response) if !response.status().is_success() => {
+                let key = self.inner().shared().api_key.expose_for_scrubbing();
+                Ok(crate::capture::error_response(response, key).await)
+            }
+            other => other,
+        }
+    }
+}

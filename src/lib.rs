@@ -1,0 +1,33 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod auth;
+mod capture;
+mod client;
+pub mod config;
+mod error;
+mod generated;
+mod hooks;
+pub mod pagination;
+mod rate_limit;
+pub mod redact;
+mod retry;
+mod routes;
+mod runtime;
+
+pub use client::{Client, ClientBuilder};
+pub use error::{ApiError, Error, Result};
+pub use generated::{builder, ByteStream, ResponseValue};
+pub use rate_limit::RateLimit;
+#[doc(hidden)]
+pub use runtime::Runtime;
+
+/// Every request and response model of the API, and its open enums.
+pub mod types {
+    pub use crate::generated::open_enums::*;
+    pub use crate::generated::types::*;
+}
+
+/// The generated client type that [`Client`] dereferences to.
+pub use generated::Client as GeneratedClient;

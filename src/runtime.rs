@@ -1,0 +1,46 @@
+//! Per-client state shared by the request hooks.
+
+use std::{
+    fmt,
+    sync::{Arc, Mutex},
+};
+
+use crate::{auth::ApiKey, rate_limit::RateLimit, retry::RetryPolicy};
+
+/// Shared, cheap to clone; the generated client carries it as `inner`.
+#[derive(Clone)]
+pub struct Runtime(pub(crate) Arc<Shared>);
+
+pub(crate) struct Shared {
+    pub(crate) api_key: ApiKey,
+    /// The configured API origin: the key is attached only to it.
+    pub(crate) origin: url::Origin,
+    /// The path of the base URL without a trailing `/` (e.g. `/api/v1`).
+    pub(crate) base_path: String,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) rate_limit: Mutex<Option<RateLimit>>,
+}
+
+impl Runtime {
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.0
+    }
+
+    pub(crate) fn record_rate_limit(&self, headers: &reqwest::header::HeaderMap) {
+        let mut slot = self.0.rate_limit.lock().unwrap_or_else(|p| p.into_inner());
+        *slot = RateLimit::from_headers(headers);
+    }
+
+    pub(crate) fn last_rate_limit(&self) -> Option<RateLimit> {
+        *self.0.rate_limit.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runtime")
+            .field("api_key", &self.0.api_key)
+            .field("max_retries", &self.0.retry.max_retries)
+            .finish_non_exhaustive()
+    }
+}
