@@ -89,17 +89,18 @@ where
         let send = send.clone();
         Box::pin(async move { Ok(send(request).await?.into_inner()) })
     };
-    let state = Some((first.clone(), None::<Position>, HashSet::new()));
+    // `None` once the last page has been fetched.
+    let state = Some((None::<Position>, HashSet::new()));
     let pages = stream::try_unfold(state, move |state| {
         let first = first.clone();
         let fetch = fetch.clone();
         async move {
-            let Some((_, position, mut seen)) = state else {
+            let Some((position, mut seen)) = state else {
                 return Ok(None);
             };
             let request = match position {
-                None => first.clone(),
-                Some(p) => set(first.clone(), p)?,
+                None => first,
+                Some(p) => set(first, p)?,
             };
             let (items, next) = fetch(request).await?.into_parts();
             let next_state = match next.as_deref().and_then(next_position) {
@@ -112,7 +113,7 @@ where
                         body: None,
                     })
                 }
-                Some(p) => Some((first, Some(p), seen)),
+                Some(p) => Some((Some(p), seen)),
             };
             Ok(Some((items, next_state)))
         }
