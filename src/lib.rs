@@ -9,6 +9,8 @@ pub mod config;
 mod error;
 mod generated;
 mod hooks;
+#[cfg(feature = "mock")]
+pub mod mock;
 pub mod pagination;
 mod rate_limit;
 pub mod redact;

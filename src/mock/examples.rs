@@ -1,0 +1,1 @@
+//! The project's example bodies (`openapi/examples.json`). STUB: being written.
