@@ -67,6 +67,7 @@ fn run() -> Result<(), String> {
     write(&out, "open_enums.rs", &open_enums_code(&enums))?;
     write(&out, "routes.rs", &routes_code(&raw)?)?;
     write(&out, "paging.rs", &paging_code(&raw)?)?;
+    write(&out, "contract.rs", &contract_code(&raw)?)?;
     Ok(())
 }
 
@@ -269,4 +270,90 @@ fn paging_code(raw: &Value) -> Result<String, String> {
         );
     }
     Ok(c)
+}
+
+/// The Rust type progenitor uses for a parameter, body or response schema.
+fn rust_type(schema: &Value) -> Result<String, String> {
+    if let Some(name) = ref_name(schema) {
+        return Ok(format!("crate::types::{name}"));
+    }
+    let ty = schema.get("type").and_then(Value::as_str).unwrap_or_default();
+    let format = schema.get("format").and_then(Value::as_str).unwrap_or_default();
+    Ok(match (ty, format) {
+        ("string", _) => "String".into(),
+        ("integer", "uint32") => "u32".into(),
+        ("integer", _) => "i64".into(),
+        ("boolean", _) => "bool".into(),
+        ("array", _) => format!("Vec<{}>", rust_type(&schema["items"])?),
+        other => return Err(format!("no Rust type for schema {other:?}")),
+    })
+}
+
+/// Rust's name for a builder setter: keywords get a trailing `_`.
+fn setter(name: &str) -> String {
+    match name {
+        "type" | "ref" | "move" | "match" | "use" | "self" | "crate" => format!("{name}_"),
+        other => other.to_owned(),
+    }
+}
+
+/// Per-operation glue for the mock and the contract tests (feature `mock`):
+/// typed round trips of example bodies, and a call of every operation
+/// through its builder.
+fn contract_code(raw: &Value) -> Result<String, String> {
+    let json = "/content/application~1json/schema";
+    let (mut responses, mut requests, mut calls) = (String::new(), String::new(), String::new());
+    for (_, _, op) in operations(raw) {
+        let id = op_id(op);
+        let response = op.pointer(&format!("/responses/2XX{json}"));
+        let body = op.pointer(&format!("/requestBody{json}"));
+        if let Some(schema) = response {
+            let _ = writeln!(responses, "        {id:?} => Some(roundtrip::<{}>(body)),", rust_type(schema)?);
+        }
+        if let Some(schema) = body {
+            let _ = writeln!(requests, "        {id:?} => Some(roundtrip::<{}>(body)),", rust_type(schema)?);
+        }
+        let mut call = format!("        {id:?} => {{\n            let mut b = client.{id}();\n");
+        for p in op.get("parameters").and_then(Value::as_array).into_iter().flatten() {
+            let name = p["name"].as_str().unwrap_or_default();
+            let ty = rust_type(&p["schema"])?;
+            let set = setter(name);
+            if p["in"] == "path" {
+                let _ = writeln!(call, "            b = b.{set}(args.path_value({name:?}));");
+            } else {
+                let _ = writeln!(
+                    call,
+                    "            if let Some(v) = args.query.get({name:?}) {{ b = b.{set}(from_json::<{ty}>({name:?}, v)?); }}"
+                );
+            }
+        }
+        if let Some(schema) = body {
+            let _ = writeln!(
+                call,
+                "            if let Some(v) = &args.body {{ b = b.body(from_json::<{}>(\"body\", v)?); }}",
+                rust_type(schema)?
+            );
+        }
+        call.push_str("            let value = b.send().await?.into_inner();\n");
+        call.push_str("            serde_json::to_value(value).map_err(decode_error)\n        }\n");
+        calls.push_str(&call);
+    }
+    Ok(format!(
+        "/// Decodes `body` as the success response of `operation_id` and encodes it again.\n\
+         /// `None` when the operation is unknown or answers without a body.\n\
+         pub fn roundtrip_response(operation_id: &str, body: serde_json::Value) -> Option<Result<serde_json::Value, serde_json::Error>> {{\n    \
+         match operation_id {{\n{responses}        _ => None,\n    }}\n}}\n\n\
+         /// Decodes `body` as the request body of `operation_id` and encodes it again.\n\
+         /// `None` when the operation is unknown or takes no body.\n\
+         pub fn roundtrip_request(operation_id: &str, body: serde_json::Value) -> Option<Result<serde_json::Value, serde_json::Error>> {{\n    \
+         match operation_id {{\n{requests}        _ => None,\n    }}\n}}\n\n\
+         /// Sends `operation_id` through its builder with the parameters and body in `args`, and\n\
+         /// returns the decoded response as JSON (`null` for an answer without a body).\n\
+         /// `None` when the operation is unknown.\n\
+         #[allow(unused_mut)]\n\
+         pub async fn call(client: &crate::Client, operation_id: &str, args: &CallArgs) -> Option<crate::Result<serde_json::Value>> {{\n    \
+         let result = async {{\n        match operation_id {{\n{calls}            _ => Err(crate::Error::InvalidArgument {{ message: String::new() }}),\n        }}\n    }};\n    \
+         crate::generated::ROUTES.iter().any(|r| r.operation_id == operation_id).then_some(())?;\n    \
+         Some(result.await)\n}}\n"
+    ))
 }
