@@ -104,6 +104,8 @@ pub struct ClientBuilder {
     connect_timeout: Duration,
     max_retries: u32,
     user_agent: Option<String>,
+    /// Set only by the embedded mock, which serves plain http on 127.0.0.1.
+    allow_insecure_loopback: bool,
 }
 
 impl Default for ClientBuilder {
@@ -115,6 +117,7 @@ impl Default for ClientBuilder {
             connect_timeout: Duration::from_secs(10),
             max_retries: RetryPolicy::default().max_retries,
             user_agent: None,
+            allow_insecure_loopback: false,
         }
     }
 }
@@ -170,6 +173,14 @@ impl ClientBuilder {
         self
     }
 
+    /// Allows `http` to a loopback host without `AVALA_ALLOW_INSECURE_BASE_URL`;
+    /// for the embedded mock server only.
+    #[cfg(feature = "mock")]
+    pub(crate) fn allow_insecure_loopback(mut self) -> Self {
+        self.allow_insecure_loopback = true;
+        self
+    }
+
     /// Validates the settings and builds the client. Fails with
     /// [`crate::Error::Config`] before any request.
     pub fn build(self) -> Result<Client> {
@@ -179,7 +190,8 @@ impl ClientBuilder {
     pub(crate) fn build_with_env(self, env: impl Fn(&str) -> Option<String>) -> Result<Client> {
         let key = self.api_key.clone().or_else(|| env(config::ENV_API_KEY)).unwrap_or_default();
         let api_key = ApiKey::new(&key)?;
-        let allow_insecure = env(config::ENV_ALLOW_INSECURE).is_some_and(|v| config::is_truthy(&v));
+        let allow_insecure = self.allow_insecure_loopback
+            || env(config::ENV_ALLOW_INSECURE).is_some_and(|v| config::is_truthy(&v));
         let raw_base = self
             .base_url
             .clone()
