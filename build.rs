@@ -62,13 +62,56 @@ fn run() -> Result<(), String> {
     }))
     .map_err(|p| format!("progenitor panicked: {}", panic_text(&p)))?
     .map_err(|e| format!("progenitor: {e}"))?;
-    let file: syn::File = syn::parse2(tokens).map_err(|e| format!("generated code: {e}"))?;
+    let mut file: syn::File = syn::parse2(tokens).map_err(|e| format!("generated code: {e}"))?;
+    syn::visit_mut::VisitMut::visit_file_mut(&mut MappedSend, &mut file);
     write(&out, "codegen.rs", &prettyplease::unparse(&file))?;
     write(&out, "open_enums.rs", &open_enums_code(&enums))?;
     write(&out, "routes.rs", &routes_code(&raw)?)?;
     write(&out, "paging.rs", &paging_code(&raw)?)?;
     write(&out, "contract.rs", &contract_code(&raw)?)?;
     Ok(())
+}
+
+/// Makes every builder's `send()` return `avala::Result`, so that matching on
+/// a call gives `avala::Error` directly; progenitor's own result stays
+/// available as `send_unmapped()`.
+struct MappedSend;
+
+impl syn::visit_mut::VisitMut for MappedSend {
+    fn visit_item_impl_mut(&mut self, item: &mut syn::ItemImpl) {
+        let mut added = Vec::new();
+        for member in &mut item.items {
+            let syn::ImplItem::Fn(f) = member else { continue };
+            if f.sig.ident != "send" || f.sig.asyncness.is_none() {
+                continue;
+            }
+            let syn::ReturnType::Type(_, ty) = &f.sig.output else { continue };
+            let Some(ok) = result_ok_type(ty) else { continue };
+            f.sig.ident = syn::Ident::new("send_unmapped", f.sig.ident.span());
+            f.attrs.push(syn::parse_quote!(#[doc = "Sends the request, with progenitor's error type; prefer `send`."]));
+            added.push(syn::parse_quote! {
+                /// Sends the request.
+                pub async fn send(self) -> crate::Result<#ok> {
+                    self.send_unmapped().await.map_err(crate::Error::from)
+                }
+            });
+        }
+        item.items.extend(added);
+        syn::visit_mut::visit_item_impl_mut(self, item);
+    }
+}
+
+/// `T` of a `Result<T, E>` type.
+fn result_ok_type(ty: &syn::Type) -> Option<syn::Type> {
+    let syn::Type::Path(p) = ty else { return None };
+    let last = p.path.segments.last().filter(|s| s.ident == "Result")?;
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    match args.args.first()? {
+        syn::GenericArgument::Type(t) => Some(t.clone()),
+        _ => None,
+    }
 }
 
 fn write(dir: &std::path::Path, name: &str, code: &str) -> Result<(), String> {

@@ -80,9 +80,7 @@ where
     P: Page + Send + 'a,
     P::Item: Send + 'a,
     F: Fn(B) -> Fut + Send + Sync + 'a,
-    Fut: Future<Output = std::result::Result<ResponseValue<P>, progenitor_client::Error>>
-        + Send
-        + 'a,
+    Fut: Future<Output = Result<ResponseValue<P>>> + Send + 'a,
 {
     let send = std::sync::Arc::new(send);
     let fetch = move |request: B| -> Fetch<'a, P> {
