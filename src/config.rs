@@ -59,8 +59,16 @@ pub(crate) fn parse_base_url(raw: &str, allow_insecure: bool) -> Result<BaseUrl>
     let url = Url::parse(raw).map_err(|e| {
         Error::config(format!("the base URL is not a valid absolute URL ({e}); it needs a scheme and host, {EXAMPLE}"))
     })?;
+    // For http(s) the parser fills a missing host from what follows it
+    // (`https:///api/v1` gets host `api`, `https:api.avala.ai` gets
+    // `api.avala.ai`), so also require `scheme://` directly before a host.
+    let authority = raw
+        .get(url.scheme().len() + 1..)
+        .and_then(|rest| rest.strip_prefix("//"))
+        .filter(|rest| !rest.starts_with(['/', '\\']));
     let host = url
         .host()
+        .filter(|_| authority.is_some())
         .ok_or_else(|| Error::config(format!("the base URL has no host; {EXAMPLE}")))?;
     if !url.username().is_empty() || url.password().is_some() {
         return Err(Error::config(
