@@ -393,7 +393,7 @@ fn contract_code(raw: &Value) -> Result<String, String> {
          /// Sends `operation_id` through its builder with the parameters and body in `args`, and\n\
          /// returns the decoded response as JSON (`null` for an answer without a body).\n\
          /// `None` when the operation is unknown.\n\
-         #[allow(unused_mut)]\n\
+         #[allow(unused_mut, clippy::let_unit_value)]\n\
          pub async fn call(client: &crate::Client, operation_id: &str, args: &CallArgs) -> Option<crate::Result<serde_json::Value>> {{\n    \
          let result = async {{\n        match operation_id {{\n{calls}            _ => Err(crate::Error::InvalidArgument {{ message: String::new() }}),\n        }}\n    }};\n    \
          crate::generated::ROUTES.iter().any(|r| r.operation_id == operation_id).then_some(())?;\n    \

@@ -49,18 +49,18 @@ pub enum Error {
     },
     /// HTTP 401: the key is missing, wrong or revoked.
     #[error("authentication failed (HTTP 401): {}", .0.message)]
-    Authentication(ApiError),
+    Authentication(Box<ApiError>),
     /// HTTP 403: the key may not do this.
     #[error("forbidden (HTTP 403): {}", .0.message)]
-    Forbidden(ApiError),
+    Forbidden(Box<ApiError>),
     /// HTTP 404.
     #[error("not found (HTTP 404): {}", .0.message)]
-    NotFound(ApiError),
+    NotFound(Box<ApiError>),
     /// HTTP 400 or 422: the request was refused as invalid.
     #[error("validation failed (HTTP {}): {}", .error.status, .error.message)]
     Validation {
         /// The response.
-        error: ApiError,
+        error: Box<ApiError>,
         /// The body when it is a JSON array, else empty.
         details: Vec<Value>,
     },
@@ -68,7 +68,7 @@ pub enum Error {
     #[error("quota exceeded (HTTP 413): {}", .error.message)]
     QuotaExceeded {
         /// The response.
-        error: ApiError,
+        error: Box<ApiError>,
         /// The quota, in bytes.
         limit: Option<u64>,
         /// Bytes used, including open reservations.
@@ -78,16 +78,16 @@ pub enum Error {
     #[error("rate limited (HTTP 429): {}", .error.message)]
     RateLimited {
         /// The response.
-        error: ApiError,
+        error: Box<ApiError>,
         /// The server's `Retry-After`, in seconds or as an HTTP date.
         retry_after: Option<Duration>,
     },
     /// HTTP 5xx.
     #[error("server error (HTTP {}): {}", .0.status, .0.message)]
-    Server(ApiError),
+    Server(Box<ApiError>),
     /// Any other status, 3xx included (redirects are never followed).
     #[error("unexpected response (HTTP {}): {}", .0.status, .0.message)]
-    Api(ApiError),
+    Api(Box<ApiError>),
     /// The request did not complete: connect, TLS, timeout, or a body read.
     #[error("transport error: {message}")]
     Transport {
@@ -158,6 +158,8 @@ impl Error {
             error,
             retry_after,
         } = facts;
+        // Boxed so that `Result<T, Error>` stays small on the happy path.
+        let error = Box::new(error);
         let int = |k: &str| error.body.as_ref()?.get(k)?.as_u64();
         match error.status {
             400 | 422 => Self::Validation {
@@ -170,11 +172,10 @@ impl Error {
             401 => Self::Authentication(error),
             403 => Self::Forbidden(error),
             404 => Self::NotFound(error),
-            413 if int("limit").is_some() || int("used").is_some() => Self::QuotaExceeded {
-                limit: int("limit"),
-                used: int("used"),
-                error,
-            },
+            413 if int("limit").is_some() || int("used").is_some() => {
+                let (limit, used) = (int("limit"), int("used"));
+                Self::QuotaExceeded { error, limit, used }
+            }
             429 => Self::RateLimited { error, retry_after },
             500.. => Self::Server(error),
             _ => Self::Api(error),
