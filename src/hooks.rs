@@ -26,9 +26,11 @@ impl ClientHooks<Runtime> for Client {
                 info.operation_id, route.template
             )));
         }
-        request
-            .headers_mut()
-            .insert(ACCEPT, HeaderValue::from_static("application/json"));
+        let headers = request.headers_mut();
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        // progenitor sends the document's `info.version` as `api-version`; the
+        // Avala API defines no such header and the official SDKs never send it.
+        headers.remove("api-version");
         // The key goes only to the configured origin, and never on anonymous
         // operations (signup, the resolver).
         if !route.anonymous && request.url().origin() == shared.origin {
