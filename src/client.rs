@@ -46,6 +46,13 @@ impl Client {
         match dotenvy::dotenv() {
             Ok(_) => {}
             Err(e) if e.not_found() => {}
+            // dotenvy's message quotes the whole offending line, which is
+            // typically `AVALA_API_KEY=...`: give only the position.
+            Err(dotenvy::Error::LineParse(_, index)) => {
+                return Err(crate::Error::config(format!(
+                    "could not parse .env near character {index}; check the quoting (the line is not shown, it may hold a secret)"
+                )))
+            }
             Err(e) => {
                 return Err(crate::Error::config(format!(
                     "could not read .env: {}",
