@@ -1,0 +1,573 @@
+//! The semantic diff of two documents: operations (by operationId) and
+//! schemas (by name), down to parameters, bodies, fields, `required` and enum
+//! values. Changes that break code using the SDK are marked `BREAKING`:
+//! anything removed or retyped, a field or parameter that becomes required,
+//! a field that becomes optional (its Rust type becomes `Option`), an enum
+//! value removed. Descriptions and examples are not compared.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
+use crate::lint::{operations, parameters, resolve, Op};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub breaking: bool,
+    /// `+` added, `-` removed, `~` changed.
+    pub sign: char,
+    /// `operation `list_datasets``, `schema `Dataset``, `info`.
+    pub subject: String,
+    /// Empty when the whole subject was added or removed.
+    pub detail: String,
+}
+
+impl std::fmt::Display for Change {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let marker = if self.breaking { "BREAKING" } else { "" };
+        write!(f, "{marker:<9}{} {}", self.sign, self.subject)?;
+        if !self.detail.is_empty() {
+            write!(f, ": {}", self.detail)?;
+        }
+        Ok(())
+    }
+}
+
+/// The text printed by `diff` and `regen`: one change a line, then a summary.
+pub fn render(changes: &[Change]) -> String {
+    let mut out = String::new();
+    for c in changes {
+        out.push_str(&c.to_string());
+        out.push('\n');
+    }
+    let breaking = changes.iter().filter(|c| c.breaking).count();
+    if changes.is_empty() {
+        out.push_str("no semantic changes\n");
+    } else {
+        out.push_str(&format!(
+            "{} change{}, {breaking} breaking\n",
+            changes.len(),
+            if changes.len() == 1 { "" } else { "s" }
+        ));
+    }
+    out
+}
+
+struct Cx<'a> {
+    old: &'a Value,
+    new: &'a Value,
+    out: Vec<Change>,
+}
+
+impl Cx<'_> {
+    fn push(&mut self, breaking: bool, sign: char, subject: &str, detail: impl Into<String>) {
+        self.out.push(Change {
+            breaking,
+            sign,
+            subject: subject.to_owned(),
+            detail: detail.into(),
+        });
+    }
+}
+
+pub fn diff(old: &Value, new: &Value) -> Vec<Change> {
+    let mut cx = Cx {
+        old,
+        new,
+        out: Vec::new(),
+    };
+    let (vo, vn) = (old.pointer("/info/version"), new.pointer("/info/version"));
+    if vo != vn {
+        let show = |v: Option<&Value>| v.map_or("none".to_owned(), ToString::to_string);
+        cx.push(
+            false,
+            '~',
+            "info",
+            format!("version {} -> {}", show(vo), show(vn)),
+        );
+    }
+    diff_operations(&mut cx);
+    diff_schemas(&mut cx);
+    cx.out
+}
+
+fn op_key(op: &Op) -> String {
+    op.id()
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("{} {}", op.method.to_ascii_uppercase(), op.path))
+}
+
+fn route(op: &Op) -> String {
+    format!("{} {}", op.method.to_ascii_uppercase(), op.path)
+}
+
+fn diff_operations(cx: &mut Cx) {
+    let old: BTreeMap<String, Op> = operations(cx.old)
+        .into_iter()
+        .map(|o| (op_key(&o), o))
+        .collect();
+    let new: BTreeMap<String, Op> = operations(cx.new)
+        .into_iter()
+        .map(|o| (op_key(&o), o))
+        .collect();
+    let keys: BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+    for k in keys {
+        let subject = format!("operation `{k}`");
+        match (old.get(k), new.get(k)) {
+            (Some(o), None) => cx.push(true, '-', &format!("{subject} ({})", route(o)), ""),
+            (None, Some(n)) => cx.push(false, '+', &format!("{subject} ({})", route(n)), ""),
+            (Some(o), Some(n)) => diff_operation(cx, &subject, o, n),
+            (None, None) => {}
+        }
+    }
+}
+
+fn diff_operation(cx: &mut Cx, subject: &str, o: &Op, n: &Op) {
+    if route(o) != route(n) {
+        cx.push(
+            false,
+            '~',
+            subject,
+            format!("route {} -> {}", route(o), route(n)),
+        );
+    }
+    let po = parameters(cx.old, o);
+    let pn = parameters(cx.new, n);
+    let required = |p: &Value| p.get("required") == Some(&Value::Bool(true));
+    for key in po.keys().chain(pn.keys()).collect::<BTreeSet<_>>() {
+        let what = format!("{} parameter `{}`", key.0, key.1);
+        match (po.get(key), pn.get(key)) {
+            (Some(_), None) => cx.push(true, '-', subject, format!("{what} removed")),
+            (None, Some(p)) => {
+                let ty = describe(p.get("schema"));
+                if required(p) {
+                    cx.push(true, '+', subject, format!("required {what} added ({ty})"));
+                } else {
+                    cx.push(
+                        false,
+                        '+',
+                        subject,
+                        format!("{what} added ({ty}, optional)"),
+                    );
+                }
+            }
+            (Some(a), Some(b)) => {
+                diff_schema(cx, subject, &what, "", a.get("schema"), b.get("schema"));
+                match (required(a), required(b)) {
+                    (false, true) => cx.push(true, '~', subject, format!("{what} is now required")),
+                    (true, false) => {
+                        cx.push(false, '~', subject, format!("{what} is now optional"))
+                    }
+                    _ => {}
+                }
+            }
+            (None, None) => {}
+        }
+    }
+
+    let body = |doc: &Value, op: &Op| -> Option<(String, Option<Value>)> {
+        let b = resolve(doc, op.op.get("requestBody")?);
+        let (mt, media) = b.get("content")?.as_object()?.iter().next()?;
+        Some((mt.clone(), media.get("schema").cloned()))
+    };
+    match (body(cx.old, o), body(cx.new, n)) {
+        (None, Some((mt, _))) => cx.push(true, '+', subject, format!("request body added ({mt})")),
+        (Some(_), None) => cx.push(true, '-', subject, "request body removed"),
+        (Some((ma, sa)), Some((mb, sb))) => {
+            if ma != mb {
+                cx.push(
+                    true,
+                    '~',
+                    subject,
+                    format!("request body media type {ma} -> {mb}"),
+                );
+            }
+            diff_schema(cx, subject, "request body", "", sa.as_ref(), sb.as_ref());
+        }
+        (None, None) => {}
+    }
+
+    let success = |doc: &Value, op: &Op| -> (String, Option<Value>) {
+        for (status, r) in op
+            .op
+            .get("responses")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+        {
+            if status == "2XX" || status.starts_with('2') || status == "default" {
+                let r = resolve(doc, r);
+                let content = r.get("content").and_then(Value::as_object);
+                return match content
+                    .and_then(|c| c.iter().find(|(k, _)| k.starts_with("application/json")))
+                {
+                    Some((_, media)) => ("json".into(), media.get("schema").cloned()),
+                    None if content.is_some_and(|c| !c.is_empty()) => ("raw body".into(), None),
+                    None => ("no body".into(), None),
+                };
+            }
+        }
+        ("no body".into(), None)
+    };
+    let (ka, sa) = success(cx.old, o);
+    let (kb, sb) = success(cx.new, n);
+    if ka != kb {
+        let show = |k: &str, s: &Option<Value>| {
+            if k == "json" {
+                describe(s.as_ref())
+            } else {
+                k.to_owned()
+            }
+        };
+        cx.push(
+            true,
+            '~',
+            subject,
+            format!("response {} -> {}", show(&ka, &sa), show(&kb, &sb)),
+        );
+    } else if ka == "json" {
+        diff_schema(cx, subject, "response", "", sa.as_ref(), sb.as_ref());
+    }
+}
+
+fn diff_schemas(cx: &mut Cx) {
+    let empty = serde_json::Map::new();
+    let so = cx
+        .old
+        .pointer("/components/schemas")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    let sn = cx
+        .new
+        .pointer("/components/schemas")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    let names: BTreeSet<&String> = so.keys().chain(sn.keys()).collect();
+    for name in names {
+        let subject = format!("schema `{name}`");
+        match (so.get(name), sn.get(name)) {
+            (Some(_), None) => cx.push(true, '-', &subject, ""),
+            (None, Some(_)) => cx.push(false, '+', &subject, ""),
+            (Some(a), Some(b)) => diff_schema(cx, &subject, "", "", Some(a), Some(b)),
+            (None, None) => {}
+        }
+    }
+}
+
+/// A short type description: `Dataset`, `string(date-time)`, `array<Tag>`,
+/// `map<string>`, `object`, `oneOf(A | B)`, with ` | null` when nullable.
+pub fn describe(s: Option<&Value>) -> String {
+    let Some(s) = s.filter(|s| s.is_object()) else {
+        return "any".into();
+    };
+    let mut out = if let Some(r) = s.get("$ref").and_then(Value::as_str) {
+        r.rsplit('/').next().unwrap_or(r).to_owned()
+    } else if let Some(all) = s.get("allOf").and_then(Value::as_array) {
+        let parts: Vec<String> = all.iter().map(|x| describe(Some(x))).collect();
+        if parts.len() == 1 {
+            parts[0].clone()
+        } else {
+            format!("allOf({})", parts.join(" & "))
+        }
+    } else if let Some((k, list)) = ["oneOf", "anyOf"]
+        .iter()
+        .find_map(|k| Some((*k, s.get(*k)?.as_array()?)))
+    {
+        let parts: Vec<String> = list.iter().map(|x| describe(Some(x))).collect();
+        format!("{k}({})", parts.join(" | "))
+    } else {
+        let ty = s.get("type").and_then(Value::as_str).unwrap_or_else(|| {
+            if s.get("properties").is_some() {
+                "object"
+            } else {
+                "any"
+            }
+        });
+        match ty {
+            "array" => format!("array<{}>", describe(s.get("items"))),
+            "object" => match s.get("additionalProperties") {
+                Some(ap @ Value::Object(_)) if s.get("properties").is_none() => {
+                    format!("map<{}>", describe(Some(ap)))
+                }
+                _ => "object".into(),
+            },
+            _ if s.get("enum").is_some() => format!("{ty} enum"),
+            _ => match s.get("format").and_then(Value::as_str) {
+                Some(f) => format!("{ty}({f})"),
+                None => ty.to_owned(),
+            },
+        }
+    };
+    if s.get("nullable") == Some(&Value::Bool(true)) {
+        out.push_str(" | null");
+    }
+    out
+}
+
+fn label(root: &str, path: &str) -> String {
+    match (root.is_empty(), path.is_empty()) {
+        (true, true) => "type".into(),
+        (false, true) => root.to_owned(),
+        (true, false) => format!("field `{path}`"),
+        (false, false) => format!("{root} field `{path}`"),
+    }
+}
+
+fn join(path: &str, next: &str) -> String {
+    if path.is_empty() {
+        next.to_owned()
+    } else if next.starts_with('[') || next.starts_with('{') {
+        format!("{path}{next}")
+    } else {
+        format!("{path}.{next}")
+    }
+}
+
+fn strings(v: Option<&Value>) -> BTreeSet<String> {
+    v.and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_owned))
+        .collect()
+}
+
+/// Compares two schemas in place (`$ref`s are compared by name; the named
+/// schemas are compared once, under their own name).
+fn diff_schema(
+    cx: &mut Cx,
+    subject: &str,
+    root: &str,
+    path: &str,
+    a: Option<&Value>,
+    b: Option<&Value>,
+) {
+    let (ta, tb) = (describe(a), describe(b));
+    if ta != tb {
+        cx.push(
+            true,
+            '~',
+            subject,
+            format!("{} retyped: {ta} -> {tb}", label(root, path)),
+        );
+        return;
+    }
+    let (Some(a), Some(b)) = (a, b) else { return };
+    if a.get("$ref").is_some() {
+        return;
+    }
+    // Enum values.
+    let (ea, eb) = (strings(a.get("enum")), strings(b.get("enum")));
+    let at = if path.is_empty() && root.is_empty() {
+        String::new()
+    } else {
+        format!(" in {}", label(root, path))
+    };
+    for v in ea.difference(&eb) {
+        cx.push(true, '-', subject, format!("enum value `{v}` removed{at}"));
+    }
+    for v in eb.difference(&ea) {
+        cx.push(false, '+', subject, format!("enum value `{v}` added{at}"));
+    }
+    // Properties and `required`.
+    let empty = serde_json::Map::new();
+    let pa = a
+        .get("properties")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    let pb = b
+        .get("properties")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    let (ra, rb) = (strings(a.get("required")), strings(b.get("required")));
+    for name in pa.keys().chain(pb.keys()).collect::<BTreeSet<_>>() {
+        let field = join(path, name);
+        match (pa.get(name), pb.get(name)) {
+            (Some(_), None) => cx.push(
+                true,
+                '-',
+                subject,
+                format!("{} removed", label(root, &field)),
+            ),
+            (None, Some(s)) => {
+                let ty = describe(Some(s));
+                if rb.contains(name) {
+                    cx.push(
+                        true,
+                        '+',
+                        subject,
+                        format!("required {} added ({ty})", label(root, &field)),
+                    );
+                } else {
+                    cx.push(
+                        false,
+                        '+',
+                        subject,
+                        format!("{} added ({ty}, optional)", label(root, &field)),
+                    );
+                }
+            }
+            (Some(x), Some(y)) => {
+                diff_schema(cx, subject, root, &field, Some(x), Some(y));
+                match (ra.contains(name), rb.contains(name)) {
+                    (false, true) => cx.push(
+                        true,
+                        '~',
+                        subject,
+                        format!("{} is now required", label(root, &field)),
+                    ),
+                    (true, false) => cx.push(
+                        true,
+                        '~',
+                        subject,
+                        format!(
+                            "{} is now optional (its Rust type becomes Option)",
+                            label(root, &field)
+                        ),
+                    ),
+                    _ => {}
+                }
+            }
+            (None, None) => {}
+        }
+    }
+    // Containers and compositions (same shape, since the descriptions match).
+    diff_schema_opt(
+        cx,
+        subject,
+        root,
+        &join(path, "[]"),
+        a.get("items"),
+        b.get("items"),
+    );
+    if let (Some(x @ Value::Object(_)), Some(y @ Value::Object(_))) =
+        (a.get("additionalProperties"), b.get("additionalProperties"))
+    {
+        diff_schema(cx, subject, root, &join(path, "{}"), Some(x), Some(y));
+    }
+    for key in ["allOf", "oneOf", "anyOf"] {
+        if let (Some(Value::Array(xs)), Some(Value::Array(ys))) = (a.get(key), b.get(key)) {
+            for (i, (x, y)) in xs.iter().zip(ys).enumerate() {
+                let at = if xs.len() == 1 {
+                    path.to_owned()
+                } else {
+                    join(path, &format!("[{key} {i}]"))
+                };
+                diff_schema(cx, subject, root, &at, Some(x), Some(y));
+            }
+        }
+    }
+}
+
+fn diff_schema_opt(
+    cx: &mut Cx,
+    subject: &str,
+    root: &str,
+    path: &str,
+    a: Option<&Value>,
+    b: Option<&Value>,
+) {
+    if a.is_some() || b.is_some() {
+        diff_schema(cx, subject, root, path, a, b);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn base() -> Value {
+        json!({
+            "openapi": "3.0.3",
+            "info": {"title": "t", "version": "1"},
+            "paths": {"/things/": {"get": {
+                "operationId": "list_things",
+                "parameters": [{"in": "query", "name": "q", "required": false, "schema": {"type": "string"}}],
+                "responses": {"2XX": {"description": "ok", "content": {"application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/Thing"}}}}}}
+            }}},
+            "components": {"schemas": {
+                "Thing": {"type": "object", "required": ["uid"], "properties": {
+                    "uid": {"type": "string"},
+                    "name": {"type": "string"},
+                    "meta": {"type": "object", "properties": {"depth": {"type": "integer"}}}
+                }},
+                "Status": {"type": "string", "enum": ["a", "b"]}
+            }}
+        })
+    }
+
+    fn lines(old: &Value, new: &Value) -> Vec<String> {
+        diff(old, new).iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn identical_documents_have_no_changes() {
+        assert!(diff(&base(), &base()).is_empty());
+        assert_eq!(render(&[]), "no semantic changes\n");
+    }
+
+    #[test]
+    fn reports_and_classifies_changes() {
+        let mut new = base();
+        let s = &mut new["components"]["schemas"];
+        s["Thing"]["properties"]
+            .as_object_mut()
+            .unwrap()
+            .remove("name");
+        s["Thing"]["properties"]["meta"]["properties"]["depth"] = json!({"type": "string"});
+        s["Thing"]["properties"]["extra"] = json!({"type": "boolean"});
+        s["Thing"]["required"] = json!([]);
+        s["Status"]["enum"] = json!(["a", "c"]);
+        s["New"] = json!({"type": "object"});
+        new["paths"]["/things/"]["get"]["parameters"][0]["required"] = json!(true);
+        new["paths"]["/things/"]["post"] =
+            json!({"operationId": "create_thing", "responses": {"2XX": {"description": "ok"}}});
+        let l = lines(&base(), &new);
+        let expect = [
+            "         + operation `create_thing` (POST /things/)",
+            "BREAKING ~ operation `list_things`: query parameter `q` is now required",
+            "         + schema `New`",
+            "BREAKING - schema `Status`: enum value `b` removed",
+            "         + schema `Status`: enum value `c` added",
+            "         + schema `Thing`: field `extra` added (boolean, optional)",
+            "BREAKING ~ schema `Thing`: field `meta.depth` retyped: integer -> string",
+            "BREAKING - schema `Thing`: field `name` removed",
+            "BREAKING ~ schema `Thing`: field `uid` is now optional (its Rust type becomes Option)",
+        ];
+        assert_eq!(l, expect, "{l:#?}");
+        assert!(render(&diff(&base(), &new)).ends_with("9 changes, 5 breaking\n"));
+        // And backwards: the operation and schema removals are breaking.
+        let back = lines(&new, &base());
+        assert!(
+            back.contains(&"BREAKING - operation `create_thing` (POST /things/)".to_owned()),
+            "{back:#?}"
+        );
+        assert!(back.contains(&"BREAKING - schema `New`".to_owned()));
+        assert!(back.contains(
+            &"         + schema `Thing`: field `name` added (string, optional)".to_owned()
+        ));
+        assert!(back.contains(&"BREAKING ~ schema `Thing`: field `uid` is now required".to_owned()));
+    }
+
+    #[test]
+    fn response_and_body_changes() {
+        let mut new = base();
+        let op = &mut new["paths"]["/things/"]["get"];
+        op["responses"]["2XX"] = json!({"description": "none"});
+        op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"type": "object"}}}});
+        let l = lines(&base(), &new);
+        assert!(
+            l.contains(
+                &"BREAKING + operation `list_things`: request body added (application/json)"
+                    .to_owned()
+            ),
+            "{l:#?}"
+        );
+        assert!(
+            l.contains(
+                &"BREAKING ~ operation `list_things`: response array<Thing> -> no body".to_owned()
+            ),
+            "{l:#?}"
+        );
+    }
+}
