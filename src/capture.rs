@@ -23,11 +23,21 @@ pub(crate) async fn error_response(mut response: reqwest::Response, key: &str) -
             break;
         }
     }
-    let text = scrub(&String::from_utf8_lossy(&raw), key);
-    let body = serde_json::from_str::<Value>(&text).ok().map(|mut v| {
-        crate::redact::redact_json(&mut v);
-        v
-    });
+    let lossy = String::from_utf8_lossy(&raw);
+    let text = scrub(&lossy, key);
+    // Parsed from the text before the text rule: that rule can replace a
+    // `"field": "value"` pair as a whole and leave invalid JSON behind.
+    let without_key = if key.is_empty() {
+        lossy.to_string()
+    } else {
+        lossy.replace(key, "[redacted]")
+    };
+    let body = serde_json::from_str::<Value>(&without_key)
+        .ok()
+        .map(|mut v| {
+            crate::redact::redact_json(&mut v);
+            v
+        });
     let message = match body.as_ref().and_then(|b| b.get("detail")) {
         Some(Value::String(detail)) => detail.clone(),
         _ => format!("HTTP {}", status.as_u16()),
