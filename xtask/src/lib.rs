@@ -126,8 +126,8 @@ fn regen(from: &str, dry_run: bool, paths: &Paths) -> Result<(), String> {
     progress.step("generating with progenitor 0.15.1");
     let generated = generate::generate(&doc)?;
     eprintln!(
-        "  {} operations, {} open enums, {} generated items",
-        generated.operations, generated.open_enums, generated.items
+        "  {} operations, {} generated types, {} open enums",
+        generated.operations, generated.types, generated.open_enums
     );
 
     progress.step(if dry_run {
@@ -192,8 +192,8 @@ fn check(paths: &Paths) -> Result<(), String> {
     progress.step("generating with progenitor 0.15.1");
     match generate::generate(&doc) {
         Ok(g) => eprintln!(
-            "  {} operations, {} open enums, {} generated items",
-            g.operations, g.open_enums, g.items
+            "  {} operations, {} generated types, {} open enums",
+            g.operations, g.types, g.open_enums
         ),
         Err(e) => problems.push(format!("generation: {e}")),
     }
