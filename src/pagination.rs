@@ -87,14 +87,18 @@ where
         let send = send.clone();
         Box::pin(async move { Ok(send(request).await?.into_inner()) })
     };
-    // `None` once the last page has been fetched.
-    let state = Some((None::<Position>, HashSet::new()));
+    // `Ok(None)` once the last page has been fetched; `Err` when the page
+    // just yielded pointed back to a position already sent, so its items
+    // are still delivered before the error.
+    let state: Result<_> = Ok(Some((None::<Position>, HashSet::new())));
     let pages = stream::try_unfold(state, move |state| {
         let first = first.clone();
         let fetch = fetch.clone();
         async move {
-            let Some((position, mut seen)) = state else {
-                return Ok(None);
+            let (position, mut seen) = match state {
+                Ok(Some(state)) => state,
+                Ok(None) => return Ok(None),
+                Err(e) => return Err(e),
             };
             let request = match position {
                 None => first,
@@ -102,16 +106,14 @@ where
             };
             let (items, next) = fetch(request).await?.into_parts();
             let next_state = match next.as_deref().and_then(next_position) {
-                None => None,
-                Some(p) if !seen.insert(p.clone()) => {
-                    return Err(Error::Decode {
-                        message: format!(
-                            "the server sent the page position {p:?} twice; stopped paging to avoid a loop"
-                        ),
-                        body: None,
-                    })
-                }
-                Some(p) => Some((Some(p), seen)),
+                None => Ok(None),
+                Some(p) if !seen.insert(p.clone()) => Err(Error::Decode {
+                    message: format!(
+                        "the server sent the page position {p:?} twice; stopped paging to avoid a loop"
+                    ),
+                    body: None,
+                }),
+                Some(p) => Ok(Some((Some(p), seen))),
             };
             Ok(Some((items, next_state)))
         }
