@@ -328,19 +328,13 @@ fn lint_paths(l: &mut Lint) {
         lint_responses(l, &op, &subject);
         lint_paging(l, &op, &subject);
         let at = format!("/paths/{}/{}", esc(op.path), op.method);
-        for (p, param) in op
-            .op
-            .get("parameters")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .enumerate()
-        {
+        // Path-item and operation parameters, `$ref`s resolved.
+        for ((loc, name), param) in parameters(doc, &op) {
             if let Some(s) = param.get("schema") {
                 walk_schema(
                     l,
                     s,
-                    &format!("{at}/parameters/{p}/schema"),
+                    &format!("{at} {loc} parameter `{name}`"),
                     &subject,
                     false,
                 );
