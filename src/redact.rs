@@ -40,7 +40,7 @@ const PEM_PRIVATE_KEY: &str = concat!(
 
 /// The text patterns, in the order they are applied (protocol.md §7, 1–13,
 /// then one of our own).
-const PATTERNS: [&str; 14] = [
+const PATTERNS: [&str; 15] = [
     // 1. JWT.
     r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+",
     // 2. AWS access key ids (long-term and temporary).
@@ -71,6 +71,10 @@ const PATTERNS: [&str; 14] = [
     // (auth-guide.txt), and none of 1–13 catches them (10 only matches the
     // older 40-hex form), so a server echoing the caller's key would leak it.
     r"\bavk_[A-Za-z0-9_-]{8,}",
+    // 15. Not in the protocol: a private key block whose END line never comes
+    // (error bodies are cut at 64 KiB, which can split a key). Complete
+    // blocks are gone after 5, so what remains runs to the end of the text.
+    r"(?s)-----BEGIN (?:RSA |EC |DSA |OPENSSH |ENCRYPTED |)PRIVATE KEY-----.*\z",
 ];
 
 /// The compiled [`PATTERNS`], built on first use.
@@ -322,10 +326,15 @@ mod tests {
         // Public keys and certificates are not secrets.
         assert_kept("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----");
         assert_kept("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----");
-        // A BEGIN line without its END line (e.g. a truncated body) is not
-        // matched by the protocol's pattern.
-        assert_kept("-----BEGIN RSA PRIVATE KEY-----\nAAAA");
-        assert_kept("-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----");
+    }
+
+    #[test]
+    fn pem_without_its_end_line_is_redacted_to_the_end() {
+        // Beyond the protocol: a truncated body must not leak half a key.
+        let cut = "before -----BEGIN RSA PRIVATE KEY-----\nAAAA\nBBBB";
+        assert_eq!(redact_text(cut), "before [redacted]");
+        let mismatched = "x -----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY----- y";
+        assert_eq!(redact_text(mismatched), "x [redacted]");
     }
 
     // 6. private_key_id
