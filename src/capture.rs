@@ -24,7 +24,7 @@ pub(crate) async fn error_response(mut response: reqwest::Response, key: &str) -
         }
     }
     let lossy = String::from_utf8_lossy(&raw);
-    let text = scrub(&lossy, key);
+    let mut text = scrub(&lossy, key);
     // Parsed from the text before the text rule: that rule can replace a
     // `"field": "value"` pair as a whole and leave invalid JSON behind.
     let without_key = if key.is_empty() {
@@ -32,12 +32,18 @@ pub(crate) async fn error_response(mut response: reqwest::Response, key: &str) -
     } else {
         lossy.replace(key, "[redacted]")
     };
-    let body = serde_json::from_str::<Value>(&without_key)
-        .ok()
-        .map(|mut v| {
+    let body = serde_json::from_str::<Value>(&without_key).ok().map(|mut v| {
+        // The key can also be spelt with JSON escapes (`\u0061vk_...`,
+        // `\/`), which the text search misses: then the raw text still holds
+        // it, and is replaced by the redacted JSON.
+        if scrub_json(&mut v, key) {
             crate::redact::redact_json(&mut v);
-            v
-        });
+            text = v.to_string();
+        } else {
+            crate::redact::redact_json(&mut v);
+        }
+        v
+    });
     let message = match body.as_ref().and_then(|b| b.get("detail")) {
         Some(Value::String(detail)) => detail.clone(),
         _ => format!("HTTP {}", status.as_u16()),
@@ -70,6 +76,36 @@ pub(crate) fn scrub(text: &str, key: &str) -> String {
         text.replace(key, "[redacted]")
     };
     crate::redact::redact_text(&text)
+}
+
+/// Removes `key` from every string of `value`, object keys included;
+/// whether it was found.
+fn scrub_json(value: &mut Value, key: &str) -> bool {
+    if key.is_empty() {
+        return false;
+    }
+    match value {
+        Value::String(s) if s.contains(key) => {
+            *s = s.replace(key, "[redacted]");
+            true
+        }
+        Value::Array(items) => items
+            .iter_mut()
+            .fold(false, |found, v| scrub_json(v, key) | found),
+        Value::Object(map) => {
+            let mut found = false;
+            if map.keys().any(|k| k.contains(key)) {
+                found = true;
+                *map = std::mem::take(map)
+                    .into_iter()
+                    .map(|(k, v)| (k.replace(key, "[redacted]"), v))
+                    .collect();
+            }
+            map.values_mut()
+                .fold(found, |found, v| scrub_json(v, key) | found)
+        }
+        _ => false,
+    }
 }
 
 /// A redacted, bounded text copy of a body that failed to decode.
