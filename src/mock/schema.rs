@@ -19,7 +19,7 @@
 //!   are dropped (`example` becomes `examples`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
 use jsonschema::Validator;
 use regex::Regex;
@@ -571,7 +571,7 @@ fn walk(schema: &Value, value: &Value, at: &mut String, out: &mut Unknowns) {
         let chosen = branches
             .into_iter()
             .flatten()
-            .find(|b| compile(&to_json_schema(b)).is_ok_and(|v| v.is_valid(value)));
+            .find(|b| branch_accepts(b, value));
         if let Some(branch) = chosen {
             walk(branch, value, at, out);
         }
@@ -608,6 +608,23 @@ fn walk(schema: &Value, value: &Value, at: &mut String, out: &mut Unknowns) {
         }
         _ => {}
     }
+}
+
+/// Whether `value` is valid against the `oneOf`/`anyOf` branch `branch`
+/// (compiled once per distinct branch).
+fn branch_accepts(branch: &Value, value: &Value) -> bool {
+    static BRANCHES: LazyLock<Mutex<HashMap<String, Arc<Compiled>>>> =
+        LazyLock::new(Mutex::default);
+    let key = branch.to_string();
+    let compiled = {
+        let mut cache = BRANCHES.lock().unwrap_or_else(PoisonError::into_inner);
+        Arc::clone(
+            cache
+                .entry(key)
+                .or_insert_with(|| Arc::new(compile(&to_json_schema(branch)))),
+        )
+    };
+    compiled.as_ref().as_ref().is_ok_and(|v| v.is_valid(value))
 }
 
 #[cfg(test)]
