@@ -32,18 +32,20 @@ pub(crate) async fn error_response(mut response: reqwest::Response, key: &str) -
     } else {
         lossy.replace(key, "[redacted]")
     };
-    let body = serde_json::from_str::<Value>(&without_key).ok().map(|mut v| {
-        // The key can also be spelt with JSON escapes (`\u0061vk_...`,
-        // `\/`), which the text search misses: then the raw text still holds
-        // it, and is replaced by the redacted JSON.
-        if scrub_json(&mut v, key) {
-            crate::redact::redact_json(&mut v);
-            text = v.to_string();
-        } else {
-            crate::redact::redact_json(&mut v);
-        }
-        v
-    });
+    let body = serde_json::from_str::<Value>(&without_key)
+        .ok()
+        .map(|mut v| {
+            // The key can also be spelt with JSON escapes (`\u0061vk_...`,
+            // `\/`), which the text search misses: then the raw text still
+            // holds it, and is replaced by the redacted JSON.
+            if scrub_json(&mut v, key) {
+                crate::redact::redact_json(&mut v);
+                text = v.to_string();
+            } else {
+                crate::redact::redact_json(&mut v);
+            }
+            v
+        });
     let message = match body.as_ref().and_then(|b| b.get("detail")) {
         Some(Value::String(detail)) => detail.clone(),
         _ => format!("HTTP {}", status.as_u16()),
