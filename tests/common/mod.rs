@@ -1,0 +1,203 @@
+//! Shared helpers of the `client_*` integration tests.
+//!
+//! Environment: `ClientBuilder::build` always reads the process environment
+//! (`AVALA_ALLOW_INSECURE_BASE_URL`, and `AVALA_API_KEY`/`AVALA_BASE_URL` when
+//! not given explicitly). Reading the environment while another thread of the
+//! same process writes it is a data race, so:
+//!
+//! - binaries that never change the environment call [`init`] first in every
+//!   test: it sets `AVALA_ALLOW_INSECURE_BASE_URL=1` and removes the other
+//!   `AVALA_*` variables exactly once, before any test reads them (`Once`
+//!   blocks the other tests until that is done), and nothing writes after;
+//! - `client_env.rs` changes the environment in every test and holds
+//!   [`env_lock`] for the whole test instead.
+//!
+//! Secrets: every binary installs a TRACE-level `tracing` subscriber that
+//! writes into [`LOGS`], every test uses the distinctive [`KEY`], and
+//! [`checked`] / [`assert_logs_clean`] assert the key never shows up.
+#![allow(dead_code)]
+
+use std::{
+    io,
+    path::PathBuf,
+    sync::{Mutex, MutexGuard, Once},
+};
+
+use wiremock::MockServer;
+
+/// A distinctive API key that matches none of the redaction patterns, so a
+/// leak can only be stopped by the client itself, never by luck.
+pub const KEY: &str = "Zq7-distinctive-TEST-key-0xC0FFEE-81k";
+
+/// The variables the client reads.
+pub const ENV_VARS: [&str; 3] = [
+    "AVALA_API_KEY",
+    "AVALA_BASE_URL",
+    "AVALA_ALLOW_INSECURE_BASE_URL",
+];
+
+/// Everything written by `tracing` in this test binary.
+pub static LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+
+struct LogWriter;
+
+impl io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        LOGS.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Installs the TRACE subscriber writing into [`LOGS`] (once per binary).
+pub fn install_tracing() {
+    static TRACING: Once = Once::new();
+    TRACING.call_once(|| {
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_span_events(tracing_subscriber::fmt::format::FmtSpan::FULL)
+            .with_writer(|| LogWriter)
+            .try_init()
+            .expect("no other global subscriber in this binary");
+    });
+}
+
+/// The captured tracing output so far.
+pub fn logs() -> String {
+    String::from_utf8_lossy(&LOGS.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
+}
+
+/// Fails if the key appears anywhere in the tracing output so far. Every
+/// test calls it after its own requests, so a leak is caught by the test
+/// that caused it whatever the order.
+pub fn assert_logs_clean() {
+    assert_no_key(&logs(), "tracing output");
+}
+
+pub fn assert_no_key(text: &str, what: &str) {
+    assert!(
+        !text.contains(KEY),
+        "the API key leaked into {what}: {text}"
+    );
+    // Also a recognisable half of it, in case it is split or trimmed.
+    assert!(
+        !text.contains("distinctive-TEST-key"),
+        "part of the API key leaked into {what}: {text}"
+    );
+}
+
+/// For binaries that do not change the environment: allows `http` to
+/// loopback and clears the other variables, once, before any read.
+pub fn init() {
+    static ENV: Once = Once::new();
+    ENV.call_once(|| {
+        std::env::set_var("AVALA_ALLOW_INSECURE_BASE_URL", "1");
+        std::env::remove_var("AVALA_API_KEY");
+        std::env::remove_var("AVALA_BASE_URL");
+    });
+    install_tracing();
+}
+
+/// For `client_env.rs`: the process-wide lock around every environment read
+/// and write. The `AVALA_*` variables are cleared on entry.
+pub fn env_lock() -> MutexGuard<'static, ()> {
+    static ENV: Mutex<()> = Mutex::new(());
+    let guard = ENV.lock().unwrap_or_else(|p| p.into_inner());
+    for var in ENV_VARS {
+        std::env::remove_var(var);
+    }
+    install_tracing();
+    guard
+}
+
+/// A client of `server` with [`KEY`], under the API root `/api/v1`.
+pub fn client(server: &MockServer) -> avala::Client {
+    client_with(server, |b| b)
+}
+
+/// As [`client`], with more builder settings.
+pub fn client_with(
+    server: &MockServer,
+    f: impl FnOnce(avala::ClientBuilder) -> avala::ClientBuilder,
+) -> avala::Client {
+    init();
+    f(avala::Client::builder()
+        .api_key(KEY)
+        .base_url(format!("{}/api/v1", server.uri())))
+    .build()
+    .expect("a loopback client builds")
+}
+
+/// Checks that no representation of `err` holds the key, and returns it.
+pub fn checked(err: avala::Error) -> avala::Error {
+    assert_no_key(&format!("{err:?}"), "an error's Debug");
+    assert_no_key(&err.to_string(), "an error's Display");
+    assert_no_key(&err.message(), "an error's message()");
+    if let Some(api) = err.api_error() {
+        assert_no_key(&api.raw_body, "an error's raw body");
+        if let Some(body) = &api.body {
+            assert_no_key(&body.to_string(), "an error's JSON body");
+        }
+    }
+    if let avala::Error::Decode {
+        body: Some(body), ..
+    } = &err
+    {
+        assert_no_key(body, "a decode error's body");
+    }
+    let mut source = std::error::Error::source(&err);
+    while let Some(s) = source {
+        assert_no_key(&format!("{s} {s:?}"), "an error's source");
+        source = s.source();
+    }
+    err
+}
+
+/// Unwraps the error of `result` and checks it with [`checked`].
+pub fn expect_err<T: std::fmt::Debug>(result: Result<T, impl Into<avala::Error>>) -> avala::Error {
+    match result {
+        Ok(v) => panic!("expected an error, got {v:?}"),
+        Err(e) => checked(e.into()),
+    }
+}
+
+/// The requests `server` received.
+pub async fn received(server: &MockServer) -> Vec<wiremock::Request> {
+    server
+        .received_requests()
+        .await
+        .expect("request recording is on")
+}
+
+/// The number of requests `server` received.
+pub async fn hits(server: &MockServer) -> usize {
+    received(server).await.len()
+}
+
+/// A shared error fixture (`/work/shared/avala-api/fixtures/<name>`).
+pub fn fixture(name: &str) -> serde_json::Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/avala-api/fixtures")
+        .join(name);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    serde_json::from_str(&text).expect("fixtures are JSON")
+}
+
+/// A minimal valid `Dataset`.
+pub fn dataset(uid: &str) -> serde_json::Value {
+    serde_json::json!({"uid": uid, "name": format!("name-{uid}"), "slug": format!("slug-{uid}")})
+}
+
+/// A port on 127.0.0.1 that nothing listens on (bound, then released).
+pub fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    drop(listener);
+    port
+}
