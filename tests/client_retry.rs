@@ -1,0 +1,345 @@
+//! Retries (which methods, which statuses, how many times, how long to
+//! wait), connection failures and timeouts.
+
+mod common;
+
+use std::time::{Duration, Instant, SystemTime};
+
+use avala::Error;
+use common::{assert_logs_clean, client_with, expect_err, hits, KEY};
+use wiremock::{matchers::any, Mock, MockServer, ResponseTemplate};
+
+async fn server_answering(response: ResponseTemplate) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(response)
+        .mount(&server)
+        .await;
+    server
+}
+
+/// First `n` requests get `first`, the rest `then`.
+async fn server_answering_then(
+    first: ResponseTemplate,
+    n: u64,
+    then: ResponseTemplate,
+) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(first)
+        .up_to_n_times(n)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(any())
+        .respond_with(then)
+        .with_priority(2)
+        .mount(&server)
+        .await;
+    server
+}
+
+fn status(code: u16) -> ResponseTemplate {
+    ResponseTemplate::new(code)
+        .set_body_json(serde_json::json!({"detail": format!("status {code}")}))
+}
+
+/// A retryable status whose `Retry-After: 0` keeps the test fast.
+fn quick(code: u16) -> ResponseTemplate {
+    status(code).insert_header("Retry-After", "0")
+}
+
+fn ok_dataset() -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(common::dataset("d1"))
+}
+
+fn agent_patch() -> avala::types::UpdateAgentRequest {
+    Default::default()
+}
+
+#[tokio::test]
+async fn get_put_delete_are_retried_max_retries_times() {
+    let server = server_answering(status(503)).await;
+    let client = client_with(&server, |b| b);
+    let started = Instant::now();
+    let err = expect_err(client.get_dataset().uid("d1").send().await);
+    assert!(matches!(err, Error::Server(_)), "{err:?}");
+    assert_eq!(err.status(), Some(503));
+    assert_eq!(hits(&server).await, 3, "default max_retries is 2");
+    // Two backoff steps (≥ 100 ms and ≥ 200 ms with jitter) were waited.
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "{:?}",
+        started.elapsed()
+    );
+
+    server.reset().await;
+    Mock::given(any())
+        .respond_with(quick(503))
+        .mount(&server)
+        .await;
+    expect_err(
+        client
+            .update_consensus_config()
+            .project_uid("p1")
+            .body(avala::types::UpdateConsensusConfigRequest {
+                min_annotations: Some(3),
+                ..Default::default()
+            })
+            .send()
+            .await,
+    );
+    let puts = common::received(&server).await;
+    assert_eq!(puts.len(), 3, "PUT");
+    for put in &puts {
+        assert_eq!(put.method.as_str(), "PUT");
+        // Every try carries the whole body again.
+        let body: serde_json::Value = put.body_json().unwrap();
+        assert_eq!(body["min_annotations"], 3, "{body}");
+    }
+    server.reset().await;
+    Mock::given(any())
+        .respond_with(quick(503))
+        .mount(&server)
+        .await;
+    expect_err(client.delete_agent().uid("a1").send().await);
+    assert_eq!(hits(&server).await, 3, "DELETE");
+    let received = common::received(&server).await;
+    assert!(received.iter().all(|r| r.method.as_str() == "DELETE"));
+    assert_logs_clean();
+}
+
+#[tokio::test]
+async fn max_retries_sets_the_number_of_tries() {
+    for (retries, expected) in [(0, 1), (1, 2), (3, 4)] {
+        let server = server_answering(quick(503)).await;
+        let client = client_with(&server, |b| b.max_retries(retries));
+        let err = expect_err(client.get_dataset().uid("d1").send().await);
+        assert_eq!(err.status(), Some(503));
+        assert_eq!(hits(&server).await, expected, "max_retries({retries})");
+    }
+}
+
+#[tokio::test]
+async fn post_and_patch_are_never_repeated() {
+    for code in [503, 429, 502, 504, 408] {
+        let server = server_answering(quick(code)).await;
+        let client = client_with(&server, |b| b.max_retries(3));
+        let err = expect_err(client.test_agent().uid("a1").send().await);
+        assert_eq!(err.status(), Some(code));
+        assert_eq!(hits(&server).await, 1, "POST on {code}");
+        if code == 429 {
+            // The caller gets the server's Retry-After to decide.
+            assert!(
+                matches!(err, Error::RateLimited { retry_after: Some(d), .. } if d.is_zero()),
+                "{err:?}"
+            );
+        }
+
+        let err = expect_err(
+            client
+                .update_agent()
+                .uid("a1")
+                .body(agent_patch())
+                .send()
+                .await,
+        );
+        assert_eq!(err.status(), Some(code));
+        assert_eq!(hits(&server).await, 2, "PATCH on {code}");
+    }
+}
+
+#[tokio::test]
+async fn retryable_statuses_are_408_429_502_503_504() {
+    for code in [408, 429, 502, 503, 504] {
+        let server = server_answering_then(quick(code), 1, ok_dataset()).await;
+        let client = client_with(&server, |b| b);
+        let dataset = client.get_dataset().uid("d1").send().await.unwrap();
+        assert_eq!(dataset.uid, "d1");
+        assert_eq!(hits(&server).await, 2, "{code} then 200");
+    }
+    for code in [500, 404, 400, 401, 403, 409, 413, 422] {
+        let server = server_answering(quick(code)).await;
+        let client = client_with(&server, |b| b.max_retries(3));
+        let err = expect_err(client.get_dataset().uid("d1").send().await);
+        assert_eq!(err.status(), Some(code));
+        assert_eq!(hits(&server).await, 1, "{code} is not retried");
+    }
+}
+
+#[tokio::test]
+async fn a_persistent_429_ends_as_rate_limited_with_retry_after() {
+    let server = server_answering(
+        ResponseTemplate::new(429)
+            .set_body_json(common::fixture("_transport.error_429.response.json"))
+            .insert_header("Retry-After", "0"),
+    )
+    .await;
+    let client = client_with(&server, |b| b);
+    let err = expect_err(client.get_dataset().uid("d1").send().await);
+    assert!(
+        matches!(err, Error::RateLimited { retry_after: Some(d), .. } if d == Duration::ZERO),
+        "{err:?}"
+    );
+    assert_eq!(err.message(), "Too many requests");
+    assert_eq!(hits(&server).await, 3);
+}
+
+#[tokio::test]
+async fn retry_after_in_seconds_is_waited_for() {
+    let server = server_answering_then(
+        status(429).insert_header("Retry-After", "1"),
+        1,
+        ok_dataset(),
+    )
+    .await;
+    let client = client_with(&server, |b| b);
+    let started = Instant::now();
+    client.get_dataset().uid("d1").send().await.unwrap();
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(950), "waited {waited:?}");
+    assert!(waited < Duration::from_secs(3), "waited {waited:?}");
+    assert_eq!(hits(&server).await, 2);
+}
+
+#[tokio::test]
+async fn retry_after_as_an_http_date_is_waited_for() {
+    // Two seconds ahead; the header has whole seconds, so the wait is in (1, 2] s.
+    let when = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(2));
+    let server = server_answering_then(
+        status(503).insert_header("Retry-After", when.as_str()),
+        1,
+        ok_dataset(),
+    )
+    .await;
+    let client = client_with(&server, |b| b);
+    let started = Instant::now();
+    client.get_dataset().uid("d1").send().await.unwrap();
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(900),
+        "waited {waited:?} for {when}"
+    );
+    assert!(waited < Duration::from_secs(3), "waited {waited:?}");
+    assert_eq!(hits(&server).await, 2);
+}
+
+#[tokio::test]
+async fn a_retry_after_beyond_the_cap_is_returned_not_waited_for() {
+    let in_an_hour = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(3600));
+    for value in ["3600", in_an_hour.as_str()] {
+        let server = server_answering(status(429).insert_header("Retry-After", value)).await;
+        let client = client_with(&server, |b| b.max_retries(5));
+        let started = Instant::now();
+        let err = expect_err(client.get_dataset().uid("d1").send().await);
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(hits(&server).await, 1);
+        let Error::RateLimited {
+            retry_after: Some(after),
+            ..
+        } = err
+        else {
+            panic!("expected RateLimited with retry_after, got {err:?}");
+        };
+        assert!(
+            after > Duration::from_secs(3590) && after <= Duration::from_secs(3600),
+            "{value}: {after:?}"
+        );
+    }
+}
+
+/// The `retrying` events of the request whose path contains `marker`.
+fn retry_events(marker: &str) -> usize {
+    common::logs()
+        .lines()
+        .filter(|l| l.contains(marker) && l.contains("retrying"))
+        .count()
+}
+
+#[tokio::test]
+async fn a_connection_failure_is_retried_for_get_and_ends_as_transport() {
+    common::init();
+    let base = format!("http://127.0.0.1:{}/api/v1", common::closed_port());
+    let client = avala::Client::builder()
+        .api_key(KEY)
+        .base_url(&base)
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let err = expect_err(client.get_dataset().uid("closed-port-get").send().await);
+    let elapsed = started.elapsed();
+    assert!(matches!(err, Error::Transport { .. }), "{err:?}");
+    assert!(err.is_retryable());
+    assert_eq!(err.status(), None);
+    assert!(err.message().contains("connect"), "{}", err.message());
+    assert_eq!(retry_events("closed-port-get"), 2, "{}", common::logs());
+    assert!(
+        elapsed >= Duration::from_millis(300),
+        "two backoff steps: {elapsed:?}"
+    );
+
+    // Without retries, and for POST: a single try.
+    let once = avala::Client::builder()
+        .api_key(KEY)
+        .base_url(&base)
+        .max_retries(0)
+        .build()
+        .unwrap();
+    expect_err(once.get_dataset().uid("closed-port-once").send().await);
+    assert_eq!(retry_events("closed-port-once"), 0);
+    let err = expect_err(client.test_agent().uid("closed-port-post").send().await);
+    assert!(matches!(err, Error::Transport { .. }), "{err:?}");
+    assert_eq!(retry_events("closed-port-post"), 0);
+    assert_logs_clean();
+}
+
+#[tokio::test]
+async fn a_slow_server_times_out_as_a_retryable_transport_error() {
+    let server = server_answering(ok_dataset().set_delay(Duration::from_secs(5))).await;
+    let client = client_with(&server, |b| {
+        b.timeout(Duration::from_millis(250)).max_retries(0)
+    });
+    let started = Instant::now();
+    let err = expect_err(client.get_dataset().uid("d1").send().await);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    let Error::Transport { source, .. } = &err else {
+        panic!("expected Transport, got {err:?}");
+    };
+    assert!(source.is_timeout(), "{source:?}");
+    assert!(err.is_retryable());
+    assert!(err.message().contains("timed out"), "{}", err.message());
+    assert_eq!(hits(&server).await, 1);
+}
+
+#[tokio::test]
+async fn a_timed_out_get_is_tried_again_and_a_post_is_not() {
+    let server = server_answering_then(
+        ok_dataset().set_delay(Duration::from_secs(5)),
+        1,
+        ok_dataset(),
+    )
+    .await;
+    let client = client_with(&server, |b| b.timeout(Duration::from_millis(250)));
+    let dataset = client.get_dataset().uid("d1").send().await.unwrap();
+    assert_eq!(dataset.uid, "d1");
+    assert_eq!(hits(&server).await, 2);
+
+    let server = server_answering(
+        ResponseTemplate::new(200)
+            .set_body_json(serde_json::json!({"detail": "ok"}))
+            .set_delay(Duration::from_secs(5)),
+    )
+    .await;
+    let client = client_with(&server, |b| b.timeout(Duration::from_millis(250)));
+    let err = expect_err(client.test_agent().uid("a1").send().await);
+    assert!(matches!(err, Error::Transport { .. }), "{err:?}");
+    assert_eq!(hits(&server).await, 1);
+}

@@ -1,0 +1,204 @@
+//! The API key never shows up: not in `Debug` output, not in errors (even
+//! when the server echoes it back), not in TRACE-level tracing output.
+//!
+//! Every other `client_*` binary also checks each error it produces with
+//! `common::checked` and its own tracing output with `assert_logs_clean`;
+//! this one concentrates on the ways a key could get out.
+
+mod common;
+
+use std::time::Duration;
+
+use avala::Error;
+use common::{
+    assert_logs_clean, assert_no_key, checked, client, client_with, expect_err, logs, KEY,
+};
+use serde_json::json;
+use wiremock::{
+    matchers::{any, path},
+    Mock, MockServer, ResponseTemplate,
+};
+
+#[tokio::test]
+async fn debug_output_of_clients_and_builders_hides_the_key() {
+    let server = MockServer::start().await;
+    let client = client(&server);
+    let builder = avala::Client::builder()
+        .api_key(KEY)
+        .base_url("https://api.avala.ai/api/v1");
+    for (what, text) in [
+        ("Client", format!("{client:?}")),
+        ("Client (alternate)", format!("{client:#?}")),
+        ("generated client", format!("{:?}", *client)),
+        ("ClientBuilder", format!("{builder:?}")),
+        ("ClientBuilder (alternate)", format!("{builder:#?}")),
+        (
+            "operation builder",
+            format!("{:?}", client.get_dataset().uid("d1")),
+        ),
+        ("clone", format!("{:?}", client.clone())),
+    ] {
+        assert_no_key(&text, what);
+        assert!(
+            text.contains("redacted"),
+            "{what} should say the key is hidden: {text}"
+        );
+    }
+}
+
+/// Serves `body` for everything and returns the error of a
+/// `get_dataset` on a client using `key`.
+async fn echoed(key: &str, body: ResponseTemplate) -> Error {
+    let server = MockServer::start().await;
+    Mock::given(any()).respond_with(body).mount(&server).await;
+    common::init();
+    let client = avala::Client::builder()
+        .api_key(key)
+        .base_url(format!("{}/api/v1", server.uri()))
+        .max_retries(0)
+        .build()
+        .unwrap();
+    let result = client.get_dataset().uid("d1").send().await;
+    match result {
+        Ok(v) => panic!("expected an error, got {v:?}"),
+        Err(e) => e,
+    }
+}
+
+fn assert_clean_of(err: &Error, key: &str) {
+    let api = err.api_error().expect("an error from a response");
+    let body = api.body.as_ref().map(|b| b.to_string()).unwrap_or_default();
+    for (what, text) in [
+        ("message", err.message()),
+        ("Display", err.to_string()),
+        ("Debug", format!("{err:?}")),
+        ("raw body", api.raw_body.clone()),
+        ("body", body),
+    ] {
+        assert!(
+            !text.contains(key),
+            "the key leaked into the {what}: {text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_key_echoed_in_an_error_body_is_removed() {
+    // The plain case from the brief.
+    let err = echoed(
+        KEY,
+        ResponseTemplate::new(401).set_body_json(json!({"detail": format!("bad key {KEY}")})),
+    )
+    .await;
+    assert_clean_of(&err, KEY);
+    assert!(matches!(err, Error::Authentication(_)), "{err:?}");
+    assert_eq!(err.message(), "bad key [redacted]");
+    checked(err);
+
+    // Nested, in an array, in a field name, and in a text body.
+    let bodies = [
+        ResponseTemplate::new(400)
+            .set_body_json(json!({"errors": [{"received": KEY, "hint": format!("{KEY}!")}]})),
+        ResponseTemplate::new(400).set_body_json(json!([format!("key {KEY} is not valid")])),
+        ResponseTemplate::new(403).set_body_json(json!({KEY: "forbidden"})),
+        ResponseTemplate::new(500)
+            .set_body_raw(format!("<pre>X-Avala-Api-Key: {KEY}</pre>"), "text/html"),
+        ResponseTemplate::new(418).set_body_raw(format!("key={KEY}&ok=0"), "text/plain"),
+    ];
+    for body in bodies {
+        let err = echoed(KEY, body).await;
+        assert_clean_of(&err, KEY);
+        checked(err);
+    }
+}
+
+#[tokio::test]
+async fn a_key_echoed_with_json_escapes_is_removed() {
+    // `\u005a` is `Z`, the key's first character, and `\/` a `/`: the text
+    // differs from the key but decodes to it.
+    let escaped = format!("\\u005a{}", &KEY[1..]);
+    let body =
+        format!("{{\"detail\": \"bad key {escaped}\", \"echo\": {{\"key\": \"{escaped}\"}}}}");
+    let err = echoed(
+        KEY,
+        ResponseTemplate::new(401).set_body_raw(body, "application/json"),
+    )
+    .await;
+    assert!(
+        err.api_error().unwrap().body.is_some(),
+        "the body is still JSON"
+    );
+    assert_clean_of(&err, KEY);
+    checked(err);
+}
+
+#[tokio::test]
+async fn a_key_of_the_documented_shape_is_removed_too() {
+    let key = "avk_3f9Kq2LmN8pR4sT6vW1xY5zA7bC0dE";
+    let err = echoed(
+        key,
+        ResponseTemplate::new(401)
+            .set_body_json(json!({"detail": format!("Invalid API key {key}")})),
+    )
+    .await;
+    assert_clean_of(&err, key);
+    assert_eq!(err.message(), "Invalid API key [redacted]");
+}
+
+#[tokio::test]
+async fn nothing_at_trace_level_carries_the_key() {
+    let server = MockServer::start().await;
+    Mock::given(path("/api/v1/datasets/trace-ok/"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(common::dataset("trace-ok")))
+        .mount(&server)
+        .await;
+    Mock::given(path("/api/v1/datasets/trace-retry/"))
+        .respond_with(
+            ResponseTemplate::new(503)
+                .insert_header("Retry-After", "0")
+                .set_body_json(json!({"detail": format!("down, your key {KEY}")})),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(path("/api/v1/datasets/trace-slow/"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(common::dataset("trace-slow"))
+                .set_delay(Duration::from_secs(3)),
+        )
+        .mount(&server)
+        .await;
+    let client = client_with(&server, |b| {
+        b.timeout(Duration::from_millis(200)).max_retries(1)
+    });
+    client.get_dataset().uid("trace-ok").send().await.unwrap();
+    let err = expect_err(client.get_dataset().uid("trace-retry").send().await);
+    assert_eq!(err.status(), Some(503));
+    let err = expect_err(client.get_dataset().uid("trace-slow").send().await);
+    assert!(matches!(err, Error::Transport { .. }), "{err:?}");
+    expect_err(client.test_agent().uid("trace-post").send().await);
+
+    let closed = avala::Client::builder()
+        .api_key(KEY)
+        .base_url(format!("http://127.0.0.1:{}/api/v1", common::closed_port()))
+        .max_retries(1)
+        .build()
+        .unwrap();
+    expect_err(closed.get_dataset().uid("trace-closed").send().await);
+
+    // The capture works: the requests above are in it, with their retries.
+    let text = logs();
+    for marker in [
+        "trace-ok",
+        "trace-retry",
+        "trace-slow",
+        "trace-closed",
+        "retrying",
+    ] {
+        assert!(
+            text.contains(marker),
+            "no {marker} in the tracing output:\n{text}"
+        );
+    }
+    assert_logs_clean();
+}
