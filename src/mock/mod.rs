@@ -1,6 +1,48 @@
 //! A mock of the Avala API built from the checked-in document and examples,
 //! for this crate's tests and for users' own tests (feature `mock`).
+//!
+//! [`MockServer`] listens on `127.0.0.1`, answers every operation with its
+//! example, refuses requests that do not fit the document (404, 405, 401,
+//! 400, 415, 422 with a JSON problem body), records what it received, and
+//! plays scripted [`Fault`]s and pages:
+//!
+//! ```
+//! use avala::mock::{Fault, MockServer};
+//! use futures::TryStreamExt;
+//!
+//! #[tokio::main]
+//! async fn main() -> avala::Result<()> {
+//!     let mock = MockServer::start().await;
+//!     let client = mock.client();
+//!
+//!     // Every operation answers with its example; requests are recorded.
+//!     let dataset = client.get_dataset().uid("d1").send().await?.into_inner();
+//!     let sent = mock.received_for("get_dataset");
+//!     assert_eq!(sent[0].path, "/api/v1/datasets/d1/");
+//!     assert!(sent[0].violations.is_empty());
+//!
+//!     // One 503, then the normal answer: the SDK retries the GET.
+//!     mock.fault("get_dataset", Fault::status(503).header("Retry-After", "0"))
+//!         .times(1);
+//!     client.get_dataset().uid("d1").send().await?;
+//!     assert_eq!(mock.hits("get_dataset"), 3);
+//!
+//!     // A list served as pages of one item, walked with `.stream()`.
+//!     mock.paginate("list_datasets", [dataset.clone(), dataset], 1);
+//!     let all: Vec<_> = client.list_datasets().stream().try_collect().await?;
+//!     assert_eq!((all.len(), mock.hits("list_datasets")), (2, 2));
+//!     Ok(())
+//! }
+//! ```
 
 pub mod contract;
 pub mod examples;
 pub mod schema;
+mod faults;
+mod paging;
+mod params;
+mod routing;
+mod server;
+
+pub use faults::{Fault, FaultScript};
+pub use server::{MockServer, ReceivedRequest};
