@@ -231,6 +231,25 @@ async fn a_missing_or_blank_key_fails_before_any_request() {
 }
 
 #[test]
+fn a_bad_root_in_the_environment_is_refused_and_named() {
+    let _env = env_lock();
+    set("AVALA_API_KEY", KEY);
+    for (value, hint) in [
+        ("", "AVALA_BASE_URL"),
+        ("http://api.avala.ai/api/v1", "https"),
+        ("api.avala.ai", "scheme"),
+    ] {
+        set("AVALA_BASE_URL", value);
+        match checked(avala::Client::from_env().unwrap_err()) {
+            avala::Error::Config { message } => {
+                assert!(message.contains(hint), "{value:?}: {message}")
+            }
+            other => panic!("expected Error::Config, got {other:?}"),
+        }
+    }
+}
+
+#[test]
 fn a_key_that_cannot_be_a_header_is_refused_without_echoing_it() {
     let _env = env_lock();
     let bad = format!("{KEY}\nX-Injected: 1");
