@@ -148,6 +148,39 @@ fn check_call(
     if request.method != op.method {
         wrong.push(format!("sent {} instead of {}", request.method, op.method));
     }
+    // Path parameters arrive in their place (`CallArgs` sends `<name>-1`),
+    // required query parameters with their value.
+    for p in &op.parameters {
+        let sent = match p.location {
+            schema::ParameterLocation::Path => Some(format!("{}-1", p.name)),
+            _ => None,
+        };
+        if sent.is_some() && request.path_params.get(&p.name) != sent.as_ref() {
+            wrong.push(format!(
+                "path parameter {} arrived as {:?}",
+                p.name,
+                request.path_params.get(&p.name)
+            ));
+        }
+    }
+    for (name, value) in &args.query {
+        let got: Vec<String> = request
+            .query_pairs()
+            .into_iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v)
+            .collect();
+        let want: Vec<String> = match value {
+            Value::Array(items) => items.iter().map(|i| i.to_string()).collect(),
+            Value::String(s) => vec![s.clone()],
+            other => vec![other.to_string()],
+        };
+        if got != want {
+            wrong.push(format!(
+                "query parameter {name}: sent {got:?}, expected {want:?}"
+            ));
+        }
+    }
     // The key goes on every operation except the anonymous ones.
     let key = request.header("x-avala-api-key");
     match (op.anonymous, key) {
@@ -205,7 +238,12 @@ async fn every_operation_is_called_through_the_sdk_and_accepted() {
         let before = mock.received().len();
         let result = contract::call(&client, id, &args).await;
         let got = mock.received().split_off(before);
-        let wrong = check_call(id, &args, result, &got);
+        let mut wrong = check_call(id, &args, result, &got);
+        // Every answer carries the rate-limit headers, which the client keeps.
+        let limit = client.last_rate_limit().and_then(|r| r.limit);
+        if limit != Some(1000) {
+            wrong.push(format!("X-RateLimit-Limit read as {limit:?}"));
+        }
         if wrong.is_empty() {
             passed.insert(id.clone());
         } else {
@@ -403,6 +441,20 @@ async fn paths_and_queries_are_exact() {
     assert_eq!(r.operation_id.as_deref(), Some("get_dataset_by_slug"));
     assert_eq!(r.path_params["owner"], "serve.robotics@avala.ai");
     assert_eq!(r.path_params["slug"], "cats-v2");
+    assert_eq!(r.path, "/api/v1/datasets/serve.robotics@avala.ai/cats-v2/");
+    // Characters that would change the route are escaped, and arrive whole.
+    client
+        .get_dataset_by_slug()
+        .owner("a b/c?d#e")
+        .slug("x")
+        .send()
+        .await
+        .unwrap();
+    let r = mock.received().pop().unwrap();
+    assert_eq!(r.path, "/api/v1/datasets/a%20b%2Fc%3Fd%23e/x/");
+    assert_eq!(r.operation_id.as_deref(), Some("get_dataset_by_slug"));
+    assert_eq!(r.path_params["owner"], "a b/c?d#e");
+    assert_eq!(r.query, "");
 
     client
         .resolve_dataset_reference()
@@ -441,6 +493,22 @@ async fn paths_and_queries_are_exact() {
             ("session_uid", "s1"),
         ])
     );
+}
+
+/// A path parameter that would send the request to another route never
+/// reaches the server.
+#[tokio::test]
+async fn route_changing_path_parameters_are_refused_before_sending() {
+    let mock = MockServer::start().await;
+    let client = mock.client();
+    for uid in ["..", ".", ""] {
+        let error = client.get_dataset().uid(uid).send().await.unwrap_err();
+        assert!(
+            matches!(error, Error::InvalidArgument { .. }),
+            "{uid:?}: {error:?}"
+        );
+    }
+    assert!(mock.received().is_empty(), "{:?}", mock.received());
 }
 
 /// The resolver's `ordinals` travels as repeated keys (protocol section 9.4).

@@ -384,10 +384,12 @@ impl Answer {
 enum MockBody {
     Whole(Option<Bytes>),
     /// Sends `half`, waits, then ends short of the announced length, which
-    /// makes hyper close the connection.
+    /// makes hyper close the connection. The wait starts only once the half
+    /// is handed over, so that hyper flushes it (while the body is pending)
+    /// before the end.
     Truncated {
         half: Option<Bytes>,
-        linger: Pin<Box<tokio::time::Sleep>>,
+        linger: Option<Pin<Box<tokio::time::Sleep>>>,
     },
 }
 
@@ -405,6 +407,8 @@ impl hyper::body::Body for MockBody {
                 if let Some(half) = half.take() {
                     return Poll::Ready(Some(Ok(Frame::data(half))));
                 }
+                let linger =
+                    linger.get_or_insert_with(|| Box::pin(tokio::time::sleep(TRUNCATE_LINGER)));
                 ready!(linger.as_mut().poll(cx));
                 Poll::Ready(None)
             }
@@ -488,7 +492,7 @@ async fn handle(request: Request<Incoming>, state: &State) -> io::Result<Respons
                 .insert(header::CONTENT_LENGTH, HeaderValue::from(announced));
             MockBody::Truncated {
                 half: Some(body.slice(..body.len() / 2)),
-                linger: Box::pin(tokio::time::sleep(TRUNCATE_LINGER)),
+                linger: None,
             }
         }
         _ => MockBody::Whole(answer.body),
