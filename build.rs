@@ -92,7 +92,10 @@ impl syn::visit_mut::VisitMut for MappedSend {
             added.push(syn::parse_quote! {
                 /// Sends the request.
                 pub async fn send(self) -> crate::Result<#ok> {
-                    self.send_unmapped().await.map_err(crate::Error::from)
+                    let client = self.client;
+                    self.send_unmapped()
+                        .await
+                        .map_err(|e| crate::Error::from(e).without_key_of(client))
                 }
             });
         }

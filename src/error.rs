@@ -146,6 +146,26 @@ impl Error {
         }
     }
 
+    /// Removes the client's key from the texts that did not pass through the
+    /// `exec` hook's capture: a 2xx body that failed to decode, and local
+    /// messages (a server may echo the key in any body).
+    pub(crate) fn without_key_of(self, client: &crate::generated::Client) -> Self {
+        let key = progenitor_client::ClientInfo::inner(client)
+            .shared()
+            .api_key
+            .expose_for_scrubbing();
+        match self {
+            Self::Decode { message, body } => Self::Decode {
+                message: crate::capture::scrub(&message, key),
+                body: body.map(|b| crate::capture::scrub(&b, key)),
+            },
+            Self::InvalidArgument { message } => Self::InvalidArgument {
+                message: crate::capture::scrub(&message, key),
+            },
+            other => other,
+        }
+    }
+
     pub(crate) fn config(message: impl Into<String>) -> Self {
         Self::Config {
             message: message.into(),

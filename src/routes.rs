@@ -33,7 +33,7 @@ pub(crate) fn matches(template: &str, path: &str) -> bool {
         match (t.next(), p.next()) {
             (None, None) => return true,
             (Some(ts), Some(ps)) if ts.contains('{') => {
-                if ps.is_empty() || ps == "." || ps == ".." {
+                if ps == "." || ps == ".." || !segment_matches(ts, ps) {
                     return false;
                 }
             }
@@ -41,6 +41,37 @@ pub(crate) fn matches(template: &str, path: &str) -> bool {
             _ => return false,
         }
     }
+}
+
+/// One templated segment such as `{uid}` or `{dataset}@{selector}`: its
+/// literal parts appear in order, and every parameter between them is
+/// non-empty.
+fn segment_matches(template: &str, segment: &str) -> bool {
+    let mut rest = segment;
+    let mut parts = template.split('{');
+    // Text before the first parameter must match exactly.
+    let Some(prefix) = parts.next().and_then(|p| rest.strip_prefix(p)) else {
+        return false;
+    };
+    rest = prefix;
+    for part in parts {
+        // `part` is `name}literal`: the parameter takes at least one byte,
+        // then the literal (if any) must follow.
+        let literal = part.split_once('}').map_or("", |(_, lit)| lit);
+        let Some(first) = rest.chars().next() else {
+            return false;
+        };
+        let after = &rest[first.len_utf8()..];
+        rest = if literal.is_empty() {
+            ""
+        } else {
+            match after.find(literal) {
+                Some(i) => &after[i + literal.len()..],
+                None => return false,
+            }
+        };
+    }
+    rest.is_empty()
 }
 
 #[cfg(test)]
@@ -55,6 +86,12 @@ mod tests {
         assert!(!matches("/agents/{uid}/test/", "/test/"));
         assert!(matches("/resolve/{owner}/{dataset}@{selector}/", "/resolve/o/d@main/"));
         assert!(!matches("/slices/{owner}/list/", "/slices/o/items/"));
+        // Both sides of a two-parameter segment must be non-empty.
+        assert!(!matches("/resolve/{owner}/{dataset}@{selector}/", "/resolve/o/@/"));
+        assert!(!matches("/resolve/{owner}/{dataset}@{selector}/", "/resolve/o/d@/"));
+        assert!(!matches("/resolve/{owner}/{dataset}@{selector}/", "/resolve/o/@main/"));
+        assert!(!matches("/resolve/{owner}/{dataset}@{selector}/", "/resolve/o/dmain/"));
+        assert!(matches("/resolve/{owner}/{dataset}@{selector}/", "/resolve/o/d@a@b/"));
     }
 
     #[test]

@@ -133,6 +133,36 @@ async fn a_key_echoed_with_json_escapes_is_removed() {
 }
 
 #[tokio::test]
+async fn a_key_echoed_in_a_success_body_that_fails_to_decode_is_removed() {
+    // A 2xx body is decoded by the generated code, after the hooks: the
+    // mapping in `send()` must still remove the key from the Decode error.
+    let err = echoed(
+        KEY,
+        ResponseTemplate::new(200).set_body_json(json!({"uid": 7, "name": KEY, "slug": KEY})),
+    )
+    .await;
+    let Error::Decode { message, body } = &err else {
+        panic!("expected Decode, got {err:?}");
+    };
+    let body = body.as_deref().unwrap_or_default();
+    assert!(
+        body.contains("[redacted]"),
+        "the body is kept, redacted: {body}"
+    );
+    for (what, text) in [
+        ("message", message.clone()),
+        ("body", body.to_owned()),
+        ("Debug", format!("{err:?}")),
+    ] {
+        assert!(
+            !text.contains(KEY),
+            "the key leaked into the {what}: {text}"
+        );
+    }
+    checked(err);
+}
+
+#[tokio::test]
 async fn a_key_of_the_documented_shape_is_removed_too() {
     let key = "avk_3f9Kq2LmN8pR4sT6vW1xY5zA7bC0dE";
     let err = echoed(
