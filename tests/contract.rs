@@ -314,6 +314,65 @@ async fn every_response_example_decodes_through_the_sdk() {
     );
 }
 
+/// Every error example, served with its status, becomes the SDK error of
+/// that status (protocol section 6): message from a string `detail`, else
+/// `HTTP <status>`; `details` from an array body; secrets redacted.
+#[tokio::test]
+async fn every_error_example_maps_to_its_error() {
+    let mock = MockServer::start().await;
+    let client = mock.client_builder().max_retries(0).build().unwrap();
+    let mut count = 0;
+    let mut failures = Vec::new();
+    for id in spec_operation_ids() {
+        let args = args_for(&id);
+        for example in examples::errors(&id) {
+            count += 1;
+            let status = example.status.expect("an error example has a status");
+            mock.fault(&id, Fault::status(status).json(example.body.clone()))
+                .times(1);
+            let error = match contract::call(&client, &id, &args).await {
+                Some(Err(e)) => e,
+                other => {
+                    failures.push(format!("{id} / {}: {other:?}", example.name));
+                    continue;
+                }
+            };
+            let variant = match status {
+                400 | 422 => "Validation",
+                401 => "Authentication",
+                403 => "Forbidden",
+                404 => "NotFound",
+                429 => "RateLimited",
+                500.. => "Server",
+                _ => "Api",
+            };
+            let message = match example.body.get("detail") {
+                Some(Value::String(detail)) => avala::redact::redact_text(detail),
+                _ => format!("HTTP {status}"),
+            };
+            let debug = format!("{error:?}");
+            let details = match &error {
+                Error::Validation { details, .. } => details.clone(),
+                _ => Vec::new(),
+            };
+            let expected_details = example.body.as_array().cloned().unwrap_or_default();
+            if !debug.starts_with(variant)
+                || error.status() != Some(status)
+                || error.message() != message
+                || details != expected_details
+                || debug.contains("AKIAIOSFODNN7EXAMPLE")
+            {
+                failures.push(format!(
+                    "{id} / {} (HTTP {status}): expected {variant} with message {message:?}, got {debug}",
+                    example.name
+                ));
+            }
+        }
+    }
+    assert!(count >= 19, "only {count} error examples");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 /// Operations whose generated types drop fields that their examples carry,
 /// with the reason. The test below fails when another appears, and when one
 /// of these is fixed (so the list stays true).

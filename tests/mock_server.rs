@@ -605,3 +605,35 @@ fn a_server_per_runtime_shuts_down_with_it() {
         });
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_are_all_answered_and_recorded() {
+    fn shareable<T: Send + Sync + 'static>(_: &T) {}
+    let mock = std::sync::Arc::new(MockServer::start().await);
+    shareable(&*mock);
+    mock.fault("delete_agent", Fault::status(503)).times(5);
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let mock = mock.clone();
+        tasks.push(tokio::spawn(async move {
+            send(&mock, "DELETE", &format!("/agents/a{i}/"), None).await
+        }));
+    }
+    let mut statuses = Vec::new();
+    let mut ids = std::collections::BTreeSet::new();
+    for task in tasks {
+        let (status, headers, _) = task.await.unwrap();
+        statuses.push(status);
+        ids.insert(headers["x-request-id"].to_str().unwrap().to_owned());
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == 503).count(), 5);
+    assert_eq!(statuses.iter().filter(|s| **s == 204).count(), 15);
+    assert_eq!(ids.len(), 20, "request ids are unique");
+    assert_eq!(mock.hits("delete_agent"), 20);
+    let uids: std::collections::BTreeSet<_> = mock
+        .received_for("delete_agent")
+        .into_iter()
+        .map(|r| r.path_params["uid"].clone())
+        .collect();
+    assert_eq!(uids.len(), 20);
+}
