@@ -38,6 +38,7 @@
 pub mod contract;
 pub mod examples;
 pub mod schema;
+
 mod faults;
 mod paging;
 mod params;
