@@ -14,7 +14,8 @@ use serde_json::Value;
 /// Register one with [`MockServer::fault`](super::MockServer::fault); it then
 /// applies to every valid request of that operation until limited with
 /// [`FaultScript::times`]. A request that fails validation gets its
-/// validation error and does not use up a fault.
+/// validation error and does not use up a fault. A 2xx "fault" scripts a
+/// particular success answer: `Fault::status(200).json(body)`.
 ///
 /// ```
 /// use std::time::Duration;

@@ -89,7 +89,7 @@ impl MockServer {
     pub const API_KEY: &'static str = "0123456789abcdef0123456789abcdef01234567";
 
     /// Starts a server on `127.0.0.1` on a free port. Must be called inside
-    /// a Tokio runtime.
+    /// a Tokio runtime with I/O and time enabled (as `#[tokio::test]` is).
     ///
     /// # Panics
     /// If no port can be bound; see [`MockServer::try_start`].
@@ -100,7 +100,7 @@ impl MockServer {
     }
 
     /// Starts a server on `127.0.0.1` on a free port, or says why it could
-    /// not. Must be called inside a Tokio runtime.
+    /// not. Must be called inside a Tokio runtime with I/O and time enabled.
     pub async fn try_start() -> io::Result<Self> {
         let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
         let address = listener.local_addr()?;
@@ -202,7 +202,8 @@ impl MockServer {
     /// mock carrying the request's other query parameters and a `cursor`
     /// (a `page` number for operations that have that parameter, such as
     /// `list_organizations`, which then ignore `cursor`). An unknown cursor
-    /// or a page past the end is a 404, as on the server. Replaces an
+    /// or a page past the end is a 404, as on the server. Filters in the
+    /// query are carried into the links but not applied. Replaces an
     /// earlier script for the operation.
     ///
     /// # Panics
