@@ -43,9 +43,11 @@ pub(crate) fn is_retryable_status(status: StatusCode) -> bool {
     matches!(status.as_u16(), 408 | 429 | 502 | 503 | 504)
 }
 
-/// Transport failures worth another try.
+/// Transport failures worth another try (only ever for idempotent methods):
+/// no connection, a timeout, or a connection that failed while the request
+/// was in flight (e.g. closed before the response arrived).
 pub(crate) fn is_retryable_error(e: &reqwest::Error) -> bool {
-    e.is_connect() || e.is_timeout()
+    e.is_connect() || e.is_timeout() || e.is_request()
 }
 
 impl RetryPolicy {
