@@ -11,7 +11,10 @@ pub(crate) const MAX_ERROR_BODY: usize = 64 * 1024;
 /// Reads at most [`MAX_ERROR_BODY`] bytes of `response`, redacts them with
 /// `key` also removed verbatim, and returns a response with the same status and
 /// headers whose body is the redacted text and whose extensions hold the facts.
-pub(crate) async fn error_response(mut response: reqwest::Response, key: &str) -> reqwest::Response {
+pub(crate) async fn error_response(
+    mut response: reqwest::Response,
+    key: &str,
+) -> reqwest::Response {
     let status = response.status();
     let headers = response.headers().clone();
     let mut raw = Vec::new();

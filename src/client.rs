@@ -195,7 +195,11 @@ impl ClientBuilder {
     }
 
     pub(crate) fn build_with_env(self, env: impl Fn(&str) -> Option<String>) -> Result<Client> {
-        let key = self.api_key.clone().or_else(|| env(config::ENV_API_KEY)).unwrap_or_default();
+        let key = self
+            .api_key
+            .clone()
+            .or_else(|| env(config::ENV_API_KEY))
+            .unwrap_or_default();
         let api_key = ApiKey::new(&key)?;
         let allow_insecure = self.allow_insecure_loopback
             || env(config::ENV_ALLOW_INSECURE).is_some_and(|v| config::is_truthy(&v));

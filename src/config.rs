@@ -50,14 +50,20 @@ pub(crate) fn parse_base_url(raw: &str, allow_insecure: bool) -> Result<BaseUrl>
     const EXAMPLE: &str = "e.g. https://api.avala.ai/api/v1";
     let raw = raw.trim();
     if raw.is_empty() {
-        return Err(Error::config(format!("the base URL is empty; set a full URL ({EXAMPLE}) or unset {ENV_BASE_URL}")));
+        return Err(Error::config(format!(
+            "the base URL is empty; set a full URL ({EXAMPLE}) or unset {ENV_BASE_URL}"
+        )));
     }
     // The URL parser silently drops tabs and newlines; refuse them instead.
     if raw.chars().any(|c| c.is_control() || c == ' ') {
-        return Err(Error::config("the base URL contains spaces or control characters; remove them"));
+        return Err(Error::config(
+            "the base URL contains spaces or control characters; remove them",
+        ));
     }
     let url = Url::parse(raw).map_err(|e| {
-        Error::config(format!("the base URL is not a valid absolute URL ({e}); it needs a scheme and host, {EXAMPLE}"))
+        Error::config(format!(
+            "the base URL is not a valid absolute URL ({e}); it needs a scheme and host, {EXAMPLE}"
+        ))
     })?;
     // For http(s) the parser fills a missing host from what follows it
     // (`https:///api/v1` gets host `api`, `https:api.avala.ai` gets
@@ -76,7 +82,9 @@ pub(crate) fn parse_base_url(raw: &str, allow_insecure: bool) -> Result<BaseUrl>
         ));
     }
     if url.query().is_some() || url.fragment().is_some() {
-        return Err(Error::config("the base URL has a query (?) or fragment (#); use only scheme, host, port and path"));
+        return Err(Error::config(
+            "the base URL has a query (?) or fragment (#); use only scheme, host, port and path",
+        ));
     }
     let https = match url.scheme() {
         "https" => true,

@@ -121,7 +121,10 @@ impl Error {
             | Self::InvalidArgument { message }
             | Self::Transport { message, .. }
             | Self::Decode { message, .. } => message.clone(),
-            other => other.api_error().map(|e| e.message.clone()).unwrap_or_default(),
+            other => other
+                .api_error()
+                .map(|e| e.message.clone())
+                .unwrap_or_default(),
         }
     }
 
@@ -174,10 +177,7 @@ impl Error {
 
     /// Maps a response's status and facts onto a variant.
     pub(crate) fn from_response(facts: ResponseFacts) -> Self {
-        let ResponseFacts {
-            error,
-            retry_after,
-        } = facts;
+        let ResponseFacts { error, retry_after } = facts;
         // Boxed so that `Result<T, Error>` stays small on the happy path.
         let error = Box::new(error);
         let int = |k: &str| error.body.as_ref()?.get(k)?.as_u64();

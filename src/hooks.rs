@@ -17,7 +17,10 @@ impl ClientHooks<Runtime> for Client {
     ) -> Result<(), progenitor_client::Error<E>> {
         let shared = self.inner().shared();
         let route = routes::find(info.operation_id).ok_or_else(|| {
-            progenitor_client::Error::InvalidRequest(format!("unknown operation {}", info.operation_id))
+            progenitor_client::Error::InvalidRequest(format!(
+                "unknown operation {}",
+                info.operation_id
+            ))
         })?;
         let below_base = request.url().path().strip_prefix(shared.base_path.as_str());
         if !below_base.is_some_and(|p| routes::matches(route.template, p)) {
@@ -60,7 +63,10 @@ impl ClientHooks<Runtime> for Client {
 }
 
 impl Client {
-    async fn send_with_retries(&self, request: reqwest::Request) -> reqwest::Result<reqwest::Response> {
+    async fn send_with_retries(
+        &self,
+        request: reqwest::Request,
+    ) -> reqwest::Result<reqwest::Response> {
         let runtime = self.inner();
         let shared = runtime.shared();
         let started = Instant::now();
@@ -96,7 +102,11 @@ impl Client {
             };
             match (delay, spare) {
                 (Some(delay), Some(spare)) => {
-                    tracing::debug!(attempt = attempt + 1, delay_ms = delay.as_millis() as u64, "retrying");
+                    tracing::debug!(
+                        attempt = attempt + 1,
+                        delay_ms = delay.as_millis() as u64,
+                        "retrying"
+                    );
                     tokio::time::sleep(delay).await;
                     pending = Some(spare);
                     attempt += 1;
@@ -107,7 +117,10 @@ impl Client {
     }
 
     /// Replaces a non-2xx response by one whose extensions hold its facts.
-    async fn finish(&self, result: reqwest::Result<reqwest::Response>) -> reqwest::Result<reqwest::Response> {
+    async fn finish(
+        &self,
+        result: reqwest::Result<reqwest::Response>,
+    ) -> reqwest::Result<reqwest::Response> {
         match result {
             Ok(response) if !response.status().is_success() => {
                 let key = self.inner().shared().api_key.expose_for_scrubbing();

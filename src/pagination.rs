@@ -137,8 +137,14 @@ mod tests {
             n("https://api.avala.ai/api/v1/datasets/?cursor=abc%3D&limit=2"),
             Some(Position::Cursor("abc=".into()))
         );
-        assert_eq!(n("https://x/organizations/?page=3"), Some(Position::Page(3)));
-        assert_eq!(n("https://x/o/?page=three"), Some(Position::Cursor("three".into())));
+        assert_eq!(
+            n("https://x/organizations/?page=3"),
+            Some(Position::Page(3))
+        );
+        assert_eq!(
+            n("https://x/o/?page=three"),
+            Some(Position::Cursor("three".into()))
+        );
         assert_eq!(n("https://x/o/?limit=3"), None);
         assert_eq!(n("/datasets/?cursor=z"), Some(Position::Cursor("z".into())));
     }

@@ -47,6 +47,9 @@ mod tests {
         h.insert("X-RateLimit-Remaining", "99".parse().unwrap());
         h.insert("X-RateLimit-Reset", "soon".parse().unwrap());
         let rl = RateLimit::from_headers(&h).unwrap();
-        assert_eq!((rl.limit, rl.remaining, rl.reset), (Some(100), Some(99), None));
+        assert_eq!(
+            (rl.limit, rl.remaining, rl.reset),
+            (Some(100), Some(99), None)
+        );
     }
 }

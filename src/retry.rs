@@ -76,7 +76,11 @@ impl RetryPolicy {
 
 /// `Retry-After` as delta-seconds or an HTTP date.
 pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    let value = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
     if let Ok(secs) = value.parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }
@@ -84,7 +88,10 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(1e9)));
     }
     let when = httpdate::parse_http_date(value).ok()?;
-    Some(when.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
+    Some(
+        when.duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
 }
 
 #[cfg(test)]
@@ -100,10 +107,16 @@ mod tests {
     #[test]
     fn retry_after_in_both_forms() {
         assert_eq!(retry_after(&headers("3")), Some(Duration::from_secs(3)));
-        assert_eq!(retry_after(&headers("1.5")), Some(Duration::from_millis(1500)));
+        assert_eq!(
+            retry_after(&headers("1.5")),
+            Some(Duration::from_millis(1500))
+        );
         let soon = SystemTime::now() + Duration::from_secs(30);
         let d = retry_after(&headers(&httpdate::fmt_http_date(soon))).unwrap();
-        assert!(d > Duration::from_secs(25) && d <= Duration::from_secs(30), "{d:?}");
+        assert!(
+            d > Duration::from_secs(25) && d <= Duration::from_secs(30),
+            "{d:?}"
+        );
         let past = httpdate::fmt_http_date(SystemTime::now() - Duration::from_secs(60));
         assert_eq!(retry_after(&headers(&past)), Some(Duration::ZERO));
         assert_eq!(retry_after(&headers("soon")), None);
@@ -125,7 +138,10 @@ mod tests {
     fn long_retry_after_is_not_waited_for() {
         let p = RetryPolicy::default();
         assert_eq!(p.delay(0, Some(&headers("3600"))), None);
-        assert_eq!(p.delay(0, Some(&headers("2"))), Some(Duration::from_secs(2)));
+        assert_eq!(
+            p.delay(0, Some(&headers("2"))),
+            Some(Duration::from_secs(2))
+        );
         assert_eq!(p.delay(2, Some(&headers("2"))), None);
     }
 

@@ -84,14 +84,32 @@ mod tests {
         assert!(!matches("/datasets/{uid}/", "/datasets//"));
         assert!(!matches("/datasets/{uid}/", "/datasets/"));
         assert!(!matches("/agents/{uid}/test/", "/test/"));
-        assert!(matches("/resolve/{owner}/{dataset}@{selector}/", "/resolve/o/d@main/"));
+        assert!(matches(
+            "/resolve/{owner}/{dataset}@{selector}/",
+            "/resolve/o/d@main/"
+        ));
         assert!(!matches("/slices/{owner}/list/", "/slices/o/items/"));
         // Both sides of a two-parameter segment must be non-empty.
-        assert!(!matches("/resolve/{owner}/{dataset}@{selector}/", "/resolve/o/@/"));
-        assert!(!matches("/resolve/{owner}/{dataset}@{selector}/", "/resolve/o/d@/"));
-        assert!(!matches("/resolve/{owner}/{dataset}@{selector}/", "/resolve/o/@main/"));
-        assert!(!matches("/resolve/{owner}/{dataset}@{selector}/", "/resolve/o/dmain/"));
-        assert!(matches("/resolve/{owner}/{dataset}@{selector}/", "/resolve/o/d@a@b/"));
+        assert!(!matches(
+            "/resolve/{owner}/{dataset}@{selector}/",
+            "/resolve/o/@/"
+        ));
+        assert!(!matches(
+            "/resolve/{owner}/{dataset}@{selector}/",
+            "/resolve/o/d@/"
+        ));
+        assert!(!matches(
+            "/resolve/{owner}/{dataset}@{selector}/",
+            "/resolve/o/@main/"
+        ));
+        assert!(!matches(
+            "/resolve/{owner}/{dataset}@{selector}/",
+            "/resolve/o/dmain/"
+        ));
+        assert!(matches(
+            "/resolve/{owner}/{dataset}@{selector}/",
+            "/resolve/o/d@a@b/"
+        ));
     }
 
     #[test]
