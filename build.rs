@@ -17,11 +17,16 @@ use std::{env, fmt::Write as _, fs, path::PathBuf};
 
 use serde_json::Value;
 
+#[path = "src/generation.rs"]
+mod generation;
+use generation::{pascal, string_enums};
+
 const SPEC: &str = "openapi/avala.json";
 
 fn main() {
     println!("cargo:rerun-if-changed={SPEC}");
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=src/generation.rs");
     if let Err(e) = run() {
         // A readable, single-line cause instead of a backtrace.
         eprintln!("error: generating the Avala client from {SPEC}: {e}");
@@ -37,25 +42,7 @@ fn run() -> Result<(), String> {
         serde_json::from_str(&text).map_err(|e| format!("not an OpenAPI 3.0 document: {e}"))?;
 
     let enums = string_enums(&raw);
-    let mut settings = progenitor::GenerationSettings::new();
-    settings
-        .with_interface(progenitor::InterfaceStyle::Builder)
-        .with_tag(progenitor::TagStyle::Merged)
-        .with_hooks(progenitor::HooksMode::Expected)
-        .with_inner_type(quote::quote! { crate::runtime::Runtime })
-        .with_derive("PartialEq");
-    for (name, _) in &enums {
-        settings.with_replacement(
-            name,
-            format!("crate::generated::open_enums::{name}"),
-            [
-                progenitor::TypeImpl::Display,
-                progenitor::TypeImpl::FromStr,
-                progenitor::TypeImpl::FromStringIrrefutable,
-            ]
-            .into_iter(),
-        );
-    }
+    let settings = generation::settings(&raw);
     let mut generator = progenitor::Generator::new(&settings);
     let tokens = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         generator.generate_tokens(&spec)
@@ -132,45 +119,6 @@ fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
         .cloned()
         .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
         .unwrap_or_else(|| "unknown panic".into())
-}
-
-/// Named components that are plain string enums, with their values.
-fn string_enums(raw: &Value) -> Vec<(String, Vec<String>)> {
-    let mut out = Vec::new();
-    if let Some(schemas) = raw
-        .pointer("/components/schemas")
-        .and_then(Value::as_object)
-    {
-        for (name, s) in schemas {
-            if s.get("type").and_then(Value::as_str) != Some("string") {
-                continue;
-            }
-            if let Some(values) = s.get("enum").and_then(Value::as_array) {
-                let values = values
-                    .iter()
-                    .filter_map(|v| v.as_str().map(str::to_owned))
-                    .collect();
-                out.push((name.clone(), values));
-            }
-        }
-    }
-    out
-}
-
-/// `fleet-managed-mcap-v1` -> `FleetManagedMcapV1`.
-fn pascal(s: &str) -> String {
-    let mut out = String::new();
-    for word in s.split(|c: char| !c.is_ascii_alphanumeric()) {
-        let mut chars = word.chars();
-        if let Some(first) = chars.next() {
-            out.extend(first.to_uppercase());
-            out.push_str(&chars.as_str().to_ascii_lowercase());
-        }
-    }
-    if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) {
-        out.insert(0, 'V');
-    }
-    out
 }
 
 fn open_enums_code(enums: &[(String, Vec<String>)]) -> String {

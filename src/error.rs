@@ -211,6 +211,22 @@ pub(crate) struct ResponseFacts {
     pub(crate) retry_after: Option<Duration>,
 }
 
+impl ResponseFacts {
+    /// Facts for a response whose body was not captured.
+    fn status_only(status: reqwest::StatusCode) -> Self {
+        Self {
+            error: ApiError {
+                status: status.as_u16(),
+                message: format!("HTTP {}", status.as_u16()),
+                body: None,
+                raw_body: String::new(),
+                request_id: None,
+            },
+            retry_after: None,
+        }
+    }
+}
+
 impl From<progenitor_client::Error> for Error {
     fn from(e: progenitor_client::Error) -> Self {
         use progenitor_client::Error as P;
@@ -230,29 +246,15 @@ impl From<progenitor_client::Error> for Error {
                 message: crate::redact::redact_text(&err.to_string()),
                 body: Some(crate::capture::bounded_text(&bytes)),
             },
-            P::UnexpectedResponse(response) => match response.extensions().get::<ResponseFacts>() {
-                Some(facts) => Self::from_response(facts.clone()),
-                None => Self::from_response(ResponseFacts {
-                    error: ApiError {
-                        status: response.status().as_u16(),
-                        message: format!("HTTP {}", response.status().as_u16()),
-                        body: None,
-                        raw_body: String::new(),
-                        request_id: None,
-                    },
-                    retry_after: None,
-                }),
-            },
-            P::ErrorResponse(rv) => Self::from_response(ResponseFacts {
-                error: ApiError {
-                    status: rv.status().as_u16(),
-                    message: format!("HTTP {}", rv.status().as_u16()),
-                    body: None,
-                    raw_body: String::new(),
-                    request_id: None,
-                },
-                retry_after: None,
-            }),
+            P::UnexpectedResponse(response) => Self::from_response(
+                response
+                    .extensions()
+                    .get::<ResponseFacts>()
+                    .cloned()
+                    .unwrap_or_else(|| ResponseFacts::status_only(response.status())),
+            ),
+            // Not produced: the document declares no error responses.
+            P::ErrorResponse(rv) => Self::from_response(ResponseFacts::status_only(rv.status())),
         }
     }
 }

@@ -21,42 +21,23 @@ pub struct Generated {
     pub types: usize,
 }
 
+#[path = "../../src/generation.rs"]
+mod generation;
+
+pub use generation::pascal as variant_name;
+
 /// Named components that are plain string enums (build.rs replaces each by
 /// an open enum).
 pub fn string_enums(doc: &Value) -> Vec<String> {
-    doc.pointer("/components/schemas")
-        .and_then(Value::as_object)
+    generation::string_enums(doc)
         .into_iter()
-        .flatten()
-        .filter(|(_, s)| {
-            s.get("type").and_then(Value::as_str) == Some("string") && s.get("enum").is_some()
-        })
-        .map(|(n, _)| n.clone())
+        .map(|(name, _)| name)
         .collect()
 }
 
-/// The same settings as build.rs.
+/// The same settings as build.rs (the same file).
 fn settings(doc: &Value) -> progenitor::GenerationSettings {
-    let mut settings = progenitor::GenerationSettings::new();
-    settings
-        .with_interface(progenitor::InterfaceStyle::Builder)
-        .with_tag(progenitor::TagStyle::Merged)
-        .with_hooks(progenitor::HooksMode::Expected)
-        .with_inner_type(quote::quote! { crate::runtime::Runtime })
-        .with_derive("PartialEq");
-    for name in string_enums(doc) {
-        settings.with_replacement(
-            &name,
-            format!("crate::generated::open_enums::{name}"),
-            [
-                progenitor::TypeImpl::Display,
-                progenitor::TypeImpl::FromStr,
-                progenitor::TypeImpl::FromStringIrrefutable,
-            ]
-            .into_iter(),
-        );
-    }
-    settings
+    generation::settings(doc)
 }
 
 /// Serialises use of the process-wide panic hook.

@@ -159,21 +159,7 @@ fn is_error(status: &str) -> bool {
     status.starts_with('4') || status.starts_with('5')
 }
 
-/// build.rs's PascalCase for enum variants (kept identical on purpose).
-pub fn variant_name(s: &str) -> String {
-    let mut out = String::new();
-    for word in s.split(|c: char| !c.is_ascii_alphanumeric()) {
-        let mut chars = word.chars();
-        if let Some(first) = chars.next() {
-            out.extend(first.to_uppercase());
-            out.push_str(&chars.as_str().to_ascii_lowercase());
-        }
-    }
-    if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) {
-        out.insert(0, 'V');
-    }
-    out
-}
+pub use crate::generate::variant_name;
 
 struct Lint<'a> {
     doc: &'a Value,

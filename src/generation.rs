@@ -1,0 +1,68 @@
+//! The progenitor settings and naming rules of the generated client.
+//!
+//! Not a module of the library: `build.rs` and `xtask` both include this file
+//! with `#[path]`, so that `cargo xtask check` generates exactly what the
+//! build does.
+
+use serde_json::Value;
+
+/// Named components that are plain string enums, with their values: each is
+/// replaced by an open enum with an `Unknown(String)` case.
+pub fn string_enums(doc: &Value) -> Vec<(String, Vec<String>)> {
+    let schemas = doc
+        .pointer("/components/schemas")
+        .and_then(Value::as_object);
+    let mut out = Vec::new();
+    for (name, s) in schemas.into_iter().flatten() {
+        if s.get("type").and_then(Value::as_str) != Some("string") {
+            continue;
+        }
+        if let Some(values) = s.get("enum").and_then(Value::as_array) {
+            let values = values.iter().filter_map(|v| v.as_str().map(str::to_owned));
+            out.push((name.clone(), values.collect()));
+        }
+    }
+    out
+}
+
+/// Builder interface, merged tags, required hooks with the runtime as inner
+/// type, `PartialEq` on every type, and the open enums swapped in.
+pub fn settings(doc: &Value) -> progenitor::GenerationSettings {
+    let mut settings = progenitor::GenerationSettings::new();
+    settings
+        .with_interface(progenitor::InterfaceStyle::Builder)
+        .with_tag(progenitor::TagStyle::Merged)
+        .with_hooks(progenitor::HooksMode::Expected)
+        .with_inner_type(quote::quote! { crate::runtime::Runtime })
+        .with_derive("PartialEq");
+    for (name, _) in string_enums(doc) {
+        settings.with_replacement(
+            &name,
+            format!("crate::generated::open_enums::{name}"),
+            [
+                progenitor::TypeImpl::Display,
+                progenitor::TypeImpl::FromStr,
+                progenitor::TypeImpl::FromStringIrrefutable,
+            ]
+            .into_iter(),
+        );
+    }
+    settings
+}
+
+/// `fleet-managed-mcap-v1` -> `FleetManagedMcapV1`: open-enum variants and
+/// builder type names.
+pub fn pascal(s: &str) -> String {
+    let mut out = String::new();
+    for word in s.split(|c: char| !c.is_ascii_alphanumeric()) {
+        let mut chars = word.chars();
+        if let Some(first) = chars.next() {
+            out.extend(first.to_uppercase());
+            out.push_str(&chars.as_str().to_ascii_lowercase());
+        }
+    }
+    if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) {
+        out.insert(0, 'V');
+    }
+    out
+}
