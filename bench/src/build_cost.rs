@@ -1,0 +1,135 @@
+//! `--build-cost`: what the generator costs a developer, in seconds.
+//!
+//! In a target directory of its own (`target/bench-build-cost`, removed first):
+//! a clean `cargo build -p avala` (dev profile), a no-op rebuild that must not
+//! rerun `build.rs`, and a rebuild after touching `openapi/avala.json`, which
+//! must rerun it. "Reran" is read two ways: the mtime of `OUT_DIR/codegen.rs`
+//! and cargo's `-v` output (`Fresh avala` vs `Running .../build-script-build`).
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    process::Command,
+    time::{Instant, SystemTime},
+};
+
+pub struct BuildCost {
+    pub clean_s: f64,
+    pub noop_s: f64,
+    pub noop_reran_generator: bool,
+    pub touched_s: f64,
+    pub touched_reran_generator: bool,
+}
+
+struct Build {
+    seconds: f64,
+    stderr: String,
+}
+
+fn cargo_build(root: &Path, target: &Path) -> Result<Build, String> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let started = Instant::now();
+    let out = Command::new(cargo)
+        .current_dir(root)
+        .args(["build", "-v", "-p", "avala", "--target-dir"])
+        .arg(target)
+        .env_remove("CARGO_TARGET_DIR")
+        .output()
+        .map_err(|e| format!("could not run cargo: {e}"))?;
+    let seconds = started.elapsed().as_secs_f64();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    if !out.status.success() {
+        let tail: Vec<&str> = stderr.lines().rev().take(20).collect();
+        return Err(format!(
+            "cargo build failed:\n{}",
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        ));
+    }
+    Ok(Build { seconds, stderr })
+}
+
+/// The newest `OUT_DIR/codegen.rs` of the avala crate under `target`.
+fn codegen(target: &Path) -> Option<(PathBuf, SystemTime)> {
+    let build = target.join("debug").join("build");
+    fs::read_dir(build)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with("avala-"))
+        .map(|e| e.path().join("out").join("codegen.rs"))
+        .filter_map(|p| {
+            let m = fs::metadata(&p).ok()?.modified().ok()?;
+            Some((p, m))
+        })
+        .max_by_key(|(_, m)| *m)
+}
+
+/// Whether cargo ran avala's build script in this build (`-v` output).
+fn ran_build_script(stderr: &str) -> bool {
+    stderr.lines().any(|l| {
+        l.contains("Running `") && l.contains("/build/avala-") && l.contains("build-script-build")
+    })
+}
+
+fn reran(
+    before: &Option<(PathBuf, SystemTime)>,
+    after: &Option<(PathBuf, SystemTime)>,
+    build: &Build,
+) -> bool {
+    let mtime_changed = match (before, after) {
+        (Some((_, a)), Some((_, b))) => a != b,
+        _ => true,
+    };
+    mtime_changed || ran_build_script(&build.stderr)
+}
+
+pub fn run(root: &Path) -> Result<BuildCost, String> {
+    let target = root.join("target").join("bench-build-cost");
+    if target.exists() {
+        fs::remove_dir_all(&target).map_err(|e| format!("removing {}: {e}", target.display()))?;
+    }
+    eprintln!(
+        "build cost: clean build of avala in {} ...",
+        target.display()
+    );
+    let clean = cargo_build(root, &target)?;
+    let first = codegen(&target);
+    if first.is_none() {
+        return Err("no OUT_DIR/codegen.rs after the clean build".into());
+    }
+
+    eprintln!("build cost: no-op rebuild ...");
+    let noop = cargo_build(root, &target)?;
+    let after_noop = codegen(&target);
+    let noop_reran = reran(&first, &after_noop, &noop) || !noop.stderr.contains("Fresh avala");
+
+    eprintln!("build cost: rebuild after touching openapi/avala.json ...");
+    let spec = root.join("openapi").join("avala.json");
+    fs::File::options()
+        .write(true)
+        .open(&spec)
+        .and_then(|f| f.set_modified(SystemTime::now()))
+        .map_err(|e| format!("touching {}: {e}", spec.display()))?;
+    let touched = cargo_build(root, &target)?;
+    let after_touch = codegen(&target);
+    let touched_reran = reran(&after_noop, &after_touch, &touched);
+
+    Ok(BuildCost {
+        clean_s: clean.seconds,
+        noop_s: noop.seconds,
+        noop_reran_generator: noop_reran,
+        touched_s: touched.seconds,
+        touched_reran_generator: touched_reran,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_build_script_run() {
+        let ran = "   Compiling avala v0.1.0 (/w)\n     Running `/w/target/x/debug/build/avala-1234/build-script-build`";
+        assert!(ran_build_script(ran));
+        assert!(!ran_build_script("       Fresh avala v0.1.0 (/w)"));
+    }
+}

@@ -1,0 +1,65 @@
+//! `cargo xtask bench` (or `cargo run --release -p avala-bench`): the SDK's
+//! cost next to raw reqwest + serde_json, against one in-process loopback
+//! server. See BENCHMARKS.md for how to read the output.
+
+mod alloc;
+mod build_cost;
+mod measures;
+mod probe;
+mod server;
+mod sides;
+mod stats;
+
+#[global_allocator]
+static GLOBAL: alloc::Counting = alloc::Counting;
+
+const USAGE: &str = "\
+usage: avala-bench [--quick] [--build-cost]
+  --quick       a tenth of the calls (a smoke run; figures are noisier)
+  --build-cost  also time a clean build of avala, a no-op rebuild and a rebuild
+                after touching openapi/avala.json (takes minutes)";
+
+struct Opts {
+    quick: bool,
+    build_cost: bool,
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some(probe::FLAG) {
+        // The memory probe: a child process with counting on from the start.
+        alloc::enable();
+        std::process::exit(probe::child(&args[1..]));
+    }
+    // Before any thread: the SDK refuses plain http unless this is set.
+    std::env::set_var("AVALA_ALLOW_INSECURE_BASE_URL", "1");
+    let mut opts = Opts {
+        quick: false,
+        build_cost: false,
+    };
+    if args.first().map(String::as_str) == Some("--profile") {
+        if let Err(e) = measures::profile(&args[1..]) {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    for arg in &args {
+        match arg.as_str() {
+            "--quick" => opts.quick = true,
+            "--build-cost" => opts.build_cost = true,
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return;
+            }
+            other => {
+                eprintln!("error: unknown argument {other:?}\n{USAGE}");
+                std::process::exit(2);
+            }
+        }
+    }
+    if let Err(e) = measures::run(opts.quick, opts.build_cost) {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
