@@ -13,8 +13,20 @@ use std::{
     time::{Instant, SystemTime},
 };
 
+/// One unit of cargo's `--timings` report.
+pub struct Unit {
+    pub name: String,
+    /// `""` for a library, `" build-script"`, `" build-script (run)"`, ...
+    pub target: String,
+    pub seconds: f64,
+}
+
 pub struct BuildCost {
     pub clean_s: f64,
+    /// The units of the clean build, slowest first (empty when the report
+    /// could not be read).
+    pub clean_units: Vec<Unit>,
+    pub touched_units: Vec<Unit>,
     pub noop_s: f64,
     pub noop_reran_generator: bool,
     pub touched_s: f64,
@@ -31,7 +43,7 @@ fn cargo_build(root: &Path, target: &Path) -> Result<Build, String> {
     let started = Instant::now();
     let out = Command::new(cargo)
         .current_dir(root)
-        .args(["build", "-v", "-p", "avala", "--target-dir"])
+        .args(["build", "-v", "--timings", "-p", "avala", "--target-dir"])
         .arg(target)
         .env_remove("CARGO_TARGET_DIR")
         .output()
@@ -46,6 +58,38 @@ fn cargo_build(root: &Path, target: &Path) -> Result<Build, String> {
         ));
     }
     Ok(Build { seconds, stderr })
+}
+
+/// The units cargo built, from the `UNIT_DATA` of its `--timings` report,
+/// slowest first.
+fn units(target: &Path) -> Vec<Unit> {
+    let Ok(html) = fs::read_to_string(target.join("cargo-timings").join("cargo-timing.html"))
+    else {
+        return Vec::new();
+    };
+    let Some(start) = html.find("const UNIT_DATA = ") else {
+        return Vec::new();
+    };
+    let rest = &html[start + "const UNIT_DATA = ".len()..];
+    let Some(Ok(serde_json::Value::Array(data))) = serde_json::Deserializer::from_str(rest)
+        .into_iter::<serde_json::Value>()
+        .next()
+    else {
+        return Vec::new();
+    };
+    let mut units: Vec<Unit> = data
+        .iter()
+        .filter_map(|u| {
+            Some(Unit {
+                name: u.get("name")?.as_str()?.to_owned(),
+                target: u.get("target")?.as_str().unwrap_or("").to_owned(),
+                seconds: u.get("duration")?.as_f64()?,
+            })
+        })
+        .filter(|u| u.seconds > 0.0)
+        .collect();
+    units.sort_by(|a, b| b.seconds.total_cmp(&a.seconds));
+    units
 }
 
 /// The newest `OUT_DIR/codegen.rs` of the avala crate under `target`.
@@ -92,6 +136,7 @@ pub fn run(root: &Path) -> Result<BuildCost, String> {
         target.display()
     );
     let clean = cargo_build(root, &target)?;
+    let clean_units = units(&target);
     let first = codegen(&target);
     if first.is_none() {
         return Err("no OUT_DIR/codegen.rs after the clean build".into());
@@ -110,11 +155,14 @@ pub fn run(root: &Path) -> Result<BuildCost, String> {
         .and_then(|f| f.set_modified(SystemTime::now()))
         .map_err(|e| format!("touching {}: {e}", spec.display()))?;
     let touched = cargo_build(root, &target)?;
+    let touched_units = units(&target);
     let after_touch = codegen(&target);
     let touched_reran = reran(&after_noop, &after_touch, &touched);
 
     Ok(BuildCost {
         clean_s: clean.seconds,
+        clean_units,
+        touched_units,
         noop_s: noop.seconds,
         noop_reran_generator: noop_reran,
         touched_s: touched.seconds,

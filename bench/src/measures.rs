@@ -540,6 +540,31 @@ pub fn run(quick: bool, with_build_cost: bool) -> Result<(), String> {
                 "NO (wrong)"
             }
         );
+        let avala = |units: &[build_cost::Unit], target: &str| {
+            units
+                .iter()
+                .find(|u| u.name == "avala" && u.target == target)
+                .map_or("?".to_owned(), |u| format!("{:.1}", u.seconds))
+        };
+        println!(
+            "  of which avala: generator (build.rs run) {} s, lib {} s, build.rs compile {} s; after touching: generator {} s, lib {} s",
+            avala(&b.clean_units, " build-script (run)"),
+            avala(&b.clean_units, ""),
+            avala(&b.clean_units, " build-script"),
+            avala(&b.touched_units, " build-script (run)"),
+            avala(&b.touched_units, ""),
+        );
+        let slowest: Vec<String> = b
+            .clean_units
+            .iter()
+            .filter(|u| u.name != "avala")
+            .take(5)
+            .map(|u| format!("{}{} {:.1} s", u.name, u.target, u.seconds))
+            .collect();
+        println!(
+            "  slowest dependencies (2 jobs in parallel): {}",
+            slowest.join(", ")
+        );
     }
 
     // One line per measure.
