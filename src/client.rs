@@ -242,3 +242,18 @@ impl ClientBuilder {
             .map_err(|e| crate::Error::config(format!("could not build the HTTP client: {e}")))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_is_cheap_to_share_across_tasks() {
+        fn assert_traits<T: Clone + Send + Sync + 'static>() {}
+        assert_traits::<Client>();
+        assert_traits::<ClientBuilder>();
+        // Errors go into `Box<dyn Error + Send + Sync>` and across tasks.
+        fn assert_error<T: std::error::Error + Send + Sync + 'static>() {}
+        assert_error::<crate::Error>();
+    }
+}

@@ -51,6 +51,8 @@ async fn normal_operations_send_key_accept_and_user_agent() {
             r.url
         );
         assert_eq!(header(r, "authorization"), None, "no bearer scheme");
+        // progenitor would add `api-version`; the Avala API defines none.
+        assert_eq!(header(r, "api-version"), None, "{}", r.url);
         assert_eq!(r.headers.get_all("x-avala-api-key").iter().count(), 1);
     }
     assert_logs_clean();
