@@ -206,7 +206,9 @@ impl ClientBuilder {
         let raw_base = self
             .base_url
             .clone()
-            .or_else(|| env(config::ENV_BASE_URL))
+            // An empty variable counts as unset, as in the Python SDK
+            // (`base_url or os.environ.get(...) or DEFAULT`).
+            .or_else(|| env(config::ENV_BASE_URL).filter(|v| !v.trim().is_empty()))
             .unwrap_or_else(|| config::DEFAULT_BASE_URL.to_owned());
         let base = config::parse_base_url(&raw_base, allow_insecure)?;
         let http = self.http_client(&base)?;

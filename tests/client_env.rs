@@ -235,7 +235,6 @@ fn a_bad_root_in_the_environment_is_refused_and_named() {
     let _env = env_lock();
     set("AVALA_API_KEY", KEY);
     for (value, hint) in [
-        ("", "AVALA_BASE_URL"),
         ("http://api.avala.ai/api/v1", "https"),
         ("api.avala.ai", "scheme"),
     ] {
@@ -247,6 +246,20 @@ fn a_bad_root_in_the_environment_is_refused_and_named() {
             other => panic!("expected Error::Config, got {other:?}"),
         }
     }
+}
+
+#[test]
+fn an_empty_root_in_the_environment_counts_as_unset() {
+    let _env = env_lock();
+    set("AVALA_API_KEY", KEY);
+    for blank in ["", "  "] {
+        set("AVALA_BASE_URL", blank);
+        let client = avala::Client::from_env().unwrap();
+        assert_eq!(client.base_url(), "https://api.avala.ai/api/v1");
+    }
+    // An explicit empty root is a mistake, not a default.
+    let err = checked(avala::Client::builder().base_url("").build().unwrap_err());
+    assert!(matches!(err, avala::Error::Config { .. }), "{err:?}");
 }
 
 #[test]
