@@ -1,4 +1,4 @@
-//! Command-line parsing (no dependency: three commands and a few flags).
+//! Command-line parsing (no dependency: four commands and a few flags).
 
 use std::path::PathBuf;
 
@@ -13,6 +13,9 @@ usage:
       The CI gate: normalised, overlay in sync, lint clean, generates, fixtures.
   cargo xtask diff <OLD> <NEW>
       The semantic diff of two documents (paths or URLs).
+  cargo xtask bench [--quick] [--build-cost]
+      The SDK next to raw reqwest (cargo run --release -p avala-bench; see
+      BENCHMARKS.md). Arguments are passed to the benchmark as they are.
 defaults: --spec openapi/avala.json, --overlay openapi/overlay.json,
           --examples openapi/examples.json (relative to the workspace root)";
 
@@ -40,6 +43,10 @@ pub enum Command {
         old: String,
         new: String,
     },
+    /// `cargo run --release -p avala-bench -- <args>`.
+    Bench {
+        args: Vec<String>,
+    },
     Help,
 }
 
@@ -65,6 +72,12 @@ pub fn parse(args: &[String], env_url: Option<String>) -> Result<Command, String
     let Some((cmd, rest)) = args.split_first() else {
         return Ok(Command::Help);
     };
+    if cmd == "bench" {
+        // The benchmark parses its own flags.
+        return Ok(Command::Bench {
+            args: rest.to_vec(),
+        });
+    }
     let mut paths = default_paths();
     let mut from = None;
     let mut dry_run = false;
@@ -179,5 +192,19 @@ mod tests {
             }
         );
         assert_eq!(parse(&[], None).unwrap(), Command::Help);
+    }
+
+    #[test]
+    fn bench_passes_its_arguments_through() {
+        assert_eq!(
+            parse(&args("bench --quick --build-cost"), None).unwrap(),
+            Command::Bench {
+                args: args("--quick --build-cost")
+            }
+        );
+        assert_eq!(
+            parse(&args("bench"), None).unwrap(),
+            Command::Bench { args: vec![] }
+        );
     }
 }

@@ -4,7 +4,8 @@
 //! - `regen`: load (cli, load) → validate (load) → overlay → lint → generate
 //!   → normalise → diff → write;
 //! - `check`: the CI gate over the checked-in document (plus fixtures);
-//! - `diff`: the semantic diff alone.
+//! - `diff`: the semantic diff alone;
+//! - `bench`: runs `avala-bench` in release (see BENCHMARKS.md).
 //!
 //! Progress goes to stderr (`[3/6] applying overlay…`), the diff to stdout;
 //! every failure is one `error: ...` line printed by `main`.
@@ -43,6 +44,25 @@ pub fn run(args: Vec<String>) -> Result<(), String> {
             print!("{}", diff::render(&diff::diff(&a, &b)));
             Ok(())
         }
+        Command::Bench { args } => bench(&args),
+    }
+}
+
+/// Runs the benchmark (`bench/`, see BENCHMARKS.md) in a release build. A
+/// separate cargo run, so xtask itself never depends on the SDK and keeps
+/// working when the document does not generate.
+fn bench(args: &[String]) -> Result<(), String> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .current_dir(cli::workspace_root())
+        .args(["run", "--release", "-p", "avala-bench", "--"])
+        .args(args)
+        .status()
+        .map_err(|e| format!("could not run cargo: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("the benchmark failed ({status})"))
     }
 }
 
