@@ -201,11 +201,13 @@ fn routes_code(raw: &Value) -> Result<String, String> {
             .is_some_and(|a| a.is_empty());
         let _ = writeln!(
             c,
-            "    crate::routes::Route {{ operation_id: {:?}, method: {:?}, template: {:?}, anonymous: {} }},",
+            "    crate::routes::Route {{ operation_id: {:?}, method: {:?}, template: {:?}, anonymous: {}, slashes: {}, mixed: {} }},",
             op_id(op),
             method.to_ascii_uppercase(),
             path,
-            anonymous
+            anonymous,
+            path.matches('/').count(),
+            path.split('/').any(|s| s.contains('{') && !(s.starts_with('{') && s.ends_with('}') && s.matches('{').count() == 1)),
         );
     }
     c.push_str("];\n");

@@ -2,10 +2,10 @@
 
 use std::fmt;
 
-use reqwest::header::HeaderValue;
+use reqwest::header::{HeaderName, HeaderValue};
 
 /// The `X-Avala-Api-Key` header name.
-pub(crate) const HEADER: &str = "x-avala-api-key";
+pub(crate) const HEADER: HeaderName = HeaderName::from_static("x-avala-api-key");
 
 /// An API key. `Debug` and `Display` print `[redacted]`.
 #[derive(Clone)]

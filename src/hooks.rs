@@ -4,10 +4,13 @@
 use std::time::Instant;
 
 use progenitor_client::{ClientHooks, ClientInfo, OperationInfo};
-use reqwest::header::{HeaderValue, ACCEPT};
+use reqwest::header::{HeaderName, HeaderValue, ACCEPT};
 use tracing::Instrument;
 
 use crate::{generated::Client, retry, routes, runtime::Runtime};
+
+/// The header progenitor adds from the document's `info.version`.
+const API_VERSION: HeaderName = HeaderName::from_static("api-version");
 
 impl ClientHooks<Runtime> for Client {
     async fn pre<E>(
@@ -23,7 +26,7 @@ impl ClientHooks<Runtime> for Client {
             ))
         })?;
         let below_base = request.url().path().strip_prefix(shared.base_path.as_str());
-        if !below_base.is_some_and(|p| routes::matches(route.template, p)) {
+        if !below_base.is_some_and(|p| route.intact(p)) {
             return Err(progenitor_client::Error::InvalidRequest(format!(
                 "{}: a path parameter is empty, `.` or `..`, which would send the request to another route than {}",
                 info.operation_id, route.template
@@ -33,7 +36,7 @@ impl ClientHooks<Runtime> for Client {
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
         // progenitor sends the document's `info.version` as `api-version`; the
         // Avala API defines no such header and the official SDKs never send it.
-        headers.remove("api-version");
+        headers.remove(API_VERSION);
         // The key goes only to the configured origin, and never on anonymous
         // operations (signup, the resolver).
         if !route.anonymous && request.url().origin() == shared.origin {

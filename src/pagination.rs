@@ -13,7 +13,11 @@
 //! # Ok(()) }
 //! ```
 
-use std::{collections::HashSet, future::Future, pin::Pin};
+use std::{
+    future::Future,
+    hash::{Hash, Hasher},
+    pin::Pin,
+};
 
 use futures::{stream, Stream, StreamExt, TryStreamExt};
 
@@ -62,6 +66,48 @@ pub fn next_position(next: &str) -> Option<Position> {
     }
 }
 
+/// Detects a server whose `next` links come back to a position already sent,
+/// in constant memory whatever the number of pages.
+///
+/// A repeat of any of the last [`LoopGuard::RECENT`] positions is caught at
+/// once, before a page is fetched twice. A longer cycle is caught by Brent's
+/// algorithm (a saved position, moved to the current one after 1, 2, 4, …
+/// steps), at most about twice the cycle's length later. Positions are kept
+/// as 64-bit hashes.
+#[derive(Debug, Default)]
+pub struct LoopGuard {
+    recent: std::collections::VecDeque<u64>,
+    saved: Option<u64>,
+    steps: u64,
+    power: u64,
+}
+
+impl LoopGuard {
+    /// How many of the latest positions are compared exactly.
+    pub const RECENT: usize = 16;
+
+    /// Records `position`; `true` when it closes a loop.
+    pub fn repeats(&mut self, position: &Position) -> bool {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        position.hash(&mut hasher);
+        let h = hasher.finish();
+        if self.saved == Some(h) || self.recent.contains(&h) {
+            return true;
+        }
+        if self.recent.len() == Self::RECENT {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(h);
+        self.steps += 1;
+        if self.steps >= self.power.max(1) {
+            self.saved = Some(h);
+            self.power = self.power.max(1) * 2;
+            self.steps = 0;
+        }
+        false
+    }
+}
+
 type Fetch<'a, P> = Pin<Box<dyn Future<Output = Result<P>> + Send + 'a>>;
 
 /// Streams the items of every page, starting from the request `first`.
@@ -69,7 +115,7 @@ type Fetch<'a, P> = Pin<Box<dyn Future<Output = Result<P>> + Send + 'a>>;
 /// `set` puts a position on a copy of the request, `send` sends it. Pages are
 /// fetched lazily, one at a time, so memory stays at one page. A position the
 /// server has already sent ends the stream with [`Error::Decode`] instead of
-/// looping forever.
+/// looping forever (see [`LoopGuard`] for how, in constant memory).
 pub fn stream<'a, B, P, F, Fut>(
     first: B,
     set: fn(B, Position) -> Result<B>,
@@ -90,7 +136,7 @@ where
     // `Ok(None)` once the last page has been fetched; `Err` when the page
     // just yielded pointed back to a position already sent, so its items
     // are still delivered before the error.
-    let state: Result<_> = Ok(Some((None::<Position>, HashSet::new())));
+    let state: Result<_> = Ok(Some((None::<Position>, LoopGuard::default())));
     let pages = stream::try_unfold(state, move |state| {
         let first = first.clone();
         let fetch = fetch.clone();
@@ -107,7 +153,7 @@ where
             let (items, next) = fetch(request).await?.into_parts();
             let next_state = match next.as_deref().and_then(next_position) {
                 None => Ok(None),
-                Some(p) if !seen.insert(p.clone()) => Err(Error::Decode {
+                Some(p) if seen.repeats(&p) => Err(Error::Decode {
                     message: format!(
                         "the server sent the page position {p:?} twice; stopped paging to avoid a loop"
                     ),
@@ -129,6 +175,41 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn cursor(i: u64) -> Position {
+        Position::Cursor(format!("c{i}"))
+    }
+
+    #[test]
+    fn the_loop_guard_catches_short_and_long_cycles() {
+        // A straight run of a million positions is never a loop.
+        let mut g = LoopGuard::default();
+        assert!((0..1_000_000).all(|i| !g.repeats(&cursor(i))));
+        assert!(g.recent.len() <= LoopGuard::RECENT, "memory stays bounded");
+        // Short cycles: caught at the first repeat.
+        for period in 1..=LoopGuard::RECENT as u64 {
+            let mut g = LoopGuard::default();
+            let first_repeat = (0..).find(|i| g.repeats(&cursor(i % period))).unwrap();
+            assert_eq!(first_repeat, period, "period {period}");
+        }
+        // Long cycles, after a lead-in: caught within about twice the cycle.
+        for (lead, period) in [(0u64, 17u64), (5, 100), (1000, 3000)] {
+            let mut g = LoopGuard::default();
+            let seq = |i: u64| {
+                if i < lead {
+                    cursor(1_000_000 + i)
+                } else {
+                    cursor((i - lead) % period)
+                }
+            };
+            let found = (0..).find(|&i| g.repeats(&seq(i))).unwrap();
+            assert!(found >= lead + period, "no false alarm: {found}");
+            assert!(
+                found <= 2 * (lead + period) + LoopGuard::RECENT as u64,
+                "lead {lead} period {period}: {found}"
+            );
+        }
+    }
 
     #[test]
     fn reads_cursor_then_page() {

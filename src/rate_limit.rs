@@ -1,6 +1,10 @@
 //! The `X-RateLimit-*` headers of the most recent response.
 
-use reqwest::header::HeaderMap;
+use reqwest::header::{HeaderMap, HeaderName};
+
+const LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
+const REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
+const RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
 
 /// Rate-limit state reported by the API on its most recent response.
 ///
@@ -20,16 +24,16 @@ pub struct RateLimit {
 impl RateLimit {
     /// Reads the three headers; `None` when none of them is present.
     pub(crate) fn from_headers(headers: &HeaderMap) -> Option<Self> {
-        let read = |name: &str| {
+        let read = |name: HeaderName| {
             headers
                 .get(name)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse::<u64>().ok())
         };
         let rl = Self {
-            limit: read("x-ratelimit-limit"),
-            remaining: read("x-ratelimit-remaining"),
-            reset: read("x-ratelimit-reset"),
+            limit: read(LIMIT),
+            remaining: read(REMAINING),
+            reset: read(RESET),
         };
         (rl != Self::default()).then_some(rl)
     }

@@ -15,6 +15,25 @@ pub(crate) struct Route {
     pub(crate) template: &'static str,
     /// `security: []` in the document: sent without the API key.
     pub(crate) anonymous: bool,
+    /// The number of `/` in `template`.
+    pub(crate) slashes: usize,
+    /// Whether a segment mixes a parameter with text (`{dataset}@{selector}`).
+    pub(crate) mixed: bool,
+}
+
+impl Route {
+    /// Whether `path` (below the base path) still has this route's shape.
+    ///
+    /// The fast form of [`matches`]: the URL parser only ever drops `.` and
+    /// `..` segments, which changes the number of `/`, and an empty
+    /// parameter leaves `//`; parameters cannot contain `/` (it is encoded).
+    /// Mixed segments need the full comparison.
+    pub(crate) fn intact(&self, path: &str) -> bool {
+        let slashes = path.bytes().filter(|&b| b == b'/').count();
+        slashes == self.slashes
+            && !path.contains("//")
+            && (!self.mixed || matches(self.template, path))
+    }
 }
 
 /// The route of `operation_id`.
@@ -110,6 +129,38 @@ mod tests {
             "/resolve/{owner}/{dataset}@{selector}/",
             "/resolve/o/d@a@b/"
         ));
+    }
+
+    #[test]
+    fn the_fast_check_agrees_with_the_full_one() {
+        for route in crate::generated::ROUTES {
+            let filled = route.template.replace("{", "x{").replace('}', "");
+            // `x{name` is a non-empty stand-in for every parameter.
+            assert!(route.intact(&filled), "{}: {filled}", route.operation_id);
+            assert!(matches(route.template, &filled), "{filled}");
+            for hostile in ["", ".", ".."] {
+                for (i, _) in route.template.match_indices('{') {
+                    let end = i + route.template[i..].find('}').unwrap() + 1;
+                    let bad = format!(
+                        "{}{hostile}{}",
+                        &route.template[..i],
+                        &route.template[end..]
+                    );
+                    // What the URL parser makes of it.
+                    let url = url::Url::parse(&format!("https://h{bad}")).unwrap();
+                    let seen = url.path();
+                    assert_eq!(
+                        route.intact(seen),
+                        matches(route.template, seen),
+                        "{}: {seen}",
+                        route.operation_id
+                    );
+                }
+            }
+        }
+        let resolve = find("resolve_dataset_reference").unwrap();
+        assert!(resolve.mixed && !resolve.intact("/resolve/o/@/"));
+        assert!(!find("get_dataset").unwrap().mixed);
     }
 
     #[test]

@@ -27,8 +27,9 @@ impl Runtime {
     }
 
     pub(crate) fn record_rate_limit(&self, headers: &reqwest::header::HeaderMap) {
-        let mut slot = self.0.rate_limit.lock().unwrap_or_else(|p| p.into_inner());
-        *slot = RateLimit::from_headers(headers);
+        // Parsed before locking: the lock is held only for the copy.
+        let latest = RateLimit::from_headers(headers);
+        *self.0.rate_limit.lock().unwrap_or_else(|p| p.into_inner()) = latest;
     }
 
     pub(crate) fn last_rate_limit(&self) -> Option<RateLimit> {

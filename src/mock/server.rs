@@ -562,7 +562,7 @@ fn answer(state: &State, record: &mut ReceivedRequest) -> Answer {
 /// Checks the key, the query and the body; `Some` answer when refused.
 fn check(op: &schema::Operation, record: &mut ReceivedRequest) -> Option<Answer> {
     let key = record
-        .header(crate::auth::HEADER)
+        .header(crate::auth::HEADER.as_str())
         .unwrap_or_default()
         .trim();
     if !op.anonymous && key.is_empty() {
