@@ -61,7 +61,35 @@ impl ClientHooks<Runtime> for Client {
             attempt = tracing::field::Empty,
             elapsed_ms = tracing::field::Empty,
         );
-        self.send_with_retries(request).instrument(span).await
+        // With no subscriber interested, skip the span bookkeeping entirely:
+        // it is measurable on a loopback round trip.
+        if span.is_disabled() {
+            return self.send_with_retries(request, None).await;
+        }
+        let trace = Trace {
+            span: span.clone(),
+            started: Instant::now(),
+        };
+        self.send_with_retries(request, Some(&trace))
+            .instrument(span)
+            .await
+    }
+}
+
+/// The request's span and start, when tracing is on.
+struct Trace {
+    span: tracing::Span,
+    started: Instant,
+}
+
+impl Trace {
+    fn attempt(&self, attempt: u32, status: Option<u16>) {
+        self.span.record("attempt", attempt + 1);
+        self.span
+            .record("elapsed_ms", self.started.elapsed().as_millis() as u64);
+        if let Some(status) = status {
+            self.span.record("status", status);
+        }
     }
 }
 
@@ -69,10 +97,10 @@ impl Client {
     async fn send_with_retries(
         &self,
         request: reqwest::Request,
+        trace: Option<&Trace>,
     ) -> reqwest::Result<reqwest::Response> {
         let runtime = self.inner();
         let shared = runtime.shared();
-        let started = Instant::now();
         let retryable = retry::is_idempotent(request.method());
         let mut pending = Some(request);
         let mut attempt: u32 = 0;
@@ -88,13 +116,13 @@ impl Client {
                 None
             };
             let result = self.client().execute(current).await;
-            let span = tracing::Span::current();
-            span.record("attempt", attempt + 1);
-            span.record("elapsed_ms", started.elapsed().as_millis() as u64);
+            if let Some(trace) = trace {
+                let status = result.as_ref().ok().map(|r| r.status().as_u16());
+                trace.attempt(attempt, status);
+            }
             let delay = match &result {
                 Ok(response) => {
                     runtime.record_rate_limit(response.headers());
-                    span.record("status", response.status().as_u16());
                     retry::is_retryable_status(response.status())
                         .then(|| shared.retry.delay(attempt, Some(response.headers())))
                         .flatten()

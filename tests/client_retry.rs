@@ -343,3 +343,34 @@ async fn a_timed_out_get_is_tried_again_and_a_post_is_not() {
     assert!(matches!(err, Error::Transport { .. }), "{err:?}");
     assert_eq!(hits(&server).await, 1);
 }
+
+#[tokio::test]
+async fn each_request_has_one_span_with_operation_method_path_status_and_attempt() {
+    common::init();
+    let server = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(503).insert_header("retry-after", "0"))
+        .mount(&server)
+        .await;
+    let client = client_with(&server, |b| b.max_retries(1));
+    expect_err(client.get_dataset().uid("span-fields").send().await);
+    // The `retrying` event is logged inside the span, after the first
+    // attempt's fields were recorded.
+    let line = common::logs()
+        .lines()
+        .find(|l| l.contains("span-fields") && l.contains("retrying"))
+        .map(str::to_owned)
+        .unwrap_or_else(|| panic!("no retry event: {}", common::logs()));
+    for field in [
+        "avala.request{",
+        "operation_id=\"get_dataset\"",
+        "method=GET",
+        "path=\"/api/v1/datasets/span-fields/\"",
+        "status=503",
+        "attempt=1",
+        "elapsed_ms=",
+    ] {
+        assert!(line.contains(field), "{field} missing from: {line}");
+    }
+    assert_logs_clean();
+}
