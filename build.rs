@@ -81,6 +81,25 @@ impl syn::visit_mut::VisitMut for MappedSend {
                 continue;
             };
             f.sig.ident = syn::Ident::new("send_unmapped", f.sig.ident.span());
+            // progenitor sends the document's `info.version` as `api-version`
+            // on every request; the Avala API defines no such header and the
+            // official SDKs never send it.
+            let text = |stmt: &syn::Stmt| quote::ToTokens::to_token_stream(stmt).to_string();
+            f.block
+                .stmts
+                .retain(|stmt| !text(stmt).contains("\"api-version\""));
+            // With no header left to add, the extra map is dead weight.
+            if !f
+                .block
+                .stmts
+                .iter()
+                .any(|s| text(s).contains("header_map . append"))
+            {
+                f.block
+                    .stmts
+                    .retain(|s| !text(s).starts_with("let mut header_map"));
+                DropHeaderMap.visit_block_mut(&mut f.block);
+            }
             f.attrs.push(syn::parse_quote!(#[doc = "Sends the request, with progenitor's error type; prefer `send`."]));
             added.push(syn::parse_quote! {
                 /// Sends the request.
@@ -94,6 +113,23 @@ impl syn::visit_mut::VisitMut for MappedSend {
         }
         item.items.extend(added);
         syn::visit_mut::visit_item_impl_mut(self, item);
+    }
+}
+
+/// Replaces `x.headers(header_map)` by `x`.
+struct DropHeaderMap;
+
+impl syn::visit_mut::VisitMut for DropHeaderMap {
+    fn visit_expr_mut(&mut self, expr: &mut syn::Expr) {
+        syn::visit_mut::visit_expr_mut(self, expr);
+        if let syn::Expr::MethodCall(call) = expr {
+            let is_map = call.method == "headers"
+                && call.args.len() == 1
+                && quote::ToTokens::to_token_stream(&call.args[0]).to_string() == "header_map";
+            if is_map {
+                *expr = (*call.receiver).clone();
+            }
+        }
     }
 }
 

@@ -4,13 +4,10 @@
 use std::time::Instant;
 
 use progenitor_client::{ClientHooks, ClientInfo, OperationInfo};
-use reqwest::header::{HeaderName, HeaderValue, ACCEPT};
+use reqwest::header::{HeaderValue, ACCEPT};
 use tracing::Instrument;
 
 use crate::{generated::Client, retry, routes, runtime::Runtime};
-
-/// The header progenitor adds from the document's `info.version`.
-const API_VERSION: HeaderName = HeaderName::from_static("api-version");
 
 impl ClientHooks<Runtime> for Client {
     async fn pre<E>(
@@ -32,11 +29,10 @@ impl ClientHooks<Runtime> for Client {
                 info.operation_id, route.template
             )));
         }
-        let headers = request.headers_mut();
-        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-        // progenitor sends the document's `info.version` as `api-version`; the
-        // Avala API defines no such header and the official SDKs never send it.
-        headers.remove(API_VERSION);
+        // Also for operations without a JSON body, which progenitor leaves bare.
+        request
+            .headers_mut()
+            .insert(ACCEPT, HeaderValue::from_static("application/json"));
         // The key goes only to the configured origin, and never on anonymous
         // operations (signup, the resolver).
         if !route.anonymous && request.url().origin() == shared.origin {
@@ -138,7 +134,8 @@ impl Client {
                         delay_ms = delay.as_millis() as u64,
                         "retrying"
                     );
-                    tokio::time::sleep(delay).await;
+                    // Boxed: a rare state that would otherwise enlarge every call's future.
+                    Box::pin(tokio::time::sleep(delay)).await;
                     pending = Some(spare);
                     attempt += 1;
                 }
@@ -155,7 +152,8 @@ impl Client {
         match result {
             Ok(response) if !response.status().is_success() => {
                 let key = self.inner().shared().api_key.expose_for_scrubbing();
-                Ok(crate::capture::error_response(response, key).await)
+                // Boxed for the same reason: only error responses pay for it.
+                Ok(Box::pin(crate::capture::error_response(response, key)).await)
             }
             other => other,
         }
