@@ -226,11 +226,7 @@ fn an_empty_root_is_refused() {
 #[tokio::test]
 async fn trailing_slashes_do_not_reach_the_server() {
     let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/api/v1/datasets/d1/"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(common::dataset("d1")))
-        .mount(&server)
-        .await;
+    common::serve_dataset(&server, "d1").await;
     Mock::given(method("GET"))
         .and(path("/datasets/d2/"))
         .respond_with(ResponseTemplate::new(200).set_body_json(common::dataset("d2")))

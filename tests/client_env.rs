@@ -15,10 +15,7 @@ mod common;
 use std::path::PathBuf;
 
 use common::{assert_logs_clean, checked, env_lock, hits, received, KEY};
-use wiremock::{
-    matchers::{method, path},
-    Mock, MockServer, ResponseTemplate,
-};
+use wiremock::MockServer;
 
 fn set(name: &str, value: &str) {
     std::env::set_var(name, value);
@@ -26,11 +23,7 @@ fn set(name: &str, value: &str) {
 
 async fn dataset_server() -> MockServer {
     let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/api/v1/datasets/d1/"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(common::dataset("d1")))
-        .mount(&server)
-        .await;
+    common::serve_dataset(&server, "d1").await;
     server
 }
 

@@ -23,11 +23,7 @@ async fn answer_any(server: &MockServer, status: u16, body: serde_json::Value) {
 #[tokio::test]
 async fn normal_operations_send_key_accept_and_user_agent() {
     let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/api/v1/datasets/d1/"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(common::dataset("d1")))
-        .mount(&server)
-        .await;
+    common::serve_dataset(&server, "d1").await;
     Mock::given(method("POST"))
         .and(path("/api/v1/agents/a1/test/"))
         .respond_with(

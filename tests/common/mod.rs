@@ -23,7 +23,10 @@ use std::{
     sync::{Mutex, MutexGuard, Once},
 };
 
-use wiremock::MockServer;
+use wiremock::{
+    matchers::{method, path},
+    Mock, MockServer, ResponseTemplate,
+};
 
 /// A distinctive API key that matches none of the redaction patterns, so a
 /// leak can only be stopped by the client itself, never by luck.
@@ -200,4 +203,14 @@ pub fn closed_port() -> u16 {
     let port = listener.local_addr().expect("addr").port();
     drop(listener);
     port
+}
+
+/// Mounts `GET /api/v1/datasets/{uid}/` answering a valid dataset.
+#[allow(dead_code)] // not every test binary uses it
+pub async fn serve_dataset(server: &MockServer, uid: &str) {
+    Mock::given(method("GET"))
+        .and(path(format!("/api/v1/datasets/{uid}/")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(dataset(uid)))
+        .mount(server)
+        .await;
 }
