@@ -59,9 +59,7 @@ async fn main() -> avala::Result<()> {
         let dataset = client.get_dataset().uid(uid).send().await?;
         println!(
             "Fetched {:?}: status {:?}, {} items.",
-            dataset.name,
-            dataset.status,
-            dataset.item_count.unwrap_or(0)
+            dataset.name, dataset.status, dataset.item_count
         );
     }
 

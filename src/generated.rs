@@ -4,6 +4,7 @@
 #![allow(
     missing_docs,
     unused_imports,
+    dead_code,
     clippy::all,
     clippy::pedantic,
     rustdoc::bare_urls,

@@ -82,7 +82,7 @@ impl Sides {
         let mut checksum = 0i64;
         let count = |d: &avala::types::Dataset| {
             items += 1;
-            checksum = checksum.wrapping_add(d.item_count.unwrap_or(0));
+            checksum = checksum.wrapping_add(d.item_count);
         };
         match side {
             Side::Sdk => sides::sdk_stream(&self.sdk, short, count)

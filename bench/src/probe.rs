@@ -68,7 +68,7 @@ pub fn child(args: &[String]) -> i32 {
         let mut checksum = 0i64;
         let count = |d: &avala::types::Dataset| {
             items += 1;
-            checksum = checksum.wrapping_add(d.item_count.unwrap_or(0));
+            checksum = checksum.wrapping_add(d.item_count);
         };
         if sdk {
             let client = sides::sdk_client(base);

@@ -518,6 +518,69 @@ impl Unknowns {
     }
 }
 
+/// `body` as the success response of `operation_id` decodes: every absent
+/// property that declares a `default` is filled in, because the generated
+/// types always carry such fields. `body` itself when there is no schema.
+pub fn response_with_defaults(operation_id: &str, body: &Value) -> Value {
+    let mut out = body.clone();
+    if let Some(schema) = raw_operation(operation_id).and_then(raw_response_schema) {
+        fill_defaults(schema, &mut out);
+    }
+    out
+}
+
+/// As [`response_with_defaults`], for the request body of `operation_id`.
+pub fn request_with_defaults(operation_id: &str, body: &Value) -> Value {
+    let mut out = body.clone();
+    if let Some(schema) = raw_operation(operation_id).and_then(raw_request_schema) {
+        fill_defaults(schema, &mut out);
+    }
+    out
+}
+
+/// Fills declared defaults into `value` along the OpenAPI `schema`.
+fn fill_defaults(schema: &Value, value: &mut Value) {
+    if let Some(name) = schema
+        .get("$ref")
+        .and_then(Value::as_str)
+        .and_then(|r| r.strip_prefix(COMPONENT_PREFIX))
+    {
+        if let Some(target) = SPEC.pointer(&format!("/components/schemas/{name}")) {
+            fill_defaults(target, value);
+        }
+        return;
+    }
+    for part in schema
+        .get("allOf")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        fill_defaults(part, value);
+    }
+    match value {
+        Value::Object(map) => {
+            let props = schema.get("properties").and_then(Value::as_object);
+            for (name, prop) in props.into_iter().flatten() {
+                match map.get_mut(name) {
+                    Some(v) => fill_defaults(prop, v),
+                    None => {
+                        if let Some(d) = prop.get("default") {
+                            map.insert(name.clone(), d.clone());
+                        }
+                    }
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(item) = schema.get("items") {
+                items.iter_mut().for_each(|v| fill_defaults(item, v));
+            }
+        }
+        _ => {}
+    }
+}
+
 /// The [`Unknowns`] of `body` as the success response of `operation_id`;
 /// `None` when the operation answers without a body.
 pub fn response_unknowns(operation_id: &str, body: &Value) -> Option<Unknowns> {
@@ -629,6 +692,28 @@ fn branch_accepts(branch: &Value, value: &Value) -> bool {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn declared_defaults_are_filled_in_where_absent() {
+        let agent = response_with_defaults("get_agent", &json!({"uid": "a", "name": "n"}));
+        assert_eq!(agent["is_active"], json!(true));
+        assert!(
+            agent.get("description").is_none(),
+            "no default, stays absent"
+        );
+        let kept = response_with_defaults(
+            "get_agent",
+            &json!({"uid": "a", "name": "n", "is_active": false}),
+        );
+        assert_eq!(kept["is_active"], json!(false));
+        let page = response_with_defaults(
+            "list_fleet_rules",
+            &json!({"results": [{"uid": "r", "name": "n"}]}),
+        );
+        assert_eq!(page["results"][0]["hit_count"], json!(0));
+        assert_eq!(page["results"][0]["enabled"], json!(true));
+    }
+
     use super::*;
 
     #[test]
