@@ -368,6 +368,19 @@ fn diff_schema(
     for v in eb.difference(&ea) {
         cx.push(false, '+', subject, format!("enum value `{v}` added{at}"));
     }
+    // A default added or removed changes the Rust type (`Option<T>` <-> `T`);
+    // a changed value only changes what an absent field decodes to.
+    match (a.get("default"), b.get("default")) {
+        (None, Some(d)) => cx.push(true, '+', subject, format!("default {d} added{at}")),
+        (Some(d), None) => cx.push(true, '-', subject, format!("default {d} removed{at}")),
+        (Some(x), Some(y)) if x != y => cx.push(
+            false,
+            '~',
+            subject,
+            format!("default changed: {x} -> {y}{at}"),
+        ),
+        _ => {}
+    }
     // Properties and `required`.
     let empty = serde_json::Map::new();
     let pa = a
@@ -547,6 +560,37 @@ mod tests {
             &"         + schema `Thing`: field `name` added (string, optional)".to_owned()
         ));
         assert!(back.contains(&"BREAKING ~ schema `Thing`: field `uid` is now required".to_owned()));
+    }
+
+    #[test]
+    fn defaults_added_removed_and_changed() {
+        let old = base();
+        let mut new = base();
+        let props = &mut new["components"]["schemas"]["Thing"]["properties"];
+        props["uid"]["default"] = json!("x");
+        let added = lines(&old, &new);
+        assert!(
+            added
+                .iter()
+                .any(|l| l.starts_with("BREAKING + schema `Thing`")
+                    && l.contains("default \"x\" added")),
+            "{added:?}"
+        );
+        let removed = lines(&new, &old);
+        assert!(
+            removed
+                .iter()
+                .any(|l| l.starts_with("BREAKING - ") && l.contains("removed")),
+            "{removed:?}"
+        );
+        let mut changed = new.clone();
+        changed["components"]["schemas"]["Thing"]["properties"]["uid"]["default"] = json!("y");
+        let changed = lines(&new, &changed);
+        assert_eq!(changed.len(), 1, "{changed:?}");
+        assert!(
+            !changed[0].starts_with("BREAKING") && changed[0].contains("\"x\" -> \"y\""),
+            "{changed:?}"
+        );
     }
 
     #[test]
