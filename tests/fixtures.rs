@@ -5,24 +5,16 @@
 //! schema, decode into the generated Rust type, encode again, and the
 //! re-encoded value must validate too. It must also carry the same data:
 //! the original, minus the fields the document does not declare (the
-//! generated structs drop them; see [`schema::Unknowns`]), has to equal the
-//! re-encoded value under [`normalise`] and [`same`]:
-//!
-//! - an object member whose value is `null`, `[]` or `{}` counts as absent:
-//!   optional fields decode to `None` or an empty collection and are then
-//!   skipped when encoding (a required member cannot vanish unnoticed, since
-//!   the re-encoded value is validated);
-//! - numbers are equal when their values are: `1` in a `number` field comes
-//!   back as `1.0`;
-//! - two strings that are both RFC 3339 timestamps are equal when they name
-//!   the same instant: `+00:00` comes back as `Z`, `.000` is dropped.
-//!
-//! Nothing else may change: key for key, element for element.
+//! generated structs drop them; see `schema::Unknowns`) and with the declared
+//! defaults filled in, has no `examples::first_difference` with the
+//! re-encoded value (`null`/empty members count as absent, numbers and
+//! timestamps compare by value; a required member cannot vanish unnoticed,
+//! since the re-encoded value is validated).
 
 #![cfg(feature = "mock")]
 
 use avala::mock::{contract, examples, schema};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 #[derive(Clone, Copy, PartialEq)]
 enum Kind {
@@ -88,74 +80,6 @@ fn remove_all(value: &mut Value, pointers: &[String]) {
     }
 }
 
-/// Drops object members that are `null`, `[]` or `{}` (see the module docs).
-fn normalise(value: &Value) -> Value {
-    match value {
-        Value::Object(m) => Value::Object(
-            m.iter()
-                .filter(|(_, v)| !is_empty(v))
-                .map(|(k, v)| (k.clone(), normalise(v)))
-                .collect::<Map<_, _>>(),
-        ),
-        Value::Array(items) => Value::Array(items.iter().map(normalise).collect()),
-        other => other.clone(),
-    }
-}
-
-fn is_empty(v: &Value) -> bool {
-    match v {
-        Value::Null => true,
-        Value::Array(a) => a.is_empty(),
-        Value::Object(m) => m.is_empty(),
-        _ => false,
-    }
-}
-
-/// The first place where `a` and `b` differ (see the module docs), if any.
-fn same(a: &Value, b: &Value, at: &str) -> Option<String> {
-    let here = || {
-        if at.is_empty() {
-            "(root)".to_owned()
-        } else {
-            at.to_owned()
-        }
-    };
-    match (a, b) {
-        (Value::Object(x), Value::Object(y)) => {
-            x.keys()
-                .chain(y.keys())
-                .find_map(|k| match (x.get(k), y.get(k)) {
-                    (Some(v), Some(w)) => same(v, w, &format!("{at}/{k}")),
-                    (Some(v), None) => Some(format!("{at}/{k}: {v} is lost")),
-                    (None, Some(w)) => Some(format!("{at}/{k}: {w} appears")),
-                    (None, None) => None,
-                })
-        }
-        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => x
-            .iter()
-            .zip(y)
-            .enumerate()
-            .find_map(|(i, (v, w))| same(v, w, &format!("{at}/{i}"))),
-        (Value::Number(x), Value::Number(y)) => {
-            let equal = match (x.as_i64(), y.as_i64(), x.as_u64(), y.as_u64()) {
-                (Some(i), Some(j), _, _) => i == j,
-                (_, _, Some(i), Some(j)) => i == j,
-                _ => x.as_f64() == y.as_f64(),
-            };
-            (!equal).then(|| format!("{}: {x} became {y}", here()))
-        }
-        (Value::String(x), Value::String(y)) if x != y => {
-            let instant = |s: &str| chrono::DateTime::parse_from_rfc3339(s).ok();
-            match (instant(x), instant(y)) {
-                (Some(i), Some(j)) if i == j => None,
-                _ => Some(format!("{}: {x:?} became {y:?}", here())),
-            }
-        }
-        _ if a == b => None,
-        _ => Some(format!("{}: {a} became {b}", here())),
-    }
-}
-
 #[test]
 fn every_example_validates_and_survives_the_typed_round_trip() {
     let mut failures = Vec::new();
@@ -189,7 +113,7 @@ fn every_example_validates_and_survives_the_typed_round_trip() {
             Kind::Response => schema::response_with_defaults(op, &e.body),
         };
         remove_all(&mut expected, &unknown.fields);
-        if let Some(diff) = same(&normalise(&expected), &normalise(&encoded), "") {
+        if let Some(diff) = examples::first_difference(&expected, &encoded) {
             failures.push(format!("{what}: changed by the round trip: {diff}"));
         }
         checked += 1;

@@ -91,3 +91,85 @@ pub fn default_response(operation_id: &str) -> Option<&'static Example> {
         .iter()
         .find(|e| !e.is_forward_compat())
 }
+
+/// The first place where the bodies `expected` and `actual` differ as JSON
+/// data, or `None` when they carry the same data. This is how a body compares
+/// with what the SDK's types encode:
+///
+/// - an object member whose value is `null`, `[]` or `{}` counts as absent
+///   (optional fields decode to `None` or an empty collection and are then
+///   skipped when encoding);
+/// - numbers are equal when their values are (`1` and `1.0`);
+/// - two RFC 3339 timestamps are equal when they name the same instant
+///   (`+00:00` and `Z`).
+///
+/// Nothing else may differ, key for key and element for element.
+///
+/// ```
+/// use avala::mock::examples::first_difference;
+/// use serde_json::json;
+///
+/// let sent = json!({"n": 1, "at": "2024-01-15T10:30:00+00:00", "tags": []});
+/// assert_eq!(first_difference(&sent, &json!({"n": 1.0, "at": "2024-01-15T10:30:00Z"})), None);
+/// assert!(first_difference(&sent, &json!({"n": 2})).is_some());
+/// ```
+pub fn first_difference(expected: &Value, actual: &Value) -> Option<String> {
+    differ(&without_empty(expected), &without_empty(actual), "")
+}
+
+fn without_empty(value: &Value) -> Value {
+    let empty = |v: &Value| match v {
+        Value::Null => true,
+        Value::Array(a) => a.is_empty(),
+        Value::Object(m) => m.is_empty(),
+        _ => false,
+    };
+    match value {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(_, v)| !empty(v))
+                .map(|(k, v)| (k.clone(), without_empty(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(without_empty).collect()),
+        other => other.clone(),
+    }
+}
+
+fn differ(a: &Value, b: &Value, at: &str) -> Option<String> {
+    let here = || if at.is_empty() { "(root)" } else { at }.to_owned();
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            x.keys()
+                .chain(y.keys())
+                .find_map(|k| match (x.get(k), y.get(k)) {
+                    (Some(v), Some(w)) => differ(v, w, &format!("{at}/{k}")),
+                    (Some(v), None) => Some(format!("{at}/{k}: {v} is lost")),
+                    (None, Some(w)) => Some(format!("{at}/{k}: {w} appears")),
+                    (None, None) => None,
+                })
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => x
+            .iter()
+            .zip(y)
+            .enumerate()
+            .find_map(|(i, (v, w))| differ(v, w, &format!("{at}/{i}"))),
+        (Value::Number(x), Value::Number(y)) => {
+            let equal = match (x.as_i64(), y.as_i64(), x.as_u64(), y.as_u64()) {
+                (Some(i), Some(j), _, _) => i == j,
+                (_, _, Some(i), Some(j)) => i == j,
+                _ => x.as_f64() == y.as_f64(),
+            };
+            (!equal).then(|| format!("{}: {x} became {y}", here()))
+        }
+        (Value::String(x), Value::String(y)) if x != y => {
+            let instant = |s: &str| chrono::DateTime::parse_from_rfc3339(s).ok();
+            match (instant(x), instant(y)) {
+                (Some(i), Some(j)) if i == j => None,
+                _ => Some(format!("{}: {x:?} became {y:?}", here())),
+            }
+        }
+        _ if a == b => None,
+        _ => Some(format!("{}: {a} became {b}", here())),
+    }
+}
