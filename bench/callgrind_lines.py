@@ -29,6 +29,16 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT = re.escape(ROOT) + r"/(bench/)?src/|out/codegen\.rs$|progenitor_client\.rs$"
 
 
+def name(table, value):
+    """Resolves callgrind's name compression: `(id) name` defines, `(id)` refers."""
+    m = re.match(r"\((\d+)\)(?: (.*))?$", value)
+    if not m:
+        return value
+    if m.group(2) is not None:
+        table[m.group(1)] = m.group(2)
+    return table.get(m.group(1), "?")
+
+
 def parse(path):
     """(file, line) -> own cost, and (file, line) -> cost of calls from it."""
     own = collections.Counter()
@@ -37,14 +47,6 @@ def parse(path):
     fl = current = None
     pos = [0, 0]
     after_calls = False
-
-    def name(table, value):
-        m = re.match(r"\((\d+)\)(?: (.*))?$", value)
-        if not m:
-            return value
-        if m.group(2) is not None:
-            table[m.group(1)] = m.group(2)
-        return table.get(m.group(1), "?")
 
     fns = {}
     with open(path) as f:
@@ -117,14 +119,6 @@ def inclusive(path, n, needle):
     target = None
     after_calls = False
     positions = 2
-
-    def name(table, value):
-        m = re.match(r"\((\d+)\)(?: (.*))?$", value)
-        if not m:
-            return value
-        if m.group(2) is not None:
-            table[m.group(1)] = m.group(2)
-        return table.get(m.group(1), "?")
 
     with open(path) as f:
         for raw in f:
