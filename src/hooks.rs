@@ -98,12 +98,9 @@ impl Client {
         let runtime = self.inner();
         let shared = runtime.shared();
         let retryable = retry::is_idempotent(request.method());
-        let mut pending = Some(request);
+        let mut current = request;
         let mut attempt: u32 = 0;
         loop {
-            let Some(current) = pending.take() else {
-                unreachable!("a request is always pending at the top of the loop")
-            };
             // Keep a copy only when another try is possible (a streaming body
             // cannot be copied, and then is sent once).
             let spare = if retryable && attempt < shared.retry.max_retries {
@@ -136,7 +133,7 @@ impl Client {
                     );
                     // Boxed: a rare state that would otherwise enlarge every call's future.
                     Box::pin(tokio::time::sleep(delay)).await;
-                    pending = Some(spare);
+                    current = spare;
                     attempt += 1;
                 }
                 _ => return self.finish(result).await,
