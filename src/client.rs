@@ -110,6 +110,7 @@ pub struct ClientBuilder {
     timeout: Duration,
     connect_timeout: Duration,
     max_retries: u32,
+    max_response_bytes: u64,
     user_agent: Option<String>,
     /// Set only by the embedded mock, which serves plain http on 127.0.0.1.
     allow_insecure_loopback: bool,
@@ -123,6 +124,7 @@ impl Default for ClientBuilder {
             timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
             max_retries: RetryPolicy::default().max_retries,
+            max_response_bytes: crate::body::DEFAULT_MAX_RESPONSE_BYTES,
             user_agent: None,
             allow_insecure_loopback: false,
         }
@@ -137,6 +139,7 @@ impl fmt::Debug for ClientBuilder {
             .field("timeout", &self.timeout)
             .field("connect_timeout", &self.connect_timeout)
             .field("max_retries", &self.max_retries)
+            .field("max_response_bytes", &self.max_response_bytes)
             .field("user_agent", &self.user_agent)
             .finish()
     }
@@ -171,6 +174,15 @@ impl ClientBuilder {
     /// failures. Default 2; 0 disables retries.
     pub fn max_retries(mut self, retries: u32) -> Self {
         self.max_retries = retries;
+        self
+    }
+
+    /// The most bytes of a response body the client reads. Default 64 MiB;
+    /// a longer 2xx body fails with [`crate::Error::ResponseTooLarge`]
+    /// without being held in memory. Error bodies are read up to 64 KiB (or
+    /// this limit, when lower) whatever their length.
+    pub fn max_response_bytes(mut self, bytes: u64) -> Self {
+        self.max_response_bytes = bytes;
         self
     }
 
@@ -221,6 +233,7 @@ impl ClientBuilder {
             origin: base.origin.clone(),
             base_path: base.path.clone(),
             retry,
+            max_response_bytes: self.max_response_bytes,
             rate_limit: Default::default(),
         }));
         Ok(Client {

@@ -82,20 +82,31 @@ pub enum Error {
         /// The server's `Retry-After`, in seconds or as an HTTP date.
         retry_after: Option<Duration>,
     },
-    /// HTTP 5xx.
+    /// HTTP 500–599.
     #[error("server error (HTTP {}): {}", .0.status, .0.message)]
     Server(Box<ApiError>),
-    /// Any other status, 3xx included (redirects are never followed).
+    /// Any other status, 3xx included (redirects are never followed), and
+    /// statuses outside 100–599.
     #[error("unexpected response (HTTP {}): {}", .0.status, .0.message)]
     Api(Box<ApiError>),
     /// The request did not complete: connect, TLS, timeout, or a body read.
     #[error("transport error: {message}")]
     Transport {
-        /// What failed.
+        /// What failed (redacted).
         message: String,
-        /// The underlying error.
+        /// The underlying error, stripped of the request URL (which could
+        /// carry a secret in its query).
         #[source]
         source: reqwest::Error,
+    },
+    /// A response body longer than [`crate::ClientBuilder::max_response_bytes`];
+    /// reading stopped at the limit.
+    #[error("the HTTP {status} response body is over the limit of {limit} bytes; raise it with ClientBuilder::max_response_bytes if the answer is legitimate")]
+    ResponseTooLarge {
+        /// The limit, in bytes.
+        limit: u64,
+        /// The response's status.
+        status: u16,
     },
     /// A 2xx body that does not fit the model.
     #[error("could not decode the response: {message}")]
@@ -143,7 +154,9 @@ impl Error {
     /// Whether retrying the same request later may succeed.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::Transport { source, .. } => source.is_connect() || source.is_timeout(),
+            Self::Transport { source, .. } => {
+                source.is_connect() || source.is_timeout() || source.is_body() || source.is_decode()
+            }
             Self::RateLimited { .. } => true,
             other => matches!(other.status(), Some(408 | 502 | 503 | 504)),
         }
@@ -157,13 +170,23 @@ impl Error {
             .shared()
             .api_key
             .expose_for_scrubbing();
+        self.scrubbed(key)
+    }
+
+    /// As [`Error::without_key_of`], for a known key.
+    pub(crate) fn scrubbed(self, key: &str) -> Self {
+        let scrub = |text: &str| crate::scrub::scrub(text, key);
         match self {
             Self::Decode { message, body } => Self::Decode {
-                message: crate::capture::scrub(&message, key),
-                body: body.map(|b| crate::capture::scrub(&b, key)),
+                message: scrub(&message),
+                body: body.map(|b| scrub(&b)),
             },
             Self::InvalidArgument { message } => Self::InvalidArgument {
-                message: crate::capture::scrub(&message, key),
+                message: scrub(&message),
+            },
+            Self::Transport { message, source } => Self::Transport {
+                message: scrub(&message),
+                source,
             },
             other => other,
         }
@@ -197,7 +220,7 @@ impl Error {
                 Self::QuotaExceeded { error, limit, used }
             }
             429 => Self::RateLimited { error, retry_after },
-            500.. => Self::Server(error),
+            500..=599 => Self::Server(error),
             _ => Self::Api(error),
         }
     }
@@ -236,11 +259,16 @@ impl From<progenitor_client::Error> for Error {
             },
             P::CommunicationError(source) | P::InvalidUpgrade(source) => Self::Transport {
                 message: transport_message(&source),
-                source,
+                source: source.without_url(),
             },
-            P::ResponseBodyError(source) => Self::Transport {
-                message: format!("reading the response body: {}", transport_message(&source)),
-                source,
+            P::ResponseBodyError(source) => match too_large(&source) {
+                Some(crate::body::TooLarge { limit, status }) => {
+                    Self::ResponseTooLarge { limit, status }
+                }
+                None => Self::Transport {
+                    message: format!("reading the response body: {}", transport_message(&source)),
+                    source: source.without_url(),
+                },
             },
             P::InvalidResponsePayload(bytes, err) => Self::Decode {
                 message: crate::redact::redact_text(&err.to_string()),
@@ -259,7 +287,19 @@ impl From<progenitor_client::Error> for Error {
     }
 }
 
-/// A description of a reqwest error without its URL's query string.
+/// The [`crate::body::TooLarge`] somewhere in `e`'s sources.
+fn too_large(e: &reqwest::Error) -> Option<crate::body::TooLarge> {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(found) = s.downcast_ref::<crate::body::TooLarge>() {
+            return Some(*found);
+        }
+        source = s.source();
+    }
+    None
+}
+
+/// A description of a reqwest error without its URL.
 fn transport_message(e: &reqwest::Error) -> String {
     let kind = if e.is_timeout() {
         "timed out"

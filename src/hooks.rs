@@ -3,6 +3,7 @@
 
 use std::time::Instant;
 
+use bytes::Bytes;
 use progenitor_client::{ClientHooks, ClientInfo, OperationInfo};
 use reqwest::header::{HeaderValue, ACCEPT};
 use tracing::Instrument;
@@ -113,13 +114,23 @@ impl Client {
                 let status = result.as_ref().ok().map(|r| r.status().as_u16());
                 trace.attempt(attempt, status);
             }
-            let delay = match &result {
+            // A 2xx body is read here, inside the loop, so that a body that
+            // breaks off is retried like any other transport failure.
+            let result = match result {
                 Ok(response) => {
                     runtime.record_rate_limit(response.headers());
-                    retry::is_retryable_status(response.status())
-                        .then(|| shared.retry.delay(attempt, Some(response.headers())))
-                        .flatten()
+                    if response.status().is_success() {
+                        self.buffered(response).await
+                    } else {
+                        Ok(response)
+                    }
                 }
+                Err(e) => Err(e),
+            };
+            let delay = match &result {
+                Ok(response) => retry::is_retryable_status(response.status())
+                    .then(|| shared.retry.delay(attempt, Some(response.headers())))
+                    .flatten(),
                 Err(e) => retry::is_retryable_error(e)
                     .then(|| shared.retry.delay(attempt, None))
                     .flatten(),
@@ -141,6 +152,34 @@ impl Client {
         }
     }
 
+    /// A 2xx response with its body read (at most `max_response_bytes`) into
+    /// memory, for the generated code to decode. A longer body is not kept:
+    /// reading the rebuilt one fails with [`crate::body::TooLarge`].
+    async fn buffered(
+        &self,
+        mut response: reqwest::Response,
+    ) -> reqwest::Result<reqwest::Response> {
+        let limit = self.inner().shared().max_response_bytes;
+        let too_large = crate::body::TooLarge {
+            limit,
+            status: response.status().as_u16(),
+        };
+        // A length over the limit is believed at once: nothing is read.
+        if response.content_length().is_some_and(|n| n > limit) {
+            return Ok(crate::body::rebuilt(
+                response,
+                Bytes::new(),
+                Some(too_large),
+            ));
+        }
+        let read = crate::body::read_at_most(&mut response, limit).await;
+        if let Some(e) = read.failed {
+            return Err(e);
+        }
+        let too_large = read.over.then_some(too_large);
+        Ok(crate::body::rebuilt(response, read.bytes, too_large))
+    }
+
     /// Replaces a non-2xx response by one whose extensions hold its facts.
     async fn finish(
         &self,
@@ -148,9 +187,15 @@ impl Client {
     ) -> reqwest::Result<reqwest::Response> {
         match result {
             Ok(response) if !response.status().is_success() => {
-                let key = self.inner().shared().api_key.expose_for_scrubbing();
+                let shared = self.inner().shared();
+                let key = shared.api_key.expose_for_scrubbing();
                 // Boxed for the same reason: only error responses pay for it.
-                Ok(Box::pin(crate::capture::error_response(response, key)).await)
+                Ok(Box::pin(crate::capture::error_response(
+                    response,
+                    key,
+                    shared.max_response_bytes,
+                ))
+                .await)
             }
             other => other,
         }

@@ -3,6 +3,7 @@
 #![warn(missing_docs)]
 
 mod auth;
+mod body;
 mod capture;
 mod client;
 pub mod config;
@@ -17,6 +18,7 @@ pub mod redact;
 mod retry;
 mod routes;
 mod runtime;
+mod scrub;
 
 pub use client::{Client, ClientBuilder};
 pub use error::{ApiError, Error, Result};

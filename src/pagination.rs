@@ -115,7 +115,8 @@ type Fetch<'a, P> = Pin<Box<dyn Future<Output = Result<P>> + Send + 'a>>;
 /// `set` puts a position on a copy of the request, `send` sends it. Pages are
 /// fetched lazily, one at a time, so memory stays at one page. A position the
 /// server has already sent ends the stream with [`Error::Decode`] instead of
-/// looping forever (see [`LoopGuard`] for how, in constant memory).
+/// looping forever (see [`LoopGuard`] for how, in constant memory), and so
+/// does a cursor over [`MAX_CURSOR_BYTES`].
 pub fn stream<'a, B, P, F, Fut>(
     first: B,
     set: fn(B, Position) -> Result<B>,
@@ -153,13 +154,7 @@ where
             let (items, next) = fetch(request).await?.into_parts();
             let next_state = match next.as_deref().and_then(next_position) {
                 None => Ok(None),
-                Some(p) if seen.repeats(&p) => Err(Error::Decode {
-                    message: format!(
-                        "the server sent the page position {p:?} twice; stopped paging to avoid a loop"
-                    ),
-                    body: None,
-                }),
-                Some(p) => Ok(Some((Some(p), seen))),
+                Some(p) => checked(p, &mut seen).map(|p| Some((Some(p), seen))),
             };
             Ok(Some((items, next_state)))
         }
@@ -170,6 +165,32 @@ where
             .try_flatten(),
     )
     .boxed()
+}
+
+/// The longest cursor sent back to the server. Real cursors are a few dozen
+/// bytes; a longer one, percent-encoded into the URL, could exceed what an
+/// HTTP request line may carry.
+pub const MAX_CURSOR_BYTES: usize = 8 * 1024;
+
+/// `position` when it can be sent: not one the server already sent (a loop)
+/// and not an oversized cursor. The errors never quote a cursor, which is
+/// server text and may hold anything.
+fn checked(position: Position, seen: &mut LoopGuard) -> Result<Position> {
+    let fault = |what: String| Error::Decode {
+        message: format!("{what}; the server's page links are broken, so paging stopped"),
+        body: None,
+    };
+    match &position {
+        Position::Cursor(c) if c.len() > MAX_CURSOR_BYTES => Err(fault(format!(
+            "the server sent a next-page cursor of {} bytes, over the {MAX_CURSOR_BYTES} a request may carry",
+            c.len()
+        ))),
+        p if seen.repeats(p) => Err(fault(match p {
+            Position::Cursor(_) => "the server sent the same page cursor twice".to_owned(),
+            Position::Page(n) => format!("the server sent page {n} twice"),
+        })),
+        _ => Ok(position),
+    }
 }
 
 #[cfg(test)]

@@ -45,9 +45,10 @@ pub(crate) fn is_retryable_status(status: StatusCode) -> bool {
 
 /// Transport failures worth another try (only ever for idempotent methods):
 /// no connection, a timeout, or a connection that failed while the request
-/// was in flight (e.g. closed before the response arrived).
+/// was in flight (e.g. closed before the response arrived, or while its
+/// body was being read).
 pub(crate) fn is_retryable_error(e: &reqwest::Error) -> bool {
-    e.is_connect() || e.is_timeout() || e.is_request()
+    e.is_connect() || e.is_timeout() || e.is_request() || e.is_body() || e.is_decode()
 }
 
 impl RetryPolicy {

@@ -18,6 +18,8 @@ pub(crate) struct Shared {
     /// The path of the base URL without a trailing `/` (e.g. `/api/v1`).
     pub(crate) base_path: String,
     pub(crate) retry: RetryPolicy,
+    /// The most bytes read of any response body.
+    pub(crate) max_response_bytes: u64,
     pub(crate) rate_limit: Mutex<Option<RateLimit>>,
 }
 

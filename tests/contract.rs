@@ -983,32 +983,30 @@ async fn a_delay_beyond_the_timeout_is_a_transport_error() {
 
 /// A 200 whose body stops short of its `Content-Length` is a transport
 /// error, not a decode error: the body read fails (hyper sees the connection
-/// end before the announced length) before any JSON is parsed, and progenitor
-/// reports that as `ResponseBodyError`.
+/// end before the announced length) before any JSON is parsed. The body is
+/// read inside the retry loop, so a GET is tried again.
 #[tokio::test]
-async fn a_truncated_body_is_a_transport_error() {
+async fn a_truncated_body_is_retried_for_get_then_a_transport_error() {
     let mock = MockServer::start().await;
     let client = mock.client();
     mock.fault("get_dataset", Fault::truncated()).times(1);
+    client.get_dataset().uid("d1").send().await.unwrap();
+    assert_eq!(mock.hits("get_dataset"), 2, "the broken body was retried");
+
+    let mock = MockServer::start().await;
+    let client = mock.client_builder().max_retries(1).build().unwrap();
+    mock.fault("get_dataset", Fault::truncated()).always();
     let error: Error = client.get_dataset().uid("d1").send().await.unwrap_err();
     let Error::Transport { message, .. } = &error else {
         panic!("{error:?}")
     };
-    assert!(
-        message.starts_with("reading the response body"),
-        "{message}"
-    );
-    assert_eq!(
-        mock.hits("get_dataset"),
-        1,
-        "the status was fine, so no retry"
-    );
-    client.get_dataset().uid("d1").send().await.unwrap();
+    assert!(message.starts_with("body error"), "{message}");
+    assert!(error.is_retryable(), "a broken body may work next time");
+    assert_eq!(mock.hits("get_dataset"), 2, "one try and one retry");
 }
 
-/// Fails today: the SDK retries only connect errors and timeouts
-/// (`retry::is_retryable_error`), and a connection closed after the request
-/// was written is neither (reqwest `Request` kind, hyper `IncompleteMessage`).
+/// A connection closed after the request was written (reqwest `Request`
+/// kind, hyper `IncompleteMessage`) is retried for a GET.
 #[tokio::test]
 async fn a_dropped_connection_is_retried_for_get() {
     let mock = MockServer::start().await;

@@ -1,0 +1,291 @@
+//! The one scrub that every text leaving the SDK in an error goes through:
+//! first the client's own key in every spelling a server can make of it, then
+//! the protocol's secret patterns ([`crate::redact::redact_text`]).
+//!
+//! A server can echo the key literally, with JSON `\uXXXX` escapes, or
+//! percent-encoded, each character spelt its own way; a body cut at a size
+//! limit can end in the middle of it. So the text is read as a sequence of
+//! *decoded* characters, each remembering the bytes it was spelt with, and
+//! every run of the key's characters long enough to recognise is replaced:
+//!
+//! - anywhere, a run of [`MIN_RUN`] or more consecutive characters of the key
+//!   (the whole key when it is shorter);
+//! - at the very end of the text, where a cut may have split it, a start of
+//!   the key or of its secret part (after the last `_`, as in `avk_…`) of
+//!   [`MIN_CUT_RUN`] or more characters, with any incomplete escape after it.
+
+use std::borrow::Cow;
+
+/// What a secret is replaced by.
+const REDACTED: &str = "[redacted]";
+
+/// Shortest run of the key's characters that is removed anywhere.
+const MIN_RUN: usize = 8;
+
+/// Shortest start of the key, or of its secret part, removed at the end of a
+/// text.
+const MIN_CUT_RUN: usize = 4;
+
+/// `text` with `key` removed in every spelling, then redacted by the
+/// protocol's patterns. An empty `key` only applies the patterns.
+pub(crate) fn scrub(text: &str, key: &str) -> String {
+    crate::redact::redact_text(&without_key(text, key))
+}
+
+/// `text` with every recognisable part of `key` replaced by `[redacted]`, in
+/// whatever mix of literal, JSON-escaped and percent-encoded characters.
+pub(crate) fn without_key<'t>(text: &'t str, key: &str) -> Cow<'t, str> {
+    let key: Vec<char> = key.chars().collect();
+    if key.is_empty() || text.is_empty() {
+        return Cow::Borrowed(text);
+    }
+    let spans = key_spans(text, &key);
+    if spans.is_empty() {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    for (start, end) in spans {
+        out.push_str(&text[at..start]);
+        out.push_str(REDACTED);
+        at = end;
+    }
+    out.push_str(&text[at..]);
+    Cow::Owned(out)
+}
+
+/// One decoded character of a text and the byte range it was spelt with.
+#[derive(Clone, Copy)]
+struct Unit {
+    ch: char,
+    start: usize,
+    end: usize,
+}
+
+/// The byte ranges of `text` to replace, in order and not overlapping.
+fn key_spans(text: &str, key: &[char]) -> Vec<(usize, usize)> {
+    let units = decode(text);
+    let min_run = MIN_RUN.min(key.len());
+    // Where a secret may start: the key itself, and after its last `_`.
+    let secret_starts = [0, key.iter().rposition(|&c| c == '_').map_or(0, |i| i + 1)];
+    let mut spans = Vec::new();
+    let mut i = 0;
+    while i < units.len() {
+        let (len, from) = longest_run(&units[i..], key);
+        if len == 0 {
+            i += 1;
+            continue;
+        }
+        let after = units[i + len - 1].end;
+        let reaches_end = after == text.len() || incomplete_escape(&text[after..]);
+        let cut_secret =
+            reaches_end && len >= MIN_CUT_RUN.min(key.len()) && secret_starts.contains(&from);
+        if len >= min_run || cut_secret {
+            let end = if reaches_end {
+                text.len()
+            } else {
+                units[i + len - 1].end
+            };
+            spans.push((units[i].start, end));
+            i += len;
+        } else {
+            i += 1;
+        }
+    }
+    spans
+}
+
+/// The longest prefix of `units` equal to a run of `key`, and where in the
+/// key that run starts (`(0, 0)` when the first unit is not in the key).
+fn longest_run(units: &[Unit], key: &[char]) -> (usize, usize) {
+    let mut best = (0, 0);
+    for from in 0..key.len() {
+        let len = key[from..]
+            .iter()
+            .zip(units)
+            .take_while(|(k, u)| **k == u.ch)
+            .count();
+        if len > best.0 {
+            best = (len, from);
+        }
+    }
+    best
+}
+
+/// Reads `text` as characters, decoding `\uXXXX`, `\/`, `\"`, `\\` and
+/// `%XX` (ASCII) to the character they spell.
+fn decode(text: &str) -> Vec<Unit> {
+    let bytes = text.as_bytes();
+    let mut units = Vec::with_capacity(text.len());
+    let mut at = 0;
+    while at < bytes.len() {
+        let (ch, len) = escaped(&bytes[at..]).unwrap_or_else(|| {
+            let ch = text[at..].chars().next().unwrap_or('\u{fffd}');
+            (ch, ch.len_utf8())
+        });
+        units.push(Unit {
+            ch,
+            start: at,
+            end: at + len,
+        });
+        at += len;
+    }
+    units
+}
+
+/// The character an escape at the start of `bytes` spells, and its length.
+fn escaped(bytes: &[u8]) -> Option<(char, usize)> {
+    match bytes {
+        [b'\\', b'u', rest @ ..] if rest.len() >= 4 => {
+            let code = hex(&rest[..4])?;
+            Some((char::from_u32(code).unwrap_or('\u{fffd}'), 6))
+        }
+        [b'\\', c @ (b'/' | b'"' | b'\\'), ..] => Some((*c as char, 2)),
+        [b'%', rest @ ..] if rest.len() >= 2 => {
+            let code = hex(&rest[..2])?;
+            // A byte of a longer UTF-8 sequence is never a key character
+            // (keys are visible ASCII, as HTTP headers require).
+            Some((
+                char::from_u32(code)
+                    .filter(char::is_ascii)
+                    .unwrap_or('\u{fffd}'),
+                3,
+            ))
+        }
+        _ => None,
+    }
+}
+
+/// The value of ASCII hex digits.
+fn hex(digits: &[u8]) -> Option<u32> {
+    std::str::from_utf8(digits)
+        .ok()
+        .and_then(|s| u32::from_str_radix(s, 16).ok())
+        .filter(|_| digits.iter().all(u8::is_ascii_hexdigit))
+}
+
+/// Whether `rest` is only the beginning of an escape, as left by a cut.
+fn incomplete_escape(rest: &str) -> bool {
+    let b = rest.as_bytes();
+    match b {
+        [b'\\'] => true,
+        [b'\\', b'u', digits @ ..] => digits.len() < 4 && digits.iter().all(u8::is_ascii_hexdigit),
+        [b'%', digits @ ..] => digits.len() < 2 && digits.iter().all(u8::is_ascii_hexdigit),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "avk_0123456789abcdef0123456789abcdef01234567";
+
+    fn json_escaped(s: &str, every: usize) -> String {
+        s.chars()
+            .enumerate()
+            .map(|(i, c)| {
+                if i % every == 0 {
+                    format!("\\u{:04X}", c as u32)
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect()
+    }
+
+    fn percent(s: &str, every: usize) -> String {
+        s.chars()
+            .enumerate()
+            .map(|(i, c)| {
+                if i % every == 1 {
+                    format!("%{:02x}", c as u32)
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect()
+    }
+
+    /// Each character in turn literal, JSON-escaped, percent-encoded.
+    fn mixed(s: &str) -> String {
+        s.chars()
+            .enumerate()
+            .map(|(i, c)| match i % 3 {
+                0 => c.to_string(),
+                1 => format!("\\u{:04x}", c as u32),
+                _ => format!("%{:02X}", c as u32),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_spelling_of_the_key_goes() {
+        for spelt in [
+            KEY.to_owned(),
+            json_escaped(KEY, 1),
+            json_escaped(KEY, 3),
+            percent(KEY, 2),
+            mixed(KEY),
+        ] {
+            let text = format!("{{\"detail\": \"bad key {spelt}!\"}}");
+            assert_eq!(
+                without_key(&text, KEY),
+                "{\"detail\": \"bad key [redacted]!\"}",
+                "{spelt}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_secret_part_alone_goes() {
+        let tail = &KEY[4..];
+        assert_eq!(without_key(&format!("x={tail};"), KEY), "x=[redacted];");
+        assert_eq!(
+            without_key(&format!("x={};", &tail[..20]), KEY),
+            "x=[redacted];"
+        );
+    }
+
+    #[test]
+    fn a_key_cut_at_the_end_goes_with_its_broken_escape() {
+        for cut in 4..KEY.len() {
+            let text = format!("body {}", &KEY[..cut]);
+            assert_eq!(without_key(&text, KEY), "body [redacted]", "cut {cut}");
+        }
+        let text = format!("body {}\\u00", json_escaped(&KEY[..10], 2));
+        assert_eq!(without_key(&text, KEY), "body [redacted]");
+        let text = format!("body {}%3", &KEY[4..12]);
+        assert_eq!(without_key(&text, KEY), "body [redacted]");
+    }
+
+    #[test]
+    fn ordinary_text_is_kept() {
+        for text in [
+            "a dataset named avk_ and 0123 and abcd",
+            "ends with 0124",
+            "\\u00zz %zz \\",
+            "é ü \u{1F600} %C3%A9",
+        ] {
+            assert_eq!(without_key(text, KEY), text);
+        }
+        assert_eq!(without_key("anything", ""), "anything");
+        // The price of catching cut keys: a text that ends like the secret
+        // part of the key loses that end.
+        assert_eq!(without_key("ends with 0123", KEY), "ends with [redacted]");
+    }
+
+    #[test]
+    fn a_short_key_is_removed_only_whole() {
+        assert_eq!(
+            without_key("k1 k12 k123", "k12"),
+            "k1 [redacted] [redacted]3"
+        );
+    }
+
+    #[test]
+    fn scrub_also_applies_the_patterns() {
+        let text = format!("{KEY} and AKIAIOSFODNN7EXAMPLE");
+        assert_eq!(scrub(&text, KEY), "[redacted] and [redacted]");
+    }
+}
