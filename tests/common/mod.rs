@@ -17,6 +17,8 @@
 //! [`checked`] / [`assert_logs_clean`] assert the key never shows up.
 #![allow(dead_code)]
 
+pub mod raw;
+
 use std::{
     io,
     path::PathBuf,
