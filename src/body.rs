@@ -92,18 +92,32 @@ impl std::fmt::Display for TooLarge {
 impl std::error::Error for TooLarge {}
 
 /// `response` with its body replaced: by `bytes`, or when `too_large` by a
-/// body whose read fails with [`TooLarge`]. Status, headers and URL stay.
+/// body whose read fails with [`TooLarge`]. Status, version, headers,
+/// extensions and URL move over without a copy or a parse.
 pub(crate) fn rebuilt(
-    response: reqwest::Response,
+    mut response: reqwest::Response,
     bytes: Bytes,
     too_large: Option<TooLarge>,
 ) -> reqwest::Response {
-    let (parts, _) = http::Response::from(response).into_parts();
+    use reqwest::ResponseBuilderExt;
     let body = match too_large {
         None => reqwest::Body::from(bytes),
         Some(e) => {
             reqwest::Body::wrap_stream(futures::stream::once(async move { Err::<Bytes, _>(e) }))
         }
     };
-    reqwest::Response::from(http::Response::from_parts(parts, body))
+    let mut rebuilt = http::Response::new(body);
+    // Without reqwest's URL extension (settable only through a builder), the
+    // conversion below would parse a placeholder URL.
+    let mut url = http::Response::builder().url(response.url().clone());
+    if let Some(ext) = url.extensions_mut() {
+        rebuilt.extensions_mut().extend(std::mem::take(ext));
+    }
+    *rebuilt.status_mut() = response.status();
+    *rebuilt.version_mut() = response.version();
+    *rebuilt.headers_mut() = std::mem::take(response.headers_mut());
+    rebuilt
+        .extensions_mut()
+        .extend(std::mem::take(response.extensions_mut()));
+    reqwest::Response::from(rebuilt)
 }

@@ -68,9 +68,23 @@ fn key_spans(text: &str, key: &[char]) -> Vec<(usize, usize)> {
     let min_run = MIN_RUN.min(key.len());
     // Where a secret may start: the key itself, and after its last `_`.
     let secret_starts = [0, key.iter().rposition(|&c| c == '_').map_or(0, |i| i + 1)];
+    // Most characters of most texts are not in the key: a bit per ASCII
+    // character skips them without a look at the key.
+    let ascii: u128 = key
+        .iter()
+        .filter(|c| c.is_ascii())
+        .fold(0, |mask, &c| mask | 1 << (c as u32));
+    let in_key = |c: char| match u32::from(c) {
+        n @ 0..128 => ascii & (1 << n) != 0,
+        _ => key.contains(&c),
+    };
     let mut spans = Vec::new();
     let mut i = 0;
     while i < units.len() {
+        if !in_key(units[i].ch) {
+            i += 1;
+            continue;
+        }
         let (len, from) = longest_run(&units[i..], key);
         if len == 0 {
             i += 1;
@@ -99,7 +113,8 @@ fn key_spans(text: &str, key: &[char]) -> Vec<(usize, usize)> {
 /// key that run starts (`(0, 0)` when the first unit is not in the key).
 fn longest_run(units: &[Unit], key: &[char]) -> (usize, usize) {
     let mut best = (0, 0);
-    for from in 0..key.len() {
+    let first = units[0].ch;
+    for from in (0..key.len()).filter(|&from| key[from] == first) {
         let len = key[from..]
             .iter()
             .zip(units)
