@@ -14,9 +14,11 @@ pub mod mock;
 pub mod pagination;
 mod rate_limit;
 pub mod redact;
+pub mod resolver;
 mod retry;
 mod routes;
 mod runtime;
+pub mod wait;
 
 pub use client::{Client, ClientBuilder};
 pub use error::{ApiError, Error, Result};

@@ -40,10 +40,13 @@ pub mod examples;
 pub mod schema;
 
 mod faults;
+mod jobs;
 mod paging;
 mod params;
+mod resolver;
 mod routing;
 mod server;
 
 pub use faults::{Fault, FaultScript};
+pub use resolver::{GrantFault, PublicDataset, PublicObject, Published, PublishedObject};
 pub use server::{MockServer, ReceivedRequest};
