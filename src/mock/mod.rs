@@ -48,5 +48,7 @@ mod routing;
 mod server;
 
 pub use faults::{Fault, FaultScript};
-pub use resolver::{GrantFault, PublicDataset, PublicObject, Published, PublishedObject};
+pub use resolver::{
+    GrantFault, PublicDataset, PublicObject, Published, PublishedObject, DOWNLOAD_OPERATION,
+};
 pub use server::{MockServer, ReceivedRequest};

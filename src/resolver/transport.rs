@@ -90,9 +90,7 @@ impl Transport {
                 continue;
             }
             if status == StatusCode::TOO_MANY_REQUESTS && attempt < RATE_LIMIT_RETRIES {
-                let fallback = Duration::from_secs(2u64.pow(attempt).min(30));
-                let delay = crate::retry::retry_after(response.headers())
-                    .map_or(fallback, |d| d.min(MAX_RETRY_AFTER));
+                let delay = rate_limit_delay(response.headers(), attempt);
                 drop(response);
                 tracing::debug!(
                     attempt = attempt + 1,
@@ -120,6 +118,13 @@ impl Transport {
             return Ok(Document { body, date });
         }
     }
+}
+
+/// The wait before retry `attempt` (0-based) of a 429: `Retry-After`
+/// (seconds or HTTP date) capped at 300 s, else `min(2^attempt, 30)` s.
+fn rate_limit_delay(headers: &header::HeaderMap, attempt: u32) -> Duration {
+    let fallback = Duration::from_secs(2u64.saturating_pow(attempt).min(30));
+    crate::retry::retry_after(headers).map_or(fallback, |d| d.min(MAX_RETRY_AFTER))
 }
 
 /// A request that did not complete, without its URL (which may be a grant).
@@ -216,4 +221,21 @@ async fn read_prefix(response: reqwest::Response, limit: usize) -> Vec<u8> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_limit_delays_are_capped_with_a_fallback() {
+        let mut h = header::HeaderMap::new();
+        assert_eq!(rate_limit_delay(&h, 0), Duration::from_secs(1));
+        assert_eq!(rate_limit_delay(&h, 2), Duration::from_secs(4));
+        assert_eq!(rate_limit_delay(&h, 9), Duration::from_secs(30));
+        h.insert(header::RETRY_AFTER, "7".parse().unwrap());
+        assert_eq!(rate_limit_delay(&h, 0), Duration::from_secs(7));
+        h.insert(header::RETRY_AFTER, "3600".parse().unwrap());
+        assert_eq!(rate_limit_delay(&h, 0), MAX_RETRY_AFTER);
+    }
 }
