@@ -16,7 +16,7 @@
 //!
 //! Each poll is one `GET` through the client, so transient failures are
 //! retried as for any other call; an error that remains ends the wait. The
-//! wait ends with [`Error::WaitTimeout`](crate::Error::WaitTimeout) at the
+//! wait ends with [`crate::Error::WaitTimeout`] at the
 //! latest one interval after its timeout, even when a poll hangs.
 
 use std::{fmt, time::Duration};

@@ -20,16 +20,16 @@
 //!
 //! The resolver is anonymous: it holds no API key and never sends
 //! `X-Avala-Api-Key`, does not read `AVALA_BASE_URL`, and follows no
-//! redirect. The steps, each in its own module:
+//! redirect. The steps, each in its own (private) module:
 //!
-//! 1. [`reference`]: the reference grammar; a malformed one fails before
-//!    any request.
+//! 1. `reference`: the reference grammar; a malformed one fails before any
+//!    request.
 //! 2. `GET /resolve/…/`: the revision document and its identity checks
-//!    ([`documents`]).
-//! 3. [`manifest`]: the manifest pages and their ordering, duplicate and
-//!    total checks.
-//! 4. [`grant`]: an access grant per read, its lifetime and the download
-//!    allow-list; then [`download`]: the bytes, verified as they arrive.
+//!    (`documents`).
+//! 3. `manifest`: the manifest pages and their ordering, duplicate and total
+//!    checks.
+//! 4. `grant`: an access grant per read, its lifetime and the download
+//!    allow-list; then `download`: the bytes, verified as they arrive.
 
 use std::{
     collections::HashMap,
