@@ -329,9 +329,11 @@ impl Registry {
 }
 
 impl MockServer {
-    /// Publishes `dataset`: the resolver routes of the mock serve it as
-    /// `owner/name` (alias `main`, or its revision digest) and by its
-    /// canonical reference, and the download route serves its objects.
+    /// Publishes `dataset`: from now on the resolver routes of the mock
+    /// answer from what is published (404 for anything else) instead of
+    /// their examples. They serve it as `owner/name` (alias `main`, or its
+    /// revision digest) and by its canonical reference, and the download
+    /// route serves its objects.
     /// Identities are derived from the names and bytes, so publishing the
     /// same dataset twice gives the same uids.
     pub fn publish(&self, dataset: PublicDataset) -> Published {
@@ -405,12 +407,17 @@ impl MockServer {
     }
 }
 
-/// The answer of a resolver operation, or `None` for other operations.
+/// The answer of a resolver operation, or `None` for other operations and
+/// while nothing is published (the operations then answer with their
+/// examples, as every operation does).
 pub(super) fn answer(
     state: &State,
     op: &schema::Operation,
     record: &ReceivedRequest,
 ) -> Option<Answer> {
+    if state.resolver.datasets().is_empty() {
+        return None;
+    }
     let param = |name: &str| record.path_params.get(name).map(String::as_str);
     let not_found = || Answer::problem(StatusCode::NOT_FOUND, "Not found.", &[]);
     let registry = &state.resolver;
