@@ -13,7 +13,7 @@
 //! );
 //! let dataset = mock.resolver().load("acme/lidar@main").await?;
 //! assert_eq!(dataset.dataset_uid(), published.dataset_uid);
-//! let frame = dataset.object("frame", 0).await?;
+//! let frame = dataset.object("frame", 0).await?.expect("frame 0 is published");
 //! assert_eq!(&frame.read().await?[..], b"hello");
 //! # Ok(()) }
 //! ```
