@@ -334,6 +334,93 @@ fn is_aws_s3_host(host: &str) -> bool {
 mod tests {
     use super::*;
 
+    const UID: &str = "0d4f5e6a-7b8c-4d9e-a0f1-2b3c4d5e6f70";
+    const OBJ: &str = "f1e2d3c4-b5a6-4978-8a9b-0c1d2e3f4a5b";
+    const TOKEN: &str = "SeCrEt.grant-token:42";
+
+    fn sha(c: char) -> String {
+        c.to_string().repeat(64)
+    }
+
+    fn revision() -> Revision {
+        let (rev, man) = (sha('a'), sha('b'));
+        serde_json::from_value(serde_json::json!({
+            "schema_version": 1, "requested_reference": "o/d@main",
+            "display_reference": format!("o/d@{rev}"),
+            "canonical_reference": format!("avala://datasets/{UID}@{rev}"),
+            "dataset_uid": UID, "revision_uid": UID, "revision_sha256": rev, "state": "published",
+            "manifest": {"schema_version": 1, "sha256": man, "object_count": 1, "total_size_bytes": 3,
+                "origins": [{"name": "p", "kind": "k", "canonical_ref": "c", "external_revision": "e"}],
+                "objects_path": format!("/resolve/uid/{UID}/{rev}/objects/")},
+            "rights": {"status": "declared", "access": "open_download", "name": "n", "url": "https://x",
+                "document_sha256": sha('c'), "attestation_sha256": sha('c')},
+        }))
+        .unwrap()
+    }
+
+    fn object() -> ObjectDoc {
+        serde_json::from_value(serde_json::json!({
+            "object_uid": OBJ, "logical_path": "a", "role": "frame", "ordinal": 0,
+            "episode_ordinal": null, "content_type": "x", "origin": "p", "size_bytes": 3,
+            "sha256": sha('d'), "access_path": "/resolve/x",
+        }))
+        .unwrap()
+    }
+
+    fn edge_grant(url: &str) -> (Vec<u8>, String) {
+        let now = SystemTime::now();
+        let expires = chrono::DateTime::<chrono::Utc>::from(now + Duration::from_secs(60))
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let r = revision();
+        let body = serde_json::json!({
+            "schema_version": 1, "provider": "avala_edge", "url": url, "method": "GET",
+            "canonical_reference": r.canonical_reference, "dataset_uid": UID,
+            "revision_sha256": r.revision_sha256, "manifest_sha256": r.manifest.sha256,
+            "object_uid": OBJ, "size_bytes": 3, "sha256": sha('d'), "range_supported": true,
+            "expires_at": expires,
+        });
+        (body.to_string().into_bytes(), httpdate::fmt_http_date(now))
+    }
+
+    #[test]
+    fn edge_grants_are_checked_and_never_show_their_token() {
+        let base = crate::config::parse_base_url("https://api.avala.ai/api/v1", false).unwrap();
+        let (rev, man, digest) = (sha('a'), sha('b'), sha('e'));
+        let good = format!(
+            "https://data.avala.ai/v1/datasets/{UID}/{rev}/{man}/objects/{OBJ}/{digest}?grant={TOKEN}"
+        );
+        let (body, date) = edge_grant(&good);
+        let grant = check(&body, Some(&date), &revision(), &object(), &base).unwrap();
+        assert_eq!(grant.provider, Provider::AvalaEdge);
+        assert!(grant.remaining() > Duration::from_secs(55));
+        assert!(!format!("{grant:?}").contains(TOKEN));
+
+        let bad = [
+            // Another object's path.
+            good.replace(OBJ, UID),
+            // Another host.
+            good.replace("data.avala.ai", "data.evil.ai"),
+            // A port, a second query parameter, a fragment.
+            good.replace("data.avala.ai", "data.avala.ai:8443"),
+            format!("{good}&x=1"),
+            format!("{good}#f"),
+            good.replace("https://", "http://"),
+        ];
+        for url in bad {
+            let (body, date) = edge_grant(&url);
+            let err = check(&body, Some(&date), &revision(), &object(), &base).unwrap_err();
+            assert!(
+                matches!(err, crate::Error::Integrity { .. }),
+                "{url}: {err:?}"
+            );
+            let shown = format!("{err} {err:?}");
+            assert!(!shown.contains(TOKEN), "{shown}");
+        }
+        // No Date header: refused.
+        let (body, _) = edge_grant(&good);
+        assert!(check(&body, None, &revision(), &object(), &base).is_err());
+    }
+
     #[test]
     fn s3_hosts() {
         for ok in [
