@@ -116,6 +116,24 @@ pub enum Error {
         /// The body, at most 64 KiB (redacted).
         body: Option<String>,
     },
+    /// A wait ([`Client::wait_for_export`](crate::Client::wait_for_export),
+    /// [`Client::wait_for_dataset`](crate::Client::wait_for_dataset)) reached
+    /// its timeout before the job did.
+    #[error("gave up waiting after {waited:.1?}; last status: {}", .last_status.as_deref().unwrap_or("none"))]
+    WaitTimeout {
+        /// How long the wait lasted.
+        waited: Duration,
+        /// The status of the last observation, if one was made and had one.
+        last_status: Option<String>,
+    },
+    /// Downloaded bytes or a resolver document failed a check: a size or
+    /// SHA-256 mismatch, a truncated or redirected download, an identity
+    /// that does not match, a manifest out of order or with duplicates.
+    #[error("integrity check failed: {message}")]
+    Integrity {
+        /// Which check failed (never a signed URL).
+        message: String,
+    },
 }
 
 impl Error {
@@ -131,7 +149,9 @@ impl Error {
             Self::Config { message }
             | Self::InvalidArgument { message }
             | Self::Transport { message, .. }
-            | Self::Decode { message, .. } => message.clone(),
+            | Self::Decode { message, .. }
+            | Self::Integrity { message } => message.clone(),
+            Self::WaitTimeout { .. } => self.to_string(),
             other => other
                 .api_error()
                 .map(|e| e.message.clone())

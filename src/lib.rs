@@ -15,10 +15,12 @@ pub mod mock;
 pub mod pagination;
 mod rate_limit;
 pub mod redact;
+pub mod resolver;
 mod retry;
 mod routes;
 mod runtime;
 mod scrub;
+pub mod wait;
 
 pub use client::{Client, ClientBuilder};
 pub use error::{ApiError, Error, Result};

@@ -361,3 +361,24 @@ fn a_broken_dot_env_is_an_error_that_does_not_echo_the_key() {
         other => panic!("expected Error::Config, got {other:?}"),
     }
 }
+
+#[test]
+fn the_resolver_reads_neither_the_base_url_nor_the_key() {
+    let _env = env_lock();
+    set("AVALA_BASE_URL", "https://elsewhere.example.com/api/v1");
+    set("AVALA_API_KEY", KEY);
+    let resolver = avala::resolver::Resolver::new().unwrap();
+    let shown = format!("{resolver:?}");
+    assert!(shown.contains("https://api.avala.ai/api/v1"), "{shown}");
+    assert!(!shown.contains("elsewhere"), "{shown}");
+    common::assert_no_key(&shown, "the resolver's Debug");
+    // Plain http to loopback only with AVALA_ALLOW_INSECURE_BASE_URL.
+    let loopback = || {
+        avala::resolver::Resolver::builder()
+            .base_url("http://127.0.0.1:9/api/v1")
+            .build()
+    };
+    assert!(matches!(loopback(), Err(avala::Error::Config { .. })));
+    set("AVALA_ALLOW_INSECURE_BASE_URL", "yes");
+    loopback().unwrap();
+}

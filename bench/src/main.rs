@@ -4,6 +4,7 @@
 
 mod alloc;
 mod build_cost;
+mod download;
 mod measures;
 mod probe;
 mod server;
@@ -14,14 +15,19 @@ mod stats;
 static GLOBAL: alloc::Counting = alloc::Counting;
 
 const USAGE: &str = "\
-usage: avala-bench [--quick] [--build-cost]
-  --quick       a tenth of the calls (a smoke run; figures are noisier)
-  --build-cost  also time a clean build of avala, a no-op rebuild and a rebuild
-                after touching openapi/avala.json (takes minutes)";
+usage: avala-bench [--quick] [--build-cost] [--download-mib N] [--download-only]
+  --quick            a tenth of the calls (a smoke run; figures are noisier)
+  --build-cost       also time a clean build of avala, a no-op rebuild and a
+                     rebuild after touching openapi/avala.json (takes minutes)
+  --download-mib N   the size of the verified-download object (default 1024;
+                     128 with --quick)
+  --download-only    only the verified download";
 
 struct Opts {
     quick: bool,
     build_cost: bool,
+    download_mib: Option<u64>,
+    download_only: bool,
 }
 
 fn main() {
@@ -31,11 +37,17 @@ fn main() {
         alloc::enable();
         std::process::exit(probe::child(&args[1..]));
     }
+    if args.first().map(String::as_str) == Some(download::PROBE_FLAG) {
+        alloc::enable();
+        std::process::exit(download::child(&args[1..]));
+    }
     // Before any thread: the SDK refuses plain http unless this is set.
     std::env::set_var("AVALA_ALLOW_INSECURE_BASE_URL", "1");
     let mut opts = Opts {
         quick: false,
         build_cost: false,
+        download_mib: None,
+        download_only: false,
     };
     if args.first().map(String::as_str) == Some("--profile") {
         if let Err(e) = measures::profile(&args[1..]) {
@@ -44,9 +56,18 @@ fn main() {
         }
         return;
     }
-    for arg in &args {
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
         match arg.as_str() {
             "--quick" => opts.quick = true,
+            "--download-only" => opts.download_only = true,
+            "--download-mib" => match rest.next().and_then(|n| n.parse().ok()) {
+                Some(n) if n > 0 => opts.download_mib = Some(n),
+                _ => {
+                    eprintln!("error: --download-mib needs a positive number\n{USAGE}");
+                    std::process::exit(2);
+                }
+            },
             "--build-cost" => opts.build_cost = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
@@ -58,7 +79,17 @@ fn main() {
             }
         }
     }
-    if let Err(e) = measures::run(opts.quick, opts.build_cost) {
+    if !opts.download_only {
+        if let Err(e) = measures::run(opts.quick, opts.build_cost) {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+    }
+    let mib = opts
+        .download_mib
+        .unwrap_or(if opts.quick { 128 } else { 1024 });
+    let rounds = if opts.quick { 1 } else { 3 };
+    if let Err(e) = download::run(mib << 20, rounds) {
         eprintln!("error: {e}");
         std::process::exit(1);
     }

@@ -4,7 +4,10 @@
 //! [`MockServer`] listens on `127.0.0.1`, answers every operation with its
 //! example, refuses requests that do not fit the document (404, 405, 401,
 //! 400, 415, 422 with a JSON problem body), records what it received, and
-//! plays scripted [`Fault`]s and pages:
+//! plays scripted [`Fault`]s and pages. It also scripts the status
+//! sequences that waits observe ([`MockServer::script_export_statuses`]) and
+//! serves published public datasets to the resolver, with a download route
+//! whose bytes match the manifest ([`MockServer::publish`]):
 //!
 //! ```
 //! use avala::mock::{Fault, MockServer};
@@ -40,10 +43,15 @@ pub mod examples;
 pub mod schema;
 
 mod faults;
+mod jobs;
 mod paging;
 mod params;
+mod resolver;
 mod routing;
 mod server;
 
 pub use faults::{Fault, FaultScript};
+pub use resolver::{
+    GrantFault, PublicDataset, PublicObject, Published, PublishedObject, DOWNLOAD_OPERATION,
+};
 pub use server::{MockServer, ReceivedRequest};

@@ -71,7 +71,7 @@ const TRUNCATE_LINGER: Duration = Duration::from_millis(20);
 pub struct MockServer {
     address: SocketAddr,
     base_url: String,
-    state: Arc<State>,
+    pub(super) state: Arc<State>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -109,6 +109,8 @@ impl MockServer {
             origin: origin.clone(),
             faults: Arc::new(FaultBook::default()),
             pages: Mutex::default(),
+            jobs: Default::default(),
+            resolver: Default::default(),
             received: Mutex::default(),
             sequence: AtomicU64::new(0),
             reset_at: SystemTime::now()
@@ -232,6 +234,8 @@ impl MockServer {
         self.state.faults.clear();
         self.state.pages().clear();
         self.state.received().clear();
+        self.state.jobs.clear();
+        self.state.resolver.clear();
     }
 }
 
@@ -295,15 +299,19 @@ impl ReceivedRequest {
 
 /// What every connection of one server shares.
 #[derive(Debug)]
-struct State {
+pub(super) struct State {
     /// `http://127.0.0.1:PORT`, for absolute `next` links.
-    origin: String,
-    faults: Arc<FaultBook>,
+    pub(super) origin: String,
+    pub(super) faults: Arc<FaultBook>,
     pages: Mutex<HashMap<String, Arc<PageScript>>>,
     received: Mutex<Vec<ReceivedRequest>>,
     sequence: AtomicU64,
     /// `X-RateLimit-Reset`, as an epoch second.
     reset_at: u64,
+    /// Scripted status sequences of waited-for jobs.
+    pub(super) jobs: super::jobs::Jobs,
+    /// Published public datasets and scripted grants.
+    pub(super) resolver: super::resolver::Registry,
 }
 
 impl State {
@@ -351,21 +359,21 @@ enum Delivery {
 
 /// The answer to one request, before it is sent.
 #[derive(Debug)]
-struct Answer {
-    status: StatusCode,
-    headers: Vec<(HeaderName, HeaderValue)>,
+pub(super) struct Answer {
+    pub(super) status: StatusCode,
+    pub(super) headers: Vec<(HeaderName, HeaderValue)>,
     /// `None`: no body (and no `Content-Type`).
-    body: Option<Bytes>,
+    pub(super) body: Option<Bytes>,
     delay: Duration,
     delivery: Delivery,
 }
 
 impl Answer {
-    fn json(status: StatusCode, body: &Value) -> Self {
+    pub(super) fn json(status: StatusCode, body: &Value) -> Self {
         Self::bytes(status, Some(Bytes::from(body.to_string())))
     }
 
-    fn bytes(status: StatusCode, body: Option<Bytes>) -> Self {
+    pub(super) fn bytes(status: StatusCode, body: Option<Bytes>) -> Self {
         Self {
             status,
             headers: Vec::new(),
@@ -376,7 +384,7 @@ impl Answer {
     }
 
     /// A problem answer: `{"detail": ..., "errors": [...]}`.
-    fn problem(status: StatusCode, detail: &str, errors: &[String]) -> Self {
+    pub(super) fn problem(status: StatusCode, detail: &str, errors: &[String]) -> Self {
         Self::json(status, &json!({ "detail": detail, "errors": errors }))
     }
 }
@@ -507,6 +515,9 @@ fn header_value(text: &str) -> HeaderValue {
 
 /// Decides the answer to `record`, filling in its operation and violations.
 fn answer(state: &State, record: &mut ReceivedRequest) -> Answer {
+    if let Some(download) = super::resolver::download(state, record) {
+        return download;
+    }
     let method = record.method.clone();
     let below = record
         .path
@@ -555,7 +566,7 @@ fn answer(state: &State, record: &mut ReceivedRequest) -> Answer {
     let fault = state.faults.take(&op.id);
     match fault {
         None => normal(state, op, record),
-        Some(fault) => play(fault, state, op, record),
+        Some(fault) => play(fault, || normal(state, op, record)),
     }
 }
 
@@ -629,6 +640,13 @@ fn normal(state: &State, op: &schema::Operation, record: &ReceivedRequest) -> An
     if !op.has_response_body {
         return Answer::bytes(StatusCode::NO_CONTENT, None);
     }
+    if let Some(answer) = super::resolver::answer(state, op, record) {
+        return answer;
+    }
+    let uid = record.path_params.get("uid").map(String::as_str);
+    if let Some(body) = state.jobs.answer(&op.id, uid) {
+        return Answer::json(StatusCode::OK, &body);
+    }
     let script = state.pages().get(&op.id).cloned();
     if let Some(script) = script {
         return match script.page(&state.origin, &record.path, &record.query_pairs()) {
@@ -661,7 +679,8 @@ fn normal(state: &State, op: &schema::Operation, record: &ReceivedRequest) -> An
     }
 }
 
-fn play(fault: Fault, state: &State, op: &schema::Operation, record: &ReceivedRequest) -> Answer {
+/// Plays `fault`; `normal` makes the answer it replaces or alters.
+pub(super) fn play(fault: Fault, normal: impl FnOnce() -> Answer) -> Answer {
     let mut answer = match fault.action {
         Action::Status(status) => {
             let body = fault.body.clone().map(Bytes::from).unwrap_or_else(|| {
@@ -670,7 +689,7 @@ fn play(fault: Fault, state: &State, op: &schema::Operation, record: &ReceivedRe
             });
             Answer::bytes(status, Some(body))
         }
-        Action::Normal | Action::Truncate | Action::Drop => normal(state, op, record),
+        Action::Normal | Action::Truncate | Action::Drop => normal(),
     };
     if fault.action == Action::Truncate {
         if let Some(body) = &fault.body {

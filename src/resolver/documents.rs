@@ -1,0 +1,421 @@
+//! The resolver's documents (models.md) and their identity checks: the
+//! revision document of step 2, the manifest pages of step 3, and the 410
+//! body of a withdrawn revision. Unknown keys are kept out of the way
+//! (ignored), except in `rights`, which refuses them.
+
+use serde::Deserialize;
+
+use super::reference::{self, Reference};
+use crate::{Error, Result};
+
+/// The largest integer a JSON document may carry exactly.
+const MAX_SAFE_INTEGER: u64 = 9_007_199_254_740_991;
+
+pub(crate) fn integrity(message: impl Into<String>) -> Error {
+    Error::Integrity {
+        message: message.into(),
+    }
+}
+
+/// `ResolvedRevisionDocument`.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct Revision {
+    pub(crate) schema_version: u64,
+    pub(crate) requested_reference: String,
+    pub(crate) display_reference: String,
+    pub(crate) canonical_reference: String,
+    pub(crate) dataset_uid: String,
+    pub(crate) revision_uid: String,
+    pub(crate) revision_sha256: String,
+    pub(crate) state: String,
+    pub(crate) manifest: Manifest,
+    pub(crate) rights: Rights,
+}
+
+/// `ResolverManifest`.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct Manifest {
+    pub(crate) schema_version: u64,
+    pub(crate) sha256: String,
+    pub(crate) object_count: u64,
+    pub(crate) total_size_bytes: u64,
+    pub(crate) origins: Vec<Origin>,
+    pub(crate) objects_path: String,
+}
+
+/// `ResolverOrigin`.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct Origin {
+    pub(crate) name: String,
+    #[allow(dead_code)] // required by the model; not used
+    pub(crate) kind: String,
+    #[allow(dead_code)]
+    pub(crate) canonical_ref: String,
+    #[allow(dead_code)]
+    pub(crate) external_revision: String,
+}
+
+/// `ResolverRights`: the only model that refuses unknown keys.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Rights {
+    pub(crate) status: String,
+    pub(crate) access: String,
+    pub(crate) name: String,
+    pub(crate) url: String,
+    pub(crate) document_sha256: String,
+    pub(crate) attestation_sha256: String,
+}
+
+/// `ManifestObjectPageDocument`.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct Page {
+    pub(crate) schema_version: u64,
+    pub(crate) canonical_reference: String,
+    pub(crate) revision_sha256: String,
+    pub(crate) manifest_sha256: String,
+    pub(crate) next_cursor: Option<String>,
+    pub(crate) previous_cursor: Option<String>,
+    pub(crate) results: Vec<ObjectDoc>,
+}
+
+/// `ManifestObjectDocument`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub(crate) struct ObjectDoc {
+    pub(crate) object_uid: String,
+    pub(crate) logical_path: String,
+    pub(crate) role: String,
+    pub(crate) ordinal: u64,
+    pub(crate) episode_ordinal: Option<u64>,
+    pub(crate) content_type: String,
+    pub(crate) origin: String,
+    pub(crate) size_bytes: u64,
+    pub(crate) sha256: String,
+    pub(crate) access_path: String,
+}
+
+impl ObjectDoc {
+    /// The manifest order: `role`, `ordinal`, `logical_path`.
+    pub(crate) fn order_key(&self) -> (&str, u64, &str) {
+        (&self.role, self.ordinal, &self.logical_path)
+    }
+}
+
+/// `WithdrawnRevisionDocument` (the body of a 410).
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct Withdrawn {
+    pub(crate) schema_version: u64,
+    pub(crate) code: String,
+    pub(crate) canonical_reference: String,
+    pub(crate) dataset_uid: String,
+    pub(crate) revision_sha256: String,
+}
+
+/// Parses a document; a body that does not fit is an integrity failure.
+pub(crate) fn parse<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T> {
+    serde_json::from_slice(body).map_err(|e| {
+        integrity(format!(
+            "the {what} does not fit its model: {}",
+            crate::redact::redact_text(&e.to_string())
+        ))
+    })
+}
+
+fn is_origin_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    name.len() <= 63
+        && chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
+}
+
+fn is_role(role: &str) -> bool {
+    let mut chars = role.chars();
+    role.len() <= 32
+        && chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// Whether `role` is a canonical manifest role (`[a-z][a-z0-9_]{0,31}`).
+pub(crate) fn valid_role(role: &str) -> bool {
+    is_role(role)
+}
+
+/// A resolver path from a document: under `/resolve/`, no query, fragment,
+/// backslash, control character, empty, `.` or `..` segment, or encoded
+/// separator.
+fn check_resolver_path(path: &str, what: &str) -> Result<()> {
+    let lowered = path.to_ascii_lowercase();
+    let bad = !path.starts_with("/resolve/")
+        || path.contains(['?', '#', '\\'])
+        || path.chars().any(|c| c <= ' ' || c == '\u{7f}')
+        || path[1..].contains("//")
+        || path.split('/').any(|s| s == "." || s == "..")
+        || ["%2e", "%2f", "%5c", "%25"]
+            .iter()
+            .any(|e| lowered.contains(e))
+        || lowered.contains("://");
+    if bad {
+        return Err(integrity(format!("the {what} is not a safe resolver path")));
+    }
+    Ok(())
+}
+
+/// A canonical `logical_path` (§13.3): NFC (checked as: no characters that
+/// NFC would change are assumed; see below), 1–1024 bytes, relative, no
+/// `\`, no `%2f`, no empty, `.` or `..` segment, no control characters.
+fn check_logical_path(path: &str) -> Result<()> {
+    let bad = path.is_empty()
+        || path.len() > 1024
+        || path.starts_with('/')
+        || path.ends_with('/')
+        || path.contains('\\')
+        || path.to_ascii_lowercase().contains("%2f")
+        || path
+            .split('/')
+            .any(|s| s.is_empty() || s == "." || s == "..")
+        || path.chars().any(char::is_control)
+        || !is_nfc_quick(path);
+    if bad {
+        return Err(integrity(
+            "an object's logical_path is not a canonical relative path",
+        ));
+    }
+    Ok(())
+}
+
+/// A conservative NFC test without Unicode tables: refuses combining marks
+/// (U+0300–U+036F and the other common combining blocks), which is where a
+/// decomposed (NFD) path differs from its NFC form.
+fn is_nfc_quick(path: &str) -> bool {
+    !path.chars().any(|c| {
+        matches!(c as u32,
+            0x0300..=0x036F | 0x1AB0..=0x1AFF | 0x1DC0..=0x1DFF | 0x20D0..=0x20FF | 0xFE20..=0xFE2F
+                | 0x3099 | 0x309A)
+    })
+}
+
+impl Revision {
+    /// The identity checks of step 2 (models.md, §13.3).
+    pub(crate) fn check(&self, requested: &Reference) -> Result<()> {
+        let fail = |what: &str| Err(integrity(format!("the resolve document {what}")));
+        if self.schema_version != 1 || self.manifest.schema_version != 1 {
+            return fail("has an unknown schema_version");
+        }
+        if self.state != "published" {
+            return fail("is not in state `published`");
+        }
+        if !reference::is_uuid(&self.dataset_uid) || !reference::is_uuid(&self.revision_uid) {
+            return fail("has a dataset_uid or revision_uid that is not a canonical UUID");
+        }
+        if !reference::is_sha256(&self.revision_sha256)
+            || !reference::is_sha256(&self.manifest.sha256)
+        {
+            return fail("has a revision or manifest sha256 that is not 64 hex characters");
+        }
+        if self.requested_reference != requested.requested() {
+            return fail("answers another reference than the one requested");
+        }
+        let canonical = format!(
+            "avala://datasets/{}@{}",
+            self.dataset_uid, self.revision_sha256
+        );
+        if self.canonical_reference != canonical {
+            return fail(
+                "has a canonical_reference that does not match its dataset_uid and revision_sha256",
+            );
+        }
+        match reference::parse_display(&self.display_reference) {
+            Some((owner, dataset, selector))
+                if selector == self.revision_sha256
+                    && requested
+                        .names()
+                        .is_none_or(|(o, d)| (o, d) == (owner.as_str(), dataset.as_str())) => {}
+            _ => {
+                return fail(
+                    "has a display_reference that does not match the revision or the request",
+                )
+            }
+        }
+        if requested
+            .exact_dataset_uid()
+            .is_some_and(|uid| uid != self.dataset_uid)
+            || requested
+                .exact_revision()
+                .is_some_and(|sha| sha != self.revision_sha256)
+        {
+            return fail("resolves to another revision than the pinned one");
+        }
+        let objects_path = format!(
+            "/resolve/uid/{}/{}/objects/",
+            self.dataset_uid, self.revision_sha256
+        );
+        if self.manifest.objects_path != objects_path {
+            return fail("has an unexpected manifest.objects_path");
+        }
+        check_resolver_path(&self.manifest.objects_path, "manifest.objects_path")?;
+        if self.manifest.object_count > 100_000 || self.manifest.total_size_bytes > MAX_SAFE_INTEGER
+        {
+            return fail("has manifest totals out of range");
+        }
+        let names: Vec<&str> = self
+            .manifest
+            .origins
+            .iter()
+            .map(|o| o.name.as_str())
+            .collect();
+        if names.is_empty()
+            || names.len() > 32
+            || !names.iter().all(|n| is_origin_name(n))
+            || !names.windows(2).all(|w| w[0] < w[1])
+        {
+            return fail("has manifest origins that are not 1–32 unique names in order");
+        }
+        let r = &self.rights;
+        if r.status != "declared"
+            || r.access != "open_download"
+            || r.name.is_empty()
+            || r.name.chars().count() > 1024
+            || r.url.is_empty()
+            || r.url.chars().count() > 2048
+            || !reference::is_sha256(&r.document_sha256)
+            || !reference::is_sha256(&r.attestation_sha256)
+        {
+            return fail("has rights that are not an open, declared licence");
+        }
+        Ok(())
+    }
+}
+
+/// What a page was asked for, for its checks.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PageRequest<'a> {
+    pub(crate) role: Option<&'a str>,
+    pub(crate) ordinal: Option<u64>,
+    pub(crate) ordinals: Option<&'a [u64]>,
+    pub(crate) cursor: Option<&'a str>,
+}
+
+impl Page {
+    /// The checks of one page against the revision (step 3, §13.3):
+    /// identity, cursors, and every object's own shape and paths.
+    pub(crate) fn check(&self, revision: &Revision, request: PageRequest<'_>) -> Result<()> {
+        let fail = |what: &str| Err(integrity(format!("a manifest page {what}")));
+        if self.schema_version != 1 {
+            return fail("has an unknown schema_version");
+        }
+        if self.canonical_reference != revision.canonical_reference
+            || self.revision_sha256 != revision.revision_sha256
+            || self.manifest_sha256 != revision.manifest.sha256
+        {
+            return fail("belongs to another revision or manifest");
+        }
+        if self.results.len() > 100 {
+            return fail("has more than 100 results");
+        }
+        let cursor_ok =
+            |c: &Option<String>| c.as_ref().is_none_or(|c| (1..=8192).contains(&c.len()));
+        if !cursor_ok(&self.next_cursor) || !cursor_ok(&self.previous_cursor) {
+            return fail("has an empty or over-long cursor");
+        }
+        let exact = request.ordinal.is_some() || request.ordinals.is_some();
+        if exact {
+            if self.next_cursor.is_some() || self.previous_cursor.is_some() {
+                return fail("of an ordinal lookup has cursors");
+            }
+            if request.ordinal.is_some() && self.results.len() > 1 {
+                return fail("of a single-ordinal lookup has several objects");
+            }
+        } else if request.cursor.is_none() && self.previous_cursor.is_some() {
+            return fail("is the first but has a previous_cursor");
+        } else if request.cursor.is_some()
+            && (self.previous_cursor.is_none() || self.results.is_empty())
+        {
+            return fail("follows a cursor but has no previous_cursor or no results");
+        }
+        let origins: Vec<&str> = revision
+            .manifest
+            .origins
+            .iter()
+            .map(|o| o.name.as_str())
+            .collect();
+        for o in &self.results {
+            let access_path = format!("{}{}/access/", revision.manifest.objects_path, o.object_uid);
+            if !reference::is_uuid(&o.object_uid)
+                || !is_role(&o.role)
+                || !reference::is_sha256(&o.sha256)
+                || o.ordinal > MAX_SAFE_INTEGER
+                || o.size_bytes > MAX_SAFE_INTEGER
+                || o.episode_ordinal.is_some_and(|e| e > MAX_SAFE_INTEGER)
+                || (o.role == "episode" && o.episode_ordinal.is_some())
+            {
+                return Err(integrity("a manifest object does not fit its model"));
+            }
+            if o.access_path != access_path || !origins.contains(&o.origin.as_str()) {
+                return Err(integrity(
+                    "a manifest object has another access_path or origin than its revision's",
+                ));
+            }
+            if request.role.is_some_and(|r| r != o.role)
+                || request.ordinal.is_some_and(|n| n != o.ordinal)
+                || request.ordinals.is_some_and(|ns| !ns.contains(&o.ordinal))
+            {
+                return Err(integrity(
+                    "a manifest page has an object that was not asked for",
+                ));
+            }
+            check_logical_path(&o.logical_path)?;
+            check_resolver_path(&o.access_path, "access_path")?;
+        }
+        Ok(())
+    }
+}
+
+impl Withdrawn {
+    /// Whether the 410 body names exactly the pinned revision.
+    pub(crate) fn matches(&self, requested: &Reference) -> bool {
+        let canonical = format!(
+            "avala://datasets/{}@{}",
+            self.dataset_uid, self.revision_sha256
+        );
+        self.schema_version == 1
+            && self.code == "dataset_revision_withdrawn"
+            && self.canonical_reference == canonical
+            && requested.exact_revision() == Some(self.revision_sha256.as_str())
+            && requested
+                .exact_dataset_uid()
+                .is_none_or(|uid| uid == self.dataset_uid)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logical_paths_must_be_canonical() {
+        for ok in ["a", "frames/000000.pcd", "é/x"] {
+            assert!(check_logical_path(ok).is_ok(), "{ok}");
+        }
+        let long = "a".repeat(1025);
+        for bad in [
+            "", "/a", "a/", "a//b", "./a", "a/../b", "a\\b", "a%2Fb", "a\u{1}b", "e\u{301}", &long,
+        ] {
+            assert!(check_logical_path(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn resolver_paths_stay_under_resolve() {
+        assert!(check_resolver_path("/resolve/uid/a/b/objects/", "p").is_ok());
+        for bad in [
+            "/api/x",
+            "/resolve/../x",
+            "/resolve/a?b",
+            "/resolve/a%2fb",
+            "/resolve//a",
+            "/resolve/https://x",
+        ] {
+            assert!(check_resolver_path(bad, "p").is_err(), "{bad}");
+        }
+    }
+}

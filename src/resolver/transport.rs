@@ -1,0 +1,205 @@
+//! The resolver's anonymous HTTP: one `reqwest` client that has no key to
+//! send, follows no redirect, ignores proxy variables, and reads every JSON
+//! body with a bound.
+//!
+//! The generated client is not used on purpose: it exists to attach the API
+//! key, and a resolver must not even hold one.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use reqwest::{header, Method, StatusCode};
+
+use super::{
+    documents::{self, integrity},
+    reference::Reference,
+};
+use crate::capture::MAX_ERROR_BODY;
+use crate::{config::BaseUrl, error::ResponseFacts, ApiError, Error, Result};
+
+/// The most a resolver JSON document may weigh.
+pub(crate) const MAX_DOCUMENT: usize = crate::body::DEFAULT_MAX_RESPONSE_BYTES as usize;
+/// Retries of a 429 (§8: up to 3).
+const RATE_LIMIT_RETRIES: u32 = 3;
+/// The longest `Retry-After` honoured (longer ones are cut to this).
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
+
+/// The HTTP side of a resolver.
+#[derive(Debug, Clone)]
+pub(crate) struct Transport {
+    pub(crate) http: reqwest::Client,
+    pub(crate) base: BaseUrl,
+    pub(crate) timeout: Duration,
+}
+
+/// A 2xx JSON document and the response's `Date` header.
+pub(crate) struct Document {
+    pub(crate) body: Bytes,
+    pub(crate) date: Option<String>,
+}
+
+impl Transport {
+    pub(crate) fn new(base: BaseUrl, timeout: Duration) -> Result<Self> {
+        let http = reqwest::Client::builder()
+            .https_only(base.https)
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .user_agent(concat!("avala-rust/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(timeout)
+            .read_timeout(timeout)
+            .build()
+            .map_err(|e| Error::config(format!("could not build the HTTP client: {e}")))?;
+        Ok(Self {
+            http,
+            base,
+            timeout,
+        })
+    }
+
+    /// `method` on `path` (below the API root) with `query`, returning the
+    /// 2xx body. 429 is retried up to 3 times (`Retry-After` capped at
+    /// 300 s, else `min(2^n, 30)` s); a POST that gets 405 is sent once
+    /// more as GET; a 410 names the withdrawn revision when `reference`
+    /// pins one.
+    pub(crate) async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        reference: Option<&Reference>,
+    ) -> Result<Document> {
+        let url = format!("{}{path}", self.base.text);
+        let mut method = method;
+        let mut attempt = 0;
+        loop {
+            let response = self
+                .http
+                .request(method.clone(), &url)
+                .query(query)
+                .header(header::ACCEPT, "application/json")
+                .timeout(self.timeout)
+                .send()
+                .await
+                .map_err(transport)?;
+            let status = response.status();
+            if status == StatusCode::METHOD_NOT_ALLOWED && method == Method::POST {
+                // An older server: the same grant resource, as GET (once).
+                method = Method::GET;
+                continue;
+            }
+            if status == StatusCode::TOO_MANY_REQUESTS && attempt < RATE_LIMIT_RETRIES {
+                let delay = rate_limit_delay(response.headers(), attempt);
+                drop(response);
+                tracing::debug!(
+                    attempt = attempt + 1,
+                    delay_ms = delay.as_millis() as u64,
+                    "resolver: rate limited, retrying"
+                );
+                tokio::time::sleep(delay).await;
+                attempt += 1;
+                continue;
+            }
+            if status == StatusCode::GONE {
+                return Err(withdrawn(response, reference).await);
+            }
+            if !status.is_success() {
+                return Err(failure(response).await);
+            }
+            let date = response
+                .headers()
+                .get(header::DATE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let body = read_bounded(response, MAX_DOCUMENT).await?.ok_or_else(|| {
+                integrity(format!("a resolver document exceeds {MAX_DOCUMENT} bytes"))
+            })?;
+            return Ok(Document { body, date });
+        }
+    }
+}
+
+/// The wait before retry `attempt` (0-based) of a 429: `Retry-After`
+/// (seconds or HTTP date) capped at 300 s, else `min(2^attempt, 30)` s.
+fn rate_limit_delay(headers: &header::HeaderMap, attempt: u32) -> Duration {
+    let fallback = Duration::from_secs(2u64.saturating_pow(attempt).min(30));
+    crate::retry::retry_after(headers).map_or(fallback, |d| d.min(MAX_RETRY_AFTER))
+}
+
+/// A request that did not complete, without its URL (which may be a grant).
+pub(crate) fn transport(e: reqwest::Error) -> Error {
+    Error::from(progenitor_client::Error::<()>::CommunicationError(
+        e.without_url(),
+    ))
+}
+
+/// Reads a body up to `limit` bytes: `None` when it is longer.
+pub(crate) async fn read_bounded(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<Option<Bytes>> {
+    let read = crate::body::read_at_most(&mut response, limit as u64).await;
+    match read.failed {
+        Some(e) => Err(transport(e)),
+        None => Ok((!read.over).then_some(read.bytes)),
+    }
+}
+
+/// The error of a non-2xx answer, captured and mapped as the API client's
+/// (the resolver holds no key: only the secret patterns apply).
+async fn failure(response: reqwest::Response) -> Error {
+    let captured = crate::capture::error_response(response, "", MAX_ERROR_BODY as u64).await;
+    Error::from(progenitor_client::Error::<()>::UnexpectedResponse(captured))
+}
+
+/// A 410: the revision was withdrawn. Only a pinned reference (a digest or
+/// a canonical reference) can be withdrawn, and the body must name it;
+/// anything else is an identity failure (§13.3).
+async fn withdrawn(response: reqwest::Response, reference: Option<&Reference>) -> Error {
+    let raw = read_prefix(response, MAX_ERROR_BODY).await;
+    let document: Option<documents::Withdrawn> = serde_json::from_slice(&raw).ok();
+    match (document, reference) {
+        (Some(doc), Some(reference)) if doc.matches(reference) => {
+            let message = format!(
+                "dataset revision {} was withdrawn by its publisher",
+                doc.canonical_reference
+            );
+            Error::from_response(ResponseFacts {
+                error: ApiError {
+                    status: 410,
+                    message,
+                    body: serde_json::from_slice(&raw).ok(),
+                    raw_body: crate::scrub::scrub(&String::from_utf8_lossy(&raw), ""),
+                    request_id: None,
+                },
+                retry_after: None,
+            })
+        }
+        _ => integrity(
+            "HTTP 410 for a reference that does not pin the withdrawn revision (an alias cannot be withdrawn)",
+        ),
+    }
+}
+
+/// The first `limit` bytes of a body; a read error ends it early.
+async fn read_prefix(mut response: reqwest::Response, limit: usize) -> Bytes {
+    crate::body::read_at_most(&mut response, limit as u64)
+        .await
+        .bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_limit_delays_are_capped_with_a_fallback() {
+        let mut h = header::HeaderMap::new();
+        assert_eq!(rate_limit_delay(&h, 0), Duration::from_secs(1));
+        assert_eq!(rate_limit_delay(&h, 2), Duration::from_secs(4));
+        assert_eq!(rate_limit_delay(&h, 9), Duration::from_secs(30));
+        h.insert(header::RETRY_AFTER, "7".parse().unwrap());
+        assert_eq!(rate_limit_delay(&h, 0), Duration::from_secs(7));
+        h.insert(header::RETRY_AFTER, "3600".parse().unwrap());
+        assert_eq!(rate_limit_delay(&h, 0), MAX_RETRY_AFTER);
+    }
+}

@@ -1,0 +1,242 @@
+//! `wait_for_export` / `wait_for_dataset` against the mock's scripted
+//! status sequences (protocol §10).
+
+use std::{
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use avala::{
+    mock::{Fault, MockServer},
+    types::{DatasetStatus, ExportStatus},
+    Error,
+};
+
+const STEP: Duration = Duration::from_millis(500);
+
+#[tokio::test]
+async fn export_wait_polls_until_exported() {
+    let mock = MockServer::start().await;
+    mock.script_export_statuses("exp_1", ["pending", "processing", "exported"]);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    let started = Instant::now();
+    let export = mock
+        .client()
+        .wait_for_export("exp_1")
+        .interval(STEP)
+        .on_poll(move |e| record.lock().unwrap().push(e.status.clone()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(export.uid, "exp_1");
+    assert_eq!(export.status, Some(ExportStatus::Exported));
+    assert_eq!(mock.hits("get_export"), 3);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [Some(ExportStatus::Pending), Some(ExportStatus::Processing)]
+    );
+    // Two intervals slept between three polls.
+    assert!(started.elapsed() >= STEP * 2, "{:?}", started.elapsed());
+    assert_eq!(
+        mock.received_for("get_export")[0].path,
+        "/api/v1/exports/exp_1/"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_export_is_returned_not_an_error() {
+    let mock = MockServer::start().await;
+    mock.script_export_statuses("exp_2", ["processing", "failed"]);
+    let export = mock
+        .client()
+        .wait_for_export("exp_2")
+        .interval(STEP)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(export.status, Some(ExportStatus::Failed));
+    assert_eq!(mock.hits("get_export"), 2);
+}
+
+#[tokio::test]
+async fn export_wait_times_out_within_one_interval() {
+    let mock = MockServer::start().await;
+    mock.script_export_statuses("exp_3", ["pending"]);
+    let timeout = Duration::from_millis(1200);
+    let started = Instant::now();
+    let err = mock
+        .client()
+        .wait_for_export("exp_3")
+        .interval(STEP)
+        .timeout(timeout)
+        .send()
+        .await
+        .unwrap_err();
+    let elapsed = started.elapsed();
+    match &err {
+        Error::WaitTimeout {
+            waited,
+            last_status,
+        } => {
+            assert!(*waited >= timeout, "{waited:?}");
+            assert_eq!(last_status.as_deref(), Some("pending"));
+        }
+        other => panic!("expected WaitTimeout, got {other:?}"),
+    }
+    assert!(elapsed < timeout + STEP, "{elapsed:?}");
+    // Polls at 0, 0.5, 1.0 and at the deadline (1.2).
+    assert_eq!(mock.hits("get_export"), 4);
+    assert!(err.to_string().contains("pending"), "{err}");
+}
+
+#[tokio::test]
+async fn a_hanging_poll_still_ends_one_interval_past_the_timeout() {
+    let mock = MockServer::start().await;
+    mock.fault("get_export", Fault::delay(Duration::from_secs(20)));
+    let timeout = Duration::from_millis(600);
+    let started = Instant::now();
+    let err = mock
+        .client_builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
+        .wait_for_export("exp_4")
+        .interval(STEP)
+        .timeout(timeout)
+        .send()
+        .await
+        .unwrap_err();
+    let elapsed = started.elapsed();
+    assert!(
+        matches!(
+            err,
+            Error::WaitTimeout {
+                last_status: None,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(elapsed >= timeout + STEP, "{elapsed:?}");
+    assert!(
+        elapsed < timeout + STEP + Duration::from_millis(400),
+        "{elapsed:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_zero_timeout_polls_once() {
+    let mock = MockServer::start().await;
+    mock.script_export_statuses("exp_5", ["processing", "exported"]);
+    let err = mock
+        .client()
+        .wait_for_export("exp_5")
+        .timeout(Duration::ZERO)
+        .send()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::WaitTimeout { .. }), "{err:?}");
+    assert_eq!(mock.hits("get_export"), 1);
+}
+
+#[tokio::test]
+async fn intervals_below_the_minimum_are_raised_to_it() {
+    let mock = MockServer::start().await;
+    mock.script_export_statuses("exp_6", ["pending", "exported"]);
+    let started = Instant::now();
+    mock.client()
+        .wait_for_export("exp_6")
+        .interval(Duration::from_millis(1))
+        .send()
+        .await
+        .unwrap();
+    assert!(started.elapsed() >= STEP, "{:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn transient_errors_are_retried_by_the_client() {
+    let mock = MockServer::start().await;
+    mock.fault("get_export", Fault::status(503).header("Retry-After", "0"))
+        .times(1);
+    mock.script_export_statuses("exp_7", ["exported"]);
+    let export = mock.client().wait_for_export("exp_7").send().await.unwrap();
+    assert_eq!(export.status, Some(ExportStatus::Exported));
+    assert_eq!(mock.hits("get_export"), 2);
+}
+
+#[tokio::test]
+async fn a_lasting_error_ends_the_wait() {
+    let mock = MockServer::start().await;
+    mock.fault("get_export", Fault::status(404));
+    let err = mock
+        .client()
+        .wait_for_export("gone")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(404), "{err:?}");
+    assert_eq!(mock.hits("get_export"), 1);
+}
+
+#[tokio::test]
+async fn dataset_wait_defaults_to_created() {
+    let mock = MockServer::start().await;
+    mock.script_dataset_statuses("ds_1", ["creating", "created"]);
+    let dataset = mock
+        .client()
+        .wait_for_dataset("ds_1")
+        .interval(Duration::from_secs(1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(dataset.uid, "ds_1");
+    assert_eq!(dataset.status, Some(DatasetStatus::Created));
+    assert_eq!(mock.hits("get_dataset"), 2);
+}
+
+#[tokio::test]
+async fn dataset_wait_does_not_stop_early_on_another_status() {
+    let mock = MockServer::start().await;
+    // The target is a status this SDK does not know; `created` comes first
+    // and must not end the wait.
+    mock.script_dataset_statuses("ds_2", ["created", "indexed"]);
+    let polled = Arc::new(Mutex::new(0));
+    let count = polled.clone();
+    let dataset = mock
+        .client()
+        .wait_for_dataset("ds_2")
+        .status(DatasetStatus::Unknown("indexed".into()))
+        .interval(Duration::from_millis(10))
+        .on_poll(move |_| *count.lock().unwrap() += 1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        dataset.status,
+        Some(DatasetStatus::Unknown("indexed".into()))
+    );
+    assert_eq!(*polled.lock().unwrap(), 1);
+    assert_eq!(mock.hits("get_dataset"), 2);
+}
+
+#[tokio::test]
+async fn dataset_wait_times_out_with_the_last_status() {
+    let mock = MockServer::start().await;
+    mock.script_dataset_statuses("ds_3", ["creating"]);
+    let started = Instant::now();
+    let err = mock
+        .client()
+        .wait_for_dataset("ds_3")
+        .interval(Duration::from_secs(1))
+        .timeout(Duration::from_millis(1500))
+        .send()
+        .await
+        .unwrap_err();
+    let elapsed = started.elapsed();
+    assert!(
+        matches!(&err, Error::WaitTimeout { last_status: Some(s), .. } if s == "creating"),
+        "{err:?}"
+    );
+    assert!(elapsed < Duration::from_millis(2500), "{elapsed:?}");
+}
