@@ -38,8 +38,8 @@ fn run() -> Result<(), String> {
     let out = PathBuf::from(env::var("OUT_DIR").map_err(|e| e.to_string())?);
     let text = fs::read_to_string(SPEC).map_err(|e| format!("cannot read: {e}"))?;
     let raw: Value = serde_json::from_str(&text).map_err(|e| format!("invalid JSON: {e}"))?;
-    let spec: openapiv3::OpenAPI =
-        serde_json::from_str(&text).map_err(|e| format!("not an OpenAPI 3.0 document: {e}"))?;
+    let spec: openapiv3::OpenAPI = serde_json::from_value(generation::for_generation(&raw))
+        .map_err(|e| format!("not an OpenAPI 3.0 document: {e}"))?;
 
     let enums = string_enums(&raw);
     let settings = generation::settings(&raw);
@@ -51,6 +51,19 @@ fn run() -> Result<(), String> {
     .map_err(|e| format!("progenitor: {e}"))?;
     let mut file: syn::File = syn::parse2(tokens).map_err(|e| format!("generated code: {e}"))?;
     syn::visit_mut::VisitMut::visit_file_mut(&mut MappedSend, &mut file);
+    let mut optional = OptionalBodies {
+        builders: optional_body_builders(&raw),
+    };
+    syn::visit_mut::VisitMut::visit_file_mut(&mut optional, &mut file);
+    let mut lenient = LenientVoid::default();
+    syn::visit_mut::VisitMut::visit_file_mut(&mut lenient, &mut file);
+    let void = void_operations(&raw);
+    if lenient.widened < void {
+        return Err(format!(
+            "{void} operations answer without a body, but {} success arms were widened to 2xx",
+            lenient.widened
+        ));
+    }
     write(&out, "codegen.rs", &prettyplease::unparse(&file))?;
     write(&out, "open_enums.rs", &open_enums_code(&enums))?;
     write(&out, "routes.rs", &routes_code(&raw)?)?;
@@ -114,6 +127,114 @@ impl syn::visit_mut::VisitMut for MappedSend {
         item.items.extend(added);
         syn::visit_mut::visit_item_impl_mut(self, item);
     }
+}
+
+/// The builders (by type name) of the operations whose request body is
+/// optional (`required: false`).
+fn optional_body_builders(raw: &Value) -> std::collections::BTreeSet<String> {
+    operations(raw)
+        .into_iter()
+        .filter(|(_, _, op)| {
+            op.get("requestBody")
+                .is_some_and(|b| b.get("required") != Some(&Value::Bool(true)))
+        })
+        .map(|(_, _, op)| pascal(op_id(op)))
+        .collect()
+}
+
+/// progenitor ignores `required: false` and starts a builder whose body
+/// type has no builder of its own with "body was not initialized". For an
+/// optional body (an object without required properties, see the lint) the
+/// builder starts with `{}` instead, so `client.compute_consensus()
+/// .project_uid(p).send()` works as it did before the body was declared.
+struct OptionalBodies {
+    builders: std::collections::BTreeSet<String>,
+}
+
+impl syn::visit_mut::VisitMut for OptionalBodies {
+    fn visit_item_impl_mut(&mut self, item: &mut syn::ItemImpl) {
+        let syn::Type::Path(p) = &*item.self_ty else {
+            return;
+        };
+        let Some(name) = p.path.segments.last().map(|s| s.ident.to_string()) else {
+            return;
+        };
+        if !self.builders.contains(&name) {
+            return;
+        }
+        for member in &mut item.items {
+            let syn::ImplItem::Fn(f) = member else {
+                continue;
+            };
+            if f.sig.ident == "new" {
+                syn::visit_mut::VisitMut::visit_block_mut(&mut InitialBody, &mut f.block);
+            }
+        }
+    }
+}
+
+struct InitialBody;
+
+impl syn::visit_mut::VisitMut for InitialBody {
+    fn visit_field_value_mut(&mut self, field: &mut syn::FieldValue) {
+        let is_body = matches!(&field.member, syn::Member::Named(i) if i == "body");
+        let text = quote::ToTokens::to_token_stream(&field.expr).to_string();
+        if is_body && text.starts_with("Err") {
+            field.expr = syn::parse_quote! {
+                ::serde_json::from_value(::serde_json::Value::Object(::serde_json::Map::new()))
+                    .map_err(|e| e.to_string())
+            };
+        }
+    }
+}
+
+/// Widens the success arm of every operation without a response body
+/// (`204 => Ok(ResponseValue::empty(..))`) to `200..=299`: the document says
+/// what the server sends (`204`), and the SDK takes any 2xx, a `200` with or
+/// without a body included, as success instead of an unexpected response.
+#[derive(Default)]
+struct LenientVoid {
+    widened: usize,
+}
+
+impl syn::visit_mut::VisitMut for LenientVoid {
+    fn visit_arm_mut(&mut self, arm: &mut syn::Arm) {
+        syn::visit_mut::visit_arm_mut(self, arm);
+        let syn::Pat::Lit(lit) = &arm.pat else {
+            return;
+        };
+        let syn::Lit::Int(code) = &lit.lit else {
+            return;
+        };
+        let success = code
+            .base10_parse::<u16>()
+            .is_ok_and(|c| (200..300).contains(&c));
+        let body = quote::ToTokens::to_token_stream(&arm.body).to_string();
+        if success && body.contains("ResponseValue :: empty") && !body.contains("Err") {
+            arm.pat = syn::parse_quote!(200u16..=299u16);
+            self.widened += 1;
+        }
+    }
+}
+
+/// How many operations declare only success responses without content, at
+/// least one with a literal status (`204`), whose arm `LenientVoid` widens.
+fn void_operations(raw: &Value) -> usize {
+    operations(raw)
+        .into_iter()
+        .filter(|(_, _, op)| {
+            let Some(responses) = op.get("responses").and_then(Value::as_object) else {
+                return false;
+            };
+            let success: Vec<&Value> = responses
+                .iter()
+                .filter(|(s, _)| s.starts_with('2'))
+                .map(|(_, r)| r)
+                .collect();
+            let literal = responses.keys().any(|s| s.starts_with('2') && s != "2XX");
+            literal && success.iter().all(|r| r.get("content").is_none())
+        })
+        .count()
 }
 
 /// Replaces `x.headers(header_map)` by `x`.

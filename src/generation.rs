@@ -25,6 +25,45 @@ pub fn string_enums(doc: &Value) -> Vec<(String, Vec<String>)> {
     out
 }
 
+/// The document as progenitor gets it. Validation keywords that only
+/// constrain a value stay in the document (the mock and other tools check
+/// them) but are dropped here where typify would otherwise change the Rust
+/// type: `format: uuid` (`uuid::Uuid`), a string `pattern` or length (a
+/// regex newtype) and an integer minimum of 1 or more (`NonZeroU64`). The
+/// SDK keeps `String` and `i64` there; the server checks the values.
+pub fn for_generation(doc: &Value) -> Value {
+    let mut out = doc.clone();
+    strip_type_changing(&mut out);
+    out
+}
+
+fn strip_type_changing(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            let string = m.get("type").and_then(Value::as_str) == Some("string");
+            let integer = m.get("type").and_then(Value::as_str) == Some("integer");
+            if string {
+                if m.get("format").and_then(Value::as_str) == Some("uuid") {
+                    m.remove("format");
+                }
+                for key in ["pattern", "minLength", "maxLength"] {
+                    m.remove(key);
+                }
+            }
+            if integer {
+                for key in ["minimum", "exclusiveMinimum"] {
+                    if m.get(key).and_then(Value::as_f64).is_some_and(|x| x >= 1.0) {
+                        m.remove(key);
+                    }
+                }
+            }
+            m.values_mut().for_each(strip_type_changing);
+        }
+        Value::Array(a) => a.iter_mut().for_each(strip_type_changing),
+        _ => {}
+    }
+}
+
 /// Builder interface, merged tags, required hooks with the runtime as inner
 /// type, `PartialEq` on every type, and the open enums swapped in.
 pub fn settings(doc: &Value) -> progenitor::GenerationSettings {

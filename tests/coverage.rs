@@ -22,7 +22,7 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 const OPERATIONS: usize = 149;
-const COMPONENTS: usize = 204;
+const COMPONENTS: usize = 205;
 const NOT_IN_INVENTORY: &str = "x-avala-not-in-inventory";
 const METHODS: [&str; 8] = [
     "get", "put", "post", "delete", "options", "head", "patch", "trace",

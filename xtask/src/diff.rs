@@ -165,15 +165,35 @@ fn diff_operation(cx: &mut Cx, subject: &str, o: &Op, n: &Op) {
         }
     }
 
-    let body = |doc: &Value, op: &Op| -> Option<(String, Option<Value>)> {
+    let body = |doc: &Value, op: &Op| -> Option<(String, Option<Value>, bool)> {
         let b = resolve(doc, op.op.get("requestBody")?);
         let (mt, media) = b.get("content")?.as_object()?.iter().next()?;
-        Some((mt.clone(), media.get("schema").cloned()))
+        let required = b.get("required") == Some(&Value::Bool(true));
+        Some((mt.clone(), media.get("schema").cloned(), required))
     };
     match (body(cx.old, o), body(cx.new, n)) {
-        (None, Some((mt, _))) => cx.push(true, '+', subject, format!("request body added ({mt})")),
+        // An optional body is an object without required properties (lint
+        // `request-body-optional`): the builder sends `{}` unless told
+        // otherwise, so existing calls keep compiling.
+        (None, Some((mt, s, false))) => cx.push(
+            false,
+            '+',
+            subject,
+            format!(
+                "optional request body added ({mt}, {}; the builder sends {{}} by default)",
+                describe(s.as_ref())
+            ),
+        ),
+        (None, Some((mt, _, true))) => {
+            cx.push(true, '+', subject, format!("request body added ({mt})"))
+        }
         (Some(_), None) => cx.push(true, '-', subject, "request body removed"),
-        (Some((ma, sa)), Some((mb, sb))) => {
+        (Some((ma, sa, ra)), Some((mb, sb, rb))) => {
+            match (ra, rb) {
+                (true, false) => cx.push(false, '~', subject, "request body is now optional"),
+                (false, true) => cx.push(false, '~', subject, "request body is now required"),
+                _ => {}
+            }
             if ma != mb {
                 cx.push(
                     true,
@@ -209,6 +229,28 @@ fn diff_operation(cx: &mut Cx, subject: &str, o: &Op, n: &Op) {
         }
         ("no body".into(), None)
     };
+    let statuses = |op: &Op| -> Vec<String> {
+        op.op
+            .get("responses")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+            .map(|(s, _)| s.clone())
+            .filter(|s| s.starts_with('2'))
+            .collect()
+    };
+    let (xa, xb) = (statuses(o), statuses(n));
+    if xa != xb && !xa.is_empty() && !xb.is_empty() {
+        // build.rs takes any 2xx as success for an operation without a
+        // body, and progenitor matches the one declared body on every
+        // declared status: no Rust type changes.
+        cx.push(
+            false,
+            '~',
+            subject,
+            format!("success status {} -> {}", xa.join("/"), xb.join("/")),
+        );
+    }
     let (ka, sa) = success(cx.old, o);
     let (kb, sb) = success(cx.new, n);
     if ka != kb {
@@ -292,7 +334,12 @@ pub fn describe(s: Option<&Value>) -> String {
                 _ => "object".into(),
             },
             _ if s.get("enum").is_some() => format!("{ty} enum"),
-            _ => match s.get("format").and_then(Value::as_str) {
+            // `uuid` is left out of the Rust type (`generation::for_generation`).
+            _ => match s
+                .get("format")
+                .and_then(Value::as_str)
+                .filter(|f| *f != "uuid")
+            {
                 Some(f) => format!("{ty}({f})"),
                 None => ty.to_owned(),
             },
@@ -342,6 +389,25 @@ fn diff_schema(
     b: Option<&Value>,
 ) {
     let (ta, tb) = (describe(a), describe(b));
+    if ta != tb && same_branches(a, b) {
+        // typify names the variants of a `oneOf` of `$ref`s after the
+        // referenced schemas: only their order (and so the order in which an
+        // untagged enum tries them) changes.
+        cx.push(
+            false,
+            '~',
+            subject,
+            if root.is_empty() && path.is_empty() {
+                format!("oneOf branches reordered: {ta} -> {tb}")
+            } else {
+                format!(
+                    "{} oneOf branches reordered: {ta} -> {tb}",
+                    label(root, path)
+                )
+            },
+        );
+        return;
+    }
     if ta != tb {
         cx.push(
             true,
@@ -381,6 +447,7 @@ fn diff_schema(
         ),
         _ => {}
     }
+    diff_constraints(cx, subject, &at, a, b);
     // Properties and `required`.
     let empty = serde_json::Map::new();
     let pa = a
@@ -468,6 +535,57 @@ fn diff_schema(
                 diff_schema(cx, subject, root, &at, Some(x), Some(y));
             }
         }
+    }
+}
+
+/// Whether `a` and `b` are `oneOf`s of the same `$ref`s in another order.
+fn same_branches(a: Option<&Value>, b: Option<&Value>) -> bool {
+    let refs = |s: Option<&Value>| -> Option<Vec<String>> {
+        s?.get("oneOf")?
+            .as_array()?
+            .iter()
+            .map(|x| x.get("$ref").and_then(Value::as_str).map(str::to_owned))
+            .collect()
+    };
+    match (refs(a), refs(b)) {
+        (Some(mut x), Some(mut y)) => {
+            x.sort();
+            y.sort();
+            x == y
+        }
+        _ => false,
+    }
+}
+
+/// Validation keywords. They change no Rust type: `generation::for_generation`
+/// drops the ones typify would turn into another type (a `pattern` or
+/// length, `format: uuid`, an integer minimum of 1), so none is breaking.
+fn diff_constraints(cx: &mut Cx, subject: &str, at: &str, a: &Value, b: &Value) {
+    const KEYS: [&str; 9] = [
+        "minimum",
+        "maximum",
+        "exclusiveMinimum",
+        "exclusiveMaximum",
+        "minLength",
+        "maxLength",
+        "pattern",
+        "minItems",
+        "maxItems",
+    ];
+    for key in KEYS {
+        let (sign, what) = match (a.get(key), b.get(key)) {
+            (None, Some(v)) => ('+', format!("{key} {v} added{at}")),
+            (Some(v), None) => ('-', format!("{key} {v} removed{at}")),
+            (Some(v), Some(w)) if v != w => ('~', format!("{key} {v} -> {w}{at}")),
+            _ => continue,
+        };
+        cx.push(false, sign, subject, what);
+    }
+    let uuid = |s: &Value| s.get("format").and_then(Value::as_str) == Some("uuid");
+    match (uuid(a), uuid(b)) {
+        (false, true) => cx.push(false, '+', subject, format!("format uuid added{at}")),
+        (true, false) => cx.push(false, '-', subject, format!("format uuid removed{at}")),
+        _ => {}
     }
 }
 
@@ -590,6 +708,43 @@ mod tests {
         assert!(
             !changed[0].starts_with("BREAKING") && changed[0].contains("\"x\" -> \"y\""),
             "{changed:?}"
+        );
+    }
+
+    #[test]
+    fn statuses_optional_bodies_constraints_and_branch_order() {
+        let mut old = base();
+        old["components"]["schemas"]["A"] = json!({"type": "object"});
+        old["components"]["schemas"]["B"] = json!({"type": "object"});
+        old["components"]["schemas"]["AB"] = json!({"oneOf": [{"$ref": "#/components/schemas/A"}, {"$ref": "#/components/schemas/B"}]});
+        old["paths"]["/things/"]["delete"] =
+            json!({"operationId": "delete_thing", "responses": {"2XX": {"description": "ok"}}});
+        let mut new = old.clone();
+        new["paths"]["/things/"]["delete"]["responses"] = json!({"204": {"description": "none"}});
+        new["paths"]["/things/"]["delete"]["requestBody"] = json!({"required": false,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/A"}}}});
+        let s = &mut new["components"]["schemas"];
+        s["AB"]["oneOf"] =
+            json!([{"$ref": "#/components/schemas/B"}, {"$ref": "#/components/schemas/A"}]);
+        s["Thing"]["properties"]["meta"]["properties"]["depth"]["minimum"] = json!(0);
+        s["Thing"]["properties"]["name"]["pattern"] = json!("^x$");
+        let l = lines(&old, &new);
+        let expect = [
+            "         + operation `delete_thing`: optional request body added (application/json, A; the builder sends {} by default)",
+            "         ~ operation `delete_thing`: success status 2XX -> 204",
+            "         ~ schema `AB`: oneOf branches reordered: oneOf(A | B) -> oneOf(B | A)",
+            "         + schema `Thing`: minimum 0 added in field `meta.depth`",
+            "         + schema `Thing`: pattern \"^x$\" added in field `name`",
+        ];
+        assert_eq!(l, expect, "{l:#?}");
+        let mut one = new.clone();
+        one["components"]["schemas"]["Thing"]["properties"]["meta"]["properties"]["depth"]
+            ["minimum"] = json!(1);
+        let l = lines(&new, &one);
+        assert_eq!(
+            l,
+            ["         ~ schema `Thing`: minimum 0 -> 1 in field `meta.depth`"],
+            "{l:#?}"
         );
     }
 

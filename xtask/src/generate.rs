@@ -45,7 +45,7 @@ static HOOK: Mutex<()> = Mutex::new(());
 
 /// One attempt; `Err` is progenitor's message (error or panic) or syn's.
 fn attempt(doc: &Value) -> Result<usize, String> {
-    let spec: openapiv3::OpenAPI = serde_json::from_value(doc.clone())
+    let spec: openapiv3::OpenAPI = serde_json::from_value(generation::for_generation(doc))
         .map_err(|e| format!("not a valid OpenAPI 3.0 document: {e}"))?;
     let settings = settings(doc);
     let _guard = HOOK.lock().unwrap_or_else(|p| p.into_inner());

@@ -495,11 +495,15 @@ fn lint_request_body(l: &mut Lint, op: &Op, subject: &str) {
         return;
     };
     let body = resolve(l.doc, body);
-    if body.get("required") != Some(&Value::Bool(true)) {
+    // progenitor ignores `required: false` and always sends a body. That is
+    // only true to the document when the builder's default body is `{}`: a
+    // JSON object schema without required properties.
+    if body.get("required") != Some(&Value::Bool(true)) && !defaults_to_empty_object(l.doc, body) {
         l.add(
             subject,
             "request-body-optional",
-            "the request body is not `required: true` (progenitor always requires it)",
+            "an optional request body must be a JSON object without required properties \
+             (progenitor always sends one; its default is `{}`)",
         );
     }
     let content = body.get("content").and_then(Value::as_object);
@@ -542,6 +546,23 @@ fn lint_request_body(l: &mut Lint, op: &Op, subject: &str) {
             );
         }
     }
+}
+
+/// Whether an optional request body is a JSON object schema whose every
+/// property is optional, so the generated builder sends `{}` by default.
+fn defaults_to_empty_object(doc: &Value, body: &Value) -> bool {
+    let Some(content) = body.get("content").and_then(Value::as_object) else {
+        return false;
+    };
+    content.iter().all(|(mt, media)| {
+        let schema = resolve(doc, media.get("schema").unwrap_or(&Value::Null));
+        mt.starts_with("application/json")
+            && schema.get("type").and_then(Value::as_str) == Some("object")
+            && schema
+                .get("required")
+                .and_then(Value::as_array)
+                .is_none_or(Vec::is_empty)
+    })
 }
 
 fn lint_responses(l: &mut Lint, op: &Op, subject: &str) {
@@ -844,7 +865,7 @@ mod tests {
             ),
             (
                 "request-body-optional",
-                json!({"/requestBody/required": false}),
+                json!({"/requestBody/required": false, "/requestBody/content/application~1json/schema": {"type": "object", "required": ["uid"], "properties": {"uid": {"type": "string"}}}}),
             ),
             (
                 "path-param-required",
@@ -903,6 +924,16 @@ mod tests {
             let f = findings.iter().find(|f| f.rule == rule).unwrap();
             assert!(f.subject.contains("POST /things/{uid}/"), "{rule}: {f}");
         }
+    }
+
+    #[test]
+    fn an_optional_body_is_fine_when_its_default_is_an_empty_object() {
+        let mut op = good_op();
+        op["requestBody"]["required"] = json!(false);
+        // `Thing` has no required property: the builder sends `{}`.
+        assert_eq!(rules(&doc_with(op.clone())), Vec::<&str>::new());
+        op["requestBody"]["content"]["application/json"]["schema"] = json!({"type": "string"});
+        assert_eq!(rules(&doc_with(op)), vec!["request-body-optional"]);
     }
 
     #[test]
