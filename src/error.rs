@@ -105,6 +105,10 @@ pub enum Error {
         /// The body, at most 64 KiB (redacted).
         body: Option<String>,
     },
+    /// A dataset upload failed outside the API calls: storage, local files,
+    /// the resume state (see [`crate::upload::UploadError`]).
+    #[error("upload failed: {0}")]
+    Upload(Box<crate::upload::UploadError>),
 }
 
 impl Error {
@@ -121,6 +125,7 @@ impl Error {
             | Self::InvalidArgument { message }
             | Self::Transport { message, .. }
             | Self::Decode { message, .. } => message.clone(),
+            Self::Upload(e) => e.to_string(),
             other => other
                 .api_error()
                 .map(|e| e.message.clone())
@@ -145,6 +150,7 @@ impl Error {
         match self {
             Self::Transport { source, .. } => source.is_connect() || source.is_timeout(),
             Self::RateLimited { .. } => true,
+            Self::Upload(e) => e.is_retryable(),
             other => matches!(other.status(), Some(408 | 502 | 503 | 504)),
         }
     }
@@ -260,7 +266,7 @@ impl From<progenitor_client::Error> for Error {
 }
 
 /// A description of a reqwest error without its URL's query string.
-fn transport_message(e: &reqwest::Error) -> String {
+pub(crate) fn transport_message(e: &reqwest::Error) -> String {
     let kind = if e.is_timeout() {
         "timed out"
     } else if e.is_connect() {

@@ -17,6 +17,7 @@ pub mod redact;
 mod retry;
 mod routes;
 mod runtime;
+pub mod upload;
 
 pub use client::{Client, ClientBuilder};
 pub use error::{ApiError, Error, Result};
