@@ -40,10 +40,14 @@ pub mod examples;
 pub mod schema;
 
 mod faults;
+mod manual_upload;
 mod paging;
 mod params;
 mod routing;
 mod server;
+mod storage;
 
 pub use faults::{Fault, FaultScript};
+pub use manual_upload::{StoredObject, UploadMode};
 pub use server::{MockServer, ReceivedRequest};
+pub use storage::StorageRoute;
