@@ -645,6 +645,7 @@ async fn an_interrupted_run_resumes_with_fewer_bytes_and_the_same_objects() {
     let refusal = mock.storage_fault(StorageRoute::Put, Fault::status(403));
     upload_err(upload().send().await);
     let first = mock.storage_bytes_received();
+    let presigns = mock.hits("create_manual_upload_url");
     assert_eq!(mock.hits("create_dataset_from_manual_upload"), 0);
 
     refusal.times(0);
@@ -654,6 +655,8 @@ async fn an_interrupted_run_resumes_with_fewer_bytes_and_the_same_objects() {
         second < total,
         "the second run sent {second} of {total} bytes"
     );
+    // The files the state records cause no request at all (§13.1).
+    assert_eq!(mock.hits("create_manual_upload_url") - presigns, 4);
     assert_eq!(
         second,
         contents[2..].iter().map(|c| c.len() as u64).sum::<u64>()
