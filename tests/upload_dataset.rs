@@ -468,7 +468,7 @@ async fn a_disallowed_host_gets_no_byte() {
     for url in [
         format!("https://127.0.0.1:{port}/bucket/a.jpg"),
         "https://uploads.evil.example/a.jpg".to_owned(),
-        format!("http://data.avala.ai/a.jpg"),
+        "http://data.avala.ai/a.jpg".to_owned(),
     ] {
         mock.reset();
         mock.fault(
@@ -713,4 +713,84 @@ async fn bad_arguments_are_refused_before_any_request() {
         .unwrap_err();
     assert!(matches!(e, Error::InvalidArgument { .. }), "{e:?}");
     assert!(mock.received().is_empty());
+}
+
+#[tokio::test]
+async fn a_stalled_send_and_a_silent_storage_end() {
+    let mock = MockServer::start().await;
+    mock.upload_mode(UploadMode::Put);
+    let dir = TempDir::new();
+    let state = TempDir::new();
+    dir.file("big.bin", 16 * MIB);
+    let files = || [(dir.path().join("big.bin"), "big.bin".to_owned())];
+
+    // Storage that takes the connection but never reads: the send stalls.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let held = tokio::spawn(async move {
+        let mut sockets = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            sockets.push(socket);
+        }
+    });
+    mock.fault(
+        "create_manual_upload_url",
+        Fault::status(200).json(serde_json::json!({
+            "method": "PUT",
+            "upload_uid": "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9",
+            "url": format!("http://127.0.0.1:{port}/bucket/big.bin"),
+        })),
+    );
+    let started = std::time::Instant::now();
+    let e = upload_err(
+        mock.client()
+            .upload_files("stall", files())
+            .state_dir(state.path())
+            .retry_unit(Duration::from_millis(1))
+            .storage_timeouts(Duration::from_millis(300), Duration::from_secs(60))
+            .send()
+            .await,
+    );
+    held.abort();
+    let UploadError::StorageTransport { message, .. } = &e else {
+        panic!("{e:?}");
+    };
+    assert_eq!(
+        mock.hits("create_manual_upload_url"),
+        8,
+        "every attempt stalled and was retried"
+    );
+    assert!(message.contains("stalled"), "{message}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+
+    // The answer timeout: storage reads the body, then says nothing.
+    dir.file("small.bin", 64 * 1024);
+    let mock = MockServer::start().await;
+    mock.upload_mode(UploadMode::Put);
+    mock.storage_fault(StorageRoute::Put, Fault::delay(Duration::from_secs(5)))
+        .times(1);
+    let report = mock
+        .client()
+        .upload_files(
+            "silent",
+            [(dir.path().join("small.bin"), "small.bin".to_owned())],
+        )
+        .state_dir(state.path())
+        .retry_unit(Duration::from_millis(1))
+        .storage_timeouts(Duration::from_secs(60), Duration::from_secs(1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        mock.hits("create_manual_upload_url"),
+        2,
+        "the silent attempt was abandoned and retried"
+    );
+    // The silent storage had kept the bytes: the retry's PUT met 412.
+    assert_eq!((report.files_sent, report.files_skipped), (0, 1));
+    let puts = mock.received_for("storage.put");
+    assert_eq!(
+        puts.iter().map(|r| r.status).collect::<Vec<_>>(),
+        [Some(200), Some(412)]
+    );
 }

@@ -1,7 +1,9 @@
 //! The storage side of the mock: the loopback routes its presign answers
 //! point at. `PUT /_storage/put/{upload_uid}` (a v2 single PUT),
 //! `PUT /_storage/part/{upload_uid}/{n}` (a part) and `POST /_storage/form/`
-//! (a v1 `multipart/form-data` upload). Bodies are read as they stream in
+//! (a v1 `multipart/form-data` upload), plus `PUT /_storage/sink/{any}`,
+//! which accepts any body, hashes it and keeps nothing (a target for comparisons,
+//! such as the benchmark's raw PUTs). Bodies are read as they stream in
 //! and hashed; they take the [`Fault`](super::Fault)s registered with
 //! [`MockServer::storage_fault`](super::MockServer::storage_fault).
 
@@ -19,6 +21,8 @@ use super::{
     server::{Answer, Delivery, ReceivedRequest, State},
 };
 
+/// The sink route's path prefix.
+const SINK_PATH: &str = "/_storage/sink/";
 /// The largest v1 form body accepted.
 const MAX_FORM: usize = 64 * 1024 * 1024;
 
@@ -32,6 +36,8 @@ pub enum StorageRoute {
     Part,
     /// The v1 form POST.
     Form,
+    /// `PUT /_storage/sink/{any}`: any body, counted and dropped.
+    Sink,
 }
 
 impl StorageRoute {
@@ -42,6 +48,7 @@ impl StorageRoute {
             Self::Put => "storage.put",
             Self::Part => "storage.part",
             Self::Form => "storage.form",
+            Self::Sink => "storage.sink",
         }
     }
 }
@@ -62,6 +69,8 @@ pub(crate) async fn serve(request: Request<Incoming>, state: &State) -> io::Resu
         Some(StorageRoute::Part)
     } else if path == FORM_PATH && parts.method == http::Method::POST {
         Some(StorageRoute::Form)
+    } else if path.starts_with(SINK_PATH) && parts.method == http::Method::PUT {
+        Some(StorageRoute::Sink)
     } else {
         None
     };
@@ -117,6 +126,18 @@ pub(crate) async fn serve(request: Request<Incoming>, state: &State) -> io::Resu
     // Where the bytes go, decided before reading them.
     let slot = match route {
         StorageRoute::Form => None,
+        StorageRoute::Sink => {
+            // Hashed like the other routes, so that it costs the same per byte.
+            let _ = read(&mut body, state, false, 0).await;
+            let answer = Answer::bytes(
+                fault.map_or(StatusCode::OK, |f| match f.action {
+                    Action::Status(status) => status,
+                    _ => StatusCode::OK,
+                }),
+                None,
+            );
+            return Ok(finish(state, record, answer));
+        }
         _ => {
             let if_none_match = parts
                 .headers

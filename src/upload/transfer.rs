@@ -162,6 +162,9 @@ impl DataPlane {
     ) -> Result<StatusCode, UploadError> {
         let watch = Arc::new(Watch::new());
         let length = head.len() as u64 + slice.len + tail.len() as u64;
+        if length == 0 {
+            watch.done.store(true, Ordering::SeqCst);
+        }
         let body =
             reqwest::Body::wrap_stream(body_stream(slice.clone(), head, tail, watch.clone()));
         let request = request
@@ -316,7 +319,13 @@ async fn watchdog(watch: &Watch, timeouts: Timeouts) -> String {
                 format!("the send stalled: nothing moved for {} s", limit.as_secs())
             };
         }
-        tokio::time::sleep(limit - idle).await;
+        // Woken at least every `tick`, to see the body end (and the
+        // limit change) in time.
+        let tick = timeouts
+            .answer
+            .min(timeouts.stall)
+            .min(Duration::from_secs(1));
+        tokio::time::sleep((limit - idle).min(tick)).await;
     }
 }
 
@@ -379,10 +388,17 @@ fn body_stream(
                             watch.changed.store(true, Ordering::SeqCst);
                             return Some((Err(e), (Step::End, slice, head, tail, watch)));
                         }
-                        let next = Step::File(file, left - want as u64);
+                        let left = left - want as u64;
+                        if left == 0 && tail.is_empty() {
+                            // The last chunk: hyper may not ask for more
+                            // once the announced length is reached.
+                            watch.done.store(true, Ordering::SeqCst);
+                        }
+                        let next = Step::File(file, left);
                         return Some((Ok(buf.freeze()), (next, slice, head, tail, watch)));
                     }
                     Step::Tail => {
+                        // The tail (if any) is the last chunk.
                         watch.done.store(true, Ordering::SeqCst);
                         step = Step::End;
                         if !tail.is_empty() {
