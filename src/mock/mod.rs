@@ -4,7 +4,11 @@
 //! [`MockServer`] listens on `127.0.0.1`, answers every operation with its
 //! example, refuses requests that do not fit the document (404, 405, 401,
 //! 400, 415, 422 with a JSON problem body), records what it received, and
-//! plays scripted [`Fault`]s and pages:
+//! plays scripted [`Fault`]s and pages. It also serves the storage side of
+//! dataset uploads: its presign answers point at its own loopback storage
+//! routes (see [`UploadMode`], [`StorageRoute`], [`StoredObject`]).
+//!
+//! Scripted faults and pages:
 //!
 //! ```
 //! use avala::mock::{Fault, MockServer};
