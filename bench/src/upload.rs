@@ -54,6 +54,8 @@ pub fn run(opts: &Opts) -> Result<(), String> {
         .build()
         .map_err(|e| e.to_string())?;
     let mock = server_rt.block_on(MockServer::start());
+    // Completed uploads count against the mock's quota: make room for many GiB.
+    mock.upload_quota(u64::MAX / 2, 0);
     let client_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("bench-client")

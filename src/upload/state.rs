@@ -213,7 +213,9 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let result = (|| {
         let mut file = options.open(&tmp)?;
         file.write_all(bytes)?;
-        file.sync_data()?;
+        // No fsync: the state is a cache of what is done (losing it re-sends
+        // files, never corrupts them), and an fsync per write costs more than
+        // a small file's upload on a busy disk. The rename keeps it whole.
         std::fs::rename(&tmp, path)
     })();
     if result.is_err() {
