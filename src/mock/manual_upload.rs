@@ -5,6 +5,12 @@
 //! Sessions are keyed by owner, dataset name, path and size (not by batch),
 //! so a second upload of an already completed file is answered
 //! `complete: true`, as when a client lost its local state.
+//!
+//! The stateful flow starts with a v2 presign (`upload_protocol_version: 2`
+//! and a `dataset_upload_uid`). Everything else keeps the document's example
+//! answers: a v1 presign, an `upload_uid` or a batch the mock did not issue,
+//! and the quota until `MockServer::upload_quota` changes it or uploads
+//! complete (it starts at the example's values).
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -106,6 +112,8 @@ struct Book {
     by_file: HashMap<(String, String, String, u64), String>,
     objects: BTreeMap<String, StoredObject>,
     datasets: HashMap<String, Value>,
+    /// The batch ids of v2 presigns.
+    batches: std::collections::HashSet<String>,
     /// v1 presigned forms: the fields expected back, by object key.
     forms: HashMap<String, BTreeMap<String, String>>,
     next: u64,
@@ -130,15 +138,20 @@ impl Default for Uploads {
         let uid = super::examples::default_response("get_current_user")
             .and_then(|e| e.body.get("uid")?.as_str().map(str::to_owned))
             .unwrap_or_else(|| "mock-user".to_owned());
+        let quota = |k: &str| {
+            super::examples::default_response("get_manual_upload_quota")
+                .and_then(|e| e.body.get(k)?.as_u64())
+        };
         Self {
             book: Mutex::new(Book {
                 mode: UploadMode::default(),
-                limit: 10 * 1024 * 1024 * 1024,
-                used: 0,
+                limit: quota("limit").unwrap_or(10 << 30),
+                used: quota("used").unwrap_or(0),
                 sessions: HashMap::new(),
                 by_file: HashMap::new(),
                 objects: BTreeMap::new(),
                 datasets: HashMap::new(),
+                batches: Default::default(),
                 forms: HashMap::new(),
                 next: 0,
             }),
@@ -189,6 +202,7 @@ impl Uploads {
         book.by_file.clear();
         book.objects.clear();
         book.datasets.clear();
+        book.batches.clear();
         book.forms.clear();
     }
 
@@ -201,12 +215,23 @@ impl Uploads {
         record: &ReceivedRequest,
     ) -> Option<Answer> {
         let body = record.json().unwrap_or(Value::Null);
+        let issued =
+            |uid: Option<&String>| uid.is_some_and(|u| self.book().sessions.contains_key(u));
+        let batch = body.get("dataset_upload_uid").and_then(Value::as_str);
+        let upload_uid = record.path_params.get("upload_uid");
+        let known_batch = batch.is_some_and(|b| self.book().batches.contains(b));
         Some(match op.id.as_str() {
-            "create_manual_upload_url" => self.presign(origin, &body),
-            "sign_manual_upload_parts" => {
-                self.sign(origin, record.path_params.get("upload_uid")?, &body)
+            "create_manual_upload_url" => {
+                let v2 = body.get("upload_protocol_version").and_then(Value::as_i64) == Some(2);
+                if !v2 || batch.is_none() {
+                    return None;
+                }
+                self.presign(origin, &body)
             }
-            "complete_manual_upload" => self.complete(record.path_params.get("upload_uid")?),
+            "sign_manual_upload_parts" if issued(upload_uid) => {
+                self.sign(origin, upload_uid?, &body)
+            }
+            "complete_manual_upload" if issued(upload_uid) => self.complete(upload_uid?),
             "get_manual_upload_quota" => {
                 let book = self.book();
                 Answer::json(
@@ -214,7 +239,7 @@ impl Uploads {
                     &json!({"limit": book.limit, "used": book.used}),
                 )
             }
-            "create_dataset_from_manual_upload" => self.finalise(&body),
+            "create_dataset_from_manual_upload" if known_batch => self.finalise(&body),
             "get_dataset" => {
                 let uid = record.path_params.get("uid")?;
                 let mut dataset = self.book().datasets.get(uid)?.clone();
@@ -245,6 +270,9 @@ impl Uploads {
         };
         let key = format!("{root}/{name}/{path}");
         let mut book = self.book();
+        if let Some(batch) = body.get("dataset_upload_uid").and_then(Value::as_str) {
+            book.batches.insert(batch.to_owned());
+        }
         if book.used.saturating_add(size) > book.limit {
             let (limit, used) = (book.limit, book.used);
             return Answer::json(

@@ -243,16 +243,18 @@ impl MockServer {
 
     /// How `create_manual_upload_url` answers from now on (default
     /// [`UploadMode::Auto`]: PUT below 16 MiB, else MULTIPART of 8 MiB
-    /// parts). A request without `upload_protocol_version: 2` and a
-    /// `dataset_upload_uid` always gets the v1 form POST.
+    /// parts). The stateful upload starts with a presign that carries
+    /// `upload_protocol_version: 2` and a `dataset_upload_uid`; other
+    /// presigns, and `upload_uid`s or batches the mock did not issue, get
+    /// the document's example answers.
     pub fn upload_mode(&self, mode: UploadMode) {
         self.state.uploads.set_mode(mode);
     }
 
     /// The storage quota of `get_manual_upload_quota`; a presign whose
     /// `content_length` would take `used` past `limit` is answered 413
-    /// `{limit, used}`. Default: 10 GiB, nothing used. Completed uploads
-    /// add to `used`.
+    /// `{limit, used}`. Default: the document's example (10 GiB, 1 GiB
+    /// used). Completed uploads add to `used`.
     pub fn upload_quota(&self, limit: u64, used: u64) {
         self.state.uploads.set_quota(limit, used);
     }
