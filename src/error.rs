@@ -134,6 +134,10 @@ pub enum Error {
         /// Which check failed (never a signed URL).
         message: String,
     },
+    /// A dataset upload failed outside the API calls: storage, local files,
+    /// the resume state (see [`crate::upload::UploadError`]).
+    #[error("upload failed: {0}")]
+    Upload(Box<crate::upload::UploadError>),
 }
 
 impl Error {
@@ -152,6 +156,7 @@ impl Error {
             | Self::Decode { message, .. }
             | Self::Integrity { message } => message.clone(),
             Self::WaitTimeout { .. } => self.to_string(),
+            Self::Upload(e) => e.to_string(),
             other => other
                 .api_error()
                 .map(|e| e.message.clone())
@@ -178,6 +183,7 @@ impl Error {
                 source.is_connect() || source.is_timeout() || source.is_body() || source.is_decode()
             }
             Self::RateLimited { .. } => true,
+            Self::Upload(e) => e.is_retryable(),
             other => matches!(other.status(), Some(408 | 502 | 503 | 504)),
         }
     }
@@ -320,7 +326,7 @@ fn too_large(e: &reqwest::Error) -> Option<crate::body::TooLarge> {
 }
 
 /// A description of a reqwest error without its URL.
-fn transport_message(e: &reqwest::Error) -> String {
+pub(crate) fn transport_message(e: &reqwest::Error) -> String {
     let kind = if e.is_timeout() {
         "timed out"
     } else if e.is_connect() {

@@ -20,6 +20,7 @@ mod retry;
 mod routes;
 mod runtime;
 mod scrub;
+pub mod upload;
 pub mod wait;
 
 pub use client::{Client, ClientBuilder};

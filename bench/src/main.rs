@@ -10,18 +10,21 @@ mod probe;
 mod server;
 mod sides;
 mod stats;
+mod upload;
 
 #[global_allocator]
 static GLOBAL: alloc::Counting = alloc::Counting;
 
 const USAGE: &str = "\
 usage: avala-bench [--quick] [--build-cost] [--download-mib N] [--download-only]
+       avala-bench --upload [--files N] [--file-kib N] [--large-mib N] [--rounds N]
   --quick            a tenth of the calls (a smoke run; figures are noisier)
   --build-cost       also time a clean build of avala, a no-op rebuild and a
                      rebuild after touching openapi/avala.json (takes minutes)
   --download-mib N   the size of the verified-download object (default 1024;
                      128 with --quick)
-  --download-only    only the verified download";
+  --download-only    only the verified download
+  --upload           only the upload measures (see bench/src/upload.rs)";
 
 struct Opts {
     quick: bool,
@@ -41,6 +44,11 @@ fn main() {
         alloc::enable();
         std::process::exit(download::child(&args[1..]));
     }
+    if args.first().map(String::as_str) == Some(upload::PROBE_FLAG) {
+        std::env::set_var("AVALA_ALLOW_INSECURE_BASE_URL", "1");
+        alloc::enable();
+        std::process::exit(upload::child(&args[1..]));
+    }
     // Before any thread: the SDK refuses plain http unless this is set.
     std::env::set_var("AVALA_ALLOW_INSECURE_BASE_URL", "1");
     let mut opts = Opts {
@@ -51,6 +59,33 @@ fn main() {
     };
     if args.first().map(String::as_str) == Some("--profile") {
         if let Err(e) = measures::profile(&args[1..]) {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    if args.first().map(String::as_str) == Some("--upload") {
+        let mut opts = upload::Opts {
+            files: 1000,
+            file_kib: 32,
+            large_mib: 1024,
+            rounds: 3,
+        };
+        let mut rest = args[1..].iter();
+        while let Some(flag) = rest.next() {
+            let value = rest.next().and_then(|v| v.parse::<usize>().ok());
+            match (flag.as_str(), value) {
+                ("--files", Some(v)) => opts.files = v.max(1),
+                ("--file-kib", Some(v)) => opts.file_kib = v.max(1),
+                ("--large-mib", Some(v)) => opts.large_mib = v.max(1) as u64,
+                ("--rounds", Some(v)) => opts.rounds = v.max(1),
+                _ => {
+                    eprintln!("error: bad upload argument {flag:?}\n{USAGE}");
+                    std::process::exit(2);
+                }
+            }
+        }
+        if let Err(e) = upload::run(&opts) {
             eprintln!("error: {e}");
             std::process::exit(1);
         }

@@ -5,9 +5,14 @@
 //! example, refuses requests that do not fit the document (404, 405, 401,
 //! 400, 415, 422 with a JSON problem body), records what it received, and
 //! plays scripted [`Fault`]s and pages. It also scripts the status
-//! sequences that waits observe ([`MockServer::script_export_statuses`]) and
-//! serves published public datasets to the resolver, with a download route
-//! whose bytes match the manifest ([`MockServer::publish`]):
+//! sequences that waits observe ([`MockServer::script_export_statuses`]),
+//! serves the storage side of dataset uploads (its presign answers point at
+//! its own loopback storage routes: see [`UploadMode`], [`StorageRoute`],
+//! [`StoredObject`]) and serves published public datasets to the resolver,
+//! with a download route whose bytes match the manifest
+//! ([`MockServer::publish`]).
+//!
+//! Scripted faults and pages:
 //!
 //! ```
 //! use avala::mock::{Fault, MockServer};
@@ -44,14 +49,18 @@ pub mod schema;
 
 mod faults;
 mod jobs;
+mod manual_upload;
 mod paging;
 mod params;
 mod resolver;
 mod routing;
 mod server;
+mod storage;
 
 pub use faults::{Fault, FaultScript};
+pub use manual_upload::{StoredObject, UploadMode};
 pub use resolver::{
     GrantFault, PublicDataset, PublicObject, Published, PublishedObject, DOWNLOAD_OPERATION,
 };
 pub use server::{MockServer, ReceivedRequest};
+pub use storage::StorageRoute;

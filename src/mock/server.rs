@@ -23,9 +23,11 @@ use serde_json::{json, Value};
 
 use super::{
     faults::{Action, Fault, FaultBook, FaultScript},
+    manual_upload::{StoredObject, UploadMode, Uploads},
     paging::PageScript,
     routing::{self, Lookup},
     schema,
+    storage::StorageRoute,
 };
 use crate::{Client, ClientBuilder};
 
@@ -108,6 +110,8 @@ impl MockServer {
         let state = Arc::new(State {
             origin: origin.clone(),
             faults: Arc::new(FaultBook::default()),
+            uploads: Default::default(),
+            storage_bytes: AtomicU64::new(0),
             pages: Mutex::default(),
             jobs: Default::default(),
             resolver: Default::default(),
@@ -229,13 +233,53 @@ impl MockServer {
             .insert(operation_id.to_owned(), Arc::new(script));
     }
 
-    /// Forgets every fault, page script and recorded request.
+    /// Forgets every fault, page script and recorded request, and every
+    /// upload session and stored object.
     pub fn reset(&self) {
         self.state.faults.clear();
         self.state.pages().clear();
         self.state.received().clear();
         self.state.jobs.clear();
         self.state.resolver.clear();
+        self.state.uploads.clear();
+        self.state.storage_bytes.store(0, Ordering::SeqCst);
+    }
+
+    /// How `create_manual_upload_url` answers from now on (default
+    /// [`UploadMode::Auto`]: PUT below 16 MiB, else MULTIPART of 8 MiB
+    /// parts). The stateful upload starts with a presign that carries
+    /// `upload_protocol_version: 2` and a `dataset_upload_uid`; other
+    /// presigns, and `upload_uid`s or batches the mock did not issue, get
+    /// the document's example answers.
+    pub fn upload_mode(&self, mode: UploadMode) {
+        self.state.uploads.set_mode(mode);
+    }
+
+    /// The storage quota of `get_manual_upload_quota`; a presign whose
+    /// `content_length` would take `used` past `limit` is answered 413
+    /// `{limit, used}`. Default: the document's example (10 GiB, 1 GiB
+    /// used). Completed uploads add to `used`.
+    pub fn upload_quota(&self, limit: u64, used: u64) {
+        self.state.uploads.set_quota(limit, used);
+    }
+
+    /// Plays `fault` on the requests of a storage route, like
+    /// [`MockServer::fault`] does on an operation. [`Fault::drop_connection`]
+    /// reads half of the body, then closes the connection; a status fault
+    /// reads the body and answers without storing it.
+    pub fn storage_fault(&self, route: StorageRoute, fault: Fault) -> FaultScript {
+        self.state.faults.add(route.operation_id(), fault)
+    }
+
+    /// The objects the storage holds (completed v2 uploads and v1 forms),
+    /// sorted by key.
+    pub fn stored_objects(&self) -> Vec<StoredObject> {
+        self.state.uploads.objects()
+    }
+
+    /// Body bytes received on the storage routes, stored or not.
+    pub fn storage_bytes_received(&self) -> u64 {
+        self.state.storage_bytes.load(Ordering::SeqCst)
     }
 }
 
@@ -303,6 +347,10 @@ pub(super) struct State {
     /// `http://127.0.0.1:PORT`, for absolute `next` links.
     pub(super) origin: String,
     pub(super) faults: Arc<FaultBook>,
+    /// Upload sessions and stored objects.
+    pub(super) uploads: Uploads,
+    /// Body bytes received on the storage routes.
+    pub(super) storage_bytes: AtomicU64,
     pages: Mutex<HashMap<String, Arc<PageScript>>>,
     received: Mutex<Vec<ReceivedRequest>>,
     sequence: AtomicU64,
@@ -315,7 +363,7 @@ pub(super) struct State {
 }
 
 impl State {
-    fn received(&self) -> MutexGuard<'_, Vec<ReceivedRequest>> {
+    pub(super) fn received(&self) -> MutexGuard<'_, Vec<ReceivedRequest>> {
         self.received.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -351,7 +399,7 @@ async fn accept_loop(listener: tokio::net::TcpListener, state: Arc<State>) {
 
 /// How an answer leaves the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Delivery {
+pub(super) enum Delivery {
     Whole,
     Truncate,
     Drop,
@@ -364,8 +412,8 @@ pub(super) struct Answer {
     pub(super) headers: Vec<(HeaderName, HeaderValue)>,
     /// `None`: no body (and no `Content-Type`).
     pub(super) body: Option<Bytes>,
-    delay: Duration,
-    delivery: Delivery,
+    pub(super) delay: Duration,
+    pub(super) delivery: Delivery,
 }
 
 impl Answer {
@@ -437,6 +485,11 @@ impl hyper::body::Body for MockBody {
 }
 
 async fn handle(request: Request<Incoming>, state: &State) -> io::Result<Response<MockBody>> {
+    if super::storage::owns(request.uri().path()) {
+        let answer = super::storage::serve(request, state).await?;
+        let number = state.sequence.fetch_add(1, Ordering::SeqCst) + 1;
+        return deliver(answer, number, state).await;
+    }
     let (parts, body) = request.into_parts();
     let body = Limited::new(body, MAX_REQUEST_BODY)
         .collect()
@@ -461,7 +514,11 @@ async fn handle(request: Request<Incoming>, state: &State) -> io::Result<Respons
     let answer = answer(state, &mut record);
     record.status = (answer.delivery != Delivery::Drop).then_some(answer.status.as_u16());
     state.received().push(record);
+    deliver(answer, number, state).await
+}
 
+/// Sends `answer` (after its delay), or drops the connection.
+async fn deliver(answer: Answer, number: u64, state: &State) -> io::Result<Response<MockBody>> {
     if !answer.delay.is_zero() {
         tokio::time::sleep(answer.delay).await;
     }
@@ -637,6 +694,9 @@ fn check(op: &schema::Operation, record: &mut ReceivedRequest) -> Option<Answer>
 
 /// The answer without faults: a scripted page, 204, or the example.
 fn normal(state: &State, op: &schema::Operation, record: &ReceivedRequest) -> Answer {
+    if let Some(answer) = state.uploads.answer(&state.origin, op, record) {
+        return answer;
+    }
     if !op.has_response_body {
         return Answer::bytes(StatusCode::NO_CONTENT, None);
     }

@@ -1,0 +1,411 @@
+//! The storage side of the mock: the loopback routes its presign answers
+//! point at. `PUT /_storage/put/{upload_uid}` (a v2 single PUT),
+//! `PUT /_storage/part/{upload_uid}/{n}` (a part) and `POST /_storage/form/`
+//! (a v1 `multipart/form-data` upload), plus `PUT /_storage/sink/{any}`,
+//! which accepts any body, hashes it and keeps nothing (a target for comparisons,
+//! such as the benchmark's raw PUTs). Bodies are read as they stream in
+//! and hashed; they take the [`Fault`](super::Fault)s registered with
+//! [`MockServer::storage_fault`](super::MockServer::storage_fault).
+
+use std::{collections::BTreeMap, io, sync::atomic::Ordering};
+
+use bytes::{Bytes, BytesMut};
+use http::{request::Parts, Request, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use sha2::{Digest, Sha256};
+
+use super::{
+    faults::Action,
+    manual_upload::{hex, Slot, FORM_PATH, PART_PATH, PUT_PATH},
+    server::{Answer, Delivery, ReceivedRequest, State},
+};
+
+/// The sink route's path prefix.
+const SINK_PATH: &str = "/_storage/sink/";
+/// The largest v1 form body accepted.
+const MAX_FORM: usize = 64 * 1024 * 1024;
+
+/// A storage route of the mock, for [`MockServer::storage_fault`](super::MockServer::storage_fault).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StorageRoute {
+    /// The v2 single PUT.
+    Put,
+    /// A part of a v2 MULTIPART upload.
+    Part,
+    /// The v1 form POST.
+    Form,
+    /// `PUT /_storage/sink/{any}`: any body, counted and dropped.
+    Sink,
+}
+
+impl StorageRoute {
+    /// The pseudo operation id its requests are recorded under
+    /// (`storage.put`, `storage.part`, `storage.form`).
+    pub fn operation_id(self) -> &'static str {
+        match self {
+            Self::Put => "storage.put",
+            Self::Part => "storage.part",
+            Self::Form => "storage.form",
+            Self::Sink => "storage.sink",
+        }
+    }
+}
+
+/// Whether `path` is a storage route.
+pub(crate) fn owns(path: &str) -> bool {
+    path.starts_with("/_storage/")
+}
+
+/// Serves one storage request. The request is recorded (with an empty
+/// body: the bytes are in the store); `Err` closes the connection.
+pub(crate) async fn serve(request: Request<Incoming>, state: &State) -> io::Result<Answer> {
+    let (parts, mut body) = request.into_parts();
+    let path = parts.uri.path().to_owned();
+    let route = if path.starts_with(PUT_PATH) && parts.method == http::Method::PUT {
+        Some(StorageRoute::Put)
+    } else if path.starts_with(PART_PATH) && parts.method == http::Method::PUT {
+        Some(StorageRoute::Part)
+    } else if path == FORM_PATH && parts.method == http::Method::POST {
+        Some(StorageRoute::Form)
+    } else if path.starts_with(SINK_PATH) && parts.method == http::Method::PUT {
+        Some(StorageRoute::Sink)
+    } else {
+        None
+    };
+    let mut record = record_of(&parts, route);
+    let announced: Option<u64> = parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse().ok());
+
+    let refuse = |record: &mut ReceivedRequest, status: StatusCode, why: String| {
+        record.violations.push(why);
+        Answer::problem(status, "Refused by the mock storage.", &record.violations)
+    };
+    let Some(route) = route else {
+        let answer = refuse(
+            &mut record,
+            StatusCode::NOT_FOUND,
+            format!("no storage route is {} {path}", parts.method),
+        );
+        return Ok(finish(state, record, answer));
+    };
+    // Storage never gets the API key.
+    if parts.headers.contains_key(crate::auth::HEADER) {
+        let answer = refuse(
+            &mut record,
+            StatusCode::BAD_REQUEST,
+            "the request carries the API key".to_owned(),
+        );
+        return Ok(finish(state, record, answer));
+    }
+    let fault = state.faults.take(route.operation_id());
+    if let Some(fault) = &fault {
+        if fault.action == Action::Drop {
+            // Half the body, then the connection closes: a drop mid-send.
+            let half = announced.unwrap_or(0) / 2;
+            let mut seen = 0u64;
+            while seen < half {
+                match body.frame().await {
+                    Some(Ok(frame)) => {
+                        let n = frame.data_ref().map_or(0, |d| d.len() as u64);
+                        seen += n;
+                        state.storage_bytes.fetch_add(n, Ordering::SeqCst);
+                    }
+                    _ => break,
+                }
+            }
+            tokio::time::sleep(fault.delay).await;
+            state.received().push(record);
+            return Err(io::Error::other("fault: connection dropped mid-body"));
+        }
+    }
+
+    // Where the bytes go, decided before reading them.
+    let slot = match route {
+        StorageRoute::Form => None,
+        StorageRoute::Sink => {
+            // Hashed like the other routes, so that it costs the same per byte.
+            let _ = read(&mut body, state, false, 0).await;
+            let answer = Answer::bytes(
+                fault.map_or(StatusCode::OK, |f| match f.action {
+                    Action::Status(status) => status,
+                    _ => StatusCode::OK,
+                }),
+                None,
+            );
+            return Ok(finish(state, record, answer));
+        }
+        _ => {
+            let if_none_match = parts
+                .headers
+                .get(http::header::IF_NONE_MATCH)
+                .is_some_and(|v| v.as_bytes() == b"*");
+            match state.uploads.slot(&path, if_none_match) {
+                Ok(slot) => Some(slot),
+                Err(answer) => {
+                    drain(&mut body, state).await;
+                    return Ok(finish(state, record, answer));
+                }
+            }
+        }
+    };
+    let keep = match &slot {
+        Some(Slot::Part { keep, .. }) => *keep,
+        Some(Slot::Put { .. }) => false,
+        None => true,
+    };
+    let (size, sha256, bytes) = match read(&mut body, state, keep, MAX_FORM).await {
+        Ok(read) => read,
+        Err(why) => {
+            let answer = refuse(&mut record, StatusCode::BAD_REQUEST, why);
+            return Ok(finish(state, record, answer));
+        }
+    };
+    if let Some(fault) = fault {
+        // A status, a delay before the normal answer, or a truncated answer.
+        let mut answer = match fault.action {
+            Action::Status(status) => Answer::bytes(status, fault.body.clone().map(Bytes::from)),
+            _ => Answer::bytes(StatusCode::OK, None),
+        };
+        if fault.action == Action::Truncate {
+            answer.body = Some(
+                fault
+                    .body
+                    .clone()
+                    .map(Bytes::from)
+                    .unwrap_or_else(|| Bytes::from_static(b"{}")),
+            );
+            answer.delivery = Delivery::Truncate;
+        }
+        answer.headers.extend(fault.headers.clone());
+        answer.delay = fault.delay;
+        if matches!(fault.action, Action::Status(_)) {
+            return Ok(finish(state, record, answer));
+        }
+        store(
+            state,
+            &mut record,
+            slot.as_ref(),
+            &parts,
+            size,
+            sha256,
+            bytes,
+        );
+        return Ok(finish(state, record, answer));
+    }
+    let answer = store(
+        state,
+        &mut record,
+        slot.as_ref(),
+        &parts,
+        size,
+        sha256,
+        bytes,
+    );
+    Ok(finish(state, record, answer))
+}
+
+/// Keeps what arrived and decides the normal answer.
+fn store(
+    state: &State,
+    record: &mut ReceivedRequest,
+    slot: Option<&Slot>,
+    parts: &Parts,
+    size: u64,
+    sha256: String,
+    bytes: Option<Bytes>,
+) -> Answer {
+    let refuse = |record: &mut ReceivedRequest, status: StatusCode, why: String| {
+        record.violations.push(why);
+        Answer::problem(status, "Refused by the mock storage.", &record.violations)
+    };
+    match slot {
+        Some(
+            slot @ Slot::Put {
+                size: expected,
+                exists,
+                ..
+            },
+        ) => {
+            if *exists {
+                return Answer::bytes(StatusCode::PRECONDITION_FAILED, None);
+            }
+            if size != *expected {
+                return refuse(
+                    record,
+                    StatusCode::BAD_REQUEST,
+                    format!("the body has {size} bytes, the presign said {expected}"),
+                );
+            }
+            state.uploads.store(slot, None, size, sha256);
+        }
+        Some(slot @ Slot::Part { size: expected, .. }) => {
+            if size != *expected {
+                return refuse(
+                    record,
+                    StatusCode::BAD_REQUEST,
+                    format!("the part has {size} bytes, expected {expected}"),
+                );
+            }
+            state.uploads.store(slot, bytes, size, sha256);
+        }
+        None => {
+            let content_type = parts
+                .headers
+                .get(http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            let stored = parse_form(content_type, bytes.as_deref().unwrap_or_default())
+                .and_then(|(fields, file)| state.uploads.store_form(&fields, &file));
+            if let Err(why) = stored {
+                return refuse(record, StatusCode::BAD_REQUEST, why);
+            }
+            return Answer::bytes(StatusCode::NO_CONTENT, None);
+        }
+    }
+    let mut answer = Answer::bytes(StatusCode::OK, None);
+    answer.headers.push((
+        http::header::ETAG,
+        http::HeaderValue::from_static("\"mock-etag\""),
+    ));
+    answer
+}
+
+fn finish(state: &State, mut record: ReceivedRequest, answer: Answer) -> Answer {
+    record.status = (answer.delivery != Delivery::Drop).then_some(answer.status.as_u16());
+    state.received().push(record);
+    answer
+}
+
+fn record_of(parts: &Parts, route: Option<StorageRoute>) -> ReceivedRequest {
+    let mut headers = parts.headers.clone();
+    if let Some(key) = headers.get_mut(crate::auth::HEADER) {
+        key.set_sensitive(true);
+    }
+    ReceivedRequest {
+        method: parts.method.as_str().to_owned(),
+        path: parts.uri.path().to_owned(),
+        query: parts.uri.query().unwrap_or_default().to_owned(),
+        headers,
+        body: Bytes::new(),
+        operation_id: route.map(|r| r.operation_id().to_owned()),
+        path_params: BTreeMap::new(),
+        violations: Vec::new(),
+        status: None,
+    }
+}
+
+/// Reads the whole body: its length, SHA-256 and (when `keep`) bytes.
+async fn read(
+    body: &mut Incoming,
+    state: &State,
+    keep: bool,
+    max_kept: usize,
+) -> Result<(u64, String, Option<Bytes>), String> {
+    let mut hasher = Sha256::new();
+    let mut size = 0u64;
+    let mut kept = keep.then(BytesMut::new);
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| format!("reading the body: {e}"))?;
+        let Some(data) = frame.data_ref() else {
+            continue;
+        };
+        size += data.len() as u64;
+        state
+            .storage_bytes
+            .fetch_add(data.len() as u64, Ordering::SeqCst);
+        hasher.update(data);
+        if let Some(kept) = &mut kept {
+            if kept.len() + data.len() > max_kept {
+                return Err("the body is too large for the mock".to_owned());
+            }
+            kept.extend_from_slice(data);
+        }
+    }
+    Ok((size, hex(&hasher.finalize()), kept.map(BytesMut::freeze)))
+}
+
+async fn drain(body: &mut Incoming, state: &State) {
+    while let Some(Ok(frame)) = body.frame().await {
+        let n = frame.data_ref().map_or(0, |d| d.len() as u64);
+        state.storage_bytes.fetch_add(n, Ordering::SeqCst);
+    }
+}
+
+/// The fields and the `file` part of a `multipart/form-data` body.
+fn parse_form(
+    content_type: &str,
+    body: &[u8],
+) -> Result<(BTreeMap<String, String>, Vec<u8>), String> {
+    let boundary = content_type
+        .split(';')
+        .map(str::trim)
+        .find_map(|p| p.strip_prefix("boundary="))
+        .filter(|_| content_type.trim_start().starts_with("multipart/form-data"))
+        .ok_or("the body is not multipart/form-data with a boundary")?
+        .trim_matches('"');
+    let delimiter = format!("--{boundary}");
+    let text_of = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let mut fields = BTreeMap::new();
+    let mut file = None;
+    let mut rest = body
+        .strip_prefix(delimiter.as_bytes())
+        .ok_or("the body does not start with the boundary")?;
+    loop {
+        if rest.starts_with(b"--") {
+            break;
+        }
+        rest = rest
+            .strip_prefix(b"\r\n")
+            .ok_or("a boundary line does not end with CRLF")?;
+        let head_end = find(rest, b"\r\n\r\n").ok_or("a part has no header end")?;
+        let head = text_of(&rest[..head_end]);
+        let after = &rest[head_end + 4..];
+        let end = find(after, format!("\r\n{delimiter}").as_bytes())
+            .ok_or("a part has no closing boundary")?;
+        let content = &after[..end];
+        rest = &after[end + 2 + delimiter.len()..];
+        let disposition = head
+            .lines()
+            .find(|l| l.to_ascii_lowercase().starts_with("content-disposition:"))
+            .ok_or("a part has no Content-Disposition")?;
+        let name = disposition
+            .split(';')
+            .map(str::trim)
+            .find_map(|p| p.strip_prefix("name="))
+            .ok_or("a part has no name")?
+            .trim_matches('"')
+            .to_owned();
+        if name == "file" {
+            if !fields.contains_key("key") {
+                return Err("the file part comes before the fields".to_owned());
+            }
+            file = Some(content.to_vec());
+        } else {
+            fields.insert(name, text_of(content));
+        }
+    }
+    Ok((fields, file.ok_or("the form has no `file` part")?))
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forms_parse() {
+        let body = b"--B\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\nk/v\r\n--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a\"\r\nContent-Type: x/y\r\n\r\nAB\r\nCD\r\n--B--\r\n";
+        let (fields, file) = parse_form("multipart/form-data; boundary=B", body).unwrap();
+        assert_eq!(fields["key"], "k/v");
+        assert_eq!(file, b"AB\r\nCD");
+        assert!(parse_form("application/json", body).is_err());
+        assert!(parse_form("multipart/form-data; boundary=B", b"--B\r\nnope").is_err());
+    }
+}

@@ -1,0 +1,103 @@
+//! [`UploadError`]: what can go wrong in an upload outside the API calls.
+
+use std::{path::PathBuf, time::Duration};
+
+/// An upload failure that is not an API error: the data plane (storage),
+/// local files, the resume state, or a server answer that breaks the
+/// protocol. Reached through [`crate::Error::Upload`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum UploadError {
+    /// The server handed out a presigned URL outside the allow-list of
+    /// storage hosts; nothing was sent to it.
+    #[error("refused to upload to host `{host}`: {reason}")]
+    DisallowedUrl {
+        /// The refused host (empty when the URL had none).
+        host: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// The storage service answered a transfer with an error status.
+    #[error("storage refused `{path}` (HTTP {status}): {body}")]
+    Storage {
+        /// The file's path in the dataset.
+        path: String,
+        /// The HTTP status.
+        status: u16,
+        /// The start of the response body (at most 64 KiB, redacted).
+        body: String,
+        /// The response's `Retry-After`, when present.
+        retry_after: Option<Duration>,
+    },
+    /// The connection to the storage service failed, timed out or stalled.
+    #[error("sending `{path}` to storage failed: {message}")]
+    StorageTransport {
+        /// The file's path in the dataset.
+        path: String,
+        /// What failed.
+        message: String,
+    },
+    /// A local file changed (size or modification time) while it was being
+    /// uploaded; the upload of that file is not trusted.
+    #[error("{} changed while it was being uploaded; upload again once it is stable", path.display())]
+    FileChanged {
+        /// The local file.
+        path: PathBuf,
+    },
+    /// A local file or directory could not be read.
+    #[error("could not read {}: {source}", path.display())]
+    Io {
+        /// The local path.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The resume state on disk cannot be used (unreadable, corrupt, or
+    /// written for another upload).
+    #[error("upload state {}: {message}", path.display())]
+    State {
+        /// The state file.
+        path: PathBuf,
+        /// What is wrong and how to start over.
+        message: String,
+    },
+    /// The server's answer breaks the upload protocol.
+    #[error("unexpected upload answer for `{path}`: {message}")]
+    Protocol {
+        /// The file's path in the dataset.
+        path: String,
+        /// What did not fit.
+        message: String,
+    },
+    /// The storage root (`__o__=/<org>` or `__u__=/<user>`) differs between
+    /// the transfer and the finalisation, so the files are not where the
+    /// dataset would look.
+    #[error(
+        "the storage root changed during the upload (was {before}, now {after}); upload again"
+    )]
+    StorageRootChanged {
+        /// The root the files were sent under.
+        before: String,
+        /// The root at finalisation.
+        after: String,
+    },
+}
+
+impl UploadError {
+    /// Whether another attempt of the same file may succeed (§8: transport
+    /// failures, timeouts, 408, 429 and any 5xx).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Storage { status, .. } => matches!(status, 408 | 429 | 500..),
+            Self::StorageTransport { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+impl From<UploadError> for crate::Error {
+    fn from(e: UploadError) -> Self {
+        Self::Upload(Box::new(e))
+    }
+}

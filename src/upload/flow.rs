@@ -1,0 +1,702 @@
+//! The manual dataset upload of protocol §9.1, step by step.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+        Mutex,
+    },
+    time::Duration,
+};
+
+use futures::{StreamExt, TryStreamExt};
+
+use super::{
+    inventory::{self, LocalFile, Stamp},
+    state::{self, Destination, State},
+    transfer::{DataPlane, Put, Slice},
+    Callback, DatasetUpload, FileUpload, Options, Progress, ProgressEvent, UploadError,
+    UploadReport,
+};
+use crate::{types, Client, Error, Result};
+
+/// Attempts per file (§8).
+const ATTEMPTS: u32 = 8;
+/// Multipart geometry limits (§9.1, models.md `ManualUploadTarget`).
+const MIN_PART: u64 = 5 * 1024 * 1024;
+const MAX_PART: u64 = 128 * 1024 * 1024;
+const MAX_PARTS: u64 = 10_000;
+/// Part PUTs in flight for one file.
+const PARTS_IN_FLIGHT: usize = 2;
+
+/// `create_from_local`: transfer, finalise, wait.
+pub(crate) async fn upload_dataset(up: DatasetUpload) -> Result<types::Dataset> {
+    let client = up.client;
+    let name = up
+        .name
+        .filter(|n| !n.trim().is_empty())
+        .ok_or_else(|| invalid("upload_dataset needs a dataset name: call .name(..)".to_owned()))?;
+    let data_type = up.data_type.ok_or_else(|| {
+        invalid("upload_dataset needs a data type: call .data_type(..)".to_owned())
+    })?;
+    let slug = up.slug.unwrap_or_else(|| slugify(&name));
+    if slug.is_empty() {
+        return Err(invalid(format!(
+            "cannot make a slug from the name `{name}`: call .slug(..)"
+        )));
+    }
+    let files = inventory::walk(&up.source)?;
+    if files.is_empty() {
+        return Err(invalid(format!(
+            "{} holds no file to upload",
+            up.source.display()
+        )));
+    }
+
+    // Steps 1–4: storage root, quota, batch id, every file.
+    let done = transfer(&client, &name, &slug, files, &up.options).await?;
+
+    // Step 5: finalise, under the storage root the files were sent to.
+    let root = storage_root(&client, up.options.organization_uid.as_deref()).await;
+    if let (Some(before), Some(after)) = (&done.root, &root) {
+        if before != after {
+            return Err(UploadError::StorageRootChanged {
+                before: before.clone(),
+                after: after.clone(),
+            }
+            .into());
+        }
+    }
+    let body = types::CreateDatasetFromManualUploadRequest {
+        create_metadata: Some(true),
+        data_type,
+        dataset_upload_uid: Some(done.state.batch_id().to_owned()),
+        industry: None,
+        license: None,
+        metadata: up.metadata,
+        name,
+        organization_uid: up.options.organization_uid.clone(),
+        owner_name: up.owner_name,
+        slug,
+        visibility: Some(up.visibility),
+    };
+    let dataset = client
+        .create_dataset_from_manual_upload()
+        .body(body)
+        .send()
+        .await?
+        .into_inner();
+    // The batch is consumed: a later upload of the same name starts afresh.
+    done.state.remove()?;
+
+    // Step 6: the optional wait (§10.2).
+    match up.wait {
+        // §10.2, as Python's `create_from_local(wait=True)`: every 10 s.
+        Some(timeout) => {
+            client
+                .wait_for_dataset(&dataset.uid)
+                .timeout(timeout)
+                .send()
+                .await
+        }
+        None => Ok(dataset),
+    }
+}
+
+/// `upload_files`: the transfer alone.
+pub(crate) async fn upload_files(up: FileUpload) -> Result<UploadReport> {
+    let mut files = Vec::with_capacity(up.files.len());
+    for (local, remote) in up.files {
+        inventory::check_remote(&remote)?;
+        let stamp = inventory::Stamp::of(&local)?;
+        files.push(LocalFile {
+            local,
+            remote,
+            stamp,
+        });
+    }
+    let mut seen = std::collections::HashSet::new();
+    if let Some(dup) = files.iter().find(|f| !seen.insert(f.remote.as_str())) {
+        return Err(invalid(format!(
+            "`{}` is given twice as a path in the dataset",
+            dup.remote
+        )));
+    }
+    let done = transfer(&up.client, &up.dataset_name, "", files, &up.options).await?;
+    Ok(done.report)
+}
+
+/// What the transfer leaves for the finalisation.
+struct Transferred {
+    report: UploadReport,
+    state: State,
+    /// The storage root the files went to, when it could be learnt.
+    root: Option<String>,
+}
+
+/// Steps 1–4 of §9.1.
+async fn transfer(
+    client: &Client,
+    dataset_name: &str,
+    key: &str,
+    files: Vec<LocalFile>,
+    options: &Options,
+) -> Result<Transferred> {
+    let org = options.organization_uid.as_deref();
+
+    // 1. Storage root: `__o__=/<org>` without a call, else `__u__=/<uid>`
+    //    from /users/me/ (advisory: a failure leaves it unknown). It also
+    //    keys the resume state.
+    let root = storage_root(client, org).await;
+    let owner = match (org, &root) {
+        (Some(org), _) => format!("o:{org}"),
+        (None, Some(root)) => format!("u:{}", root.trim_start_matches("__u__=/")),
+        (None, None) => "unknown".to_owned(),
+    };
+    let dir = match &options.state_dir {
+        Some(dir) => dir.clone(),
+        None => state::default_dir().ok_or_else(|| {
+            invalid(
+                "no data directory is known for the resume state: call .state_dir(..)".to_owned(),
+            )
+        })?,
+    };
+    let destination = Destination {
+        base_url: client.base_url().to_owned(),
+        owner,
+        dataset_name: dataset_name.to_owned(),
+        key: key.to_owned(),
+    };
+    let mut state = State::open(&dir, destination, options.resume)?;
+
+    let progress = Tracker::new(&files, options.on_progress.clone());
+    let (done, pending): (Vec<_>, Vec<_>) = files
+        .into_iter()
+        .partition(|f| state.is_done(&f.remote, &f.stamp));
+    for file in &done {
+        progress.finish(&file.remote, file.stamp.size, 0, true);
+    }
+
+    // 2. Quota preflight: the bytes still to send against `limit` (not
+    //    `remaining`). An error of this call is ignored.
+    if options.check_quota && !pending.is_empty() {
+        let to_send: u64 = pending.iter().map(|f| f.stamp.size).sum();
+        let mut call = client.get_manual_upload_quota();
+        if let Some(org) = org {
+            call = call.organization_uid(org);
+        }
+        if let Ok(quota) = call.send().await {
+            let quota = quota.into_inner();
+            let limit = u64::try_from(quota.limit).unwrap_or(0);
+            if to_send > limit {
+                return Err(quota_exceeded(
+                    to_send,
+                    limit,
+                    u64::try_from(quota.used).ok(),
+                ));
+            }
+        }
+    }
+
+    // 3. Batch id: a UUID v4 from the state, written before the first
+    //    presign so that a retry or a second run resumes the same batch.
+    state.flush()?;
+    let batch = state.batch_id().to_owned();
+
+    // 4. Every file, `workers` at a time, each with its own retries.
+    let run = Run {
+        client,
+        plane: DataPlane::new(loopback_http(client), options.timeouts)?,
+        key: api_key(client).to_owned(),
+        dataset_name,
+        org,
+        batch: &batch,
+        retry_unit: options.retry_unit,
+        progress: &progress,
+    };
+    let state = Mutex::new(state);
+    let mut results = futures::stream::iter(pending.iter())
+        .map(|file| run.file(file))
+        .buffer_unordered(options.workers.max(1));
+    while let Some(result) = results.next().await {
+        let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
+        match result {
+            Ok(file) => state.mark_done(&file.remote, file.stamp)?,
+            Err(e) => {
+                // What finished is kept, so that a re-run resumes.
+                state.flush()?;
+                return Err(e);
+            }
+        }
+    }
+    drop(results);
+    let mut state = state.into_inner().unwrap_or_else(|p| p.into_inner());
+    state.flush()?;
+    Ok(Transferred {
+        report: UploadReport {
+            files_sent: progress.files_sent.load(Ordering::SeqCst),
+            files_skipped: progress.files_skipped.load(Ordering::SeqCst),
+            bytes_sent: progress.bytes_sent.load(Ordering::SeqCst),
+            dataset_upload_uid: Some(batch),
+        },
+        state,
+        root,
+    })
+}
+
+/// One upload's shared context for the per-file work.
+struct Run<'a> {
+    client: &'a Client,
+    plane: DataPlane,
+    /// The API key, only to scrub it from storage error bodies.
+    key: String,
+    dataset_name: &'a str,
+    org: Option<&'a str>,
+    batch: &'a str,
+    retry_unit: Duration,
+    progress: &'a Tracker,
+}
+
+/// How one attempt at a file ended.
+enum Outcome {
+    Sent,
+    /// The server already had it (`complete: true`, or 412 on the PUT).
+    AlreadyThere,
+}
+
+impl Run<'_> {
+    /// Step 4 for one file: up to 8 attempts, each presigning again.
+    async fn file<'f>(&self, file: &'f LocalFile) -> Result<&'f LocalFile> {
+        let credited = AtomicU64::new(0);
+        let mut attempt = 0;
+        loop {
+            self.progress.emit(
+                &file.remote,
+                ProgressEvent::Started {
+                    size: file.stamp.size,
+                },
+            );
+            match self.attempt(file, &credited).await {
+                Ok(outcome) => {
+                    let skipped = matches!(outcome, Outcome::AlreadyThere);
+                    self.progress.finish(
+                        &file.remote,
+                        file.stamp.size,
+                        credited.load(Ordering::SeqCst),
+                        skipped,
+                    );
+                    return Ok(file);
+                }
+                Err(e) if retryable(&e) && attempt + 1 < ATTEMPTS => {
+                    let delay = backoff(self.retry_unit, attempt, retry_after(&e));
+                    tracing::debug!(path = %file.remote, attempt = attempt + 1, delay_ms = delay.as_millis() as u64, error = %e, "retrying the file");
+                    tokio::time::sleep(delay).await;
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// One attempt: presign, then the transfer the answer asks for.
+    async fn attempt(&self, file: &LocalFile, credited: &AtomicU64) -> Result<Outcome> {
+        // 4.1 Presign (a 413 `{limit, used}` is `QuotaExceeded`, not retried).
+        let size = file.stamp.size;
+        let request = types::CreateManualUploadUrlRequest {
+            content_length: i64::try_from(size)
+                .map_err(|_| invalid(format!("{} is too large", file.local.display())))?,
+            dataset_name: self.dataset_name.to_owned(),
+            dataset_upload_uid: Some(self.batch.to_owned()),
+            file_path_in_dataset: file.remote.clone(),
+            organization_uid: self.org.map(str::to_owned),
+            upload_protocol_version: Some(2),
+        };
+        let target = self
+            .client
+            .create_manual_upload_url()
+            .body(request)
+            .send()
+            .await?
+            .into_inner();
+        let whole = Slice {
+            local: file.local.clone(),
+            remote: file.remote.clone(),
+            offset: 0,
+            len: size,
+        };
+        match target {
+            // 4.2 Managed single PUT.
+            types::ManualUploadTarget::PutTarget(t) => {
+                let upload = self.upload_uid(&t.upload_uid, file)?;
+                if t.complete == Some(true) {
+                    self.complete(&upload).await?;
+                    return Ok(Outcome::AlreadyThere);
+                }
+                let put = self
+                    .plane
+                    .put(&t.url, &t.headers, &whole, true, &self.key)
+                    .await?;
+                unchanged(file)?;
+                if put == Put::Stored {
+                    self.sent(file, size, credited);
+                }
+                self.complete(&upload).await?;
+                Ok(match put {
+                    Put::Stored => Outcome::Sent,
+                    Put::AlreadyThere => Outcome::AlreadyThere,
+                })
+            }
+            // 4.2 Managed MULTIPART.
+            types::ManualUploadTarget::MultipartTarget(t) => {
+                let upload = self.upload_uid(&t.upload_uid, file)?;
+                if t.complete == Some(true) {
+                    self.complete(&upload).await?;
+                    return Ok(Outcome::AlreadyThere);
+                }
+                let part_size = geometry(t.part_size, t.part_count, size)
+                    .map_err(|message| protocol(file, message))?;
+                let part_count = t.part_count as u64;
+                let have: HashMap<i64, i64> = t
+                    .uploaded_parts
+                    .iter()
+                    .map(|p| (p.part_number, p.size))
+                    .collect();
+                let missing: Vec<Slice> = (1..=part_count)
+                    .map(|n| {
+                        let offset = (n - 1) * part_size;
+                        Slice {
+                            offset,
+                            len: part_size.min(size - offset),
+                            ..whole.clone()
+                        }
+                    })
+                    .filter(|s| have.get(&part_number(s, part_size)) != Some(&(s.len as i64)))
+                    .collect();
+                let sent_parts = missing.len();
+                futures::stream::iter(missing.iter())
+                    .map(|slice| self.part(&upload, slice, part_size, file, credited))
+                    .buffer_unordered(PARTS_IN_FLIGHT)
+                    .try_collect::<()>()
+                    .await?;
+                unchanged(file)?;
+                self.complete(&upload).await?;
+                Ok(if sent_parts == 0 {
+                    Outcome::AlreadyThere
+                } else {
+                    Outcome::Sent
+                })
+            }
+            // 4.3 Legacy v1: a form POST of every field plus `file`.
+            types::ManualUploadTarget::PostTarget(t) => {
+                self.plane
+                    .post_form(&t.url, &t.fields, &whole, &self.key)
+                    .await?;
+                unchanged(file)?;
+                self.sent(file, size, credited);
+                Ok(Outcome::Sent)
+            }
+        }
+    }
+
+    /// One missing part: signed on demand, checked, PUT from its offset.
+    async fn part(
+        &self,
+        upload: &str,
+        slice: &Slice,
+        part_size: u64,
+        file: &LocalFile,
+        credited: &AtomicU64,
+    ) -> Result<()> {
+        let number = part_number(slice, part_size);
+        let signed = self
+            .client
+            .sign_manual_upload_parts()
+            .upload_uid(upload)
+            .body(types::SignManualUploadPartsRequest {
+                part_numbers: vec![number],
+            })
+            .send()
+            .await?
+            .into_inner();
+        let [target] = signed.parts.as_slice() else {
+            return Err(protocol(
+                file,
+                format!(
+                    "signing part {number} gave {} URLs, not one",
+                    signed.parts.len()
+                ),
+            ));
+        };
+        if target.part_number != number {
+            return Err(protocol(
+                file,
+                format!(
+                    "asked to sign part {number}, got part {}",
+                    target.part_number
+                ),
+            ));
+        }
+        // No 412 short-cut here: parts carry no conditional header (§13.1).
+        self.plane
+            .put(&target.url, &target.headers, slice, false, &self.key)
+            .await?;
+        self.sent(file, slice.len, credited);
+        Ok(())
+    }
+
+    /// `POST .../uploads/{upload_uid}/complete/` with `{}`.
+    async fn complete(&self, upload: &str) -> Result<()> {
+        self.client
+            .complete_manual_upload()
+            .upload_uid(upload)
+            .body(types::CompleteManualUploadRequest(serde_json::Map::new()))
+            .send()
+            .await?;
+        Ok(())
+    }
+
+    /// The `upload_uid` as a canonical UUID (§13.1: anything else is not a
+    /// managed upload).
+    fn upload_uid(&self, raw: &str, file: &LocalFile) -> Result<String> {
+        uuid::Uuid::parse_str(raw)
+            .map(|u| u.hyphenated().to_string())
+            .map_err(|_| protocol(file, "the upload_uid is not a UUID".to_owned()))
+    }
+
+    fn sent(&self, file: &LocalFile, bytes: u64, credited: &AtomicU64) {
+        credited.fetch_add(bytes, Ordering::SeqCst);
+        self.progress.sent(&file.remote, bytes);
+    }
+}
+
+/// The part size, when `part_size` × `part_count` describes a file of
+/// `size` bytes within the limits.
+fn geometry(part_size: i64, part_count: i64, size: u64) -> std::result::Result<u64, String> {
+    let bad = || {
+        format!("multipart geometry {part_count} parts of {part_size} bytes does not fit a file of {size} bytes")
+    };
+    let part_size = u64::try_from(part_size).map_err(|_| bad())?;
+    let count = u64::try_from(part_count).map_err(|_| bad())?;
+    if !(MIN_PART..=MAX_PART).contains(&part_size)
+        || !(1..=MAX_PARTS).contains(&count)
+        || count != size.div_ceil(part_size)
+    {
+        return Err(bad());
+    }
+    Ok(part_size)
+}
+
+fn part_number(slice: &Slice, part_size: u64) -> i64 {
+    (slice.offset / part_size + 1) as i64
+}
+
+/// A file that changed since the inventory was not uploaded as it is now.
+fn unchanged(file: &LocalFile) -> Result<()> {
+    if Stamp::of(&file.local)? != file.stamp {
+        return Err(UploadError::FileChanged {
+            path: file.local.clone(),
+        }
+        .into());
+    }
+    Ok(())
+}
+
+/// §8: transport errors, timeouts, 408, 429 and any 5xx, on either plane.
+fn retryable(e: &Error) -> bool {
+    match e {
+        Error::Upload(u) => u.is_retryable(),
+        Error::Transport { .. } => true,
+        other => matches!(other.status(), Some(408 | 429 | 500..)),
+    }
+}
+
+fn retry_after(e: &Error) -> Option<Duration> {
+    match e {
+        Error::RateLimited { retry_after, .. } => *retry_after,
+        Error::Upload(u) => match u.as_ref() {
+            UploadError::Storage { retry_after, .. } => *retry_after,
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// `min(60, 2^n) + U(0, 1.5)` units, or a longer `Retry-After` (§8).
+fn backoff(unit: Duration, attempt: u32, retry_after: Option<Duration>) -> Duration {
+    let steps = 2f64.powi(attempt.min(6) as i32).min(60.0) + fastrand::f64() * 1.5;
+    let backoff = unit.mul_f64(steps);
+    retry_after.map_or(backoff, |r| r.max(backoff))
+}
+
+/// The storage root of §9.1 step 1, or `None` when it cannot be learnt.
+async fn storage_root(client: &Client, org: Option<&str>) -> Option<String> {
+    if let Some(org) = org {
+        return Some(format!("__o__=/{org}"));
+    }
+    let me = client.get_current_user().send().await.ok()?.into_inner();
+    Some(format!("__u__=/{}", me.uid))
+}
+
+/// Whether the client may send file bytes over `http` to loopback: only
+/// when it was itself built for such a base URL (which needs
+/// `AVALA_ALLOW_INSECURE_BASE_URL` or the embedded mock).
+fn loopback_http(client: &Client) -> bool {
+    let shared = progenitor_client::ClientInfo::inner(&**client);
+    matches!(&shared.shared().origin, url::Origin::Tuple(scheme, ..) if scheme == "http")
+}
+
+fn api_key(client: &Client) -> &str {
+    progenitor_client::ClientInfo::inner(&**client)
+        .shared()
+        .api_key
+        .expose_for_scrubbing()
+}
+
+/// The running totals, and the callback they are reported to.
+struct Tracker {
+    files_total: usize,
+    bytes_total: u64,
+    files_done: AtomicUsize,
+    files_sent: AtomicUsize,
+    files_skipped: AtomicUsize,
+    bytes_done: AtomicU64,
+    bytes_sent: AtomicU64,
+    callback: Option<Callback>,
+}
+
+impl Tracker {
+    fn new(files: &[LocalFile], callback: Option<Callback>) -> Self {
+        Self {
+            files_total: files.len(),
+            bytes_total: files.iter().map(|f| f.stamp.size).sum(),
+            files_done: AtomicUsize::new(0),
+            files_sent: AtomicUsize::new(0),
+            files_skipped: AtomicUsize::new(0),
+            bytes_done: AtomicU64::new(0),
+            bytes_sent: AtomicU64::new(0),
+            callback,
+        }
+    }
+
+    fn sent(&self, path: &str, bytes: u64) {
+        self.bytes_sent.fetch_add(bytes, Ordering::SeqCst);
+        self.bytes_done.fetch_add(bytes, Ordering::SeqCst);
+        self.emit(path, ProgressEvent::BytesSent(bytes));
+    }
+
+    /// A file is finished: `credited` of its `size` bytes were already
+    /// counted as sent.
+    fn finish(&self, path: &str, size: u64, credited: u64, skipped: bool) {
+        self.bytes_done
+            .fetch_add(size.saturating_sub(credited), Ordering::SeqCst);
+        self.files_done.fetch_add(1, Ordering::SeqCst);
+        let (counter, event) = if skipped && credited == 0 {
+            (&self.files_skipped, ProgressEvent::Skipped)
+        } else {
+            (&self.files_sent, ProgressEvent::Done)
+        };
+        counter.fetch_add(1, Ordering::SeqCst);
+        self.emit(path, event);
+    }
+
+    fn emit(&self, path: &str, event: ProgressEvent) {
+        if let Some(callback) = &self.callback {
+            callback(&Progress {
+                path: path.to_owned(),
+                event,
+                files_done: self.files_done.load(Ordering::SeqCst),
+                files_total: self.files_total,
+                bytes_done: self.bytes_done.load(Ordering::SeqCst),
+                bytes_total: self.bytes_total,
+                bytes_sent: self.bytes_sent.load(Ordering::SeqCst),
+            });
+        }
+    }
+}
+
+/// `QuotaExceeded` from the local preflight (no response behind it).
+fn quota_exceeded(to_send: u64, limit: u64, used: Option<u64>) -> Error {
+    let message = format!(
+        "the upload needs {to_send} bytes but the storage quota is {limit} bytes; free space or raise the quota"
+    );
+    Error::QuotaExceeded {
+        error: Box::new(crate::ApiError {
+            status: 413,
+            message,
+            body: None,
+            raw_body: String::new(),
+            request_id: None,
+        }),
+        limit: Some(limit),
+        used,
+    }
+}
+
+fn protocol(file: &LocalFile, message: String) -> Error {
+    UploadError::Protocol {
+        path: file.remote.clone(),
+        message,
+    }
+    .into()
+}
+
+fn invalid(message: String) -> Error {
+    Error::InvalidArgument { message }
+}
+
+/// `Warehouse Frames 2` → `warehouse-frames-2`.
+fn slugify(name: &str) -> String {
+    let mut slug = String::new();
+    for c in name.chars().flat_map(char::to_lowercase) {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c);
+        } else if !slug.ends_with('-') && !slug.is_empty() {
+            slug.push('-');
+        }
+    }
+    slug.trim_end_matches('-').to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs() {
+        assert_eq!(slugify("Warehouse Frames 2"), "warehouse-frames-2");
+        assert_eq!(slugify("  --x__y--"), "x-y");
+        assert_eq!(slugify("日本"), "");
+    }
+
+    #[test]
+    fn geometry_is_checked() {
+        let mib = 1024 * 1024;
+        assert_eq!(geometry(5 * mib, 3, 11 * mib as u64), Ok(5 * mib as u64));
+        assert!(geometry(5 * mib, 2, 11 * mib as u64).is_err());
+        assert!(geometry(4 * mib, 3, 11 * mib as u64).is_err());
+        assert!(geometry(129 * mib, 1, 11 * mib as u64).is_err());
+        assert!(geometry(5 * mib, 0, 0).is_err());
+        assert!(geometry(-1, 1, 1).is_err());
+    }
+
+    #[test]
+    fn backoff_follows_section_8() {
+        let unit = Duration::from_secs(1);
+        for (attempt, floor) in [
+            (0, 1.0),
+            (1, 2.0),
+            (3, 8.0),
+            (6, 60.0),
+            (7, 60.0),
+            (30, 60.0),
+        ] {
+            let d = backoff(unit, attempt, None).as_secs_f64();
+            assert!(d >= floor && d <= floor + 1.5, "{attempt}: {d}");
+        }
+        assert_eq!(
+            backoff(unit, 0, Some(Duration::from_secs(90))),
+            Duration::from_secs(90)
+        );
+        assert!(backoff(unit, 3, Some(Duration::from_secs(1))) >= Duration::from_secs(8));
+    }
+}

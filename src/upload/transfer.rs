@@ -1,0 +1,483 @@
+//! The data plane: file bytes to presigned storage URLs (a v2 PUT, a part of
+//! a v2 MULTIPART upload, or a v1 `multipart/form-data` POST).
+//!
+//! Its own HTTP client: no API key, no default headers, no redirects,
+//! connect timeout 30 s. reqwest has no write timeout and its read timeout
+//! runs from the start of the request, so a watchdog ends a send during
+//! which the body has not moved for [`Timeouts::stall`] (600 s), and an
+//! answer that takes longer than [`Timeouts::answer`] (300 s) after the
+//! last byte. Bodies are streamed from the file at the slice's offset, so
+//! memory does not grow with the file.
+
+use std::{
+    collections::HashMap,
+    io::SeekFrom,
+    path::PathBuf,
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc,
+    },
+    time::{Duration, Instant},
+};
+
+use bytes::{Bytes, BytesMut};
+use futures::Stream;
+use reqwest::{header, Method, StatusCode};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+use super::{allow, UploadError};
+
+/// The most of a storage error body that is read and kept.
+const MAX_ERROR_BODY: usize = crate::capture::MAX_ERROR_BODY;
+/// How much of the file one chunk of the body holds.
+const CHUNK: usize = 256 * 1024;
+
+/// The data plane's timeouts (§8: connect 30 s, read 300 s, write 600 s).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Timeouts {
+    pub(crate) connect: Duration,
+    /// A send whose body does not move for this long is abandoned.
+    pub(crate) stall: Duration,
+    /// The answer must start this soon after the body's last byte.
+    pub(crate) answer: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(30),
+            stall: Duration::from_secs(600),
+            answer: Duration::from_secs(300),
+        }
+    }
+}
+
+/// A byte range of a local file, and the path it has in the dataset.
+#[derive(Debug, Clone)]
+pub(crate) struct Slice {
+    pub(crate) local: PathBuf,
+    pub(crate) remote: String,
+    pub(crate) offset: u64,
+    pub(crate) len: u64,
+}
+
+/// How a PUT ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Put {
+    Stored,
+    /// 412: the conditional PUT found the object already there.
+    AlreadyThere,
+}
+
+/// The data-plane client.
+#[derive(Debug, Clone)]
+pub(crate) struct DataPlane {
+    http: reqwest::Client,
+    loopback_http: bool,
+    timeouts: Timeouts,
+}
+
+impl DataPlane {
+    /// `loopback_http`: allow `http` to loopback hosts (only for a client
+    /// built for a loopback base URL with insecure http allowed).
+    pub(crate) fn new(loopback_http: bool, timeouts: Timeouts) -> crate::Result<Self> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(timeouts.connect)
+            .https_only(!loopback_http)
+            .user_agent(concat!("avala-rust/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| {
+                crate::Error::config(format!("could not build the upload HTTP client: {e}"))
+            })?;
+        Ok(Self {
+            http,
+            loopback_http,
+            timeouts,
+        })
+    }
+
+    /// Checks `url` against the allow-list (nothing is sent otherwise).
+    pub(crate) fn check(&self, url: &str) -> Result<url::Url, UploadError> {
+        allow::check(url, self.loopback_http)
+    }
+
+    /// PUTs `slice` to `url` with the presigned `headers`. `conditional`: a
+    /// 412 means the object is already there (single PUTs only, whose
+    /// headers carry `If-None-Match: *`); for parts a 412 is an error.
+    pub(crate) async fn put(
+        &self,
+        url: &str,
+        headers: &HashMap<String, String>,
+        slice: &Slice,
+        conditional: bool,
+        key: &str,
+    ) -> Result<Put, UploadError> {
+        let url = self.check(url)?;
+        let request = self
+            .http
+            .request(Method::PUT, url)
+            .headers(presigned_headers(headers, &slice.remote)?);
+        let status = self
+            .send(request, Bytes::new(), slice, Bytes::new(), key, conditional)
+            .await?;
+        Ok(if status == StatusCode::PRECONDITION_FAILED {
+            Put::AlreadyThere
+        } else {
+            Put::Stored
+        })
+    }
+
+    /// The legacy v1 upload: a `multipart/form-data` POST of every field of
+    /// `fields` plus the file part `file`.
+    pub(crate) async fn post_form(
+        &self,
+        url: &str,
+        fields: &HashMap<String, String>,
+        slice: &Slice,
+        key: &str,
+    ) -> Result<(), UploadError> {
+        let url = self.check(url)?;
+        let boundary = format!("avala-{:032x}", fastrand::u128(..));
+        let (head, tail) = form_parts(&boundary, fields, &slice.remote)?;
+        let request = self.http.request(Method::POST, url).header(
+            header::CONTENT_TYPE,
+            format!("multipart/form-data; boundary={boundary}"),
+        );
+        self.send(request, head, slice, tail, key, false).await?;
+        Ok(())
+    }
+
+    /// Sends `head` + the slice + `tail` as the body; a 2xx (or an allowed
+    /// 412) is success, anything else an error with the bounded, redacted
+    /// body.
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+        head: Bytes,
+        slice: &Slice,
+        tail: Bytes,
+        key: &str,
+        allow_412: bool,
+    ) -> Result<StatusCode, UploadError> {
+        let watch = Arc::new(Watch::new());
+        let length = head.len() as u64 + slice.len + tail.len() as u64;
+        if length == 0 {
+            watch.done.store(true, Ordering::SeqCst);
+        }
+        let body =
+            reqwest::Body::wrap_stream(body_stream(slice.clone(), head, tail, watch.clone()));
+        let request = request
+            .header(header::CONTENT_LENGTH, length)
+            .body(body)
+            .send();
+        let transport = |message: String| UploadError::StorageTransport {
+            path: slice.remote.clone(),
+            message,
+        };
+        let response = tokio::select! {
+            result = request => result,
+            why = watchdog(&watch, self.timeouts) => return Err(transport(why)),
+        };
+        let response = match response {
+            Ok(response) => response,
+            Err(_) if watch.changed.load(Ordering::SeqCst) => {
+                return Err(UploadError::FileChanged {
+                    path: slice.local.clone(),
+                })
+            }
+            Err(e) => return Err(transport(crate::error::transport_message(&e.without_url()))),
+        };
+        let status = response.status();
+        let retry_after = crate::retry::retry_after(response.headers());
+        let body = bounded_text(response, self.timeouts.answer).await;
+        if status.is_success() || (allow_412 && status == StatusCode::PRECONDITION_FAILED) {
+            return Ok(status);
+        }
+        Err(UploadError::Storage {
+            path: slice.remote.clone(),
+            status: status.as_u16(),
+            body: crate::scrub::scrub(&body, key),
+            retry_after,
+        })
+    }
+}
+
+/// The presigned headers as a header map; `Content-Length` is ours.
+fn presigned_headers(
+    headers: &HashMap<String, String>,
+    remote: &str,
+) -> Result<header::HeaderMap, UploadError> {
+    let mut map = header::HeaderMap::new();
+    for (name, value) in headers {
+        let bad = || UploadError::Protocol {
+            path: remote.to_owned(),
+            message: format!(
+                "the presigned header `{}` is not a valid HTTP header",
+                crate::redact::redact_text(name)
+            ),
+        };
+        let name = header::HeaderName::from_bytes(name.as_bytes()).map_err(|_| bad())?;
+        if name == header::CONTENT_LENGTH || name == header::HOST {
+            continue;
+        }
+        let mut value = header::HeaderValue::from_str(value).map_err(|_| bad())?;
+        value.set_sensitive(true);
+        map.append(name, value);
+    }
+    Ok(map)
+}
+
+/// The bytes before and after the file in a v1 form body.
+fn form_parts(
+    boundary: &str,
+    fields: &HashMap<String, String>,
+    remote: &str,
+) -> Result<(Bytes, Bytes), UploadError> {
+    let quoted = |s: &str| -> Result<String, UploadError> {
+        if s.contains(['\r', '\n']) {
+            return Err(UploadError::Protocol {
+                path: remote.to_owned(),
+                message: "a form field name holds a line break".to_owned(),
+            });
+        }
+        Ok(s.replace('"', "%22"))
+    };
+    let mut head = String::new();
+    // Sorted, so the body is the same on every attempt.
+    let mut names: Vec<&String> = fields.keys().collect();
+    names.sort();
+    for name in names {
+        head.push_str(&format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{}\"\r\n\r\n{}\r\n",
+            quoted(name)?,
+            fields[name]
+        ));
+    }
+    let file_name = remote.rsplit('/').next().unwrap_or(remote);
+    let content_type = fields
+        .get("Content-Type")
+        .filter(|t| !t.contains(['\r', '\n']))
+        .map_or("application/octet-stream", String::as_str);
+    head.push_str(&format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{}\"\r\nContent-Type: {content_type}\r\n\r\n",
+        quoted(file_name)?
+    ));
+    Ok((
+        Bytes::from(head),
+        Bytes::from(format!("\r\n--{boundary}--\r\n")),
+    ))
+}
+
+/// When the body last moved, and whether it is finished.
+struct Watch {
+    start: Instant,
+    /// Milliseconds since `start` of the last movement.
+    last: AtomicU64,
+    done: AtomicBool,
+    /// The file ended before the slice did: it changed under us.
+    changed: AtomicBool,
+}
+
+impl Watch {
+    fn new() -> Self {
+        Self {
+            start: Instant::now(),
+            last: AtomicU64::new(0),
+            done: AtomicBool::new(false),
+            changed: AtomicBool::new(false),
+        }
+    }
+
+    fn touch(&self) {
+        self.last
+            .store(self.start.elapsed().as_millis() as u64, Ordering::SeqCst);
+    }
+
+    fn idle(&self) -> Duration {
+        self.start
+            .elapsed()
+            .saturating_sub(Duration::from_millis(self.last.load(Ordering::SeqCst)))
+    }
+}
+
+/// Ends (with a reason) when the body has not moved for `stall`, or when
+/// the answer has not come `answer` after the body's end.
+async fn watchdog(watch: &Watch, timeouts: Timeouts) -> String {
+    loop {
+        let done = watch.done.load(Ordering::SeqCst);
+        let limit = if done {
+            timeouts.answer
+        } else {
+            timeouts.stall
+        };
+        let idle = watch.idle();
+        if idle >= limit {
+            return if done {
+                format!("no answer within {} s of the last byte", limit.as_secs())
+            } else {
+                format!("the send stalled: nothing moved for {} s", limit.as_secs())
+            };
+        }
+        // Woken at least every `tick`, to see the body end (and the
+        // limit change) in time.
+        let tick = timeouts
+            .answer
+            .min(timeouts.stall)
+            .min(Duration::from_secs(1));
+        tokio::time::sleep((limit - idle).min(tick)).await;
+    }
+}
+
+/// `head`, then the slice read from disk in chunks, then `tail`.
+fn body_stream(
+    slice: Slice,
+    head: Bytes,
+    tail: Bytes,
+    watch: Arc<Watch>,
+) -> impl Stream<Item = std::io::Result<Bytes>> + Send + 'static {
+    enum Step {
+        Head,
+        Open,
+        File(tokio::fs::File, u64),
+        Tail,
+        End,
+    }
+    futures::stream::unfold(
+        (Step::Head, slice, head, tail, watch),
+        |(step, slice, head, tail, watch)| async move {
+            let mut step = step;
+            loop {
+                watch.touch();
+                match step {
+                    Step::Head => {
+                        step = Step::Open;
+                        if !head.is_empty() {
+                            let chunk = head.clone();
+                            return Some((Ok(chunk), (step, slice, head, tail, watch)));
+                        }
+                    }
+                    Step::Open => {
+                        let opened = async {
+                            let mut file = tokio::fs::File::open(&slice.local).await?;
+                            file.seek(SeekFrom::Start(slice.offset)).await?;
+                            Ok::<_, std::io::Error>(file)
+                        };
+                        match opened.await {
+                            Ok(file) => step = Step::File(file, slice.len),
+                            Err(e) => return Some((Err(e), (Step::End, slice, head, tail, watch))),
+                        }
+                    }
+                    Step::File(_, 0) => step = Step::Tail,
+                    Step::File(mut file, left) => {
+                        let want = left.min(CHUNK as u64) as usize;
+                        let mut buf = BytesMut::with_capacity(want);
+                        let read = async {
+                            while buf.len() < want {
+                                let mut limited = (&mut file).take((want - buf.len()) as u64);
+                                if limited.read_buf(&mut buf).await? == 0 {
+                                    return Err(std::io::Error::new(
+                                        std::io::ErrorKind::UnexpectedEof,
+                                        "the file is shorter than when the upload started",
+                                    ));
+                                }
+                            }
+                            Ok(())
+                        };
+                        if let Err(e) = read.await {
+                            watch.changed.store(true, Ordering::SeqCst);
+                            return Some((Err(e), (Step::End, slice, head, tail, watch)));
+                        }
+                        let left = left - want as u64;
+                        if left == 0 && tail.is_empty() {
+                            // The last chunk: hyper may not ask for more
+                            // once the announced length is reached.
+                            watch.done.store(true, Ordering::SeqCst);
+                        }
+                        let next = Step::File(file, left);
+                        return Some((Ok(buf.freeze()), (next, slice, head, tail, watch)));
+                    }
+                    Step::Tail => {
+                        // The tail (if any) is the last chunk.
+                        watch.done.store(true, Ordering::SeqCst);
+                        step = Step::End;
+                        if !tail.is_empty() {
+                            let chunk = tail.clone();
+                            return Some((Ok(chunk), (step, slice, head, tail, watch)));
+                        }
+                    }
+                    Step::End => return None,
+                }
+            }
+        },
+    )
+}
+
+/// At most [`MAX_ERROR_BODY`] bytes of the answer's body, as text, read
+/// within `timeout`; a body that does not arrive in time is left out.
+async fn bounded_text(mut response: reqwest::Response, timeout: Duration) -> String {
+    let read = crate::body::read_at_most(&mut response, MAX_ERROR_BODY as u64);
+    match tokio::time::timeout(timeout, read).await {
+        Ok(read) => String::from_utf8_lossy(&read.bytes).into_owned(),
+        Err(_) => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_body_has_every_field_then_the_file() {
+        let fields = HashMap::from([
+            ("key".to_owned(), "root/ds/a.jpg".to_owned()),
+            ("Content-Type".to_owned(), "image/jpeg".to_owned()),
+        ]);
+        let (head, tail) = form_parts("B", &fields, "dir/a.jpg").unwrap();
+        let head = String::from_utf8(head.to_vec()).unwrap();
+        assert!(
+            head.contains("name=\"key\"\r\n\r\nroot/ds/a.jpg\r\n"),
+            "{head}"
+        );
+        assert!(
+            head.ends_with("name=\"file\"; filename=\"a.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n"),
+            "{head}"
+        );
+        assert_eq!(&tail[..], b"\r\n--B--\r\n");
+        let bad = HashMap::from([("a\r\nb".to_owned(), "v".to_owned())]);
+        assert!(form_parts("B", &bad, "a").is_err());
+    }
+
+    #[test]
+    fn presigned_headers_drop_content_length_and_refuse_junk() {
+        let h = HashMap::from([
+            ("If-None-Match".to_owned(), "*".to_owned()),
+            ("Content-Length".to_owned(), "1".to_owned()),
+        ]);
+        let map = presigned_headers(&h, "a").unwrap();
+        assert_eq!(map.len(), 1);
+        assert!(map[header::IF_NONE_MATCH].is_sensitive());
+        let bad = HashMap::from([("bad name".to_owned(), "v".to_owned())]);
+        assert!(presigned_headers(&bad, "a").is_err());
+    }
+
+    #[tokio::test]
+    async fn a_stalled_body_ends() {
+        let watch = Watch::new();
+        let timeouts = Timeouts {
+            connect: Duration::from_secs(1),
+            stall: Duration::from_millis(50),
+            answer: Duration::from_millis(80),
+        };
+        let why = tokio::time::timeout(Duration::from_secs(5), watchdog(&watch, timeouts))
+            .await
+            .expect("the watchdog fires");
+        assert!(why.contains("stalled"), "{why}");
+        watch.done.store(true, Ordering::SeqCst);
+        watch.touch();
+        let why = tokio::time::timeout(Duration::from_secs(5), watchdog(&watch, timeouts))
+            .await
+            .expect("the watchdog fires");
+        assert!(why.contains("no answer"), "{why}");
+    }
+}

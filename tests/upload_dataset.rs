@@ -1,0 +1,796 @@
+//! Dataset uploads against the embedded mock: every branch of protocol
+//! §9.1 (v1, PUT, MULTIPART, `complete: true`, 412), the retries of §8, the
+//! allow-list, local changes and the resume state.
+
+use std::{
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use avala::{
+    mock::{Fault, MockServer, StorageRoute, UploadMode},
+    types::DataType,
+    upload::{Progress, ProgressEvent, UploadError},
+    Error,
+};
+use sha2::{Digest, Sha256};
+
+const MIB: usize = 1024 * 1024;
+
+/// A directory removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("avala-upload-test-{:016x}", fastrand::u64(..)));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// Writes `len` pseudo-random bytes at `rel` and returns them.
+    fn file(&self, rel: &str, len: usize) -> Vec<u8> {
+        let path = self.0.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let mut rng = fastrand::Rng::with_seed(len as u64 ^ rel.len() as u64);
+        let bytes: Vec<u8> = (0..len).map(|_| rng.u8(..)).collect();
+        std::fs::write(&path, &bytes).unwrap();
+        bytes
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn sha(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The stored objects of `dataset` as (path, size, sha256).
+fn stored(mock: &MockServer, dataset: &str) -> Vec<(String, u64, Option<String>)> {
+    mock.stored_objects()
+        .into_iter()
+        .filter(|o| o.dataset_name == dataset)
+        .map(|o| (o.path, o.size, o.sha256))
+        .collect()
+}
+
+fn expected(files: &[(&str, &[u8])]) -> Vec<(String, u64, Option<String>)> {
+    let mut v: Vec<_> = files
+        .iter()
+        .map(|(p, b)| (p.to_string(), b.len() as u64, Some(sha(b))))
+        .collect();
+    v.sort();
+    v
+}
+
+/// No storage request carried the key, and the mock refused none.
+fn assert_storage_clean(mock: &MockServer) {
+    let storage: Vec<_> = mock
+        .received()
+        .into_iter()
+        .filter(|r| {
+            r.operation_id
+                .as_deref()
+                .is_some_and(|o| o.starts_with("storage."))
+        })
+        .collect();
+    for r in &storage {
+        assert!(
+            r.header("x-avala-api-key").is_none(),
+            "the key went to storage: {r:?}"
+        );
+        assert!(r.violations.is_empty(), "the mock storage refused {r:?}");
+    }
+}
+
+fn upload_err<T: std::fmt::Debug>(result: avala::Result<T>) -> UploadError {
+    match result {
+        Err(Error::Upload(e)) => {
+            assert!(!format!("{e:?}").contains(MockServer::API_KEY));
+            *e
+        }
+        other => panic!("expected an upload error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn put_uploads_a_directory_creates_the_dataset_and_waits() {
+    let mock = MockServer::start().await;
+    mock.upload_mode(UploadMode::Put);
+    let dir = TempDir::new();
+    let state = TempDir::new();
+    let a = dir.file("a.jpg", 1000);
+    let b = dir.file("sub/deeper/b.jpg", 70_000);
+    let empty = dir.file("sub/empty.jpg", 0);
+    let events = Arc::new(Mutex::new(Vec::<Progress>::new()));
+    let seen = events.clone();
+
+    let dataset = mock
+        .client()
+        .upload_dataset(dir.path())
+        .name("Warehouse Frames")
+        .data_type(DataType::Image)
+        .state_dir(state.path())
+        .wait(Duration::from_secs(5))
+        .on_progress(move |p| seen.lock().unwrap().push(p.clone()))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(dataset.name, "Warehouse Frames");
+    assert_eq!(dataset.slug, "warehouse-frames");
+    assert_eq!(dataset.status, Some(avala::types::DatasetStatus::Created));
+    assert_eq!(
+        stored(&mock, "Warehouse Frames"),
+        expected(&[
+            ("a.jpg", &a),
+            ("sub/deeper/b.jpg", &b),
+            ("sub/empty.jpg", &empty)
+        ])
+    );
+    // One batch id, a UUID v4, on every presign and on the finalisation.
+    let presigns = mock.received_for("create_manual_upload_url");
+    assert_eq!(presigns.len(), 3);
+    let batch = presigns[0].json().unwrap()["dataset_upload_uid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(uuid::Uuid::parse_str(&batch).unwrap().get_version_num(), 4);
+    for p in &presigns {
+        let body = p.json().unwrap();
+        assert_eq!(body["dataset_upload_uid"], batch.as_str());
+        assert_eq!(body["upload_protocol_version"], 2);
+    }
+    let finalise = mock.received_for("create_dataset_from_manual_upload");
+    let body = finalise[0].json().unwrap();
+    assert_eq!(body["dataset_upload_uid"], batch.as_str());
+    assert_eq!(
+        (
+            body["visibility"].as_str(),
+            body["create_metadata"].as_bool()
+        ),
+        (Some("private"), Some(true))
+    );
+    assert_eq!(mock.hits("complete_manual_upload"), 3);
+    assert_storage_clean(&mock);
+    // The progress ends with every byte and file done.
+    let events = events.lock().unwrap();
+    let last = events.last().unwrap();
+    assert_eq!((last.files_done, last.files_total), (3, 3));
+    assert_eq!(
+        (last.bytes_done, last.bytes_total, last.bytes_sent),
+        (71_000, 71_000, 71_000)
+    );
+    assert!(events
+        .iter()
+        .any(|p| p.event == ProgressEvent::BytesSent(70_000)));
+    // The batch is finished: its state is gone.
+    assert_eq!(std::fs::read_dir(state.path()).unwrap().count(), 0);
+}
+
+#[tokio::test]
+async fn v1_form_post_when_the_server_answers_post() {
+    let mock = MockServer::start().await;
+    mock.upload_mode(UploadMode::V1);
+    let dir = TempDir::new();
+    let state = TempDir::new();
+    let a = dir.file("x/a.bin", 5000);
+    let report = mock
+        .client()
+        .upload_files(
+            "legacy",
+            [(dir.path().join("x/a.bin"), "x/a.bin".to_owned())],
+        )
+        .state_dir(state.path())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!((report.files_sent, report.bytes_sent), (1, 5000));
+    assert_eq!(stored(&mock, "legacy"), expected(&[("x/a.bin", &a)]));
+    let form = &mock.received_for("storage.form")[0];
+    assert!(form
+        .header("content-type")
+        .unwrap()
+        .starts_with("multipart/form-data; boundary="));
+    // v1 has no completion call.
+    assert_eq!(mock.hits("complete_manual_upload"), 0);
+    assert_storage_clean(&mock);
+}
+
+#[tokio::test]
+async fn multipart_resumes_and_skips_the_parts_the_server_has() {
+    let mock = MockServer::start().await;
+    mock.upload_mode(UploadMode::Multipart {
+        part_size: 5 * MIB as u64,
+    });
+    let dir = TempDir::new();
+    let state = TempDir::new();
+    let big = dir.file("scan.bin", 12 * MIB); // parts of 5, 5 and 2 MiB
+    let files = || [(dir.path().join("scan.bin"), "scan.bin".to_owned())];
+    let client = mock.client();
+
+    // Two parts go through, then storage refuses for good (403, not retried).
+    mock.storage_fault(StorageRoute::Part, Fault::delay(Duration::ZERO))
+        .times(2);
+    let refusal = mock.storage_fault(StorageRoute::Part, Fault::status(403));
+    let e = upload_err(
+        client
+            .upload_files("scans", files())
+            .state_dir(state.path())
+            .send()
+            .await,
+    );
+    assert!(
+        matches!(e, UploadError::Storage { status: 403, .. }),
+        "{e:?}"
+    );
+    assert!(stored(&mock, "scans").is_empty());
+    let first_run = mock.storage_bytes_received();
+
+    refusal.times(0);
+    let report = client
+        .upload_files("scans", files())
+        .state_dir(state.path())
+        .send()
+        .await
+        .unwrap();
+    // Only the missing part was sent: the 2 MiB tail, or a 5 MiB part.
+    let second_run = mock.storage_bytes_received() - first_run;
+    assert_eq!(report.bytes_sent, second_run);
+    assert!(
+        report.bytes_sent == 2 * MIB as u64 || report.bytes_sent == 5 * MIB as u64,
+        "{report:?}"
+    );
+    assert_eq!(stored(&mock, "scans"), expected(&[("scan.bin", &big)]));
+    // The presign of the second run listed the two stored parts.
+    let signs: Vec<_> = mock.received_for("sign_manual_upload_parts");
+    assert_eq!(
+        signs.len(),
+        4,
+        "3 in the first run (the third refused), 1 in the second"
+    );
+    assert_storage_clean(&mock);
+}
+
+#[tokio::test]
+async fn complete_true_when_the_server_already_has_the_file() {
+    let mock = MockServer::start().await;
+    let dir = TempDir::new();
+    let state = TempDir::new();
+    dir.file("a.png", 300);
+    dir.file("b.png", 400);
+    let files = || ["a.png", "b.png"].map(|n| (dir.path().join(n), n.to_owned()));
+    let client = mock.client();
+    let first = client
+        .upload_files("done", files())
+        .state_dir(state.path())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!((first.files_sent, first.bytes_sent), (2, 700));
+    // The local state is lost (a new batch): the server says `complete: true`.
+    let bytes = mock.storage_bytes_received();
+    let second = client
+        .upload_files("done", files())
+        .state_dir(state.path())
+        .resume(false)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (second.files_sent, second.files_skipped, second.bytes_sent),
+        (0, 2, 0)
+    );
+    assert_ne!(second.dataset_upload_uid, first.dataset_upload_uid);
+    assert_eq!(mock.storage_bytes_received(), bytes);
+    assert_eq!(mock.hits("complete_manual_upload"), 4);
+    // And with the state kept, nothing at all is asked.
+    let presigns = mock.hits("create_manual_upload_url");
+    let third = client
+        .upload_files("done", files())
+        .state_dir(state.path())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(third.files_skipped, 2);
+    assert_eq!(mock.hits("create_manual_upload_url"), presigns);
+}
+
+#[tokio::test]
+async fn a_412_on_the_put_means_already_there() {
+    let mock = MockServer::start().await;
+    mock.upload_mode(UploadMode::Put);
+    let dir = TempDir::new();
+    let state = TempDir::new();
+    let a = dir.file("a.jpg", 4096);
+    let files = || [(dir.path().join("a.jpg"), "a.jpg".to_owned())];
+    let client = mock.client();
+    // The PUT lands but the completion is refused: the run fails.
+    mock.fault("complete_manual_upload", Fault::status(400))
+        .times(1);
+    let e = client
+        .upload_files("pre", files())
+        .state_dir(state.path())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), Some(400));
+    // Again: the conditional PUT gets 412, which means it is there.
+    let report = client
+        .upload_files("pre", files())
+        .state_dir(state.path())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!((report.files_skipped, report.bytes_sent), (1, 0));
+    let puts = mock.received_for("storage.put");
+    assert_eq!(
+        puts.iter().map(|r| r.status).collect::<Vec<_>>(),
+        [Some(200), Some(412)]
+    );
+    assert_eq!(puts[1].header("if-none-match"), Some("*"));
+    assert_eq!(stored(&mock, "pre"), expected(&[("a.jpg", &a)]));
+}
+
+#[tokio::test]
+async fn a_503_then_success_presigns_again() {
+    let mock = MockServer::start().await;
+    mock.upload_mode(UploadMode::Put);
+    let dir = TempDir::new();
+    let state = TempDir::new();
+    let a = dir.file("a.jpg", 2048);
+    mock.storage_fault(
+        StorageRoute::Put,
+        Fault::status(503).header("Retry-After", "0"),
+    )
+    .times(1);
+    let report = mock
+        .client()
+        .upload_files("retry", [(dir.path().join("a.jpg"), "a.jpg".to_owned())])
+        .state_dir(state.path())
+        .retry_unit(Duration::from_millis(1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(report.bytes_sent, 2048);
+    assert_eq!(
+        mock.hits("create_manual_upload_url"),
+        2,
+        "a presign per attempt"
+    );
+    assert_eq!(mock.hits("storage.put"), 2);
+    assert_eq!(stored(&mock, "retry"), expected(&[("a.jpg", &a)]));
+}
+
+#[tokio::test]
+async fn a_connection_dropped_mid_part_is_retried() {
+    let mock = MockServer::start().await;
+    mock.upload_mode(UploadMode::Multipart {
+        part_size: 5 * MIB as u64,
+    });
+    let dir = TempDir::new();
+    let state = TempDir::new();
+    let big = dir.file("v.mp4", 7 * MIB);
+    mock.storage_fault(StorageRoute::Part, Fault::drop_connection())
+        .times(1);
+    let report = mock
+        .client()
+        .upload_files("drop", [(dir.path().join("v.mp4"), "v.mp4".to_owned())])
+        .state_dir(state.path())
+        .retry_unit(Duration::from_millis(1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(mock.hits("create_manual_upload_url"), 2);
+    assert_eq!(
+        report.bytes_sent,
+        7 * MIB as u64,
+        "each part is stored once"
+    );
+    assert!(
+        mock.storage_bytes_received() > report.bytes_sent,
+        "half a part was sent before the drop"
+    );
+    assert_eq!(stored(&mock, "drop"), expected(&[("v.mp4", &big)]));
+    assert_storage_clean(&mock);
+}
+
+#[tokio::test]
+async fn a_413_at_presign_is_quota_exceeded_at_once() {
+    let mock = MockServer::start().await;
+    let dir = TempDir::new();
+    let state = TempDir::new();
+    dir.file("a.jpg", 100);
+    let files = || [(dir.path().join("a.jpg"), "a.jpg".to_owned())];
+    mock.upload_quota(150, 100);
+    let e = mock
+        .client()
+        .upload_files("q", files())
+        .state_dir(state.path())
+        .check_quota(false)
+        .retry_unit(Duration::from_millis(1))
+        .send()
+        .await
+        .unwrap_err();
+    match e {
+        Error::QuotaExceeded { limit, used, .. } => {
+            assert_eq!((limit, used), (Some(150), Some(100)))
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(mock.hits("create_manual_upload_url"), 1, "not retried");
+
+    // The preflight compares the bytes to send with `limit`: no presign.
+    mock.upload_quota(99, 0);
+    let e = mock
+        .client()
+        .upload_files("q", files())
+        .state_dir(state.path())
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::QuotaExceeded {
+                limit: Some(99),
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert_eq!(mock.hits("create_manual_upload_url"), 1);
+    assert_eq!(mock.hits("get_manual_upload_quota"), 1);
+}
+
+#[tokio::test]
+async fn a_disallowed_host_gets_no_byte() {
+    let mock = MockServer::start().await;
+    let dir = TempDir::new();
+    let state = TempDir::new();
+    dir.file("a.jpg", 100);
+    // A listener that would see any connection.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    for url in [
+        format!("https://127.0.0.1:{port}/bucket/a.jpg"),
+        "https://uploads.evil.example/a.jpg".to_owned(),
+        "http://data.avala.ai/a.jpg".to_owned(),
+    ] {
+        mock.reset();
+        mock.fault(
+            "create_manual_upload_url",
+            Fault::status(200).json(serde_json::json!({
+                "method": "PUT",
+                "upload_uid": "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9",
+                "url": url,
+                "headers": {},
+            })),
+        );
+        let e = upload_err(
+            mock.client()
+                .upload_files("evil", [(dir.path().join("a.jpg"), "a.jpg".to_owned())])
+                .state_dir(state.path())
+                .send()
+                .await,
+        );
+        let UploadError::DisallowedUrl { host, .. } = &e else {
+            panic!("{e:?}")
+        };
+        let want = url::Url::parse(&url)
+            .unwrap()
+            .host_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(host, &want);
+        assert!(e.to_string().contains(&want), "{e}");
+        assert_eq!(mock.hits("create_manual_upload_url"), 1, "not retried");
+        assert_eq!(mock.hits("complete_manual_upload"), 0);
+    }
+    assert!(
+        listener.accept().is_err(),
+        "nothing connected to the refused host"
+    );
+}
+
+#[tokio::test]
+async fn a_file_that_changes_during_the_upload_is_an_error() {
+    let mock = MockServer::start().await;
+    mock.upload_mode(UploadMode::Put);
+    let dir = TempDir::new();
+    let state = TempDir::new();
+    dir.file("a.jpg", 100_000);
+    let path = dir.path().join("a.jpg");
+    let target = path.clone();
+    let e = upload_err(
+        mock.client()
+            .upload_files("changing", [(path.clone(), "a.jpg".to_owned())])
+            .state_dir(state.path())
+            .on_progress(move |p| {
+                if matches!(p.event, ProgressEvent::Started { .. }) {
+                    // Another writer appends while the upload starts.
+                    use std::io::Write;
+                    let mut f = std::fs::OpenOptions::new()
+                        .append(true)
+                        .open(&target)
+                        .unwrap();
+                    f.write_all(b"more").unwrap();
+                }
+            })
+            .send()
+            .await,
+    );
+    assert!(
+        matches!(&e, UploadError::FileChanged { path: p } if *p == path),
+        "{e:?}"
+    );
+    assert_eq!(
+        mock.hits("complete_manual_upload"),
+        0,
+        "a changed file is not completed"
+    );
+    // Shortened under the upload: the read comes up short.
+    std::fs::write(&path, vec![7u8; 100_000]).unwrap();
+    let target = path.clone();
+    let e = upload_err(
+        mock.client()
+            .upload_files("changing2", [(path.clone(), "a.jpg".to_owned())])
+            .state_dir(state.path())
+            .on_progress(move |p| {
+                if matches!(p.event, ProgressEvent::Started { .. }) {
+                    std::fs::write(&target, b"short").unwrap();
+                }
+            })
+            .send()
+            .await,
+    );
+    assert!(matches!(e, UploadError::FileChanged { .. }), "{e:?}");
+}
+
+#[tokio::test]
+async fn a_corrupt_state_file_is_an_error_that_says_how_to_start_over() {
+    let mock = MockServer::start().await;
+    let dir = TempDir::new();
+    let state = TempDir::new();
+    dir.file("a.jpg", 10);
+    let files = || [(dir.path().join("a.jpg"), "a.jpg".to_owned())];
+    let client = mock.client();
+    client
+        .upload_files("c", files())
+        .state_dir(state.path())
+        .send()
+        .await
+        .unwrap();
+    let state_file = std::fs::read_dir(state.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&state_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    std::fs::write(&state_file, b"{\"format\": 1").unwrap();
+    let presigns = mock.hits("create_manual_upload_url");
+    let e = upload_err(
+        client
+            .upload_files("c", files())
+            .state_dir(state.path())
+            .send()
+            .await,
+    );
+    assert!(
+        matches!(&e, UploadError::State { path, .. } if *path == state_file),
+        "{e:?}"
+    );
+    assert!(
+        e.to_string().contains("delete the file") && e.to_string().contains("resume(false)"),
+        "{e}"
+    );
+    assert_eq!(
+        mock.hits("create_manual_upload_url"),
+        presigns,
+        "nothing sent"
+    );
+    // Starting over works.
+    client
+        .upload_files("c", files())
+        .state_dir(state.path())
+        .resume(false)
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn an_interrupted_run_resumes_with_fewer_bytes_and_the_same_objects() {
+    let mock = MockServer::start().await;
+    mock.upload_mode(UploadMode::Put);
+    let dir = TempDir::new();
+    let state = TempDir::new();
+    let names = ["f0.jpg", "f1.jpg", "f2.jpg", "f3.jpg", "f4.jpg", "f5.jpg"];
+    let contents: Vec<Vec<u8>> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| dir.file(n, 10_000 + i))
+        .collect();
+    let total: u64 = contents.iter().map(|c| c.len() as u64).sum();
+    let upload = || {
+        mock.client()
+            .upload_dataset(dir.path())
+            .name("resumed")
+            .data_type(DataType::Image)
+            .state_dir(state.path())
+            .workers(1)
+    };
+    // Two files, then storage fails for good.
+    mock.storage_fault(StorageRoute::Put, Fault::delay(Duration::ZERO))
+        .times(2);
+    let refusal = mock.storage_fault(StorageRoute::Put, Fault::status(403));
+    upload_err(upload().send().await);
+    let first = mock.storage_bytes_received();
+    let presigns = mock.hits("create_manual_upload_url");
+    assert_eq!(mock.hits("create_dataset_from_manual_upload"), 0);
+
+    refusal.times(0);
+    upload().send().await.unwrap();
+    let second = mock.storage_bytes_received() - first;
+    assert!(
+        second < total,
+        "the second run sent {second} of {total} bytes"
+    );
+    // The files the state records cause no request at all (§13.1).
+    assert_eq!(mock.hits("create_manual_upload_url") - presigns, 4);
+    assert_eq!(
+        second,
+        contents[2..].iter().map(|c| c.len() as u64).sum::<u64>()
+    );
+    let want: Vec<(&str, &[u8])> = names
+        .iter()
+        .zip(&contents)
+        .map(|(n, c)| (*n, c.as_slice()))
+        .collect();
+    assert_eq!(stored(&mock, "resumed"), expected(&want));
+    // Both runs used the same batch.
+    let batches: std::collections::BTreeSet<String> = mock
+        .received_for("create_manual_upload_url")
+        .iter()
+        .map(|r| {
+            r.json().unwrap()["dataset_upload_uid"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(batches.len(), 1);
+    assert_storage_clean(&mock);
+}
+
+#[tokio::test]
+async fn bad_arguments_are_refused_before_any_request() {
+    let mock = MockServer::start().await;
+    let dir = TempDir::new();
+    dir.file("a.jpg", 1);
+    let client = mock.client();
+    let e = client
+        .upload_dataset(dir.path())
+        .data_type(DataType::Image)
+        .send()
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::InvalidArgument { .. }), "{e:?}");
+    let e = client
+        .upload_dataset(dir.path().join("missing"))
+        .name("x")
+        .data_type(DataType::Image)
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::Upload(ref u) if matches!(**u, UploadError::Io { .. })),
+        "{e:?}"
+    );
+    let e = client
+        .upload_files("x", [(dir.path().join("a.jpg"), "../a.jpg".to_owned())])
+        .send()
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::InvalidArgument { .. }), "{e:?}");
+    assert!(mock.received().is_empty());
+}
+
+#[tokio::test]
+async fn a_stalled_send_and_a_silent_storage_end() {
+    let mock = MockServer::start().await;
+    mock.upload_mode(UploadMode::Put);
+    let dir = TempDir::new();
+    let state = TempDir::new();
+    dir.file("big.bin", 16 * MIB);
+    let files = || [(dir.path().join("big.bin"), "big.bin".to_owned())];
+
+    // Storage that takes the connection but never reads: the send stalls.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let held = tokio::spawn(async move {
+        let mut sockets = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            sockets.push(socket);
+        }
+    });
+    mock.fault(
+        "create_manual_upload_url",
+        Fault::status(200).json(serde_json::json!({
+            "method": "PUT",
+            "upload_uid": "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9",
+            "url": format!("http://127.0.0.1:{port}/bucket/big.bin"),
+        })),
+    );
+    let started = std::time::Instant::now();
+    let e = upload_err(
+        mock.client()
+            .upload_files("stall", files())
+            .state_dir(state.path())
+            .retry_unit(Duration::from_millis(1))
+            .storage_timeouts(Duration::from_millis(300), Duration::from_secs(60))
+            .send()
+            .await,
+    );
+    held.abort();
+    let UploadError::StorageTransport { message, .. } = &e else {
+        panic!("{e:?}");
+    };
+    assert_eq!(
+        mock.hits("create_manual_upload_url"),
+        8,
+        "every attempt stalled and was retried"
+    );
+    assert!(message.contains("stalled"), "{message}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+
+    // The answer timeout: storage reads the body, then says nothing.
+    dir.file("small.bin", 64 * 1024);
+    let mock = MockServer::start().await;
+    mock.upload_mode(UploadMode::Put);
+    mock.storage_fault(StorageRoute::Put, Fault::delay(Duration::from_secs(5)))
+        .times(1);
+    let report = mock
+        .client()
+        .upload_files(
+            "silent",
+            [(dir.path().join("small.bin"), "small.bin".to_owned())],
+        )
+        .state_dir(state.path())
+        .retry_unit(Duration::from_millis(1))
+        .storage_timeouts(Duration::from_secs(60), Duration::from_secs(1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        mock.hits("create_manual_upload_url"),
+        2,
+        "the silent attempt was abandoned and retried"
+    );
+    // The silent storage had kept the bytes: the retry's PUT met 412.
+    assert_eq!((report.files_sent, report.files_skipped), (0, 1));
+    let puts = mock.received_for("storage.put");
+    assert_eq!(
+        puts.iter().map(|r| r.status).collect::<Vec<_>>(),
+        [Some(200), Some(412)]
+    );
+}
