@@ -196,11 +196,6 @@ impl Error {
             .shared()
             .api_key
             .expose_for_scrubbing();
-        self.scrubbed(key)
-    }
-
-    /// As [`Error::without_key_of`], for a known key.
-    pub(crate) fn scrubbed(self, key: &str) -> Self {
         let scrub = |text: &str| crate::scrub::scrub(text, key);
         match self {
             Self::Decode { message, body } => Self::Decode {

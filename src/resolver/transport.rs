@@ -154,8 +154,10 @@ async fn failure(response: reqwest::Response) -> Error {
 /// A 410: the revision was withdrawn. Only a pinned reference (a digest or
 /// a canonical reference) can be withdrawn, and the body must name it;
 /// anything else is an identity failure (§13.3).
-async fn withdrawn(response: reqwest::Response, reference: Option<&Reference>) -> Error {
-    let raw = read_prefix(response, MAX_ERROR_BODY).await;
+async fn withdrawn(mut response: reqwest::Response, reference: Option<&Reference>) -> Error {
+    let raw = crate::body::read_at_most(&mut response, MAX_ERROR_BODY as u64)
+        .await
+        .bytes;
     let document: Option<documents::Withdrawn> = serde_json::from_slice(&raw).ok();
     match (document, reference) {
         (Some(doc), Some(reference)) if doc.matches(reference) => {
@@ -178,13 +180,6 @@ async fn withdrawn(response: reqwest::Response, reference: Option<&Reference>) -
             "HTTP 410 for a reference that does not pin the withdrawn revision (an alias cannot be withdrawn)",
         ),
     }
-}
-
-/// The first `limit` bytes of a body; a read error ends it early.
-async fn read_prefix(mut response: reqwest::Response, limit: usize) -> Bytes {
-    crate::body::read_at_most(&mut response, limit as u64)
-        .await
-        .bytes
 }
 
 #[cfg(test)]
