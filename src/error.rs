@@ -138,6 +138,15 @@ pub enum Error {
     /// the resume state (see [`crate::upload::UploadError`]).
     #[error("upload failed: {0}")]
     Upload(Box<crate::upload::UploadError>),
+    /// A Fleet recording upload stopped because the server's evidence does
+    /// not match the local state or the protocol: an ambiguous session,
+    /// changed inputs, counters that disagree, a grant that moves the
+    /// destination. Nothing more is sent; the local receipts are kept.
+    #[error("upload state mismatch: {message}")]
+    UploadState {
+        /// What did not match, what to keep and how to resume.
+        message: String,
+    },
 }
 
 impl Error {
@@ -154,7 +163,8 @@ impl Error {
             | Self::InvalidArgument { message }
             | Self::Transport { message, .. }
             | Self::Decode { message, .. }
-            | Self::Integrity { message } => message.clone(),
+            | Self::Integrity { message }
+            | Self::UploadState { message } => message.clone(),
             Self::WaitTimeout { .. } => self.to_string(),
             Self::Upload(e) => e.to_string(),
             other => other

@@ -7,6 +7,7 @@ mod body;
 mod capture;
 mod client;
 pub mod config;
+mod digest;
 mod error;
 mod generated;
 mod hooks;

@@ -212,7 +212,7 @@ impl Verify {
                         )));
                     }
                     let digest = std::mem::take(&mut self.hasher).finalize();
-                    if hex(&digest) != self.expected_sha256 {
+                    if crate::digest::hex(&digest) != self.expected_sha256 {
                         return Err(integrity(
                             "the download's SHA-256 does not match the manifest",
                         ));
@@ -222,14 +222,6 @@ impl Verify {
             }
         }
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
 }
 
 /// A local file error, naming the file (never a URL).

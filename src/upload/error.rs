@@ -44,6 +44,16 @@ pub enum UploadError {
         /// The local file.
         path: PathBuf,
     },
+    /// A local file the upload does not accept (a symbolic link, a name or
+    /// size the protocol refuses); checked before any request, so nothing
+    /// was sent.
+    #[error("{} cannot be uploaded: {reason}", path.display())]
+    Rejected {
+        /// The local file.
+        path: PathBuf,
+        /// Why, and what to change.
+        reason: String,
+    },
     /// A local file or directory could not be read.
     #[error("could not read {}: {source}", path.display())]
     Io {

@@ -3,7 +3,7 @@
 use std::{
     collections::HashMap,
     sync::{
-        atomic::{AtomicU64, AtomicUsize, Ordering},
+        atomic::{AtomicU64, Ordering},
         Mutex,
     },
     time::Duration,
@@ -12,11 +12,13 @@ use std::{
 use futures::{StreamExt, TryStreamExt};
 
 use super::{
-    inventory::{self, LocalFile, Stamp},
+    api_key,
+    inventory::{self, Links, LocalFile, Stamp},
+    loopback_http,
     state::{self, Destination, State},
+    tracker::Tracker,
     transfer::{DataPlane, Put, Slice},
-    Callback, DatasetUpload, FileUpload, Options, Progress, ProgressEvent, UploadError,
-    UploadReport,
+    DatasetUpload, FileUpload, Options, ProgressEvent, UploadError, UploadReport,
 };
 use crate::{types, Client, Error, Result};
 
@@ -45,7 +47,7 @@ pub(crate) async fn upload_dataset(up: DatasetUpload) -> Result<types::Dataset> 
             "cannot make a slug from the name `{name}`: call .slug(..)"
         )));
     }
-    let files = inventory::walk(&up.source)?;
+    let files = inventory::walk(&up.source, Links::Skip)?;
     if files.is_empty() {
         return Err(invalid(format!(
             "{} holds no file to upload",
@@ -169,7 +171,11 @@ async fn transfer(
     };
     let mut state = State::open(&dir, destination, options.resume)?;
 
-    let progress = Tracker::new(&files, options.on_progress.clone());
+    let progress = Tracker::new(
+        files.len(),
+        files.iter().map(|f| f.stamp.size).sum(),
+        options.on_progress.clone(),
+    );
     let (done, pending): (Vec<_>, Vec<_>) = files
         .into_iter()
         .partition(|f| state.is_done(&f.remote, &f.stamp));
@@ -535,83 +541,6 @@ async fn storage_root(client: &Client, org: Option<&str>) -> Option<String> {
     }
     let me = client.get_current_user().send().await.ok()?.into_inner();
     Some(format!("__u__=/{}", me.uid))
-}
-
-/// Whether the client may send file bytes over `http` to loopback: only
-/// when it was itself built for such a base URL (which needs
-/// `AVALA_ALLOW_INSECURE_BASE_URL` or the embedded mock).
-fn loopback_http(client: &Client) -> bool {
-    let shared = progenitor_client::ClientInfo::inner(&**client);
-    matches!(&shared.shared().origin, url::Origin::Tuple(scheme, ..) if scheme == "http")
-}
-
-fn api_key(client: &Client) -> &str {
-    progenitor_client::ClientInfo::inner(&**client)
-        .shared()
-        .api_key
-        .expose_for_scrubbing()
-}
-
-/// The running totals, and the callback they are reported to.
-struct Tracker {
-    files_total: usize,
-    bytes_total: u64,
-    files_done: AtomicUsize,
-    files_sent: AtomicUsize,
-    files_skipped: AtomicUsize,
-    bytes_done: AtomicU64,
-    bytes_sent: AtomicU64,
-    callback: Option<Callback>,
-}
-
-impl Tracker {
-    fn new(files: &[LocalFile], callback: Option<Callback>) -> Self {
-        Self {
-            files_total: files.len(),
-            bytes_total: files.iter().map(|f| f.stamp.size).sum(),
-            files_done: AtomicUsize::new(0),
-            files_sent: AtomicUsize::new(0),
-            files_skipped: AtomicUsize::new(0),
-            bytes_done: AtomicU64::new(0),
-            bytes_sent: AtomicU64::new(0),
-            callback,
-        }
-    }
-
-    fn sent(&self, path: &str, bytes: u64) {
-        self.bytes_sent.fetch_add(bytes, Ordering::SeqCst);
-        self.bytes_done.fetch_add(bytes, Ordering::SeqCst);
-        self.emit(path, ProgressEvent::BytesSent(bytes));
-    }
-
-    /// A file is finished: `credited` of its `size` bytes were already
-    /// counted as sent.
-    fn finish(&self, path: &str, size: u64, credited: u64, skipped: bool) {
-        self.bytes_done
-            .fetch_add(size.saturating_sub(credited), Ordering::SeqCst);
-        self.files_done.fetch_add(1, Ordering::SeqCst);
-        let (counter, event) = if skipped && credited == 0 {
-            (&self.files_skipped, ProgressEvent::Skipped)
-        } else {
-            (&self.files_sent, ProgressEvent::Done)
-        };
-        counter.fetch_add(1, Ordering::SeqCst);
-        self.emit(path, event);
-    }
-
-    fn emit(&self, path: &str, event: ProgressEvent) {
-        if let Some(callback) = &self.callback {
-            callback(&Progress {
-                path: path.to_owned(),
-                event,
-                files_done: self.files_done.load(Ordering::SeqCst),
-                files_total: self.files_total,
-                bytes_done: self.bytes_done.load(Ordering::SeqCst),
-                bytes_total: self.bytes_total,
-                bytes_sent: self.bytes_sent.load(Ordering::SeqCst),
-            });
-        }
-    }
 }
 
 /// `QuotaExceeded` from the local preflight (no response behind it).

@@ -56,10 +56,20 @@ pub(crate) fn io(path: &Path, source: std::io::Error) -> UploadError {
     }
 }
 
+/// What a walk does with a symbolic link inside the source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Links {
+    /// Leave it out (dataset uploads).
+    Skip,
+    /// Refuse the whole upload, naming it (Fleet recordings, §9.2).
+    Refuse,
+}
+
 /// The regular files under `source` (or `source` itself when it is a file),
 /// sorted by their path in the dataset. Symbolic links are followed for the
-/// source itself but not inside it (a link could leave the tree or loop).
-pub(crate) fn walk(source: &Path) -> Result<Vec<LocalFile>, UploadError> {
+/// source itself but not inside it (a link could leave the tree or loop):
+/// there they are skipped or refused, as `links` says.
+pub(crate) fn walk(source: &Path, links: Links) -> Result<Vec<LocalFile>, UploadError> {
     let meta = std::fs::metadata(source).map_err(|e| io(source, e))?;
     let mut out = Vec::new();
     if meta.is_file() {
@@ -87,6 +97,12 @@ pub(crate) fn walk(source: &Path) -> Result<Vec<LocalFile>, UploadError> {
             let remote = format!("{prefix}{name}");
             if kind.is_dir() {
                 dirs.push((path, format!("{remote}/")));
+            } else if kind.is_symlink() && links == Links::Refuse {
+                return Err(UploadError::Rejected {
+                    path,
+                    reason: "it is a symbolic link; copy the file it points to into the directory"
+                        .to_owned(),
+                });
             } else if kind.is_file() {
                 let stamp = Stamp::of(&path)?;
                 out.push(LocalFile {

@@ -27,9 +27,13 @@
 
 mod allow;
 mod error;
+// Until the Fleet uploads (issue 12) use it.
+#[allow(dead_code)]
+mod fleet;
 mod flow;
 mod inventory;
 mod state;
+mod tracker;
 mod transfer;
 
 use std::{
@@ -338,4 +342,19 @@ impl Client {
             options: Options::default(),
         }
     }
+}
+
+/// Whether the client may send file bytes over `http` to loopback: only
+/// when it was itself built for such a base URL (which needs
+/// `AVALA_ALLOW_INSECURE_BASE_URL` or the embedded mock).
+pub(crate) fn loopback_http(client: &Client) -> bool {
+    let shared = progenitor_client::ClientInfo::inner(&**client);
+    matches!(&shared.shared().origin, url::Origin::Tuple(scheme, ..) if scheme == "http")
+}
+
+pub(crate) fn api_key(client: &Client) -> &str {
+    progenitor_client::ClientInfo::inner(&**client)
+        .shared()
+        .api_key
+        .expose_for_scrubbing()
 }

@@ -65,7 +65,7 @@ impl State {
     /// an error, never silently replaced.
     pub(crate) fn open(dir: &Path, dest: Destination, resume: bool) -> Result<Self, UploadError> {
         let digest = Sha256::digest(serde_json::to_vec(&dest).unwrap_or_default());
-        let name: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+        let name = crate::digest::hex(&digest[..16]);
         let path = dir.join(format!("{name}.json"));
         let fresh = |path: PathBuf| Self {
             path,

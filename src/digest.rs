@@ -1,0 +1,111 @@
+//! SHA-256 of local files and its hex spelling: one implementation for the
+//! resolver's verified downloads, the upload state's file names and the
+//! Fleet uploads' manifests.
+
+use std::{
+    io::Read,
+    path::{Path, PathBuf},
+};
+
+use sha2::{Digest, Sha256};
+
+/// Bytes read per `read` call while hashing: large enough that the hash,
+/// not the system calls, sets the pace; small enough to stay in cache.
+#[allow(dead_code)] // until the Fleet uploads (issue 12) use it
+const BLOCK: usize = 1 << 20;
+
+/// Lowercase hex of `bytes` (how the API spells a SHA-256).
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[usize::from(b >> 4)] as char);
+        s.push(DIGITS[usize::from(b & 0xf)] as char);
+    }
+    s
+}
+
+/// The SHA-256 of a file and the number of bytes hashed, read as a stream
+/// (memory does not grow with the file). Blocking: call it from a blocking
+/// thread.
+#[allow(dead_code)]
+pub(crate) fn sha256_file(path: &Path) -> std::io::Result<([u8; 32], u64)> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; BLOCK];
+    let mut len = 0u64;
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        hasher.update(&buf[..n]);
+        len += n as u64;
+    }
+    Ok((hasher.finalize().into(), len))
+}
+
+/// The SHA-256 (and length) of each file, in the order given, hashed on
+/// tokio's blocking threads with at most `parallel` files at a time, so the
+/// async runtime never waits on a disk read or a hash. The first failure
+/// (with its path) ends the run.
+#[allow(dead_code)]
+pub(crate) async fn sha256_files(
+    paths: Vec<PathBuf>,
+    parallel: usize,
+) -> Result<Vec<([u8; 32], u64)>, (PathBuf, std::io::Error)> {
+    use futures::{StreamExt, TryStreamExt};
+    futures::stream::iter(paths.into_iter().map(|path| async move {
+        let hashed = tokio::task::spawn_blocking({
+            let path = path.clone();
+            move || sha256_file(&path)
+        })
+        .await
+        .unwrap_or_else(|join| Err(std::io::Error::other(join.to_string())));
+        hashed.map_err(|e| (path, e))
+    }))
+    .buffered(parallel.max(1))
+    .try_collect()
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_is_lowercase_two_digits_per_byte() {
+        assert_eq!(hex(&[0x00, 0x0f, 0xa0, 0xff]), "000fa0ff");
+    }
+
+    #[tokio::test]
+    async fn files_hash_as_sha256_in_order_across_block_boundaries() {
+        let dir = std::env::temp_dir().join(format!("avala-digest-{}", fastrand::u64(..)));
+        std::fs::create_dir_all(&dir).unwrap();
+        let sizes = [0usize, 3, BLOCK - 1, BLOCK, BLOCK + 1, 3 * BLOCK + 17];
+        let mut paths = Vec::new();
+        let mut expected = Vec::new();
+        for (i, size) in sizes.iter().enumerate() {
+            let bytes: Vec<u8> = (0..*size).map(|j| (j * 31 + i) as u8).collect();
+            let path = dir.join(format!("f{i}"));
+            std::fs::write(&path, &bytes).unwrap();
+            expected.push((Sha256::digest(&bytes).into(), *size as u64));
+            paths.push(path);
+        }
+        let got = sha256_files(paths.clone(), 3).await.unwrap();
+        assert_eq!(got, expected);
+        // A known vector, so the test does not only compare sha2 with itself.
+        let abc = dir.join("abc");
+        std::fs::write(&abc, b"abc").unwrap();
+        assert_eq!(
+            hex(&sha256_file(&abc).unwrap().0),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        paths.push(dir.join("missing"));
+        let (path, _) = sha256_files(paths, 2).await.unwrap_err();
+        assert!(path.ends_with("missing"));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

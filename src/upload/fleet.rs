@@ -1,0 +1,144 @@
+//! What the two Fleet recording protocols (§9.2 legacy, §9.3 managed)
+//! share: the recording uid in its canonical form, and the local inventory
+//! of a recording directory with every file's SHA-256.
+
+use std::path::{Path, PathBuf};
+
+use super::{
+    inventory::{self, Links, Stamp},
+    UploadError,
+};
+use crate::{digest, Error, Result};
+
+/// Files hashed at the same time: enough to keep a fast disk and two cores
+/// busy, few enough that a slow disk is not thrashed.
+const HASHING_FILES: usize = 4;
+
+/// One file of a recording, hashed.
+#[derive(Debug, Clone)]
+pub(crate) struct RecordingFile {
+    pub(crate) local: PathBuf,
+    /// The `/`-separated path relative to the recording directory.
+    pub(crate) path: String,
+    /// Size, modification time and inode when it was hashed: a later run
+    /// (or the transfer) compares them to know the file is unchanged.
+    pub(crate) stamp: Stamp,
+    /// Lowercase hex SHA-256 of its bytes.
+    pub(crate) sha256: String,
+}
+
+/// The recording uid as a lowercase canonical UUID (§13.2: the uid must
+/// match `[A-Za-z0-9_-]{1,128}` and is turned into a UUID before it goes
+/// into paths and the `s3_prefix` check).
+pub(crate) fn canonical_recording_uid(uid: &str) -> Result<String> {
+    let shape_ok = (1..=128).contains(&uid.len())
+        && uid
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    let hex: String = uid.chars().filter(|c| *c != '-').collect();
+    match uuid::Uuid::try_parse(&hex) {
+        Ok(parsed) if shape_ok && hex.len() == 32 => Ok(parsed.hyphenated().to_string()),
+        _ => Err(Error::InvalidArgument {
+            message: format!(
+                "recording uid {uid:?} is not a UUID; pass the recording's uid as the API returns it"
+            ),
+        }),
+    }
+}
+
+/// The regular files of `dir`, sorted by path, each hashed (streamed, on
+/// blocking threads, a few files at a time). A symbolic link anywhere
+/// inside is refused, naming it. The protocol's own limits (counts, sizes,
+/// names) are checked by its caller on the result.
+pub(crate) async fn inventory(dir: &Path) -> Result<Vec<RecordingFile>> {
+    if !std::fs::metadata(dir)
+        .map_err(|e| inventory::io(dir, e))?
+        .is_dir()
+    {
+        return Err(UploadError::Rejected {
+            path: dir.to_owned(),
+            reason: "a recording is uploaded from a directory; pass the directory".to_owned(),
+        }
+        .into());
+    }
+    let walk_dir = dir.to_owned();
+    let files = tokio::task::spawn_blocking(move || inventory::walk(&walk_dir, Links::Refuse))
+        .await
+        .map_err(|e| inventory::io(dir, std::io::Error::other(e.to_string())))??;
+    let hashes = digest::sha256_files(
+        files.iter().map(|f| f.local.clone()).collect(),
+        HASHING_FILES,
+    )
+    .await
+    .map_err(|(path, e)| inventory::io(&path, e))?;
+    files
+        .into_iter()
+        .zip(hashes)
+        .map(|(file, (sha, len))| {
+            if len != file.stamp.size {
+                return Err(UploadError::FileChanged { path: file.local }.into());
+            }
+            Ok(RecordingFile {
+                local: file.local,
+                path: file.remote,
+                stamp: file.stamp,
+                sha256: digest::hex(&sha),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recording_uids_become_canonical_lowercase_uuids() {
+        let canonical = "0f8fad5b-d9cb-469f-a165-70867728950e";
+        for given in [
+            canonical,
+            "0F8FAD5B-D9CB-469F-A165-70867728950E",
+            "0f8fad5bd9cb469fa16570867728950e",
+        ] {
+            assert_eq!(
+                canonical_recording_uid(given).unwrap(),
+                canonical,
+                "{given}"
+            );
+        }
+        for bad in [
+            "",
+            "rec_1",
+            "0f8fad5b-d9cb-469f-a165-70867728950",
+            "{0f8fad5b-d9cb-469f-a165-70867728950e}",
+            "../0f8fad5bd9cb469fa16570867728950e",
+        ] {
+            assert!(canonical_recording_uid(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[tokio::test]
+    async fn inventory_hashes_sorted_files_and_refuses_links() {
+        let dir = std::env::temp_dir().join(format!("avala-fleet-{}", fastrand::u64(..)));
+        std::fs::create_dir_all(dir.join("cam")).unwrap();
+        std::fs::write(dir.join("cam/b.mcap"), b"abc").unwrap();
+        std::fs::write(dir.join("a.log"), b"").unwrap();
+        let files = inventory(&dir).await.unwrap();
+        let paths: Vec<_> = files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(paths, ["a.log", "cam/b.mcap"]);
+        assert_eq!(
+            files[1].sha256,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(files[1].stamp.size, 3);
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(dir.join("a.log"), dir.join("cam/link")).unwrap();
+            let e = inventory(&dir).await.unwrap_err().to_string();
+            assert!(e.contains("cam/link") && e.contains("symbolic link"), "{e}");
+        }
+        let e = inventory(&dir.join("a.log")).await.unwrap_err().to_string();
+        assert!(e.contains("directory"), "{e}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

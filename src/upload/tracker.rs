@@ -1,0 +1,68 @@
+//! The running totals of an upload, reported to its progress callback:
+//! one tracker for dataset and Fleet uploads.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use super::{Callback, Progress, ProgressEvent};
+
+/// The running totals, and the callback they are reported to.
+pub(crate) struct Tracker {
+    files_total: usize,
+    bytes_total: u64,
+    files_done: AtomicUsize,
+    pub(crate) files_sent: AtomicUsize,
+    pub(crate) files_skipped: AtomicUsize,
+    bytes_done: AtomicU64,
+    pub(crate) bytes_sent: AtomicU64,
+    callback: Option<Callback>,
+}
+
+impl Tracker {
+    pub(crate) fn new(files_total: usize, bytes_total: u64, callback: Option<Callback>) -> Self {
+        Self {
+            files_total,
+            bytes_total,
+            files_done: AtomicUsize::new(0),
+            files_sent: AtomicUsize::new(0),
+            files_skipped: AtomicUsize::new(0),
+            bytes_done: AtomicU64::new(0),
+            bytes_sent: AtomicU64::new(0),
+            callback,
+        }
+    }
+
+    pub(crate) fn sent(&self, path: &str, bytes: u64) {
+        self.bytes_sent.fetch_add(bytes, Ordering::SeqCst);
+        self.bytes_done.fetch_add(bytes, Ordering::SeqCst);
+        self.emit(path, ProgressEvent::BytesSent(bytes));
+    }
+
+    /// A file is finished: `credited` of its `size` bytes were already
+    /// counted as sent.
+    pub(crate) fn finish(&self, path: &str, size: u64, credited: u64, skipped: bool) {
+        self.bytes_done
+            .fetch_add(size.saturating_sub(credited), Ordering::SeqCst);
+        self.files_done.fetch_add(1, Ordering::SeqCst);
+        let (counter, event) = if skipped && credited == 0 {
+            (&self.files_skipped, ProgressEvent::Skipped)
+        } else {
+            (&self.files_sent, ProgressEvent::Done)
+        };
+        counter.fetch_add(1, Ordering::SeqCst);
+        self.emit(path, event);
+    }
+
+    pub(crate) fn emit(&self, path: &str, event: ProgressEvent) {
+        if let Some(callback) = &self.callback {
+            callback(&Progress {
+                path: path.to_owned(),
+                event,
+                files_done: self.files_done.load(Ordering::SeqCst),
+                files_total: self.files_total,
+                bytes_done: self.bytes_done.load(Ordering::SeqCst),
+                bytes_total: self.bytes_total,
+                bytes_sent: self.bytes_sent.load(Ordering::SeqCst),
+            });
+        }
+    }
+}
