@@ -1,5 +1,5 @@
 //! Waiting for long-running jobs (protocol §10): an export until it is
-//! `exported` or `failed`, a dataset until it reaches a status.
+//! `exported`, `completed` or `failed`, a dataset until it reaches a status.
 //!
 //! ```no_run
 //! # async fn demo(client: avala::Client) -> avala::Result<()> {
@@ -57,9 +57,11 @@ impl Timing {
 type OnPoll<'a, T> = Box<dyn FnMut(&T) + Send + 'a>;
 
 impl Client {
-    /// Polls `GET /exports/{uid}/` until the export's status is `exported`
-    /// or `failed`, and returns it (a failed export is returned, not an
-    /// error). Defaults: every 2 s (at least 0.5 s), for up to 300 s.
+    /// Polls `GET /exports/{uid}/` until the export's status is `exported`,
+    /// `completed` or `failed`, and returns it (a failed export is returned,
+    /// not an error). `completed` also ends the wait: the API reports
+    /// finished exports that way too (Python's wait would poll on until
+    /// its timeout). Defaults: every 2 s (at least 0.5 s), for up to 300 s.
     pub fn wait_for_export(&self, uid: impl Into<String>) -> WaitForExport<'_> {
         WaitForExport {
             client: self,
@@ -120,7 +122,7 @@ impl<'a> WaitForExport<'a> {
         self
     }
 
-    /// Polls until the export is `exported` or `failed`.
+    /// Polls until the export is `exported`, `completed` or `failed`.
     pub async fn send(self) -> Result<types::Export> {
         let Self {
             client,
@@ -141,7 +143,11 @@ impl<'a> WaitForExport<'a> {
             |export: &types::Export| {
                 matches!(
                     export.status,
-                    Some(types::ExportStatus::Exported | types::ExportStatus::Failed)
+                    Some(
+                        types::ExportStatus::Exported
+                            | types::ExportStatus::Completed
+                            | types::ExportStatus::Failed
+                    )
                 )
             },
             |export| export.status.as_ref().map(|s| s.as_str().to_owned()),

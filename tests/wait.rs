@@ -60,6 +60,23 @@ async fn a_failed_export_is_returned_not_an_error() {
 }
 
 #[tokio::test]
+async fn a_completed_export_ends_the_wait() {
+    // `completed` is in the fixtures (a finished export with its download
+    // URL); Python's wait ignores it and would poll until its timeout.
+    let mock = MockServer::start().await;
+    mock.script_export_statuses("exp_c", ["processing", "completed", "exported"]);
+    let export = mock
+        .client()
+        .wait_for_export("exp_c")
+        .interval(STEP)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(export.status, Some(ExportStatus::Completed));
+    assert_eq!(mock.hits("get_export"), 2);
+}
+
+#[tokio::test]
 async fn export_wait_times_out_within_one_interval() {
     let mock = MockServer::start().await;
     mock.script_export_statuses("exp_3", ["pending"]);
