@@ -576,10 +576,9 @@ async fn a_corrupt_state_file_is_an_error_that_says_how_to_start_over() {
         .unwrap();
     let state_file = std::fs::read_dir(state.path())
         .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "json"))
+        .unwrap();
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -616,6 +615,38 @@ async fn a_corrupt_state_file_is_an_error_that_says_how_to_start_over() {
         .send()
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn a_second_run_of_the_same_upload_is_refused_while_the_first_runs() {
+    let mock = MockServer::start().await;
+    mock.upload_mode(UploadMode::Put);
+    let dir = TempDir::new();
+    let state = TempDir::new();
+    dir.file("a.jpg", 1000);
+    let upload = || {
+        mock.client()
+            .upload_files("busy", [(dir.path().join("a.jpg"), "a.jpg".to_owned())])
+            .state_dir(state.path())
+    };
+    mock.storage_fault(StorageRoute::Put, Fault::delay(Duration::from_millis(700)));
+    let first = tokio::spawn(upload().send());
+    while mock.hits("create_manual_upload_url") == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let e = upload_err(upload().send().await);
+    assert!(
+        matches!(&e, UploadError::State { .. }) && e.to_string().contains("another run"),
+        "{e}"
+    );
+    assert_eq!(
+        mock.hits("create_manual_upload_url"),
+        1,
+        "the second run sent nothing"
+    );
+    assert_eq!(first.await.unwrap().unwrap().files_sent, 1);
+    // Once the first has ended, the same upload runs (and finds it done).
+    assert_eq!(upload().send().await.unwrap().files_skipped, 1);
 }
 
 #[tokio::test]

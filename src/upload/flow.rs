@@ -2,17 +2,12 @@
 
 use std::{
     collections::HashMap,
-    sync::{
-        atomic::{AtomicU64, Ordering},
-        Mutex,
-    },
+    sync::atomic::{AtomicU64, Ordering},
     time::Duration,
 };
 
-use futures::{StreamExt, TryStreamExt};
-
 use super::{
-    api_key,
+    api_key, flight,
     inventory::{self, Links, LocalFile, Stamp},
     loopback_http,
     state::{self, Destination, State},
@@ -220,24 +215,22 @@ async fn transfer(
         retry_unit: options.retry_unit,
         progress: &progress,
     };
-    let state = Mutex::new(state);
-    let mut results = futures::stream::iter(pending.iter())
-        .map(|file| run.file(file))
-        .buffer_unordered(options.workers.max(1));
-    while let Some(result) = results.next().await {
-        let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
-        match result {
-            Ok(file) => state.mark_done(&file.remote, file.stamp)?,
-            Err(e) => {
-                // What finished is kept, so that a re-run resumes.
-                state.flush()?;
-                return Err(e);
-            }
-        }
-    }
-    drop(results);
-    let mut state = state.into_inner().unwrap_or_else(|p| p.into_inner());
-    state.flush()?;
+    let sent = flight::each(
+        pending.len(),
+        options.workers,
+        |i| run.file(&pending[i]),
+        |file| {
+            state
+                .mark_done(&file.remote, file.stamp)
+                .map_err(Error::from)
+        },
+    )
+    .await;
+    // What finished is kept either way, so that a re-run resumes; the
+    // transfer's error, when there is one, is the one to report.
+    let flushed = state.flush();
+    sent?;
+    flushed?;
     Ok(Transferred {
         report: UploadReport {
             files_sent: progress.files_sent.load(Ordering::SeqCst),
@@ -379,11 +372,13 @@ impl Run<'_> {
                     .filter(|s| have.get(&part_number(s, part_size)) != Some(&(s.len as i64)))
                     .collect();
                 let sent_parts = missing.len();
-                futures::stream::iter(missing.iter())
-                    .map(|slice| self.part(&upload, slice, part_size, file, credited))
-                    .buffer_unordered(PARTS_IN_FLIGHT)
-                    .try_collect::<()>()
-                    .await?;
+                flight::each(
+                    missing.len(),
+                    PARTS_IN_FLIGHT,
+                    |i| self.part(&upload, &missing[i], part_size, file, credited),
+                    Ok,
+                )
+                .await?;
                 unchanged(file)?;
                 self.complete(&upload).await?;
                 Ok(if sent_parts == 0 {

@@ -30,8 +30,10 @@ mod error;
 // Until the Fleet uploads (issue 12) use it.
 #[allow(dead_code)]
 mod fleet;
+mod flight;
 mod flow;
 mod inventory;
+mod lock;
 mod state;
 mod tracker;
 mod transfer;

@@ -12,7 +12,7 @@ use std::{
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{inventory::Stamp, UploadError};
+use super::{inventory::Stamp, lock::Lock, UploadError};
 
 const FORMAT: &str = "avala-dataset-upload";
 const VERSION: u32 = 1;
@@ -43,6 +43,8 @@ struct Document {
 /// The state of one upload, in memory, with its file.
 #[derive(Debug)]
 pub(crate) struct State {
+    /// Held while the upload runs: a second run of it is refused.
+    lock: Lock,
     path: PathBuf,
     doc: Document,
     last_write: Option<Instant>,
@@ -67,7 +69,9 @@ impl State {
         let digest = Sha256::digest(serde_json::to_vec(&dest).unwrap_or_default());
         let name = crate::digest::hex(&digest[..16]);
         let path = dir.join(format!("{name}.json"));
-        let fresh = |path: PathBuf| Self {
+        let lock = Lock::take(&path)?;
+        let fresh = |path: PathBuf, lock: Lock| Self {
+            lock,
             path,
             doc: Document {
                 format: FORMAT.to_owned(),
@@ -80,11 +84,11 @@ impl State {
             dirty: true,
         };
         if !resume {
-            return Ok(fresh(path));
+            return Ok(fresh(path, lock));
         }
         let text = match std::fs::read(&path) {
             Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(fresh(path)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(fresh(path, lock)),
             Err(e) => {
                 return Err(UploadError::State {
                     message: format!(
@@ -126,6 +130,7 @@ impl State {
             });
         }
         Ok(Self {
+            lock,
             path,
             doc,
             last_write: None,
@@ -181,25 +186,32 @@ impl State {
     /// Deletes the state file (the upload is finished).
     pub(crate) fn remove(self) -> Result<(), UploadError> {
         match std::fs::remove_file(&self.path) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(UploadError::State {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(UploadError::State {
                 message: format!("could not be removed after the upload finished ({e}); delete it"),
                 path: self.path,
             }),
+            _ => {
+                self.lock.remove();
+                Ok(())
+            }
         }
     }
 }
 
-/// Writes `bytes` to a private temporary file next to `path`, then renames
-/// it over `path`, so that a reader sees the old or the new file whole.
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
+/// Creates `dir` and its parents, private (0700 on Unix) where created.
+pub(crate) fn private_dir(dir: &Path) -> std::io::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir)?;
+    builder.create(dir)
+}
+
+/// Writes `bytes` to a private temporary file next to `path`, then renames
+/// it over `path`, so that a reader sees the old or the new file whole.
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    private_dir(dir)?;
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("state");
     let tmp = dir.join(format!(
         ".{name}.{}.{}.tmp",
@@ -264,20 +276,35 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+        // While the first run holds it, a second run is refused.
+        let e = State::open(&dir, dest("a"), true).unwrap_err().to_string();
+        assert!(e.contains("another run"), "{e}");
+        drop(state);
         let again = State::open(&dir, dest("a"), true).unwrap();
         assert_eq!(again.batch_id(), batch);
         assert!(again.is_done("x/y.jpg", &stamp));
         assert!(!again.is_done("x/y.jpg", &Stamp { size: 4, ..stamp }));
+        drop(again);
         let other = State::open(&dir, dest("b"), true).unwrap();
         assert_ne!(other.batch_id(), batch);
         let fresh = State::open(&dir, dest("a"), false).unwrap();
         assert_ne!(fresh.batch_id(), batch);
-        // No temporary file is left behind.
-        let names: Vec<_> = std::fs::read_dir(&dir)
+        // No temporary file is left behind: the state and the two locks.
+        let mut names: Vec<_> = std::fs::read_dir(&dir)
             .unwrap()
-            .map(|e| e.unwrap().file_name())
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
-        assert_eq!(names.len(), 1, "{names:?}");
+        names.sort();
+        assert_eq!(names.len(), 3, "{names:?}");
+        assert!(
+            names.iter().filter(|n| n.ends_with(".json.lock")).count() == 2,
+            "{names:?}"
+        );
+        // Removing the finished state removes its lock file too.
+        let path = fresh.path().to_owned();
+        fresh.remove().unwrap();
+        assert!(!path.exists());
+        assert!(!path.with_extension("json.lock").exists());
         std::fs::remove_dir_all(dir).unwrap();
     }
 
@@ -287,6 +314,7 @@ mod tests {
         let mut state = State::open(&dir, dest("a"), true).unwrap();
         state.flush().unwrap();
         let path = state.path().to_owned();
+        drop(state);
         std::fs::write(&path, b"{not json").unwrap();
         let e = State::open(&dir, dest("a"), true).unwrap_err();
         assert!(
@@ -297,6 +325,7 @@ mod tests {
         let mut other = State::open(&dir, dest("b"), true).unwrap();
         other.flush().unwrap();
         std::fs::copy(other.path(), &path).unwrap();
+        drop(other);
         let e = State::open(&dir, dest("a"), true).unwrap_err();
         assert!(e.to_string().contains("another upload"), "{e}");
         std::fs::remove_dir_all(dir).unwrap();
