@@ -7,6 +7,8 @@ mod body;
 mod capture;
 mod client;
 pub mod config;
+#[cfg(feature = "dynamic")]
+pub mod dynamic;
 mod error;
 mod generated;
 mod hooks;

@@ -56,12 +56,15 @@ fn query_value(schema: &Value, name: &str) -> Value {
     }
 }
 
-/// Path parameters (the `CallArgs` default `<name>-1`), every required
-/// query parameter, and the first request example as the body.
+/// Path parameters (`<name>-1`), every required query parameter, and the
+/// first request example as the body.
 fn args_for(operation_id: &str) -> CallArgs {
     let op = schema::operation(operation_id).expect("a known operation");
     let mut args = CallArgs::default();
     for p in &op.parameters {
+        if p.location == schema::ParameterLocation::Path {
+            args.path.insert(p.name.clone(), format!("{}-1", p.name));
+        }
         if p.location == schema::ParameterLocation::Query && p.required {
             args.query
                 .insert(p.name.clone(), query_value(&p.schema, &p.name));
@@ -122,7 +125,7 @@ fn check_call(
     if request.method != op.method {
         wrong.push(format!("sent {} instead of {}", request.method, op.method));
     }
-    // Path parameters arrive in their place (`CallArgs` sends `<name>-1`),
+    // Path parameters arrive in their place (`args_for` sends `<name>-1`),
     // required query parameters with their value.
     for p in &op.parameters {
         let sent = match p.location {
