@@ -874,7 +874,7 @@ async fn a_post_is_never_retried() {
         "update_agent",
         &CallArgs {
             body: Some(body),
-            ..Default::default()
+            ..args_for("update_agent")
         },
     )
     .await

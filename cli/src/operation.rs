@@ -181,6 +181,26 @@ mod tests {
     }
 
     #[test]
+    fn the_table_marks_paged_exactly_the_operations_the_sdk_can_stream() {
+        let client = avala::Client::builder()
+            .api_key("k-unit-test-only")
+            .base_url("https://api.example.invalid/api/v1")
+            .build()
+            .unwrap();
+        for op in crate::catalog::OPERATIONS {
+            let streamable = dynamic::stream(&client, op.id, &CallArgs::default()).is_some();
+            assert_eq!(streamable, op.paginated, "{}", op.id);
+        }
+        assert!(
+            crate::catalog::OPERATIONS
+                .iter()
+                .filter(|op| op.paginated)
+                .count()
+                >= 25
+        );
+    }
+
+    #[test]
     fn bad_values_are_usage_errors_before_any_request() {
         let op = operation("list_datasets").unwrap();
         let e = call_args(

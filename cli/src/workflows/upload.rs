@@ -135,14 +135,15 @@ fn run<'a>(ctx: &'a Context, m: &'a ArgMatches) -> LocalBoxFuture<'a, Result<Out
 }
 
 /// The progress callback: the bar follows the bytes; without a terminal a
-/// line at every further tenth of the bytes (and at the end).
+/// line at every further tenth of the bytes, and when the last file is done.
 fn reporter(progress: Progress) -> impl Fn(&avala::upload::Progress) + Send + Sync + 'static {
     let tenths_shown = Arc::new(AtomicU64::new(u64::MAX));
     move |p| {
         progress.set_total(p.bytes_total);
         progress.set(p.bytes_done);
         let tenths = (p.bytes_done * 10).checked_div(p.bytes_total).unwrap_or(10);
-        if tenths_shown.swap(tenths, Ordering::Relaxed) != tenths {
+        let step = tenths * 2 + u64::from(p.files_done == p.files_total);
+        if tenths_shown.swap(step, Ordering::Relaxed) != step {
             progress.status(&format!(
                 "{}/{} files, {}/{} bytes",
                 p.files_done, p.files_total, p.bytes_done, p.bytes_total
