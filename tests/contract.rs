@@ -1051,3 +1051,24 @@ async fn a_dropped_connection_is_a_transport_error_and_a_post_is_not_retried() {
     assert!(matches!(error, Error::Transport { .. }), "{error:?}");
     assert_eq!(mock.hits("create_agent"), 1);
 }
+
+#[tokio::test]
+async fn a_missing_path_parameter_is_refused_before_sending() {
+    let mock = MockServer::start().await;
+    let error = contract::call(&mock.client(), "get_dataset", &CallArgs::default())
+        .await
+        .expect("a known operation")
+        .unwrap_err();
+    assert!(
+        matches!(&error, avala::Error::InvalidArgument { message } if message.contains("`uid`")),
+        "{error:?}"
+    );
+    assert_eq!(mock.hits("get_dataset"), 0);
+    // `stream` checks the same way, and knows which operations page.
+    let client = mock.client();
+    assert!(matches!(
+        avala::dynamic::stream(&client, "list_dataset_items", &CallArgs::default()),
+        Some(Err(avala::Error::InvalidArgument { .. }))
+    ));
+    assert!(avala::dynamic::stream(&client, "get_dataset", &CallArgs::default()).is_none());
+}

@@ -112,6 +112,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_readme_documents_these_exit_codes() {
+        let readme = include_str!("../../README.md");
+        assert!(
+            readme.contains(EXIT_CODES),
+            "README.md's exit codes differ from EXIT_CODES"
+        );
+    }
+
+    #[test]
     fn usage_and_io_map_to_their_codes_on_one_line() {
         let usage = Failure::Usage("bad\nvalue".into());
         assert_eq!(usage.exit() as i32, 2);

@@ -25,7 +25,7 @@ pub async fn run(ctx: &Context, op: &Operation, m: &ArgMatches) -> Result<Outcom
         let mut all = Vec::new();
         while let Some(item) = items.try_next().await? {
             all.push(item);
-            progress.status(&format!("{} items", all.len()));
+            progress.tick(&format!("{} items", all.len()));
         }
         progress.finish();
         return Ok(Outcome::Items(all));

@@ -67,6 +67,14 @@ impl Progress {
         }
     }
 
+    /// Shows `text` on a terminal only: for counters that change too often
+    /// to print as lines.
+    pub fn tick(&self, text: &str) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(format!("{}: {text}", self.label));
+        }
+    }
+
     /// Shows `status`: the spinner's message on a terminal, a line
     /// `<label>: <status>` otherwise when it differs from the last one.
     pub fn status(&self, status: &str) {
