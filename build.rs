@@ -7,6 +7,8 @@
 //!   value the server adds later never fails a whole response;
 //! - `routes.rs`: the operation table (id, method, path template, anonymous)
 //!   that the request hooks use to refuse route-changing path parameters;
+//! - `contract.rs` (feature `mock`) and `dynamic.rs` (feature `dynamic`):
+//!   per-operation glue keyed by operation id;
 //! - `paging.rs`: `Page` impls for every `*Page` envelope and a `.stream()`
 //!   method on the builder of every paginated operation.
 //!
@@ -69,6 +71,7 @@ fn run() -> Result<(), String> {
     write(&out, "routes.rs", &routes_code(&raw)?)?;
     write(&out, "paging.rs", &paging_code(&raw)?)?;
     write(&out, "contract.rs", &contract_code(&raw)?)?;
+    write(&out, "dynamic.rs", &dynamic_code(&raw)?)?;
     Ok(())
 }
 
@@ -477,31 +480,47 @@ fn setter(name: &str) -> String {
     }
 }
 
-/// Per-operation glue for the mock and the contract tests (feature `mock`):
-/// typed round trips of example bodies, and a call of every operation
-/// through its builder.
+/// Typed round trips of example bodies, for the mock and the contract
+/// tests (feature `mock`).
 fn contract_code(raw: &Value) -> Result<String, String> {
     let json = "/content/application~1json/schema";
-    let (mut responses, mut requests, mut calls) = (String::new(), String::new(), String::new());
+    let (mut responses, mut requests) = (String::new(), String::new());
     for (_, _, op) in operations(raw) {
         let id = op_id(op);
-        let response = op.pointer(&format!("/responses/2XX{json}"));
-        let body = op.pointer(&format!("/requestBody{json}"));
-        if let Some(schema) = response {
-            let _ = writeln!(
-                responses,
-                "        {id:?} => Some(roundtrip::<{}>(body)),",
+        let roundtrip = |schema: &Value| -> Result<String, String> {
+            Ok(format!(
+                "        {id:?} => Some(roundtrip::<{}>(body)),\n",
                 rust_type(schema)?
-            );
+            ))
+        };
+        if let Some(schema) = op.pointer(&format!("/responses/2XX{json}")) {
+            responses.push_str(&roundtrip(schema)?);
         }
-        if let Some(schema) = body {
-            let _ = writeln!(
-                requests,
-                "        {id:?} => Some(roundtrip::<{}>(body)),",
-                rust_type(schema)?
-            );
+        if let Some(schema) = op.pointer(&format!("/requestBody{json}")) {
+            requests.push_str(&roundtrip(schema)?);
         }
-        let mut call = format!("        {id:?} => {{\n            let mut b = client.{id}();\n");
+    }
+    Ok(format!(
+        "/// Decodes `body` as the success response of `operation_id` and encodes it again.\n\
+         /// `None` when the operation is unknown or answers without a body.\n\
+         pub fn roundtrip_response(operation_id: &str, body: serde_json::Value) -> Option<Result<serde_json::Value, serde_json::Error>> {{\n    \
+         match operation_id {{\n{responses}        _ => None,\n    }}\n}}\n\n\
+         /// Decodes `body` as the request body of `operation_id` and encodes it again.\n\
+         /// `None` when the operation is unknown or takes no body.\n\
+         pub fn roundtrip_request(operation_id: &str, body: serde_json::Value) -> Option<Result<serde_json::Value, serde_json::Error>> {{\n    \
+         match operation_id {{\n{requests}        _ => None,\n    }}\n}}\n"
+    ))
+}
+
+/// Any operation by its id with JSON arguments, through its builder
+/// (feature `dynamic`): `call` sends one request, `stream` pages through a
+/// paginated operation with its `.stream()`.
+fn dynamic_code(raw: &Value) -> Result<String, String> {
+    let json = "/content/application~1json/schema";
+    let (mut calls, mut streams) = (String::new(), String::new());
+    for (_, _, op) in operations(raw) {
+        let id = op_id(op);
+        let mut setup = format!("            let mut b = client.{id}();\n");
         for p in op
             .get("parameters")
             .and_then(Value::as_array)
@@ -512,41 +531,54 @@ fn contract_code(raw: &Value) -> Result<String, String> {
             let ty = rust_type(&p["schema"])?;
             let set = setter(name);
             if p["in"] == "path" {
-                let _ = writeln!(call, "            b = b.{set}(args.path_value({name:?}));");
+                let _ = writeln!(
+                    setup,
+                    "            b = b.{set}(args.path_value({name:?})?);"
+                );
             } else {
                 let _ = writeln!(
-                    call,
+                    setup,
                     "            if let Some(v) = args.query.get({name:?}) {{ b = b.{set}(from_json::<{ty}>({name:?}, v)?); }}"
                 );
             }
         }
-        if let Some(schema) = body {
+        if let Some(schema) = op.pointer(&format!("/requestBody{json}")) {
             let _ = writeln!(
-                call,
+                setup,
                 "            if let Some(v) = &args.body {{ b = b.body(from_json::<{}>(\"body\", v)?); }}",
                 rust_type(schema)?
             );
         }
-        call.push_str("            let value = b.send().await?.into_inner();\n");
-        call.push_str("            serde_json::to_value(value).map_err(decode_error)\n        }\n");
-        calls.push_str(&call);
+        let _ = write!(
+            calls,
+            "        {id:?} => {{\n{setup}            let value = b.send().await?.into_inner();\n            \
+             serde_json::to_value(value).map_err(decode_error)\n        }}\n"
+        );
+        let paginated = op
+            .pointer(&format!("/responses/2XX{json}"))
+            .and_then(ref_name)
+            .is_some_and(|n| n.ends_with("Page"));
+        if paginated {
+            let _ = write!(
+                streams,
+                "        {id:?} => Some((|| -> crate::Result<ValueStream<'a>> {{\n{setup}            Ok(values(b.stream()))\n        }})()),\n"
+            );
+        }
     }
     Ok(format!(
-        "/// Decodes `body` as the success response of `operation_id` and encodes it again.\n\
-         /// `None` when the operation is unknown or answers without a body.\n\
-         pub fn roundtrip_response(operation_id: &str, body: serde_json::Value) -> Option<Result<serde_json::Value, serde_json::Error>> {{\n    \
-         match operation_id {{\n{responses}        _ => None,\n    }}\n}}\n\n\
-         /// Decodes `body` as the request body of `operation_id` and encodes it again.\n\
-         /// `None` when the operation is unknown or takes no body.\n\
-         pub fn roundtrip_request(operation_id: &str, body: serde_json::Value) -> Option<Result<serde_json::Value, serde_json::Error>> {{\n    \
-         match operation_id {{\n{requests}        _ => None,\n    }}\n}}\n\n\
-         /// Sends `operation_id` through its builder with the parameters and body in `args`, and\n\
+        "/// Sends `operation_id` through its builder with the parameters and body in `args`, and\n\
          /// returns the decoded response as JSON (`null` for an answer without a body).\n\
          /// `None` when the operation is unknown.\n\
          #[allow(unused_mut, clippy::let_unit_value)]\n\
          pub async fn call(client: &crate::Client, operation_id: &str, args: &CallArgs) -> Option<crate::Result<serde_json::Value>> {{\n    \
          let result = async {{\n        match operation_id {{\n{calls}            _ => Err(crate::Error::InvalidArgument {{ message: String::new() }}),\n        }}\n    }};\n    \
          crate::generated::ROUTES.iter().any(|r| r.operation_id == operation_id).then_some(())?;\n    \
-         Some(result.await)\n}}\n"
+         Some(result.await)\n}}\n\n\
+         /// Every item of every page of the paginated `operation_id`, as JSON, fetched one page\n\
+         /// at a time with the operation's `.stream()`. `None` when the operation is unknown or\n\
+         /// not paginated; `Some(Err)` when `args` do not fit it.\n\
+         #[allow(unused_mut, clippy::redundant_closure_call)]\n\
+         pub fn stream<'a>(client: &'a crate::Client, operation_id: &str, args: &CallArgs) -> Option<crate::Result<ValueStream<'a>>> {{\n    \
+         match operation_id {{\n{streams}        _ => None,\n    }}\n}}\n"
     ))
 }

@@ -43,23 +43,7 @@ impl Client {
     /// already set win), then as [`Client::from_env`]. A missing `.env` is not
     /// an error; an unreadable one is.
     pub fn from_dotenv() -> Result<Self> {
-        match dotenvy::dotenv() {
-            Ok(_) => {}
-            Err(e) if e.not_found() => {}
-            // dotenvy's message quotes the whole offending line, which is
-            // typically `AVALA_API_KEY=...`: give only the position.
-            Err(dotenvy::Error::LineParse(_, index)) => {
-                return Err(crate::Error::config(format!(
-                    "could not parse .env near character {index}; check the quoting (the line is not shown, it may hold a secret)"
-                )))
-            }
-            Err(e) => {
-                return Err(crate::Error::config(format!(
-                    "could not read .env: {}",
-                    crate::redact::redact_text(&e.to_string())
-                )))
-            }
-        }
+        config::load_dotenv()?;
         Self::from_env()
     }
 

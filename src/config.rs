@@ -18,6 +18,28 @@ pub const ENV_BASE_URL: &str = "AVALA_BASE_URL";
 /// Environment variable that, when truthy, allows `http` to loopback hosts.
 pub const ENV_ALLOW_INSECURE: &str = "AVALA_ALLOW_INSECURE_BASE_URL";
 
+/// Loads `.env` from the current directory or its parents into the process
+/// environment; variables already set win. A missing `.env` is not an error;
+/// an unreadable or unparsable one is, and the message never quotes its
+/// lines (they typically hold the key). [`crate::Client::from_dotenv`] calls
+/// it; call it yourself before [`crate::ClientBuilder::build`] to combine
+/// `.env` with explicit settings.
+pub fn load_dotenv() -> Result<()> {
+    match dotenvy::dotenv() {
+        Ok(_) => Ok(()),
+        Err(e) if e.not_found() => Ok(()),
+        // dotenvy's message quotes the whole offending line, which is
+        // typically `AVALA_API_KEY=...`: give only the position.
+        Err(dotenvy::Error::LineParse(_, index)) => Err(Error::config(format!(
+            "could not parse .env near character {index}; check the quoting (the line is not shown, it may hold a secret)"
+        ))),
+        Err(e) => Err(Error::config(format!(
+            "could not read .env: {}",
+            crate::redact::redact_text(&e.to_string())
+        ))),
+    }
+}
+
 /// Reads a variable of the process environment; a value that is not UTF-8
 /// counts as unset.
 pub(crate) fn process_env(name: &str) -> Option<String> {

@@ -8,6 +8,8 @@ mod capture;
 mod client;
 pub mod config;
 mod digest;
+#[cfg(feature = "dynamic")]
+pub mod dynamic;
 mod error;
 mod generated;
 mod hooks;

@@ -56,12 +56,15 @@ fn query_value(schema: &Value, name: &str) -> Value {
     }
 }
 
-/// Path parameters (the `CallArgs` default `<name>-1`), every required
-/// query parameter, and the first request example as the body.
+/// Path parameters (`<name>-1`), every required query parameter, and the
+/// first request example as the body.
 fn args_for(operation_id: &str) -> CallArgs {
     let op = schema::operation(operation_id).expect("a known operation");
     let mut args = CallArgs::default();
     for p in &op.parameters {
+        if p.location == schema::ParameterLocation::Path {
+            args.path.insert(p.name.clone(), format!("{}-1", p.name));
+        }
         if p.location == schema::ParameterLocation::Query && p.required {
             args.query
                 .insert(p.name.clone(), query_value(&p.schema, &p.name));
@@ -122,7 +125,7 @@ fn check_call(
     if request.method != op.method {
         wrong.push(format!("sent {} instead of {}", request.method, op.method));
     }
-    // Path parameters arrive in their place (`CallArgs` sends `<name>-1`),
+    // Path parameters arrive in their place (`args_for` sends `<name>-1`),
     // required query parameters with their value.
     for p in &op.parameters {
         let sent = match p.location {
@@ -871,7 +874,7 @@ async fn a_post_is_never_retried() {
         "update_agent",
         &CallArgs {
             body: Some(body),
-            ..Default::default()
+            ..args_for("update_agent")
         },
     )
     .await
@@ -1047,4 +1050,25 @@ async fn a_dropped_connection_is_a_transport_error_and_a_post_is_not_retried() {
     .unwrap_err();
     assert!(matches!(error, Error::Transport { .. }), "{error:?}");
     assert_eq!(mock.hits("create_agent"), 1);
+}
+
+#[tokio::test]
+async fn a_missing_path_parameter_is_refused_before_sending() {
+    let mock = MockServer::start().await;
+    let error = contract::call(&mock.client(), "get_dataset", &CallArgs::default())
+        .await
+        .expect("a known operation")
+        .unwrap_err();
+    assert!(
+        matches!(&error, avala::Error::InvalidArgument { message } if message.contains("`uid`")),
+        "{error:?}"
+    );
+    assert_eq!(mock.hits("get_dataset"), 0);
+    // `stream` checks the same way, and knows which operations page.
+    let client = mock.client();
+    assert!(matches!(
+        avala::dynamic::stream(&client, "list_dataset_items", &CallArgs::default()),
+        Some(Err(avala::Error::InvalidArgument { .. }))
+    ));
+    assert!(avala::dynamic::stream(&client, "get_dataset", &CallArgs::default()).is_none());
 }

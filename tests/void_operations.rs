@@ -9,6 +9,21 @@ use avala::mock::{contract, schema};
 use serde_json::{json, Value};
 use wiremock::{matchers::any, Mock, MockServer, ResponseTemplate};
 
+/// Path parameters as `<name>-1`, and the example body when there is one.
+fn args_for(op: &schema::Operation, id: &str) -> contract::CallArgs {
+    let path = op
+        .parameters
+        .iter()
+        .filter(|p| p.location == schema::ParameterLocation::Path)
+        .map(|p| (p.name.clone(), format!("{}-1", p.name)))
+        .collect();
+    contract::CallArgs {
+        path,
+        body: op.has_request_body.then(|| example_request(id)),
+        ..Default::default()
+    }
+}
+
 /// Every operation whose success responses carry no content, by id.
 fn void_operations() -> Vec<(String, Vec<String>)> {
     let mut out = Vec::new();
@@ -63,10 +78,7 @@ async fn call_all(status: u16, body: Option<&str>) -> Vec<(String, avala::Result
     let mut out = Vec::new();
     for (id, _) in void_operations() {
         let op = schema::operation(&id).unwrap();
-        let args = contract::CallArgs {
-            body: op.has_request_body.then(|| example_request(&id)),
-            ..Default::default()
-        };
+        let args = args_for(op, &id);
         let result = contract::call(&client, &id, &args)
             .await
             .unwrap_or_else(|| panic!("{id} is not callable"));
@@ -126,10 +138,7 @@ async fn our_mock_answers_204_for_void_operations() {
     let client = mock.client();
     for (id, _) in void_operations() {
         let op = schema::operation(&id).unwrap();
-        let args = contract::CallArgs {
-            body: op.has_request_body.then(|| example_request(&id)),
-            ..Default::default()
-        };
+        let args = args_for(op, &id);
         let result = contract::call(&client, &id, &args).await.unwrap();
         assert_eq!(result.ok(), Some(Value::Null), "{id}");
         let sent = mock.received_for(&id);

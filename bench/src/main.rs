@@ -4,6 +4,7 @@
 
 mod alloc;
 mod build_cost;
+mod cli;
 mod download;
 mod measures;
 mod probe;
@@ -18,13 +19,16 @@ static GLOBAL: alloc::Counting = alloc::Counting;
 const USAGE: &str = "\
 usage: avala-bench [--quick] [--build-cost] [--download-mib N] [--download-only]
        avala-bench --upload [--files N] [--file-kib N] [--large-mib N] [--rounds N]
+       avala-bench --cli [--reps N]
   --quick            a tenth of the calls (a smoke run; figures are noisier)
   --build-cost       also time a clean build of avala, a no-op rebuild and a
                      rebuild after touching openapi/avala.json (takes minutes)
   --download-mib N   the size of the verified-download object (default 1024;
                      128 with --quick)
   --download-only    only the verified download
-  --upload           only the upload measures (see bench/src/upload.rs)";
+  --upload           only the upload measures (see bench/src/upload.rs)
+  --cli              only our `avala` binary next to the Python CLI (avala 0.10.0
+                     from PyPI, in a virtualenv it makes; needs network once)";
 
 struct Opts {
     quick: bool,
@@ -59,6 +63,22 @@ fn main() {
     };
     if args.first().map(String::as_str) == Some("--profile") {
         if let Err(e) = measures::profile(&args[1..]) {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    if args.first().map(String::as_str) == Some(cli::FLAG) {
+        let reps = match args.get(1..) {
+            Some([flag, n]) if flag == "--reps" => n.parse().ok().filter(|n| *n > 0),
+            Some([]) | None => Some(30),
+            _ => None,
+        };
+        let Some(reps) = reps else {
+            eprintln!("error: --cli takes only --reps N\n{USAGE}");
+            std::process::exit(2);
+        };
+        if let Err(e) = cli::run(&measures::workspace_root(), reps) {
             eprintln!("error: {e}");
             std::process::exit(1);
         }

@@ -332,7 +332,7 @@ async fn matched_sides(base: &str) -> Result<(Sides, String), String> {
 }
 
 /// The 1-minute load average: other work on the machine shows here.
-fn load() -> String {
+pub fn load() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .ok()
         .and_then(|l| l.split_whitespace().next().map(str::to_owned))
@@ -701,7 +701,7 @@ pub fn profile(args: &[String]) -> Result<(), String> {
     })
 }
 
-fn workspace_root() -> std::path::PathBuf {
+pub fn workspace_root() -> std::path::PathBuf {
     let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     here.parent().unwrap_or(here).to_path_buf()
 }

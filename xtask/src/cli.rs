@@ -13,9 +13,10 @@ usage:
       The CI gate: normalised, overlay in sync, lint clean, generates, fixtures.
   cargo xtask diff <OLD> <NEW>
       The semantic diff of two documents (paths or URLs).
-  cargo xtask bench [--quick] [--build-cost]
+  cargo xtask bench [--quick] [--build-cost] | --upload | --cli
       The SDK next to raw reqwest (cargo run --release -p avala-bench; see
-      BENCHMARKS.md). Arguments are passed to the benchmark as they are.
+      BENCHMARKS.md); --cli: the `avala` binary next to the Python CLI.
+      Arguments are passed to the benchmark as they are.
 defaults: --spec openapi/avala.json, --overlay openapi/overlay.json,
           --examples openapi/examples.json (relative to the workspace root)";
 

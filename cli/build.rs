@@ -1,0 +1,259 @@
+//! Generates the command table of `avala` from `openapi/avala.json`: one
+//! entry per operation, grouped by the document's tags (`fleet-devices`
+//! becomes `fleet devices`), with every path and query parameter, the
+//! scalar fields of its JSON body, and the document's texts as help.
+//!
+//! Only data is generated; the commands are built from it at run time and
+//! sent through `avala::dynamic`, so the CLI compiles no per-operation code.
+
+use std::{collections::BTreeSet, env, fmt::Write as _, fs, path::PathBuf};
+
+use serde_json::Value;
+
+/// Flags every command has, or that the command line adds: a body field of
+/// the same name gets no flag (it can still come from `--body`).
+const RESERVED: &[&str] = &[
+    "body", "output", "all", "api-key", "base-url", "help", "wait", "timeout", "interval",
+];
+
+/// Verbs that the naming rule below would make awkward.
+const VERB_OVERRIDES: &[(&str, &str)] = &[("create_dataset_from_manual_upload", "create-dataset")];
+
+fn main() {
+    let root = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
+    let spec = root.join("../openapi/avala.json");
+    println!("cargo:rerun-if-changed={}", spec.display());
+    println!("cargo:rerun-if-changed=build.rs");
+    if let Err(e) = run(&spec) {
+        eprintln!(
+            "error: generating the avala commands from {}: {e}",
+            spec.display()
+        );
+        std::process::exit(1);
+    }
+}
+
+fn run(spec: &std::path::Path) -> Result<(), String> {
+    let text = fs::read_to_string(spec).map_err(|e| format!("cannot read: {e}"))?;
+    let doc: Value = serde_json::from_str(&text).map_err(|e| format!("invalid JSON: {e}"))?;
+    let out = PathBuf::from(env::var("OUT_DIR").map_err(|e| e.to_string())?);
+    fs::write(out.join("catalog.rs"), catalog(&doc)?).map_err(|e| e.to_string())
+}
+
+fn catalog(doc: &Value) -> Result<String, String> {
+    let mut seen = BTreeSet::new();
+    let mut c = String::from("/// Every operation of the document, as a command.\npub static OPERATIONS: &[Operation] = &[\n");
+    let paths = doc["paths"].as_object().ok_or("no paths")?;
+    for (path, item) in paths {
+        for (method, op) in item.as_object().into_iter().flatten() {
+            let Some(id) = op.get("operationId").and_then(Value::as_str) else {
+                continue;
+            };
+            let tag = op
+                .pointer("/tags/0")
+                .and_then(Value::as_str)
+                .ok_or_else(|| format!("{id} has no tag"))?;
+            let group = group_of(tag);
+            let verb = verb_of(id, tag);
+            if !seen.insert((group.clone(), verb.clone())) {
+                return Err(format!("two operations are `{} {verb}`", group.join(" ")));
+            }
+            let params = params(doc, op)?;
+            let flags: BTreeSet<String> = params.iter().map(|p| p.0.clone()).collect();
+            let _ = writeln!(
+                c,
+                "    Operation {{ id: {id:?}, method: {:?}, path: {path:?}, group: &{group:?}, verb: {verb:?}, summary: {:?}, description: {:?}, paginated: {}, params: &[{}], body: {} }},",
+                method.to_ascii_uppercase(),
+                text(op, "summary"),
+                text(op, "description"),
+                paginated(op),
+                params.iter().map(|p| p.1.as_str()).collect::<Vec<_>>().join(", "),
+                body(doc, op, &flags)?,
+            );
+        }
+    }
+    c.push_str("];\n");
+    Ok(c)
+}
+
+/// `fleet-devices` -> `fleet devices`; other tags are one word.
+fn group_of(tag: &str) -> Vec<String> {
+    match tag.strip_prefix("fleet-") {
+        Some(rest) => vec!["fleet".into(), rest.into()],
+        None => vec![tag.into()],
+    }
+}
+
+/// The operation id without the words of its tag (singular or plural),
+/// except the first: `list_fleet_devices` in `fleet-devices` -> `list`,
+/// `get_dataset_item` in `datasets` -> `get-item`.
+fn verb_of(id: &str, tag: &str) -> String {
+    if let Some((_, verb)) = VERB_OVERRIDES.iter().find(|(op, _)| *op == id) {
+        return (*verb).to_owned();
+    }
+    let mut tag_words = BTreeSet::new();
+    for w in tag.split('-') {
+        tag_words.insert(w.to_owned());
+        if let Some(stem) = w.strip_suffix("ies") {
+            tag_words.insert(format!("{stem}y"));
+        } else if let Some(stem) = w.strip_suffix('s') {
+            tag_words.insert(stem.to_owned());
+        }
+    }
+    let words: Vec<&str> = id.split('_').collect();
+    let kept: Vec<&str> = words
+        .iter()
+        .enumerate()
+        .filter(|(i, w)| *i == 0 || !tag_words.contains(**w))
+        .map(|(_, w)| *w)
+        .collect();
+    kept.join("-")
+}
+
+fn text(v: &Value, key: &str) -> String {
+    v.get(key)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
+}
+
+/// Whether the success body is a `{next, previous, results}` page (the
+/// SDK's rule for an operation with `.stream()`).
+fn paginated(op: &Value) -> bool {
+    op.pointer("/responses/2XX/content/application~1json/schema/$ref")
+        .and_then(Value::as_str)
+        .is_some_and(|r| r.ends_with("Page"))
+}
+
+fn resolve<'a>(doc: &'a Value, mut schema: &'a Value) -> &'a Value {
+    while let Some(r) = schema.get("$ref").and_then(Value::as_str) {
+        let name = r.rsplit('/').next().unwrap_or_default();
+        schema = &doc["components"]["schemas"][name];
+    }
+    schema
+}
+
+/// The scalar kind of a schema (`Kind::…`), or `None` for objects and
+/// arrays of non-scalars.
+fn kind(doc: &Value, schema: &Value) -> Option<&'static str> {
+    let schema = resolve(doc, schema);
+    match schema.get("type").and_then(Value::as_str) {
+        Some("string") => Some("Kind::Str"),
+        Some("integer") => Some("Kind::Int"),
+        Some("number") => Some("Kind::Num"),
+        Some("boolean") => Some("Kind::Bool"),
+        _ => None,
+    }
+}
+
+/// The help of a parameter or field: its description, then the values of an
+/// enum.
+fn help(doc: &Value, described: &Value, schema: &Value) -> String {
+    let mut h = text(described, "description");
+    if h.is_empty() {
+        h = text(schema, "description");
+    }
+    let values: Vec<&str> = resolve(doc, schema)
+        .get("enum")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    if !values.is_empty() {
+        let _ = write!(
+            h,
+            "{}one of: {}",
+            if h.is_empty() { "" } else { " — " },
+            values.join(", ")
+        );
+    }
+    h
+}
+
+/// `(flag, Param literal)` for every path and query parameter.
+fn params(doc: &Value, op: &Value) -> Result<Vec<(String, String)>, String> {
+    let mut out = Vec::new();
+    for p in op
+        .get("parameters")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let name = p["name"].as_str().ok_or("a parameter without a name")?;
+        let schema = &p["schema"];
+        let (list, scalar) = match resolve(doc, schema).get("type").and_then(Value::as_str) {
+            Some("array") => (true, kind(doc, &schema["items"])),
+            _ => (false, kind(doc, schema)),
+        };
+        let kind =
+            scalar.ok_or_else(|| format!("parameter {name} is not a scalar or a list of them"))?;
+        let location = match p["in"].as_str() {
+            Some("path") => "Location::Path",
+            Some("query") => "Location::Query",
+            other => return Err(format!("parameter {name} in {other:?} is not supported")),
+        };
+        let flag = name.replace('_', "-");
+        if RESERVED.contains(&flag.as_str()) {
+            return Err(format!(
+                "parameter {name} clashes with a flag of the command line"
+            ));
+        }
+        let required = p.get("required") == Some(&Value::Bool(true));
+        let literal = format!(
+            "Param {{ name: {name:?}, flag: {flag:?}, value: {:?}, location: {location}, required: {required}, kind: {kind}, list: {list}, help: {:?} }}",
+            name.to_ascii_uppercase(),
+            help(doc, p, schema)
+        );
+        out.push((flag, literal));
+    }
+    Ok(out)
+}
+
+/// `Some(Body { … })` with a flag for every scalar top-level field whose
+/// name is free, or `None`.
+fn body(doc: &Value, op: &Value, taken: &BTreeSet<String>) -> Result<String, String> {
+    let Some(request) = op.get("requestBody") else {
+        return Ok("None".into());
+    };
+    let required = request.get("required") == Some(&Value::Bool(true));
+    let schema = resolve(
+        doc,
+        request
+            .pointer("/content/application~1json/schema")
+            .ok_or("a request body that is not JSON")?,
+    );
+    let needed: BTreeSet<&str> = schema
+        .get("required")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    let mut fields = Vec::new();
+    for (name, field) in schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
+        let flag = name.replace('_', "-");
+        let Some(kind) = kind(doc, field) else {
+            continue;
+        };
+        if taken.contains(&flag) || RESERVED.contains(&flag.as_str()) {
+            continue;
+        }
+        fields.push(format!(
+            "Field {{ name: {name:?}, flag: {flag:?}, value: {:?}, kind: {kind}, required: {}, help: {:?} }}",
+            name.to_ascii_uppercase(),
+            needed.contains(name.as_str()),
+            help(doc, field, field)
+        ));
+    }
+    Ok(format!(
+        "Some(Body {{ required: {required}, fields: &[{}] }})",
+        fields.join(", ")
+    ))
+}

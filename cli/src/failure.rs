@@ -1,0 +1,133 @@
+//! Why a command failed, the exit code scripts can rely on, and the one
+//! line that says what happened and what to do.
+
+use std::fmt;
+
+/// The exit codes, documented in `--help` and README.md.
+pub const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  other failure (local files, a failed integrity check, an upload error)
+  2  usage: a bad command, flag, value or request body
+  3  configuration: missing key, bad or insecure base URL, unreadable .env
+  4  authentication or permission: HTTP 401 or 403
+  5  not found: HTTP 404
+  6  other API error: validation (400/422), quota (413), rate limit (429), server (5xx), an unexpected answer
+  7  network or transport: could not connect, TLS, timeout
+  8  a wait gave up before the job finished";
+
+/// An exit code of `avala`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// 1: anything not below.
+    Other = 1,
+    /// 2: bad command line or request body.
+    Usage = 2,
+    /// 3: bad configuration.
+    Config = 3,
+    /// 4: HTTP 401 or 403.
+    Auth = 4,
+    /// 5: HTTP 404.
+    NotFound = 5,
+    /// 6: any other answer of the API that is an error.
+    Api = 6,
+    /// 7: the request did not complete.
+    Transport = 7,
+    /// 8: a wait reached its timeout.
+    Timeout = 8,
+}
+
+/// A failed command.
+#[derive(Debug)]
+pub enum Failure {
+    /// A bad argument or body, found before any request.
+    Usage(String),
+    /// A local file could not be read or written.
+    Io(String),
+    /// What the SDK returned (already redacted by it).
+    Sdk(avala::Error),
+}
+
+impl From<avala::Error> for Failure {
+    fn from(e: avala::Error) -> Self {
+        Self::Sdk(e)
+    }
+}
+
+/// The result of a command.
+pub type Result<T, E = Failure> = std::result::Result<T, E>;
+
+impl Failure {
+    /// The exit code, from the SDK's error variants.
+    pub fn exit(&self) -> Exit {
+        use avala::Error as E;
+        match self {
+            Self::Usage(_) => Exit::Usage,
+            Self::Io(_) => Exit::Other,
+            Self::Sdk(e) => match e {
+                E::Config { .. } => Exit::Config,
+                E::InvalidArgument { .. } => Exit::Usage,
+                E::Authentication(_) | E::Forbidden(_) => Exit::Auth,
+                E::NotFound(_) => Exit::NotFound,
+                E::Transport { .. } => Exit::Transport,
+                E::WaitTimeout { .. } => Exit::Timeout,
+                E::Decode { .. } | E::ResponseTooLarge { .. } => Exit::Api,
+                other if other.status().is_some() => Exit::Api,
+                _ => Exit::Other,
+            },
+        }
+    }
+
+    /// What to do about it.
+    fn hint(&self) -> &'static str {
+        match (self.exit(), self) {
+            (Exit::Usage, _) => "see `avala <command> --help`",
+            (Exit::Config, _) => "set AVALA_API_KEY (or --api-key) and AVALA_BASE_URL (or --base-url); `avala configure` checks a key",
+            (Exit::Auth, Self::Sdk(avala::Error::Forbidden(_))) => "this key may not do that; use a key with access",
+            (Exit::Auth, _) => "check the key in AVALA_API_KEY or --api-key; `avala configure` checks it",
+            (Exit::NotFound, _) => "check the identifier (list them with the group's `list` command)",
+            (Exit::Transport, _) => "check the network and the base URL, then retry",
+            (Exit::Timeout, _) => "the job is still running; wait again, or raise --timeout",
+            (Exit::Api, Self::Sdk(e)) if e.is_retryable() => "retry later",
+            (Exit::Api, _) => "check the request against `--help` and the API's answer",
+            (Exit::Other, _) => "see the message above",
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    /// One line: what happened, then what to do.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = match self {
+            Self::Usage(m) | Self::Io(m) => m.clone(),
+            Self::Sdk(e) => e.to_string(),
+        };
+        let what = what.split_whitespace().collect::<Vec<_>>().join(" ");
+        write!(f, "error: {}; {}", what.trim_end_matches('.'), self.hint())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_readme_documents_these_exit_codes() {
+        let readme = include_str!("../../README.md");
+        assert!(
+            readme.contains(EXIT_CODES),
+            "README.md's exit codes differ from EXIT_CODES"
+        );
+    }
+
+    #[test]
+    fn usage_and_io_map_to_their_codes_on_one_line() {
+        let usage = Failure::Usage("bad\nvalue".into());
+        assert_eq!(usage.exit() as i32, 2);
+        assert_eq!(
+            usage.to_string(),
+            "error: bad value; see `avala <command> --help`"
+        );
+        assert_eq!(Failure::Io("x".into()).exit() as i32, 1);
+    }
+}

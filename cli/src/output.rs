@@ -1,0 +1,225 @@
+//! What a command prints on stdout: JSON for scripts, a table or key/value
+//! view for people. Every text passes through [`Redactor`] on its way out.
+
+use std::{
+    io::{IsTerminal, Write},
+    sync::Mutex,
+};
+
+use comfy_table::{presets::UTF8_BORDERS_ONLY, Table};
+use serde_json::Value;
+
+/// `--output`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// The API's JSON, pretty-printed: stable field names for scripts.
+    Json,
+    /// A table for lists, key/value lines for one object.
+    Table,
+}
+
+impl Format {
+    /// `--output`, or by default a table on a terminal and JSON otherwise.
+    pub fn pick(flag: Option<&str>) -> Self {
+        match flag {
+            Some("json") => Self::Json,
+            Some(_) => Self::Table,
+            None if std::io::stdout().is_terminal() => Self::Table,
+            None => Self::Json,
+        }
+    }
+}
+
+/// What a command produced.
+#[derive(Debug)]
+pub enum Outcome {
+    /// One answer of the API (an object, a page, an array).
+    Value(Value),
+    /// Every item of every page (`--all`).
+    Items(Vec<Value>),
+    /// An answer without a body, with what was done.
+    Done(String),
+}
+
+/// Takes the key (and anything the SDK's patterns recognise as a secret) out
+/// of every text the command line prints.
+#[derive(Debug, Default)]
+pub struct Redactor {
+    keys: Mutex<Vec<String>>,
+}
+
+impl Redactor {
+    /// Redacts `key`, when there is one.
+    pub fn new(key: Option<String>) -> Self {
+        let r = Self::default();
+        if let Some(key) = key {
+            r.add(&key);
+        }
+        r
+    }
+
+    /// Also redacts `key` (one read later, e.g. by `configure`), when it is
+    /// long enough not to hit ordinary words.
+    pub fn add(&self, key: &str) {
+        let key = key.trim();
+        if key.len() >= 8 {
+            self.keys
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(key.to_owned());
+        }
+    }
+
+    /// `text` without the keys.
+    pub fn clean(&self, text: &str) -> String {
+        let mut text = avala::redact::redact_text(text);
+        for key in self.keys.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            text = text.replace(key.as_str(), "[redacted]");
+        }
+        text
+    }
+}
+
+/// Prints `outcome` on stdout in `format`.
+pub fn print(outcome: &Outcome, format: Format, redactor: &Redactor) {
+    let text = match (outcome, format) {
+        (Outcome::Done(what), Format::Json) => {
+            serde_json::json!({ "ok": true, "done": what }).to_string()
+        }
+        (Outcome::Done(what), Format::Table) => what.clone(),
+        (Outcome::Value(v), Format::Json) => pretty(v),
+        (Outcome::Items(items), Format::Json) => pretty(&Value::Array(items.clone())),
+        (Outcome::Value(v), Format::Table) => human(v),
+        (Outcome::Items(items), Format::Table) => table(items),
+    };
+    let mut out = std::io::stdout().lock();
+    // A closed pipe (`avala … | head`) is not an error worth reporting.
+    let _ = writeln!(out, "{}", redactor.clean(&text));
+}
+
+fn pretty(v: &Value) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
+}
+
+/// A page as a table with a note about the next one, an array as a table,
+/// an object as key/value lines.
+fn human(v: &Value) -> String {
+    match v {
+        Value::Object(m) => match m.get("results") {
+            Some(Value::Array(items)) => {
+                let mut text = table(items);
+                if m.get("next").is_some_and(|n| !n.is_null()) {
+                    text.push_str("\n(more results: add --all, or pass the next page's --cursor)");
+                }
+                text
+            }
+            _ => key_values(m),
+        },
+        Value::Array(items) => table(items),
+        other => scalar(other),
+    }
+}
+
+/// Columns: the scalar fields of the first items, at most eight.
+fn table(items: &[Value]) -> String {
+    if items.is_empty() {
+        return "(no results)".into();
+    }
+    let mut columns: Vec<&str> = Vec::new();
+    for item in items.iter().take(20) {
+        for (k, v) in item.as_object().into_iter().flatten() {
+            if !v.is_object()
+                && !v.is_array()
+                && !columns.contains(&k.as_str())
+                && columns.len() < 8
+            {
+                columns.push(k);
+            }
+        }
+    }
+    if columns.is_empty() {
+        return items.iter().map(pretty).collect::<Vec<_>>().join("\n");
+    }
+    let mut t = Table::new();
+    t.load_preset(UTF8_BORDERS_ONLY)
+        .set_header(columns.iter().copied());
+    for item in items {
+        t.add_row(
+            columns
+                .iter()
+                .map(|c| cell(item.get(*c).unwrap_or(&Value::Null))),
+        );
+    }
+    format!(
+        "{t}\n{} result{}",
+        items.len(),
+        if items.len() == 1 { "" } else { "s" }
+    )
+}
+
+fn key_values(m: &serde_json::Map<String, Value>) -> String {
+    let width = m.keys().map(String::len).max().unwrap_or(0);
+    m.iter()
+        .map(|(k, v)| format!("{k:<width$}  {}", cell(v)))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A value on one line, cut at 60 characters.
+fn cell(v: &Value) -> String {
+    let text = scalar(v);
+    match text.char_indices().nth(60) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text,
+    }
+}
+
+fn scalar(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.replace('\n', " "),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_page_is_a_table_of_its_results_with_a_note_when_more_follow() {
+        let page = json!({"next": "https://x/?cursor=a", "previous": null,
+            "results": [{"uid": "ds_1", "name": "One", "meta": {"a": 1}}, {"uid": "ds_2", "name": "Two"}]});
+        let text = human(&page);
+        assert!(
+            text.contains("uid") && text.contains("ds_2") && text.contains("Two"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("meta"),
+            "nested fields stay out of the table: {text}"
+        );
+        assert!(
+            text.contains("2 results") && text.contains("--all"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn an_object_is_key_values_and_long_values_are_cut() {
+        let text = human(&json!({"uid": "ds_1", "description": "x".repeat(100)}));
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("uid") && l.ends_with("  ds_1")),
+            "{text}"
+        );
+        assert!(text.contains(&format!("{}…", "x".repeat(60))), "{text}");
+    }
+
+    #[test]
+    fn the_key_is_redacted_from_any_text() {
+        let r = Redactor::new(Some("Zq7-distinctive-key-123".into()));
+        assert_eq!(r.clean("a Zq7-distinctive-key-123 b"), "a [redacted] b");
+    }
+}

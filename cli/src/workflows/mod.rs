@@ -1,0 +1,86 @@
+//! The hand-written commands: SDK workflows that take more than one call.
+//!
+//! Each is a [`Workflow`] in [`WORKFLOWS`]: its place in the tree, how it
+//! builds (or extends, for `exports create --wait`) its clap command, and
+//! what it runs. Adding one (e.g. `fleet recordings upload`, once the SDK
+//! has it) is a module here and a line in the list.
+
+mod resolve;
+mod upload;
+mod wait;
+
+use std::time::Duration;
+
+use clap::{value_parser, Arg, ArgMatches, Command};
+use futures::future::LocalBoxFuture;
+
+use crate::{
+    context::Context,
+    failure::{Failure, Result},
+    output::Outcome,
+};
+
+/// A hand-written command.
+pub struct Workflow {
+    /// Its path below `avala`, e.g. `["datasets", "upload"]`.
+    pub path: &'static [&'static str],
+    /// Builds its command from the generated one at the same path, or from an
+    /// empty command of that name.
+    pub command: fn(Command) -> Command,
+    /// Runs it.
+    pub run: for<'a> fn(&'a Context, &'a ArgMatches) -> LocalBoxFuture<'a, Result<Outcome>>,
+}
+
+/// Every hand-written command.
+pub static WORKFLOWS: &[Workflow] = &[
+    upload::DATASETS_UPLOAD,
+    wait::DATASETS_WAIT,
+    wait::EXPORTS_WAIT,
+    wait::EXPORTS_CREATE,
+    resolve::RESOLVE,
+];
+
+/// The workflow at `path`.
+pub fn find(path: &[&str]) -> Option<&'static Workflow> {
+    WORKFLOWS.iter().find(|w| w.path == path)
+}
+
+/// `--timeout SECS` (how long a wait may last) with its default in the help.
+fn timeout_arg(default: &str) -> Arg {
+    Arg::new("timeout")
+        .long("timeout")
+        .value_name("SECS")
+        .value_parser(value_parser!(u64))
+        .help(format!(
+            "Give up waiting after this many seconds (exit code 8) [default: {default}]"
+        ))
+}
+
+/// `--interval SECS` between two polls.
+fn interval_arg(default: &str) -> Arg {
+    Arg::new("interval")
+        .long("interval")
+        .value_name("SECS")
+        .value_parser(value_parser!(u64))
+        .help(format!("Seconds between two polls [default: {default}]"))
+}
+
+/// A `--<name> SECS` flag as a duration.
+fn seconds(m: &ArgMatches, name: &str) -> Option<Duration> {
+    m.try_get_one::<u64>(name)
+        .ok()
+        .flatten()
+        .map(|s| Duration::from_secs(*s))
+}
+
+/// A required positional or flag, as text.
+fn required<'m>(m: &'m ArgMatches, name: &str) -> Result<&'m str> {
+    m.get_one::<String>(name)
+        .map(String::as_str)
+        .ok_or_else(|| Failure::Usage(format!("<{name}> is required")))
+}
+
+/// A model of the SDK as the API's JSON.
+fn to_json(v: &impl serde::Serialize) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or_default()
+}

@@ -1,0 +1,379 @@
+//! The generated commands, run as a user would against the embedded mock:
+//! the whole tree's help, one command per tag, JSON output, `--all`, and the
+//! exit codes of errors, with the key absent from every output.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use avala::mock::{examples, schema, Fault};
+use common::{avala, Mock, KEY};
+use serde_json::{json, Value};
+
+/// The subcommands listed in a help text's `Commands:` section.
+fn subcommands(help: &str) -> Vec<String> {
+    help.lines()
+        .skip_while(|l| l.trim() != "Commands:")
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
+        .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+        .filter(|name| name != "help")
+        .collect()
+}
+
+/// Every command below `avala`, by path, with its `--help` text; run with
+/// the binary's `--help` (which must succeed everywhere).
+fn walk() -> BTreeMap<Vec<String>, String> {
+    let mut out = BTreeMap::new();
+    let mut todo = vec![Vec::<String>::new()];
+    while let Some(path) = todo.pop() {
+        let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
+        args.push("--help");
+        let run = avala(&args, &[], None).expect(0);
+        assert!(
+            run.stdout.contains("Usage: avala"),
+            "{path:?}: {}",
+            run.stdout
+        );
+        for sub in subcommands(&run.stdout) {
+            let mut child = path.clone();
+            child.push(sub);
+            todo.push(child);
+        }
+        out.insert(path, run.stdout);
+    }
+    out
+}
+
+/// The operation id a leaf's help names.
+fn operation_of(help: &str) -> Option<String> {
+    let line = help.lines().find(|l| l.starts_with("API operation: "))?;
+    line["API operation: ".len()..]
+        .split_whitespace()
+        .next()
+        .map(str::to_owned)
+}
+
+/// `<OWNER> <SLUG>` of a help's usage line, lower-cased.
+fn positionals(help: &str) -> Vec<String> {
+    let usage = help
+        .lines()
+        .find(|l| l.starts_with("Usage: "))
+        .unwrap_or_default();
+    usage
+        .split_whitespace()
+        .filter(|w| w.starts_with('<') && w.ends_with('>') && *w != "<COMMAND>")
+        .map(|w| w.trim_matches(['<', '>']).to_ascii_lowercase())
+        .collect()
+}
+
+#[test]
+fn help_works_for_every_command_and_the_leaves_are_every_operation() {
+    let tree = walk();
+    let leaves: BTreeSet<String> = tree.values().filter_map(|h| operation_of(h)).collect();
+    let documented: BTreeSet<String> = schema::operations()
+        .iter()
+        .map(|op| op.id.clone())
+        .collect();
+    assert_eq!(
+        leaves, documented,
+        "one command per operation of the document"
+    );
+    // Every parameter is an argument, with help.
+    for (path, help) in &tree {
+        let Some(id) = operation_of(help) else {
+            continue;
+        };
+        for p in &schema::operation(&id).unwrap().parameters {
+            let shown = match p.location {
+                schema::ParameterLocation::Path => format!("<{}>", p.name.to_ascii_uppercase()),
+                _ => format!("--{}", p.name.replace('_', "-")),
+            };
+            assert!(help.contains(&shown), "{path:?} lacks {shown}:\n{help}");
+        }
+    }
+    assert!(tree.contains_key(&vec![
+        "fleet".to_owned(),
+        "devices".to_owned(),
+        "get".to_owned()
+    ]));
+}
+
+/// The first tag of every operation, from the document.
+fn tags() -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for item in schema::spec()["paths"].as_object().unwrap().values() {
+        for op in item.as_object().unwrap().values() {
+            if let (Some(id), Some(tag)) = (op["operationId"].as_str(), op["tags"][0].as_str()) {
+                out.insert(id.to_owned(), tag.to_owned());
+            }
+        }
+    }
+    out
+}
+
+/// One operation per tag: a GET without required query parameters or
+/// pattern-checked path parameters when there is one, else the first with
+/// a request example.
+fn one_per_tag() -> BTreeMap<String, String> {
+    let tags = tags();
+    let mut chosen = BTreeMap::new();
+    for op in schema::operations() {
+        let simple = op.method == "GET"
+            && !op.parameters.iter().any(|p| {
+                (p.location == schema::ParameterLocation::Query && p.required)
+                    || p.name.contains("sha256")
+            });
+        let usable = simple || (op.has_request_body && !examples::requests(&op.id).is_empty());
+        let entry = chosen.entry(tags[&op.id].clone());
+        if usable {
+            entry
+                .and_modify(|(id, was_simple): &mut (String, bool)| {
+                    if simple && !*was_simple {
+                        *id = op.id.clone();
+                        *was_simple = true;
+                    }
+                })
+                .or_insert((op.id.clone(), simple));
+        }
+    }
+    chosen.into_iter().map(|(tag, (id, _))| (tag, id)).collect()
+}
+
+#[test]
+fn a_generated_command_of_every_tag_answers_json() {
+    let mock = Mock::start();
+    let tree = walk();
+    let by_id: BTreeMap<String, (&Vec<String>, &String)> = tree
+        .iter()
+        .filter_map(|(path, help)| Some((operation_of(help)?, (path, help))))
+        .collect();
+    let chosen = one_per_tag();
+    let tags: BTreeSet<String> = tags().into_values().collect();
+    assert_eq!(chosen.len(), tags.len(), "every tag has a usable operation");
+    assert_eq!(tags.len(), 28);
+    let body_dir = common::TempDir::new();
+    for (tag, id) in &chosen {
+        let (path, help) = by_id[id];
+        let mut args: Vec<String> = path.clone();
+        args.extend(positionals(help).iter().map(|p| format!("{p}-1")));
+        if let Some(example) = examples::requests(id).first() {
+            let file = body_dir.path().join(format!("{id}.json"));
+            std::fs::write(&file, example.body.to_string()).unwrap();
+            args.extend(["--body".to_owned(), file.display().to_string()]);
+        }
+        args.extend(["--output".to_owned(), "json".to_owned()]);
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        let before = mock.server.hits(id);
+        let run = mock.run(&argv);
+        assert_eq!(run.code, 0, "{tag}: {argv:?}\n{}", run.stderr);
+        if !run.stdout.trim().is_empty() {
+            run.json();
+        }
+        assert_eq!(
+            mock.server.hits(id),
+            before + 1,
+            "{tag}: {id} was called once"
+        );
+    }
+}
+
+fn datasets(n: usize) -> Vec<Value> {
+    (1..=n)
+        .map(|i| {
+            json!({"uid": format!("ds_{i:03}"), "name": format!("Set {i}"), "slug": format!("set-{i}"),
+                   "data_type": "image", "status": "created", "item_count": i})
+        })
+        .collect()
+}
+
+#[test]
+fn json_output_is_the_apis_fields_and_parses_back() {
+    let mock = Mock::start();
+    mock.server.paginate("list_datasets", datasets(3), 10);
+    let page = mock
+        .run(&["datasets", "list", "--output", "json"])
+        .expect(0)
+        .json();
+    let results = page["results"].as_array().expect("a page");
+    assert_eq!(results.len(), 3);
+    assert_eq!(results[1]["uid"], "ds_002");
+    assert_eq!(results[1]["name"], "Set 2");
+    assert_eq!(results[1]["data_type"], "image");
+    // The table view shows the same rows.
+    let table = mock
+        .run(&["datasets", "list", "--output", "table"])
+        .expect(0);
+    assert!(
+        table.stdout.contains("ds_003") && table.stdout.contains("3 results"),
+        "{}",
+        table.stdout
+    );
+}
+
+#[test]
+fn all_pages_through_every_result_with_the_sdks_stream() {
+    let mock = Mock::start();
+    mock.server.paginate("list_datasets", datasets(45), 20);
+    let run = mock
+        .run(&[
+            "datasets", "list", "--all", "--limit", "20", "--output", "json",
+        ])
+        .expect(0);
+    assert!(
+        run.stderr.is_empty(),
+        "no progress lines off a terminal: {}",
+        run.stderr
+    );
+    let items = run.json();
+    let uids: Vec<&str> = items
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["uid"].as_str().unwrap())
+        .collect();
+    let expected: Vec<String> = (1..=45).map(|i| format!("ds_{i:03}")).collect();
+    assert_eq!(uids, expected);
+    assert_eq!(mock.server.hits("list_datasets"), 3, "20 + 20 + 5");
+    // Without --all, one page.
+    let page = mock
+        .run(&["datasets", "list", "--limit", "20", "--output", "json"])
+        .expect(0)
+        .json();
+    assert_eq!(page["results"].as_array().unwrap().len(), 20);
+    assert!(page["next"].is_string());
+}
+
+#[test]
+fn not_found_exits_5_with_one_line() {
+    let mock = Mock::start();
+    mock.server
+        .fault(
+            "get_dataset",
+            Fault::status(404).json(json!({"detail": "Not found."})),
+        )
+        .always();
+    let run = mock.run(&["datasets", "get", "ds_missing"]).expect(5);
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+    assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .starts_with("error: not found (HTTP 404): Not found"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("check the identifier"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn unauthenticated_exits_4_and_no_key_exits_3() {
+    let mock = Mock::start();
+    mock.server
+        .fault(
+            "list_datasets",
+            Fault::status(401).json(json!({"detail": "Invalid API key."})),
+        )
+        .always();
+    let run = mock.run(&["datasets", "list"]).expect(4);
+    assert!(
+        run.stderr
+            .starts_with("error: authentication failed (HTTP 401)"),
+        "{}",
+        run.stderr
+    );
+    let run = mock.run_with(&["datasets", "list"], &[], None).expect(3);
+    assert!(run.stderr.contains("AVALA_API_KEY"), "{}", run.stderr);
+}
+
+#[test]
+fn other_errors_have_their_codes() {
+    let mock = Mock::start();
+    mock.server
+        .fault(
+            "list_datasets",
+            Fault::status(422).json(json!({"detail": "bad filter"})),
+        )
+        .always();
+    mock.run(&["datasets", "list"]).expect(6);
+    // A bad value, an unknown command, a bad body: usage, before any request.
+    mock.run(&["datasets", "list", "--limit", "lots"]).expect(2);
+    mock.run(&["datasets", "lst"]).expect(2);
+    let run = mock.run(&["datasets", "create", "--body", "-"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    mock.run_with(
+        &["datasets", "create", "--body", "-"],
+        &[("AVALA_API_KEY", KEY)],
+        Some("{not json"),
+    )
+    .expect(2);
+    // Nothing listens on port 9 of loopback: a transport error.
+    avala(
+        &["datasets", "list"],
+        &[
+            ("AVALA_API_KEY", KEY),
+            ("AVALA_BASE_URL", "http://127.0.0.1:9/api/v1"),
+        ],
+        None,
+    )
+    .expect(7);
+    // http to a non-loopback host: configuration.
+    avala(
+        &["datasets", "list"],
+        &[
+            ("AVALA_API_KEY", KEY),
+            ("AVALA_BASE_URL", "http://example.com/api/v1"),
+        ],
+        None,
+    )
+    .expect(3);
+}
+
+#[test]
+fn the_key_never_appears_even_when_echoed_or_passed_as_a_flag() {
+    let mock = Mock::start();
+    // A server that echoes the key in an error body and in a success body.
+    mock.server
+        .fault(
+            "get_dataset",
+            Fault::status(400).json(json!({"detail": format!("key {KEY} is odd")})),
+        )
+        .times(1);
+    mock.run(&["datasets", "get", "ds_1"]).expect(6);
+    mock.server
+        .fault(
+            "get_dataset",
+            Fault::status(200).json(json!({"uid": "ds_1", "name": KEY, "slug": "s",
+            "data_type": "image"})),
+        )
+        .times(2);
+    mock.run(&["datasets", "get", "ds_1", "--output", "json"])
+        .expect(0);
+    mock.run(&["datasets", "get", "ds_1", "--output", "table"])
+        .expect(0);
+    // The key as a flag: on success, on a usage error, on an API error.
+    let with_flag = |args: &[&str]| {
+        let mut all = vec!["--api-key", KEY];
+        all.extend_from_slice(args);
+        mock.run_with(&all, &[], None)
+    };
+    with_flag(&["datasets", "list"]).expect(0);
+    with_flag(&["datasets", "lst"]).expect(2);
+    with_flag(&["datasets", "get", "ds_1", "--bogus", KEY]).expect(2);
+    mock.server
+        .fault(
+            "list_datasets",
+            Fault::status(401).json(json!({"detail": format!("no {KEY}")})),
+        )
+        .times(1);
+    with_flag(&["datasets", "list"]).expect(4);
+    // The mock got the key in its header, so it was sent.
+    let sent = mock.server.received_for("list_datasets");
+    assert!(sent
+        .iter()
+        .all(|r| r.header("x-avala-api-key") == Some(KEY)));
+}

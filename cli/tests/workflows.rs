@@ -1,0 +1,283 @@
+//! The hand-written commands against the embedded mock: a resumable
+//! dataset upload into the mock's storage, the waits, `exports create
+//! --wait`, `resolve --download`, `configure` and `completions`.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use avala::mock::{PublicDataset, PublicObject, UploadMode};
+use common::{avala, Mock, TempDir, KEY};
+
+#[test]
+fn datasets_upload_sends_every_file_to_storage_creates_and_waits() {
+    let mock = Mock::start();
+    mock.server.upload_mode(UploadMode::Put);
+    let dir = TempDir::new();
+    let state = TempDir::new();
+    let files = [("a.jpg", vec![1u8; 1000]), ("sub/b.jpg", vec![2u8; 70_000])];
+    for (path, bytes) in &files {
+        let path = dir.path().join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    }
+    let args = [
+        "datasets",
+        "upload",
+        dir.str(),
+        "--name",
+        "Frames",
+        "--slug",
+        "frames",
+        "--data-type",
+        "image",
+        "--state-dir",
+        state.str(),
+        "--wait",
+        "--timeout",
+        "10",
+        "--output",
+        "json",
+    ];
+    let run = mock.run(&args).expect(0);
+    let dataset = run.json();
+    assert_eq!(dataset["name"], "Frames");
+    assert_eq!(dataset["status"], "created", "--wait waited");
+    let mut stored: Vec<(String, u64)> = mock
+        .server
+        .stored_objects()
+        .into_iter()
+        .filter(|o| o.dataset_name == "Frames")
+        .map(|o| (o.path, o.size))
+        .collect();
+    stored.sort();
+    assert_eq!(
+        stored,
+        vec![("a.jpg".into(), 1000), ("sub/b.jpg".into(), 70_000)]
+    );
+    // Not a terminal: progress is plain lines on stderr, ending at all bytes.
+    assert!(
+        run.stderr
+            .contains("uploading: 2/2 files, 71000/71000 bytes"),
+        "{}",
+        run.stderr
+    );
+    // Resumable: the same command again sends no bytes.
+    let sent = mock.server.storage_bytes_received();
+    mock.run(&args).expect(0);
+    assert_eq!(
+        mock.server.storage_bytes_received(),
+        sent,
+        "the second run resumed"
+    );
+}
+
+#[test]
+fn datasets_upload_of_a_missing_directory_fails_cleanly() {
+    let mock = Mock::start();
+    let run = mock.run(&[
+        "datasets",
+        "upload",
+        "/nonexistent/avala-dir",
+        "--name",
+        "x",
+        "--slug",
+        "x",
+        "--data-type",
+        "image",
+    ]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.starts_with("error: upload failed"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn exports_wait_polls_until_exported_and_times_out_with_8() {
+    let mock = Mock::start();
+    mock.server
+        .script_export_statuses("exp_1", ["pending", "exported"]);
+    let run = mock
+        .run(&[
+            "exports",
+            "wait",
+            "exp_1",
+            "--interval",
+            "1",
+            "--output",
+            "json",
+        ])
+        .expect(0);
+    assert_eq!(run.json()["status"], "exported");
+    assert_eq!(mock.server.hits("get_export"), 2);
+    assert!(
+        run.stderr.contains("export exp_1: pending"),
+        "{}",
+        run.stderr
+    );
+
+    mock.server.script_export_statuses("exp_2", ["pending"]);
+    let started = Instant::now();
+    let run = mock
+        .run(&[
+            "exports",
+            "wait",
+            "exp_2",
+            "--interval",
+            "1",
+            "--timeout",
+            "1",
+        ])
+        .expect(8);
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let last = run.stderr.lines().last().unwrap_or_default();
+    assert!(last.starts_with("error: gave up waiting"), "{}", run.stderr);
+}
+
+#[test]
+fn exports_create_wait_creates_then_waits() {
+    let mock = Mock::start();
+    // The uid of the document's example answer to create_export.
+    let created = mock
+        .run(&["exports", "create", "--dataset", "ds_1", "--output", "json"])
+        .expect(0)
+        .json();
+    let uid = created["uid"].as_str().expect("an export uid").to_owned();
+    mock.server
+        .script_export_statuses(&uid, ["processing", "exported"]);
+    let run = mock
+        .run(&[
+            "exports",
+            "create",
+            "--dataset",
+            "ds_1",
+            "--wait",
+            "--interval",
+            "1",
+            "--output",
+            "json",
+        ])
+        .expect(0);
+    assert_eq!(run.json()["status"], "exported");
+    assert_eq!(mock.server.hits("create_export"), 2);
+    let sent = mock.server.received_for("create_export");
+    assert_eq!(
+        sent[1].json().unwrap()["dataset"],
+        "ds_1",
+        "the field flag went into the body"
+    );
+}
+
+#[test]
+fn datasets_wait_waits_for_the_status() {
+    let mock = Mock::start();
+    mock.server
+        .script_dataset_statuses("ds_9", ["creating", "created"]);
+    let run = mock
+        .run(&[
+            "datasets",
+            "wait",
+            "ds_9",
+            "--interval",
+            "1",
+            "--output",
+            "json",
+        ])
+        .expect(0);
+    assert_eq!(run.json()["status"], "created");
+    assert_eq!(mock.server.hits("get_dataset"), 2);
+}
+
+#[test]
+fn resolve_downloads_every_object_verified() {
+    let mock = Mock::start();
+    let published = mock.server.publish(
+        PublicDataset::new("acme", "lidar")
+            .object(PublicObject::new(
+                "episode",
+                0,
+                "episodes/0.json",
+                &b"{\"n\":2}"[..],
+            ))
+            .object(PublicObject::new("frame", 0, "frames/0.bin", vec![1u8; 5000]).episode(0))
+            .page_size(1),
+    );
+    let out = TempDir::new();
+    // Anonymous: no key needed.
+    let run = mock
+        .run_with(
+            &[
+                "resolve",
+                "acme/lidar",
+                "--download",
+                out.str(),
+                "--output",
+                "json",
+            ],
+            &[],
+            None,
+        )
+        .expect(0);
+    let summary = run.json();
+    assert_eq!(
+        summary["canonical_reference"],
+        published.canonical_reference()
+    );
+    assert_eq!(summary["downloaded_files"], 2);
+    assert_eq!(
+        std::fs::read(out.path().join("frames/0.bin")).unwrap(),
+        vec![1u8; 5000]
+    );
+    assert_eq!(
+        std::fs::read(out.path().join("episodes/0.json")).unwrap(),
+        b"{\"n\":2}"
+    );
+    // A malformed reference is a usage error.
+    mock.run(&["resolve", "not a reference"]).expect(2);
+}
+
+#[test]
+fn configure_checks_the_key_and_never_prints_it() {
+    let mock = Mock::start();
+    let run = mock.run(&["configure", "--output", "table"]).expect(0);
+    assert!(run.stdout.contains("The key is valid"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("export AVALA_API_KEY=<your-api-key>"),
+        "{}",
+        run.stdout
+    );
+    // From stdin (no key in the environment), as JSON.
+    let run = mock
+        .run_with(
+            &["configure", "--output", "json"],
+            &[],
+            Some(&format!("{KEY}\n")),
+        )
+        .expect(0);
+    assert_eq!(run.json()["valid"], true);
+    assert_eq!(mock.server.hits("get_current_user"), 2);
+    // A refused key: exit 4.
+    mock.server
+        .fault(
+            "get_current_user",
+            avala::mock::Fault::status(401).json(serde_json::json!({"detail": "Invalid key"})),
+        )
+        .times(1);
+    mock.run(&["configure"]).expect(4);
+    // No key at all.
+    mock.run_with(&["configure"], &[], Some("\n")).expect(2);
+}
+
+#[test]
+fn completions_are_generated_for_the_shells() {
+    for shell in ["bash", "zsh", "fish"] {
+        let run = avala(&["completions", shell], &[], None).expect(0);
+        assert!(
+            run.stdout.contains("datasets") && run.stdout.contains("upload"),
+            "{shell}"
+        );
+    }
+    avala(&["completions", "tcsh"], &[], None).expect(2);
+}
