@@ -27,11 +27,10 @@
 
 mod allow;
 mod error;
-// Until the Fleet uploads (issue 12) use it.
-#[allow(dead_code)]
 mod fleet;
 mod flow;
 mod inventory;
+mod legacy;
 mod state;
 mod tracker;
 mod transfer;
@@ -45,6 +44,9 @@ use std::{
 use serde_json::Value;
 
 pub use error::UploadError;
+#[cfg(feature = "mock")]
+pub(crate) use legacy::quote_s3_key;
+pub use legacy::RecordingUpload;
 
 use crate::{types, Client, Result};
 
