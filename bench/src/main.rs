@@ -5,6 +5,7 @@
 mod alloc;
 mod build_cost;
 mod download;
+mod fleet;
 mod measures;
 mod probe;
 mod server;
@@ -18,13 +19,15 @@ static GLOBAL: alloc::Counting = alloc::Counting;
 const USAGE: &str = "\
 usage: avala-bench [--quick] [--build-cost] [--download-mib N] [--download-only]
        avala-bench --upload [--files N] [--file-kib N] [--large-mib N] [--rounds N]
+       avala-bench --fleet [--hash-mib N] [--files N] [--file-kib N] [--rounds N]
   --quick            a tenth of the calls (a smoke run; figures are noisier)
   --build-cost       also time a clean build of avala, a no-op rebuild and a
                      rebuild after touching openapi/avala.json (takes minutes)
   --download-mib N   the size of the verified-download object (default 1024;
                      128 with --quick)
   --download-only    only the verified download
-  --upload           only the upload measures (see bench/src/upload.rs)";
+  --upload           only the upload measures (see bench/src/upload.rs)
+  --fleet            only the Fleet recording measures (see bench/src/fleet.rs)";
 
 struct Opts {
     quick: bool,
@@ -48,6 +51,11 @@ fn main() {
         std::env::set_var("AVALA_ALLOW_INSECURE_BASE_URL", "1");
         alloc::enable();
         std::process::exit(upload::child(&args[1..]));
+    }
+    if args.first().map(String::as_str) == Some(fleet::PROBE_FLAG) {
+        std::env::set_var("AVALA_ALLOW_INSECURE_BASE_URL", "1");
+        alloc::enable();
+        std::process::exit(fleet::child(&args[1..]));
     }
     // Before any thread: the SDK refuses plain http unless this is set.
     std::env::set_var("AVALA_ALLOW_INSECURE_BASE_URL", "1");
@@ -86,6 +94,33 @@ fn main() {
             }
         }
         if let Err(e) = upload::run(&opts) {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    if args.first().map(String::as_str) == Some("--fleet") {
+        let mut opts = fleet::Opts {
+            hash_mib: 1024,
+            files: 200,
+            file_kib: 1024,
+            rounds: 3,
+        };
+        let mut rest = args[1..].iter();
+        while let Some(flag) = rest.next() {
+            let value = rest.next().and_then(|v| v.parse::<usize>().ok());
+            match (flag.as_str(), value) {
+                ("--hash-mib", Some(v)) => opts.hash_mib = v.max(1) as u64,
+                ("--files", Some(v)) => opts.files = v.max(1),
+                ("--file-kib", Some(v)) => opts.file_kib = v.max(1),
+                ("--rounds", Some(v)) => opts.rounds = v.max(1),
+                _ => {
+                    eprintln!("error: bad fleet argument {flag:?}\n{USAGE}");
+                    std::process::exit(2);
+                }
+            }
+        }
+        if let Err(e) = fleet::run(&opts) {
             eprintln!("error: {e}");
             std::process::exit(1);
         }

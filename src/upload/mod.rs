@@ -46,7 +46,7 @@ use serde_json::Value;
 pub use error::UploadError;
 #[cfg(feature = "mock")]
 pub(crate) use legacy::quote_s3_key;
-pub use legacy::RecordingUpload;
+pub use legacy::{sha256_file_hex, RecordingUpload};
 
 use crate::{types, Client, Result};
 

@@ -175,6 +175,13 @@ impl Client {
     }
 }
 
+/// The SDK's streamed SHA-256 of one file (what the recording inventory
+/// runs for each file), as lower-case hex; for the benchmark.
+#[doc(hidden)]
+pub fn sha256_file_hex(path: &Path) -> std::io::Result<String> {
+    crate::digest::sha256_file(path).map(|(sha, _)| crate::digest::hex(&sha))
+}
+
 /// The whole flow: local checks, then the protocol; the receipts are
 /// written whatever the outcome.
 async fn upload(up: RecordingUpload) -> Result<types::UploadStatusResponse> {
