@@ -3,7 +3,7 @@
 //! reconcile and grant check, the PUT retries, local refusals and the wait.
 
 use std::{
-    path::{Path, PathBuf},
+    path::Path,
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -16,36 +16,9 @@ use avala::{
 };
 use sha2::{Digest, Sha256};
 
-/// A directory removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> Self {
-        let dir = std::env::temp_dir().join(format!("avala-fleet-test-{:016x}", fastrand::u64(..)));
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-
-    /// Writes `len` pseudo-random bytes at `rel` and returns them.
-    fn file(&self, rel: &str, len: usize) -> Vec<u8> {
-        let path = self.0.join(rel);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        let mut rng = fastrand::Rng::new();
-        let bytes: Vec<u8> = (0..len).map(|_| rng.u8(..)).collect();
-        std::fs::write(&path, &bytes).unwrap();
-        bytes
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+#[path = "common/tempdir.rs"]
+mod tempdir;
+use tempdir::TempDir;
 
 fn sha(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
@@ -371,7 +344,9 @@ async fn each_reconcile_rule_is_refused_and_the_receipts_stay() {
         // A one-off anomaly passes: the same call resumes.
         let again = rig.upload().send().await;
         if anomaly == FleetAnomaly::Abandon {
-            assert!(upload_state(&again.unwrap_err()).contains("abandoned"));
+            let e = again.unwrap_err();
+            assert!(upload_state(&e).contains("abandoned"), "{e}");
+            assert!(upload_state(&e).contains("cannot continue"), "{e}");
         } else {
             again.unwrap();
         }
@@ -392,6 +367,13 @@ async fn a_session_without_receipts_here_is_not_taken_over() {
         .unwrap_err();
     assert!(upload_state(&e).contains("already has session"), "{e}");
     assert_eq!(rig.mock.hits("init_fleet_upload"), 1);
+
+    // Receipts whose session the server no longer knows: not a silent restart.
+    rig.mock.reset();
+    let e = rig.upload().send().await.unwrap_err();
+    assert!(upload_state(&e).contains("has no upload session"), "{e}");
+    assert!(upload_state(&e).contains("move the receipts away"), "{e}");
+    assert_eq!(rig.mock.hits("init_fleet_upload"), 0);
 }
 
 #[tokio::test]

@@ -270,21 +270,7 @@ async fn raw_upload(raw: &reqwest::Client, sink: &str, dir: &Path) -> Result<(),
 
 /// Runs the memory probe in a child; its peak above baseline, in bytes.
 fn probe(base: &str, dir: &Path, side: &str) -> Result<isize, String> {
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let out = Command::new(exe)
-        .args([PROBE_FLAG, base, &dir.to_string_lossy(), side])
-        .output()
-        .map_err(|e| format!("running the fleet probe: {e}"))?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    stdout
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("peak=")?.parse().ok())
-        .ok_or_else(|| {
-            format!(
-                "the fleet probe failed: {stdout}{}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-        })
+    crate::upload::run_probe(PROBE_FLAG, &[base, &dir.to_string_lossy(), side])
 }
 
 /// The probe child's `main`: counting is on; returns the exit code.
@@ -326,14 +312,5 @@ pub fn child(args: &[String]) -> i32 {
         }
     });
     let _ = std::fs::remove_dir_all(&state);
-    match result {
-        Ok(peak) => {
-            println!("peak={peak}");
-            0
-        }
-        Err(e) => {
-            println!("error: {e}");
-            1
-        }
-    }
+    crate::upload::report_peak(result)
 }

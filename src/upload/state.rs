@@ -165,14 +165,7 @@ impl State {
         if !self.dirty {
             return Ok(());
         }
-        let bytes = serde_json::to_vec_pretty(&self.doc).map_err(|e| UploadError::State {
-            message: format!("could not be serialised: {e}"),
-            path: self.path.clone(),
-        })?;
-        write_private(&self.path, &bytes).map_err(|e| UploadError::State {
-            message: format!("could not be written ({e}); check the state directory"),
-            path: self.path.clone(),
-        })?;
+        save(&self.path, &self.doc)?;
         self.dirty = false;
         self.last_write = Some(Instant::now());
         Ok(())
@@ -191,9 +184,22 @@ impl State {
     }
 }
 
+/// Writes `doc` as JSON to `path` with [`write_private`] (the dataset
+/// upload state and the Fleet upload receipts).
+pub(crate) fn save<T: Serialize>(path: &Path, doc: &T) -> Result<(), UploadError> {
+    let bytes = serde_json::to_vec(doc).map_err(|e| UploadError::State {
+        message: format!("could not be serialised: {e}"),
+        path: path.to_owned(),
+    })?;
+    write_private(path, &bytes).map_err(|e| UploadError::State {
+        message: format!("could not be written ({e}); check the state directory"),
+        path: path.to_owned(),
+    })
+}
+
 /// Writes `bytes` to a private temporary file next to `path`, then renames
 /// it over `path`, so that a reader sees the old or the new file whole.
-pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);

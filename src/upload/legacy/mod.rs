@@ -284,10 +284,27 @@ impl Run<'_> {
                     ));
                 }
                 // 3. Resume: the server's status must agree with us.
-                let status = self.status().await?;
+                let status = match self.status().await {
+                    Err(Error::NotFound(_)) => {
+                        return Err(self.mismatch(
+                            receipts,
+                            "status",
+                            format!(
+                            "the server has no upload session, but the receipts name session {:?}",
+                            session.uid
+                        ),
+                            START_OVER,
+                        ))
+                    }
+                    other => other?,
+                };
                 let here: HashSet<&str> = receipts.confirmed().collect();
+                let then = match status.status {
+                    Status::Abandoned => START_OVER,
+                    _ => RESUME_LATER,
+                };
                 let confirmed = checks::reconcile(&status, &session.uid, &self.manifest, &here)
-                    .map_err(|why| self.mismatch(receipts, "status", why, RESUME_LATER))?;
+                    .map_err(|why| self.mismatch(receipts, "status", why, then))?;
                 (session, confirmed)
             }
         };
@@ -643,6 +660,9 @@ impl Run<'_> {
 /// How to resume after a mismatch the server may clear.
 const RESUME_LATER: &str =
     "run the same upload again to resume once the server's session agrees with them";
+
+/// How to go on when the session cannot continue.
+const START_OVER: &str = "this session cannot continue: once the server no longer lists a session for the recording, move the receipts away and run the upload again to open a new one";
 
 /// A file whose stamp changed since it was hashed would not be sent as
 /// the manifest describes it.

@@ -13,7 +13,7 @@ use std::{
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::super::{fleet::RecordingFile, inventory::Stamp, state::write_private, UploadError};
+use super::super::{fleet::RecordingFile, inventory::Stamp, state::save, UploadError};
 
 const FORMAT: &str = "avala-fleet-legacy-upload";
 const VERSION: u32 = 1;
@@ -217,14 +217,7 @@ impl Receipts {
         if !self.dirty {
             return Ok(());
         }
-        let bytes = serde_json::to_vec(&self.doc).map_err(|e| UploadError::State {
-            message: format!("could not be serialised: {e}"),
-            path: self.path.clone(),
-        })?;
-        write_private(&self.path, &bytes).map_err(|e| UploadError::State {
-            message: format!("could not be written ({e}); check the state directory"),
-            path: self.path.clone(),
-        })?;
+        save(&self.path, &self.doc)?;
         self.dirty = false;
         self.last_write = Some(Instant::now());
         Ok(())
