@@ -40,10 +40,10 @@ const DATASET_TIMING: Timing = Timing {
 };
 
 #[derive(Debug, Clone, Copy)]
-struct Timing {
-    interval: Duration,
-    min_interval: Duration,
-    timeout: Duration,
+pub(crate) struct Timing {
+    pub(crate) interval: Duration,
+    pub(crate) min_interval: Duration,
+    pub(crate) timeout: Duration,
 }
 
 impl Timing {
@@ -54,7 +54,7 @@ impl Timing {
 }
 
 /// Called after every poll that did not end the wait, with what it saw.
-type OnPoll<'a, T> = Box<dyn FnMut(&T) + Send + 'a>;
+pub(crate) type OnPoll<'a, T> = Box<dyn FnMut(&T) + Send + 'a>;
 
 impl Client {
     /// Polls `GET /exports/{uid}/` until the export's status is `exported`,
@@ -217,7 +217,7 @@ impl<'a> WaitForDataset<'a> {
 /// 3. Past the deadline: [`Error::WaitTimeout`] with the last status seen.
 /// 4. Report the observation to `on_poll`, then sleep one interval, cut
 ///    short at the deadline so that the last observation is made there.
-async fn poll<T, G, F>(
+pub(crate) async fn poll<T, G, F>(
     timing: Timing,
     mut get: G,
     done: impl Fn(&T) -> bool,

@@ -3,7 +3,6 @@
 //! allow-list, local changes and the resume state.
 
 use std::{
-    path::{Path, PathBuf},
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -18,37 +17,9 @@ use sha2::{Digest, Sha256};
 
 const MIB: usize = 1024 * 1024;
 
-/// A directory removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> Self {
-        let dir =
-            std::env::temp_dir().join(format!("avala-upload-test-{:016x}", fastrand::u64(..)));
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-
-    /// Writes `len` pseudo-random bytes at `rel` and returns them.
-    fn file(&self, rel: &str, len: usize) -> Vec<u8> {
-        let path = self.0.join(rel);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        let mut rng = fastrand::Rng::with_seed(len as u64 ^ rel.len() as u64);
-        let bytes: Vec<u8> = (0..len).map(|_| rng.u8(..)).collect();
-        std::fs::write(&path, &bytes).unwrap();
-        bytes
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+#[path = "common/tempdir.rs"]
+mod tempdir;
+use tempdir::TempDir;
 
 fn sha(bytes: &[u8]) -> String {
     Sha256::digest(bytes)

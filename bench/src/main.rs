@@ -6,6 +6,7 @@ mod alloc;
 mod build_cost;
 mod cli;
 mod download;
+mod fleet;
 mod measures;
 mod probe;
 mod server;
@@ -20,6 +21,7 @@ const USAGE: &str = "\
 usage: avala-bench [--quick] [--build-cost] [--download-mib N] [--download-only]
        avala-bench --upload [--files N] [--file-kib N] [--large-mib N] [--rounds N]
        avala-bench --cli [--reps N]
+       avala-bench --fleet [--hash-mib N] [--files N] [--file-kib N] [--rounds N]
   --quick            a tenth of the calls (a smoke run; figures are noisier)
   --build-cost       also time a clean build of avala, a no-op rebuild and a
                      rebuild after touching openapi/avala.json (takes minutes)
@@ -28,7 +30,8 @@ usage: avala-bench [--quick] [--build-cost] [--download-mib N] [--download-only]
   --download-only    only the verified download
   --upload           only the upload measures (see bench/src/upload.rs)
   --cli              only our `avala` binary next to the Python CLI (avala 0.10.0
-                     from PyPI, in a virtualenv it makes; needs network once)";
+                     from PyPI, in a virtualenv it makes; needs network once)
+  --fleet            only the Fleet recording measures (see bench/src/fleet.rs)";
 
 struct Opts {
     quick: bool,
@@ -52,6 +55,11 @@ fn main() {
         std::env::set_var("AVALA_ALLOW_INSECURE_BASE_URL", "1");
         alloc::enable();
         std::process::exit(upload::child(&args[1..]));
+    }
+    if args.first().map(String::as_str) == Some(fleet::PROBE_FLAG) {
+        std::env::set_var("AVALA_ALLOW_INSECURE_BASE_URL", "1");
+        alloc::enable();
+        std::process::exit(fleet::child(&args[1..]));
     }
     // Before any thread: the SDK refuses plain http unless this is set.
     std::env::set_var("AVALA_ALLOW_INSECURE_BASE_URL", "1");
@@ -106,6 +114,33 @@ fn main() {
             }
         }
         if let Err(e) = upload::run(&opts) {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    if args.first().map(String::as_str) == Some("--fleet") {
+        let mut opts = fleet::Opts {
+            hash_mib: 1024,
+            files: 200,
+            file_kib: 1024,
+            rounds: 3,
+        };
+        let mut rest = args[1..].iter();
+        while let Some(flag) = rest.next() {
+            let value = rest.next().and_then(|v| v.parse::<usize>().ok());
+            match (flag.as_str(), value) {
+                ("--hash-mib", Some(v)) => opts.hash_mib = v.max(1) as u64,
+                ("--files", Some(v)) => opts.files = v.max(1),
+                ("--file-kib", Some(v)) => opts.file_kib = v.max(1),
+                ("--rounds", Some(v)) => opts.rounds = v.max(1),
+                _ => {
+                    eprintln!("error: bad fleet argument {flag:?}\n{USAGE}");
+                    std::process::exit(2);
+                }
+            }
+        }
+        if let Err(e) = fleet::run(&opts) {
             eprintln!("error: {e}");
             std::process::exit(1);
         }

@@ -375,21 +375,42 @@ async fn sdk_large(
 
 /// Runs the memory probe in a child; its peak above baseline, in bytes.
 fn probe(base: &str, large: &Path, side: &str) -> Result<isize, String> {
+    run_probe(PROBE_FLAG, &[base, &large.to_string_lossy(), side])
+}
+
+/// Runs this benchmark again as a probe child (`flag args..`) and reads the
+/// `peak=<bytes>` it prints.
+pub fn run_probe(flag: &str, args: &[&str]) -> Result<isize, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let out = Command::new(exe)
-        .args([PROBE_FLAG, base, &large.to_string_lossy(), side])
+        .arg(flag)
+        .args(args)
         .output()
-        .map_err(|e| format!("running the upload probe: {e}"))?;
+        .map_err(|e| format!("running the probe {flag}: {e}"))?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     stdout
         .split_whitespace()
         .find_map(|w| w.strip_prefix("peak=")?.parse().ok())
         .ok_or_else(|| {
             format!(
-                "the upload probe failed: {stdout}{}",
+                "the probe {flag} failed: {stdout}{}",
                 String::from_utf8_lossy(&out.stderr)
             )
         })
+}
+
+/// A probe child's report of its peak (or error) and its exit code.
+pub fn report_peak(result: Result<isize, String>) -> i32 {
+    match result {
+        Ok(peak) => {
+            println!("peak={peak}");
+            0
+        }
+        Err(e) => {
+            println!("error: {e}");
+            1
+        }
+    }
 }
 
 /// The probe child's `main`: counting is on; returns the exit code.
@@ -433,14 +454,5 @@ pub fn child(args: &[String]) -> i32 {
         let _ = std::fs::remove_dir_all(&state);
         out
     });
-    match result {
-        Ok(peak) => {
-            println!("peak={peak}");
-            0
-        }
-        Err(e) => {
-            println!("error: {e}");
-            1
-        }
-    }
+    report_peak(result)
 }

@@ -48,6 +48,7 @@ pub mod examples;
 pub mod schema;
 
 mod faults;
+mod fleet_legacy;
 mod jobs;
 mod manual_upload;
 mod paging;
@@ -58,6 +59,7 @@ mod server;
 mod storage;
 
 pub use faults::{Fault, FaultScript};
+pub use fleet_legacy::{FleetAnomaly, FleetObject};
 pub use manual_upload::{StoredObject, UploadMode};
 pub use resolver::{
     GrantFault, PublicDataset, PublicObject, Published, PublishedObject, DOWNLOAD_OPERATION,

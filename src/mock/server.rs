@@ -23,6 +23,7 @@ use serde_json::{json, Value};
 
 use super::{
     faults::{Action, Fault, FaultBook, FaultScript},
+    fleet_legacy::{FleetAnomaly, FleetObject},
     manual_upload::{StoredObject, UploadMode, Uploads},
     paging::PageScript,
     routing::{self, Lookup},
@@ -115,6 +116,7 @@ impl MockServer {
             pages: Mutex::default(),
             jobs: Default::default(),
             resolver: Default::default(),
+            fleet: Default::default(),
             received: Mutex::default(),
             sequence: AtomicU64::new(0),
             reset_at: SystemTime::now()
@@ -242,6 +244,7 @@ impl MockServer {
         self.state.jobs.clear();
         self.state.resolver.clear();
         self.state.uploads.clear();
+        self.state.fleet.clear();
         self.state.storage_bytes.store(0, Ordering::SeqCst);
     }
 
@@ -275,6 +278,34 @@ impl MockServer {
     /// sorted by key.
     pub fn stored_objects(&self) -> Vec<StoredObject> {
         self.state.uploads.objects()
+    }
+
+    /// Plays `anomaly` once, on the next legacy Fleet upload answer it
+    /// applies to (see [`FleetAnomaly`]). The legacy Fleet upload is
+    /// stateful for recording uids that are canonical lower-case UUIDs:
+    /// status is the exact no-session 404 until `init`, URLs point at the
+    /// mock's storage (`PUT /_storage/fleet/…`, [`StorageRoute::Fleet`]),
+    /// confirmations are checked against the stored objects' ETags, and a
+    /// finalised session is `completing` once, then `completed`.
+    pub fn fleet_anomaly(&self, anomaly: FleetAnomaly) {
+        self.state.fleet.anomaly(anomaly);
+    }
+
+    /// The statuses `get_fleet_recording` reports for `recording_uid` after
+    /// its legacy upload is finalised, one per call, the last staying
+    /// (default `processing`, then `ready`); before, it is `uploading`.
+    pub fn fleet_recording_statuses<S: Into<String>>(
+        &self,
+        recording_uid: &str,
+        statuses: impl IntoIterator<Item = S>,
+    ) {
+        let statuses = statuses.into_iter().map(Into::into).collect();
+        self.state.fleet.script_recording(recording_uid, statuses);
+    }
+
+    /// The objects the Fleet storage holds, sorted by key.
+    pub fn fleet_objects(&self) -> Vec<FleetObject> {
+        self.state.fleet.objects()
     }
 
     /// Body bytes received on the storage routes, stored or not.
@@ -360,6 +391,8 @@ pub(super) struct State {
     pub(super) jobs: super::jobs::Jobs,
     /// Published public datasets and scripted grants.
     pub(super) resolver: super::resolver::Registry,
+    /// Legacy Fleet upload sessions and stored objects.
+    pub(super) fleet: super::fleet_legacy::FleetLegacy,
 }
 
 impl State {
@@ -695,6 +728,9 @@ fn check(op: &schema::Operation, record: &mut ReceivedRequest) -> Option<Answer>
 /// The answer without faults: a scripted page, 204, or the example.
 fn normal(state: &State, op: &schema::Operation, record: &ReceivedRequest) -> Answer {
     if let Some(answer) = state.uploads.answer(&state.origin, op, record) {
+        return answer;
+    }
+    if let Some(answer) = state.fleet.answer(&state.origin, op, record) {
         return answer;
     }
     if !op.has_response_body {

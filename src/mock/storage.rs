@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 
 use super::{
     faults::Action,
+    fleet_legacy::FLEET_PATH,
     manual_upload::{hex, Slot, FORM_PATH, PART_PATH, PUT_PATH},
     server::{Answer, Delivery, ReceivedRequest, State},
 };
@@ -38,6 +39,8 @@ pub enum StorageRoute {
     Form,
     /// `PUT /_storage/sink/{any}`: any body, counted and dropped.
     Sink,
+    /// `PUT /_storage/fleet/…`: a legacy Fleet recording file.
+    Fleet,
 }
 
 impl StorageRoute {
@@ -49,6 +52,7 @@ impl StorageRoute {
             Self::Part => "storage.part",
             Self::Form => "storage.form",
             Self::Sink => "storage.sink",
+            Self::Fleet => "storage.fleet",
         }
     }
 }
@@ -71,6 +75,8 @@ pub(crate) async fn serve(request: Request<Incoming>, state: &State) -> io::Resu
         Some(StorageRoute::Form)
     } else if path.starts_with(SINK_PATH) && parts.method == http::Method::PUT {
         Some(StorageRoute::Sink)
+    } else if path.starts_with(FLEET_PATH) && parts.method == http::Method::PUT {
+        Some(StorageRoute::Fleet)
     } else {
         None
     };
@@ -136,6 +142,21 @@ pub(crate) async fn serve(request: Request<Incoming>, state: &State) -> io::Resu
                 }),
                 None,
             );
+            return Ok(finish(state, record, answer));
+        }
+        StorageRoute::Fleet => {
+            let answer = match (
+                fault.map(|f| f.action),
+                read(&mut body, state, false, 0).await,
+            ) {
+                (Some(Action::Status(status)), _) => Answer::bytes(status, None),
+                (_, Err(why)) => refuse(&mut record, StatusCode::BAD_REQUEST, why),
+                (_, Ok((size, sha256, _))) => {
+                    let content_type = parts.headers.get(http::header::CONTENT_TYPE);
+                    let content_type = content_type.and_then(|v| v.to_str().ok());
+                    state.fleet.store(&path, content_type, size, sha256)
+                }
+            };
             return Ok(finish(state, record, answer));
         }
         _ => {

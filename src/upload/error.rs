@@ -92,6 +92,13 @@ pub enum UploadError {
         /// The root at finalisation.
         after: String,
     },
+    /// A Fleet recording went to `error` while its processing was waited
+    /// for (§10.3); the upload itself was finalised.
+    #[error("recording {recording_uid} failed processing (status `error`)")]
+    ProcessingFailed {
+        /// The recording.
+        recording_uid: String,
+    },
 }
 
 impl UploadError {

@@ -27,12 +27,11 @@
 
 mod allow;
 mod error;
-// Until the Fleet uploads (issue 12) use it.
-#[allow(dead_code)]
 mod fleet;
 mod flight;
 mod flow;
 mod inventory;
+mod legacy;
 mod lock;
 mod state;
 mod tracker;
@@ -47,6 +46,9 @@ use std::{
 use serde_json::Value;
 
 pub use error::UploadError;
+#[cfg(feature = "mock")]
+pub(crate) use legacy::quote_s3_key;
+pub use legacy::{sha256_file_hex, RecordingUpload};
 
 use crate::{types, Client, Result};
 

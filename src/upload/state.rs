@@ -170,14 +170,7 @@ impl State {
         if !self.dirty {
             return Ok(());
         }
-        let bytes = serde_json::to_vec_pretty(&self.doc).map_err(|e| UploadError::State {
-            message: format!("could not be serialised: {e}"),
-            path: self.path.clone(),
-        })?;
-        write_private(&self.path, &bytes).map_err(|e| UploadError::State {
-            message: format!("could not be written ({e}); check the state directory"),
-            path: self.path.clone(),
-        })?;
+        save(&self.path, &self.doc)?;
         self.dirty = false;
         self.last_write = Some(Instant::now());
         Ok(())
@@ -196,6 +189,19 @@ impl State {
             }
         }
     }
+}
+
+/// Writes `doc` as JSON to `path` with [`write_private`] (the dataset
+/// upload state and the Fleet upload receipts).
+pub(crate) fn save<T: Serialize>(path: &Path, doc: &T) -> Result<(), UploadError> {
+    let bytes = serde_json::to_vec(doc).map_err(|e| UploadError::State {
+        message: format!("could not be serialised: {e}"),
+        path: path.to_owned(),
+    })?;
+    write_private(path, &bytes).map_err(|e| UploadError::State {
+        message: format!("could not be written ({e}); check the state directory"),
+        path: path.to_owned(),
+    })
 }
 
 /// Creates `dir` and its parents, private (0700 on Unix) where created.

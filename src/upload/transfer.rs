@@ -118,7 +118,7 @@ impl DataPlane {
             .http
             .request(Method::PUT, url)
             .headers(presigned_headers(headers, &slice.remote)?);
-        let status = self
+        let (status, _) = self
             .send(request, Bytes::new(), slice, Bytes::new(), key, conditional)
             .await?;
         Ok(if status == StatusCode::PRECONDITION_FAILED {
@@ -126,6 +126,26 @@ impl DataPlane {
         } else {
             Put::Stored
         })
+    }
+
+    /// PUTs `slice` to `url` with the presigned `headers` and returns the
+    /// storage's `ETag` header as sent (the Fleet legacy receipt), if any.
+    pub(crate) async fn put_for_etag(
+        &self,
+        url: &str,
+        headers: &HashMap<String, String>,
+        slice: &Slice,
+        key: &str,
+    ) -> Result<Option<String>, UploadError> {
+        let url = self.check(url)?;
+        let request = self
+            .http
+            .request(Method::PUT, url)
+            .headers(presigned_headers(headers, &slice.remote)?);
+        let (_, etag) = self
+            .send(request, Bytes::new(), slice, Bytes::new(), key, false)
+            .await?;
+        Ok(etag)
     }
 
     /// The legacy v1 upload: a `multipart/form-data` POST of every field of
@@ -149,8 +169,8 @@ impl DataPlane {
     }
 
     /// Sends `head` + the slice + `tail` as the body; a 2xx (or an allowed
-    /// 412) is success, anything else an error with the bounded, redacted
-    /// body.
+    /// 412) is success (with the answer's `ETag`, when it is text),
+    /// anything else an error with the bounded, redacted body.
     async fn send(
         &self,
         request: reqwest::RequestBuilder,
@@ -159,7 +179,7 @@ impl DataPlane {
         tail: Bytes,
         key: &str,
         allow_412: bool,
-    ) -> Result<StatusCode, UploadError> {
+    ) -> Result<(StatusCode, Option<String>), UploadError> {
         let watch = Arc::new(Watch::new());
         let length = head.len() as u64 + slice.len + tail.len() as u64;
         if length == 0 {
@@ -190,9 +210,14 @@ impl DataPlane {
         };
         let status = response.status();
         let retry_after = crate::retry::retry_after(response.headers());
+        let etag = response
+            .headers()
+            .get(header::ETAG)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let body = bounded_text(response, self.timeouts.answer).await;
         if status.is_success() || (allow_412 && status == StatusCode::PRECONDITION_FAILED) {
-            return Ok(status);
+            return Ok((status, etag));
         }
         Err(UploadError::Storage {
             path: slice.remote.clone(),

@@ -1,0 +1,743 @@
+//! The Fleet recording upload over the legacy presigned-PUT protocol
+//! (§9.2, with the checks of §13.2 and the wait of §10.3), step by step.
+//! Every answer is checked before the next step; a mismatch stops the run
+//! with [`Error::UploadState`] and the receipts kept, so the same call
+//! again resumes.
+
+mod checks;
+mod receipts;
+
+/// The mock names its Fleet objects as the SDK checks them.
+#[cfg(feature = "mock")]
+pub(crate) use checks::quote as quote_s3_key;
+
+use std::{
+    collections::{HashMap, HashSet},
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use futures::StreamExt;
+use serde_json::json;
+
+use self::{
+    checks::{GrantRefusal, Manifest},
+    receipts::{Receipt, Receipts, Session},
+};
+use super::{
+    api_key,
+    fleet::{self, RecordingFile},
+    inventory::Stamp,
+    loopback_http,
+    tracker::Tracker,
+    transfer::{DataPlane, Slice, Timeouts},
+    Callback, Progress, ProgressEvent, UploadError,
+};
+use crate::{
+    generated::open_enums::{FleetUploadSessionStatus as Status, RecordingStatus},
+    types, Client, Error, Result,
+};
+
+/// The body of the 404 that proves a recording has no session (§9.2 step 1).
+const NO_SESSION: &str = "No upload session found for this recording.";
+/// Paths per `upload/urls/` request (§9.2 step 4).
+const BATCH: usize = 100;
+/// Lifetime asked for the presigned URLs.
+const TTL_SECONDS: i64 = 3600;
+/// PUT attempts per file, and the sleeps between them in retry units (§8).
+const ATTEMPTS: u32 = 3;
+/// §10.3: the status is polled at least this often.
+const MAX_WAIT_INTERVAL: Duration = Duration::from_secs(10);
+/// The Fleet PUT's timeout (§8: 300 s).
+const PUT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// An upload of a recording directory over the legacy presigned-PUT
+/// protocol; made by [`Client::upload_recording`], run by
+/// [`send`](Self::send).
+#[must_use = "nothing is uploaded until `.send().await`"]
+pub struct RecordingUpload {
+    client: Client,
+    recording_uid: String,
+    source: PathBuf,
+    storage_config_uid: Option<String>,
+    workers: usize,
+    state_dir: Option<PathBuf>,
+    on_progress: Option<Callback>,
+    wait: Option<Duration>,
+    wait_interval: Duration,
+    retry_unit: Duration,
+    timeouts: Timeouts,
+}
+
+impl std::fmt::Debug for RecordingUpload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordingUpload")
+            .field("recording_uid", &self.recording_uid)
+            .field("source", &self.source)
+            .field("storage_config_uid", &self.storage_config_uid)
+            .field("workers", &self.workers)
+            .field("state_dir", &self.state_dir)
+            .field("wait", &self.wait)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RecordingUpload {
+    /// The storage configuration to upload into (sent only when not empty).
+    pub fn storage_config_uid(mut self, uid: impl Into<String>) -> Self {
+        self.storage_config_uid = Some(uid.into()).filter(|u: &String| !u.is_empty());
+        self
+    }
+
+    /// Files sent at the same time (default 4, at least 1).
+    pub fn workers(mut self, workers: usize) -> Self {
+        self.workers = workers.max(1);
+        self
+    }
+
+    /// Where the receipts are kept; default
+    /// `<user data dir>/avala/uploads/fleet-v1`.
+    pub fn state_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.state_dir = Some(dir.into());
+        self
+    }
+
+    /// Called on every [`Progress`] step, from the uploading task: keep it
+    /// quick.
+    pub fn on_progress<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&Progress) + Send + Sync + 'static,
+    {
+        self.on_progress = Some(std::sync::Arc::new(f));
+        self
+    }
+
+    /// After finalising, poll the recording and the upload (§10.3, every
+    /// 10 s) until the recording is `ready` and the upload `completed`, for
+    /// at most `timeout`. A recording in `error` is
+    /// [`UploadError::ProcessingFailed`]; past the timeout,
+    /// [`Error::WaitTimeout`].
+    pub fn wait(mut self, timeout: Duration) -> Self {
+        self.wait = Some(timeout);
+        self
+    }
+
+    /// The interval of [`wait`](Self::wait) (at most 10 s); for tests.
+    #[doc(hidden)]
+    pub fn wait_interval(mut self, interval: Duration) -> Self {
+        self.wait_interval = interval.min(MAX_WAIT_INTERVAL);
+        self
+    }
+
+    /// The unit of the PUT retry sleeps (1 then 2 units; default 1 s); for
+    /// tests.
+    #[doc(hidden)]
+    pub fn retry_unit(mut self, unit: Duration) -> Self {
+        self.retry_unit = unit;
+        self
+    }
+
+    /// Uploads what the server has not confirmed, finalises, optionally
+    /// waits, and returns the last upload status the server reported. On
+    /// an error the receipts stay, so the same call again resumes.
+    pub async fn send(self) -> Result<types::UploadStatusResponse> {
+        upload(self).await
+    }
+}
+
+impl Client {
+    /// Uploads the recording directory `source_dir` (walked recursively;
+    /// paths relative to it, `/`-separated) to the Fleet recording
+    /// `recording_uid` over the legacy presigned-PUT protocol. See
+    /// [`RecordingUpload`].
+    pub fn upload_recording(
+        &self,
+        recording_uid: impl Into<String>,
+        source_dir: impl AsRef<Path>,
+    ) -> RecordingUpload {
+        RecordingUpload {
+            client: self.clone(),
+            recording_uid: recording_uid.into(),
+            source: source_dir.as_ref().to_owned(),
+            storage_config_uid: None,
+            workers: 4,
+            state_dir: None,
+            on_progress: None,
+            wait: None,
+            wait_interval: MAX_WAIT_INTERVAL,
+            retry_unit: Duration::from_secs(1),
+            timeouts: Timeouts {
+                stall: PUT_TIMEOUT,
+                answer: PUT_TIMEOUT,
+                ..Timeouts::default()
+            },
+        }
+    }
+}
+
+/// The SDK's streamed SHA-256 of one file (what the recording inventory
+/// runs for each file), as lower-case hex; for the benchmark.
+#[doc(hidden)]
+pub fn sha256_file_hex(path: &Path) -> std::io::Result<String> {
+    crate::digest::sha256_file(path).map(|(sha, _)| crate::digest::hex(&sha))
+}
+
+/// The whole flow: local checks, then the protocol; the receipts are
+/// written whatever the outcome.
+async fn upload(up: RecordingUpload) -> Result<types::UploadStatusResponse> {
+    // 0. Local inventory, before any request.
+    let recording = fleet::canonical_recording_uid(&up.recording_uid)?;
+    let files = fleet::inventory(&up.source).await?;
+    check_local(&up.source, &files)?;
+    let dir = match up.state_dir.clone().or_else(receipts::default_dir) {
+        Some(dir) => dir,
+        None => {
+            return Err(Error::InvalidArgument {
+                message: "no data directory is known for the upload receipts: call .state_dir(..)"
+                    .to_owned(),
+            })
+        }
+    };
+    let mut receipts = Receipts::open(&dir, up.client.base_url(), &recording, &files)?;
+    let run = Run {
+        plane: DataPlane::new(loopback_http(&up.client), up.timeouts)?,
+        key: api_key(&up.client).to_owned(),
+        manifest: Manifest::new(files.iter().map(|f| (f.path.as_str(), f.stamp.size))),
+        progress: Tracker::new(
+            files.len(),
+            files.iter().map(|f| f.stamp.size).sum(),
+            up.on_progress.clone(),
+        ),
+        recording: &recording,
+        files: &files,
+        up: &up,
+    };
+    let result = run.protocol(&mut receipts).await;
+    let kept = receipts.flush();
+    let status = result?;
+    kept?;
+    match up.wait {
+        Some(timeout) => run.wait(&status.session_uid, timeout).await,
+        None => Ok(status),
+    }
+}
+
+/// Step 0's limits on the inventory (symbolic links were refused by it).
+fn check_local(source: &Path, files: &[RecordingFile]) -> Result<()> {
+    let rejected = |path: &Path, reason: String| -> Error {
+        UploadError::Rejected {
+            path: path.to_owned(),
+            reason,
+        }
+        .into()
+    };
+    if files.is_empty() {
+        return Err(rejected(
+            source,
+            "the directory holds no file to upload".to_owned(),
+        ));
+    }
+    if files.len() > checks::MAX_FILES {
+        return Err(rejected(
+            source,
+            format!(
+                "it holds {} files; a recording has at most {}",
+                files.len(),
+                checks::MAX_FILES
+            ),
+        ));
+    }
+    for file in files {
+        checks::local_path(&file.path).map_err(|why| rejected(&file.local, why))?;
+    }
+    Ok(())
+}
+
+/// One run's shared context.
+struct Run<'a> {
+    up: &'a RecordingUpload,
+    recording: &'a str,
+    files: &'a [RecordingFile],
+    manifest: Manifest<'a>,
+    plane: DataPlane,
+    /// The API key, only to scrub it from storage error bodies.
+    key: String,
+    progress: Tracker,
+}
+
+impl Run<'_> {
+    fn client(&self) -> &Client {
+        &self.up.client
+    }
+
+    /// Steps 1–5.
+    async fn protocol(&self, receipts: &mut Receipts) -> Result<types::UploadStatusResponse> {
+        let (session, mut confirmed) = match receipts.session().cloned() {
+            None => (self.open(receipts).await?, HashSet::new()),
+            Some(session) => {
+                if let Some((path, how)) = receipts.changed(self.files) {
+                    return Err(self.mismatch(
+                        receipts,
+                        "local files",
+                        format!("`{path}` {how} since the upload began, so it no longer matches the session's manifest"),
+                        "restore the recording directory as it was",
+                    ));
+                }
+                // 3. Resume: the server's status must agree with us.
+                let status = match self.status().await {
+                    Err(Error::NotFound(_)) => {
+                        return Err(self.mismatch(
+                            receipts,
+                            "status",
+                            format!(
+                            "the server has no upload session, but the receipts name session {:?}",
+                            session.uid
+                        ),
+                            START_OVER,
+                        ))
+                    }
+                    other => other?,
+                };
+                let here: HashSet<&str> = receipts.confirmed().collect();
+                let then = match status.status {
+                    Status::Abandoned => START_OVER,
+                    _ => RESUME_LATER,
+                };
+                let confirmed = checks::reconcile(&status, &session.uid, &self.manifest, &here)
+                    .map_err(|why| self.mismatch(receipts, "status", why, then))?;
+                (session, confirmed)
+            }
+        };
+        for file in self
+            .files
+            .iter()
+            .filter(|f| confirmed.contains(f.path.as_str()))
+        {
+            self.progress.finish(&file.path, file.stamp.size, 0, true);
+        }
+
+        // 4. What remains, 100 paths at a time.
+        let remaining: Vec<&RecordingFile> = self
+            .files
+            .iter()
+            .filter(|f| !confirmed.contains(f.path.as_str()))
+            .collect();
+        for batch in remaining.chunks(BATCH) {
+            self.batch(receipts, &session, batch, &mut confirmed)
+                .await?;
+        }
+
+        // 5. All confirmed, then finalise (unless already done).
+        let status = self.status().await?;
+        let here: HashSet<&str> = receipts.confirmed().collect();
+        let server = checks::reconcile(&status, &session.uid, &self.manifest, &here)
+            .map_err(|why| self.mismatch(receipts, "status before finalize", why, RESUME_LATER))?;
+        if server.len() != self.files.len() {
+            return Err(self.mismatch(
+                receipts,
+                "status before finalize",
+                format!(
+                    "{} files are still pending after all were confirmed",
+                    self.files.len() - server.len()
+                ),
+                RESUME_LATER,
+            ));
+        }
+        if matches!(status.status, Status::Completing | Status::Completed) {
+            return Ok(status);
+        }
+        self.unchanged_all()?;
+        let ack = self
+            .client()
+            .finalize_fleet_upload()
+            .recording_uid(self.recording)
+            .body(types::FinalizeFleetUploadRequest {
+                session_uid: session.uid.clone(),
+            })
+            .send()
+            .await?
+            .into_inner();
+        if ack.detail.is_none() || ack.session_uid.as_ref().is_some_and(|s| *s != session.uid) {
+            return Err(self.mismatch(
+                receipts,
+                "finalize",
+                "the acknowledgement lacks `detail` or names another session".to_owned(),
+                RESUME_LATER,
+            ));
+        }
+        let status = self.status().await?;
+        checks::reconcile(&status, &session.uid, &self.manifest, &here)
+            .map_err(|why| self.mismatch(receipts, "status after finalize", why, RESUME_LATER))?;
+        if !matches!(status.status, Status::Completing | Status::Completed) {
+            return Err(self.mismatch(
+                receipts,
+                "status after finalize",
+                format!(
+                    "the session is `{}`, not completing or completed",
+                    status.status.as_str()
+                ),
+                RESUME_LATER,
+            ));
+        }
+        Ok(status)
+    }
+
+    /// Steps 1–2: prove there is no session, then open one.
+    async fn open(&self, receipts: &mut Receipts) -> Result<Session> {
+        match self.status().await {
+            Err(Error::NotFound(e)) if e.body == Some(json!({ "detail": NO_SESSION })) => {}
+            Err(Error::NotFound(_)) => {
+                return Err(self.mismatch(
+                    receipts,
+                    "status",
+                    "the 404 does not carry the exact no-session body, so the absence of an earlier session is not established".to_owned(),
+                    RESUME_LATER,
+                ))
+            }
+            Err(e) => return Err(e),
+            Ok(status) => {
+                return Err(self.mismatch(
+                    receipts,
+                    "status",
+                    format!(
+                        "the server already has session {:?} ({}) for this recording, and no receipt here says it is ours",
+                        status.session_uid,
+                        status.status.as_str()
+                    ),
+                    "resume it from the machine that holds its receipts",
+                ))
+            }
+        }
+        // The manifest is on disk before init, so that a lost answer is known.
+        receipts.flush()?;
+        let request = types::InitFleetUploadRequest {
+            files: self
+                .files
+                .iter()
+                .map(|f| types::InitFleetUploadRequestFilesItem {
+                    path: f.path.clone(),
+                    size_bytes: f.stamp.size as i64,
+                })
+                .collect(),
+            storage_config_uid: self.up.storage_config_uid.clone(),
+        };
+        let session = self
+            .client()
+            .init_fleet_upload()
+            .recording_uid(self.recording)
+            .body(request)
+            .send()
+            .await?
+            .into_inner();
+        let (uid, s3_prefix) = checks::init(&session, &self.manifest, self.recording)
+            .map_err(|why| self.mismatch(receipts, "init", why, RESUME_LATER))?;
+        let session = Session { uid, s3_prefix };
+        receipts.set_session(session.clone())?;
+        Ok(session)
+    }
+
+    /// Step 4 for one batch: URLs, PUTs, then the confirmation of every
+    /// file that was stored (also when others failed, before stopping).
+    async fn batch<'f>(
+        &self,
+        receipts: &mut Receipts,
+        session: &Session,
+        batch: &[&'f RecordingFile],
+        confirmed: &mut HashSet<&'f str>,
+    ) -> Result<()> {
+        let paths: Vec<&str> = batch.iter().map(|f| f.path.as_str()).collect();
+        let answer = self
+            .client()
+            .get_fleet_upload_urls()
+            .recording_uid(self.recording)
+            .body(types::GetFleetUploadUrlsRequest {
+                session_uid: session.uid.clone(),
+                file_paths: paths.iter().map(|p| (*p).to_owned()).collect(),
+                ttl_seconds: TTL_SECONDS,
+            })
+            .send()
+            .await?
+            .into_inner();
+        let grants = checks::grants(&answer, &paths, &session.s3_prefix, self.plane_loopback())
+            .map_err(|refusal| match refusal {
+                GrantRefusal::Url(e) => e.into(),
+                GrantRefusal::State(why) => self.mismatch(receipts, "urls", why, RESUME_LATER),
+            })?;
+        let mut results: Vec<(&RecordingFile, Result<String>)> = futures::stream::iter(batch)
+            .map(|file| async {
+                let grant = grants[file.path.as_str()];
+                (*file, self.put(file, grant).await)
+            })
+            .buffer_unordered(self.up.workers)
+            .collect()
+            .await;
+        results.sort_by(|a, b| a.0.path.cmp(&b.0.path));
+        let mut failure = None;
+        let mut stored = Vec::new();
+        for (file, result) in results {
+            match result {
+                Ok(etag) => stored.push((file, etag)),
+                Err(e) => {
+                    failure.get_or_insert(e);
+                }
+            }
+        }
+        if !stored.is_empty() {
+            let ack = self
+                .client()
+                .confirm_fleet_upload()
+                .recording_uid(self.recording)
+                .body(types::ConfirmFleetUploadRequest {
+                    session_uid: session.uid.clone(),
+                    files: stored
+                        .iter()
+                        .map(|(f, etag)| types::ConfirmFleetUploadRequestFilesItem {
+                            path: f.path.clone(),
+                            etag: etag.clone(),
+                            size_bytes: f.stamp.size as i64,
+                        })
+                        .collect(),
+                })
+                .send()
+                .await?
+                .into_inner();
+            let mut expected = confirmed.clone();
+            expected.extend(stored.iter().map(|(f, _)| f.path.as_str()));
+            checks::confirm_ack(&ack, &session.uid, &self.manifest, &expected)
+                .map_err(|why| self.mismatch(receipts, "confirm", why, RESUME_LATER))?;
+            *confirmed = expected;
+            receipts.confirm(stored.into_iter().map(|(f, etag)| {
+                (
+                    f.path.clone(),
+                    Receipt {
+                        etag,
+                        stamp: f.stamp,
+                    },
+                )
+            }))?;
+        }
+        failure.map_or(Ok(()), Err)
+    }
+
+    fn plane_loopback(&self) -> bool {
+        loopback_http(&self.up.client)
+    }
+
+    /// Step 4.2 for one file: up to 3 attempts (sleeping 1, then 2 units)
+    /// on transport errors and 429/500/502/503/504; the ETag is the receipt.
+    async fn put(&self, file: &RecordingFile, grant: &types::UploadUrlEntry) -> Result<String> {
+        let mut headers: HashMap<String, String> = grant.headers.clone();
+        if !headers
+            .keys()
+            .any(|k| k.eq_ignore_ascii_case("content-type"))
+        {
+            headers.insert(
+                "Content-Type".to_owned(),
+                "application/octet-stream".to_owned(),
+            );
+        }
+        let slice = Slice {
+            local: file.local.clone(),
+            remote: file.path.clone(),
+            offset: 0,
+            len: file.stamp.size,
+        };
+        let size = file.stamp.size;
+        let mut attempt = 0;
+        loop {
+            unchanged(file)?;
+            self.progress
+                .emit(&file.path, ProgressEvent::Started { size });
+            match self
+                .plane
+                .put_for_etag(&grant.put_url, &headers, &slice, &self.key)
+                .await
+            {
+                Ok(etag) => {
+                    unchanged(file)?;
+                    let etag = checks::etag(etag.as_deref()).map_err(|why| Error::UploadState {
+                        message: format!("PUT of `{}`: {why}; it was not confirmed. Keep the receipts and run the same upload again to send it again", file.path),
+                    })?;
+                    self.progress.sent(&file.path, size);
+                    self.progress.finish(&file.path, size, size, false);
+                    return Ok(etag);
+                }
+                Err(e) if retryable(&e) && attempt + 1 < ATTEMPTS => {
+                    let delay = self.up.retry_unit * 2u32.pow(attempt);
+                    tracing::debug!(path = %file.path, attempt = attempt + 1, delay_ms = delay.as_millis() as u64, error = %e, "retrying the PUT");
+                    tokio::time::sleep(delay).await;
+                    attempt += 1;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Every file still has the stamp it was hashed with.
+    fn unchanged_all(&self) -> Result<()> {
+        self.files.iter().try_for_each(unchanged)
+    }
+
+    async fn status(&self) -> Result<types::UploadStatusResponse> {
+        Ok(self
+            .client()
+            .get_fleet_upload_status()
+            .recording_uid(self.recording)
+            .send()
+            .await?
+            .into_inner())
+    }
+
+    /// §10.3: poll the recording and the upload until the recording is
+    /// `ready` and the upload `completed`.
+    async fn wait(
+        &self,
+        session_uid: &str,
+        timeout: Duration,
+    ) -> Result<types::UploadStatusResponse> {
+        let timing = crate::wait::Timing {
+            interval: self.up.wait_interval,
+            min_interval: Duration::ZERO,
+            timeout,
+        };
+        let (_, status) = crate::wait::poll(
+            timing,
+            || async {
+                let recording = self
+                    .client()
+                    .get_fleet_recording()
+                    .recording_id(self.recording)
+                    .send()
+                    .await?
+                    .into_inner();
+                if recording.status == Some(RecordingStatus::Error) {
+                    return Err(UploadError::ProcessingFailed {
+                        recording_uid: self.recording.to_owned(),
+                    }
+                    .into());
+                }
+                let status = self.status().await?;
+                if status.session_uid != session_uid {
+                    return Err(Error::UploadState {
+                        message: format!(
+                            "while waiting, the recording's upload session became {:?} (ours is {session_uid:?}); the upload itself was finalised",
+                            status.session_uid
+                        ),
+                    });
+                }
+                Ok((recording, status))
+            },
+            |(recording, status): &(types::Recording, types::UploadStatusResponse)| {
+                recording.status == Some(RecordingStatus::Ready) && status.status == Status::Completed
+            },
+            |(recording, status)| {
+                Some(format!(
+                    "recording {}, upload {}",
+                    recording.status.as_ref().map_or("unknown", |s| s.as_str()),
+                    status.status.as_str()
+                ))
+            },
+            None,
+        )
+        .await?;
+        Ok(status)
+    }
+
+    /// The error of a step whose evidence does not match: what, what to
+    /// keep, how to resume.
+    fn mismatch(&self, receipts: &Receipts, step: &str, why: String, then: &str) -> Error {
+        Error::UploadState {
+            message: format!(
+                "recording {}, {step}: {why}. Nothing more was sent. Keep the receipts at {} and the files in {} unchanged; {then}",
+                self.recording,
+                receipts.path().display(),
+                self.up.source.display()
+            ),
+        }
+    }
+}
+
+/// How to resume after a mismatch the server may clear.
+const RESUME_LATER: &str =
+    "run the same upload again to resume once the server's session agrees with them";
+
+/// How to go on when the session cannot continue.
+const START_OVER: &str = "this session cannot continue: once the server no longer lists a session for the recording, move the receipts away and run the upload again to open a new one";
+
+/// A file whose stamp changed since it was hashed would not be sent as
+/// the manifest describes it.
+fn unchanged(file: &RecordingFile) -> Result<()> {
+    if Stamp::of(&file.local)? != file.stamp {
+        return Err(UploadError::FileChanged {
+            path: file.local.clone(),
+        }
+        .into());
+    }
+    Ok(())
+}
+
+/// §8 for the Fleet PUT: transport errors and 429/500/502/503/504.
+fn retryable(e: &UploadError) -> bool {
+    match e {
+        UploadError::StorageTransport { .. } => true,
+        UploadError::Storage { status, .. } => matches!(status, 429 | 500 | 502 | 503 | 504),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(path: &str) -> RecordingFile {
+        RecordingFile {
+            local: PathBuf::from("/rec").join(path),
+            path: path.to_owned(),
+            stamp: Stamp {
+                size: 1,
+                mtime_ns: 0,
+                inode: 0,
+            },
+            sha256: String::new(),
+        }
+    }
+
+    #[test]
+    fn step_0_limits_name_the_offending_file() {
+        let source = Path::new("/rec");
+        let many: Vec<RecordingFile> = (0..checks::MAX_FILES)
+            .map(|i| file(&format!("f{i}")))
+            .collect();
+        assert!(check_local(source, &many).is_ok());
+        let mut too_many = many;
+        too_many.push(file("last"));
+        let e = check_local(source, &too_many).unwrap_err().to_string();
+        assert!(e.contains("50001 files") && e.contains("/rec"), "{e}");
+        let e = check_local(source, &[file("ok"), file("a/../b")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("/rec/a/../b") && e.contains(".."), "{e}");
+        assert!(check_local(source, &[]).is_err());
+    }
+
+    #[test]
+    fn only_transport_errors_and_the_listed_statuses_are_retried() {
+        let storage = |status| UploadError::Storage {
+            path: "a".into(),
+            status,
+            body: String::new(),
+            retry_after: None,
+        };
+        for status in [429, 500, 502, 503, 504] {
+            assert!(retryable(&storage(status)), "{status}");
+        }
+        for status in [400, 403, 408, 501, 505] {
+            assert!(!retryable(&storage(status)), "{status}");
+        }
+        assert!(retryable(&UploadError::StorageTransport {
+            path: "a".into(),
+            message: "reset".into()
+        }));
+        assert!(!retryable(&UploadError::FileChanged { path: "a".into() }));
+    }
+}

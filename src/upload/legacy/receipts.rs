@@ -1,0 +1,295 @@
+//! The receipts of a legacy Fleet upload: what a later run needs to resume
+//! without sending a confirmed byte twice. One private JSON file per API
+//! root and recording, written atomically: the manifest sent to init (path,
+//! size, SHA-256), the session and its `s3_prefix` once init answered, and
+//! every confirmed file with its ETag and the stamp it had.
+
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::super::{fleet::RecordingFile, inventory::Stamp, state::save, UploadError};
+
+const FORMAT: &str = "avala-fleet-legacy-upload";
+const VERSION: u32 = 1;
+/// Confirmations are written at most this often (and always at the end and
+/// on an error): a lost one is learnt again from the server's status.
+const FLUSH_EVERY: Duration = Duration::from_secs(1);
+
+/// `<data dir>/avala/uploads/fleet-v1`.
+pub(crate) fn default_dir() -> Option<PathBuf> {
+    Some(
+        dirs::data_dir()?
+            .join("avala")
+            .join("uploads")
+            .join("fleet-v1"),
+    )
+}
+
+/// One file of the manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Entry {
+    pub(crate) size: u64,
+    pub(crate) sha256: String,
+}
+
+/// A confirmed file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Receipt {
+    pub(crate) etag: String,
+    pub(crate) stamp: Stamp,
+}
+
+/// The session init opened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Session {
+    pub(crate) uid: String,
+    pub(crate) s3_prefix: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Document {
+    format: String,
+    version: u32,
+    api_root: String,
+    recording_uid: String,
+    manifest: BTreeMap<String, Entry>,
+    /// `None` until init's answer passed its checks.
+    session: Option<Session>,
+    confirmed: BTreeMap<String, Receipt>,
+}
+
+/// The receipts of one recording upload, with their file.
+#[derive(Debug)]
+pub(crate) struct Receipts {
+    path: PathBuf,
+    doc: Document,
+    dirty: bool,
+    last_write: Option<Instant>,
+}
+
+impl Receipts {
+    /// The receipts for `recording_uid` at `api_root` under `dir`, read
+    /// back when a file exists (a file that cannot be used is an error,
+    /// never silently replaced), else new for `files`.
+    pub(crate) fn open(
+        dir: &Path,
+        api_root: &str,
+        recording_uid: &str,
+        files: &[RecordingFile],
+    ) -> Result<Self, UploadError> {
+        let key = Sha256::digest(format!("{api_root}\n{recording_uid}"));
+        let path = dir.join(format!("{}.json", crate::digest::hex(&key[..16])));
+        let manifest = files
+            .iter()
+            .map(|f| {
+                let entry = Entry {
+                    size: f.stamp.size,
+                    sha256: f.sha256.clone(),
+                };
+                (f.path.clone(), entry)
+            })
+            .collect();
+        let text = match std::fs::read(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Self {
+                    path,
+                    doc: Document {
+                        format: FORMAT.to_owned(),
+                        version: VERSION,
+                        api_root: api_root.to_owned(),
+                        recording_uid: recording_uid.to_owned(),
+                        manifest,
+                        session: None,
+                        confirmed: BTreeMap::new(),
+                    },
+                    dirty: true,
+                    last_write: None,
+                })
+            }
+            Err(e) => {
+                return Err(UploadError::State {
+                    message: format!("cannot be read ({e}); fix its permissions"),
+                    path,
+                })
+            }
+        };
+        let unusable = |why: String| {
+            UploadError::State {
+            message: format!("{why}; restore it from a backup, or move it away to start a new upload (the server may then refuse while an earlier session exists)"),
+            path: path.clone(),
+        }
+        };
+        let doc: Document =
+            serde_json::from_slice(&text).map_err(|e| unusable(format!("is corrupt ({e})")))?;
+        if doc.format != FORMAT || doc.version != VERSION {
+            return Err(unusable(
+                "is not a Fleet upload receipt of this SDK version".to_owned(),
+            ));
+        }
+        if doc.api_root != api_root || doc.recording_uid != recording_uid {
+            return Err(unusable(format!(
+                "belongs to recording {} at {}",
+                doc.recording_uid, doc.api_root
+            )));
+        }
+        let mut receipts = Self {
+            path,
+            doc,
+            dirty: false,
+            last_write: None,
+        };
+        if receipts.doc.session.is_none() {
+            // Init was sent but its answer not kept: the manifest may be
+            // replaced as long as the server proves it has no session.
+            receipts.doc.manifest = manifest;
+            receipts.dirty = true;
+        }
+        Ok(receipts)
+    }
+
+    /// The receipts file.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(crate) fn session(&self) -> Option<&Session> {
+        self.doc.session.as_ref()
+    }
+
+    /// The first local file that differs from the manifest the session was
+    /// opened with (changed, added or removed), with what differs.
+    pub(crate) fn changed(&self, files: &[RecordingFile]) -> Option<(String, &'static str)> {
+        for file in files {
+            match self.doc.manifest.get(&file.path) {
+                None => return Some((file.path.clone(), "was added")),
+                Some(e) if e.size != file.stamp.size || e.sha256 != file.sha256 => {
+                    return Some((file.path.clone(), "has other contents"))
+                }
+                Some(_) => {}
+            }
+        }
+        if files.len() != self.doc.manifest.len() {
+            let here: std::collections::HashSet<&str> =
+                files.iter().map(|f| f.path.as_str()).collect();
+            return self
+                .doc
+                .manifest
+                .iter()
+                .find(|(p, _)| !here.contains(p.as_str()))
+                .map(|(p, _)| (p.clone(), "was removed"));
+        }
+        None
+    }
+
+    /// The paths whose confirmation the server acknowledged.
+    pub(crate) fn confirmed(&self) -> impl Iterator<Item = &str> {
+        self.doc.confirmed.keys().map(String::as_str)
+    }
+
+    pub(crate) fn set_session(&mut self, session: Session) -> Result<(), UploadError> {
+        self.doc.session = Some(session);
+        self.dirty = true;
+        self.flush()
+    }
+
+    /// Records acknowledged confirmations, writing at most once a second.
+    pub(crate) fn confirm(
+        &mut self,
+        files: impl IntoIterator<Item = (String, Receipt)>,
+    ) -> Result<(), UploadError> {
+        self.doc.confirmed.extend(files);
+        self.dirty = true;
+        if self.last_write.is_none_or(|t| t.elapsed() >= FLUSH_EVERY) {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Writes the receipts if they changed since the last write.
+    pub(crate) fn flush(&mut self) -> Result<(), UploadError> {
+        if !self.dirty {
+            return Ok(());
+        }
+        save(&self.path, &self.doc)?;
+        self.dirty = false;
+        self.last_write = Some(Instant::now());
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(path: &str, size: u64, sha: &str) -> RecordingFile {
+        RecordingFile {
+            local: PathBuf::from(path),
+            path: path.to_owned(),
+            stamp: Stamp {
+                size,
+                mtime_ns: 1,
+                inode: 2,
+            },
+            sha256: sha.to_owned(),
+        }
+    }
+
+    #[test]
+    fn receipts_round_trip_privately_and_see_changes() {
+        let dir = std::env::temp_dir().join(format!("avala-receipts-{}", fastrand::u64(..)));
+        let files = vec![file("a", 1, "aa"), file("b", 2, "bb")];
+        let mut r = Receipts::open(&dir, "http://x/api/v1", "rec", &files).unwrap();
+        assert!(r.session().is_none());
+        r.set_session(Session {
+            uid: "s".into(),
+            s3_prefix: "fleet/o/rec/".into(),
+        })
+        .unwrap();
+        r.confirm([(
+            "a".to_owned(),
+            Receipt {
+                etag: "e".into(),
+                stamp: files[0].stamp,
+            },
+        )])
+        .unwrap();
+        r.flush().unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(r.path()).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let again = Receipts::open(&dir, "http://x/api/v1", "rec", &files).unwrap();
+        assert_eq!(again.session().unwrap().uid, "s");
+        assert_eq!(again.confirmed().collect::<Vec<_>>(), ["a"]);
+        assert_eq!(again.changed(&files), None);
+        let edited = vec![file("a", 1, "aa"), file("b", 2, "cc")];
+        assert_eq!(
+            again.changed(&edited),
+            Some(("b".into(), "has other contents"))
+        );
+        assert_eq!(
+            again.changed(&files[..1]),
+            Some(("b".into(), "was removed"))
+        );
+        let more = vec![file("a", 1, "aa"), file("b", 2, "bb"), file("c", 0, "")];
+        assert_eq!(again.changed(&more), Some(("c".into(), "was added")));
+        // Another recording has its own file.
+        assert!(Receipts::open(&dir, "http://x/api/v1", "rec2", &files)
+            .unwrap()
+            .session()
+            .is_none());
+        std::fs::write(again.path(), b"{").unwrap();
+        let e = Receipts::open(&dir, "http://x/api/v1", "rec", &files).unwrap_err();
+        assert!(e.to_string().contains("corrupt"), "{e}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

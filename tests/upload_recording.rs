@@ -1,0 +1,555 @@
+//! Fleet recording uploads over the legacy presigned-PUT protocol (§9.2,
+//! §13.2, §10.3) against the embedded mock: a clean upload, resumes, every
+//! reconcile and grant check, the PUT retries, local refusals and the wait.
+
+use std::{
+    path::Path,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use avala::{
+    mock::{Fault, FleetAnomaly, MockServer, StorageRoute},
+    types::FleetUploadSessionStatus,
+    upload::{ProgressEvent, RecordingUpload, UploadError},
+    Error,
+};
+use sha2::{Digest, Sha256};
+
+#[path = "common/tempdir.rs"]
+mod tempdir;
+use tempdir::TempDir;
+
+fn sha(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A mock, a recording directory, a receipts directory and a recording uid.
+struct Rig {
+    mock: MockServer,
+    src: TempDir,
+    state: TempDir,
+    uid: String,
+}
+
+impl Rig {
+    async fn new() -> Self {
+        Self {
+            mock: MockServer::start().await,
+            src: TempDir::new(),
+            state: TempDir::new(),
+            uid: uuid::Uuid::new_v4().to_string(),
+        }
+    }
+
+    /// `n` files of `len` bytes, `f000.bin`…, returned as (path, bytes).
+    fn files(&self, n: usize, len: usize) -> Vec<(String, Vec<u8>)> {
+        (0..n)
+            .map(|i| {
+                let path = format!("f{i:03}.bin");
+                let bytes = self.src.file(&path, len);
+                (path, bytes)
+            })
+            .collect()
+    }
+
+    fn upload(&self) -> RecordingUpload {
+        self.mock
+            .client()
+            .upload_recording(&self.uid, self.src.path())
+            .state_dir(self.state.path())
+            .retry_unit(Duration::from_millis(5))
+    }
+
+    /// (path, size, sha256) of the stored objects of this recording.
+    fn stored(&self) -> Vec<(String, u64, String)> {
+        self.mock
+            .fleet_objects()
+            .into_iter()
+            .filter(|o| o.recording_uid == self.uid)
+            .map(|o| (o.path, o.size, o.sha256))
+            .collect()
+    }
+
+    fn storage_puts(&self) -> usize {
+        self.mock.hits(StorageRoute::Fleet.operation_id())
+    }
+
+    /// A first run that stops on a refused PUT (403, not retried) after
+    /// confirming the rest of its batch.
+    async fn interrupted(&self) {
+        self.mock
+            .storage_fault(StorageRoute::Fleet, Fault::status(403))
+            .times(1);
+        let e = self.upload().workers(1).send().await.unwrap_err();
+        assert!(
+            matches!(&e, Error::Upload(u) if matches!(**u, UploadError::Storage { status: 403, .. })),
+            "{e:?}"
+        );
+    }
+}
+
+fn expected(files: &[(String, Vec<u8>)]) -> Vec<(String, u64, String)> {
+    let mut v: Vec<_> = files
+        .iter()
+        .map(|(p, b)| (p.clone(), b.len() as u64, sha(b)))
+        .collect();
+    v.sort();
+    v
+}
+
+fn upload_state(e: &Error) -> &str {
+    match e {
+        Error::UploadState { message } => message,
+        other => panic!("expected UploadState, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_clean_upload_stores_every_file_and_finalises() {
+    let rig = Rig::new().await;
+    let mut files = vec![
+        (
+            "cam/front camera=1.mcap".to_owned(),
+            rig.src.file("cam/front camera=1.mcap", 70_000),
+        ),
+        ("empty.log".to_owned(), rig.src.file("empty.log", 0)),
+        (
+            "caf\u{e9}/meta+info.json".to_owned(),
+            rig.src.file("caf\u{e9}/meta+info.json", 1234),
+        ),
+    ];
+    files.extend(rig.files(3, 4096));
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let seen = events.clone();
+    let status = rig
+        .upload()
+        .storage_config_uid("sc-1")
+        .on_progress(move |p| seen.lock().unwrap().push(p.clone()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status.status, FleetUploadSessionStatus::Completing);
+    assert_eq!((status.total_files, status.confirmed_files), (6, 6));
+    assert_eq!(rig.stored(), expected(&files));
+
+    // The wire: init carries the manifest and the storage config; one URL
+    // batch with a one-hour TTL; every PUT typed and without the key.
+    let init = rig.mock.received_for("init_fleet_upload")[0]
+        .json()
+        .unwrap();
+    assert_eq!(init["storage_config_uid"], "sc-1");
+    assert_eq!(init["files"].as_array().unwrap().len(), 6);
+    let urls = rig.mock.received_for("get_fleet_upload_urls");
+    assert_eq!(urls.len(), 1);
+    assert_eq!(urls[0].json().unwrap()["ttl_seconds"], 3600);
+    for put in rig.mock.received_for("storage.fleet") {
+        assert_eq!(put.header("content-type"), Some("application/octet-stream"));
+        assert!(put.header("x-avala-api-key").is_none());
+        assert!(put.violations.is_empty(), "{:?}", put.violations);
+    }
+    assert!(rig.mock.received().iter().all(|r| r.violations.is_empty()));
+    assert_eq!(rig.mock.hits("finalize_fleet_upload"), 1);
+
+    let events = events.lock().unwrap().clone();
+    let last = events.last().unwrap();
+    assert_eq!((last.files_done, last.files_total), (6, 6));
+    assert_eq!(last.bytes_done, last.bytes_total);
+    let done = events
+        .iter()
+        .filter(|p| p.event == ProgressEvent::Done)
+        .count();
+    assert_eq!(done, 6);
+
+    // A second run finds the finished session and sends nothing.
+    let again = rig.upload().send().await.unwrap();
+    assert_eq!(again.status, FleetUploadSessionStatus::Completed);
+    assert_eq!(rig.storage_puts(), 6);
+    assert_eq!(rig.mock.hits("init_fleet_upload"), 1);
+}
+
+#[tokio::test]
+async fn urls_come_in_batches_of_100_each_confirmed() {
+    let rig = Rig::new().await;
+    let files = rig.files(230, 16);
+    rig.upload().workers(8).send().await.unwrap();
+    let batches: Vec<usize> = rig
+        .mock
+        .received_for("get_fleet_upload_urls")
+        .iter()
+        .map(|r| r.json().unwrap()["file_paths"].as_array().unwrap().len())
+        .collect();
+    assert_eq!(batches, [100, 100, 30]);
+    assert_eq!(rig.mock.hits("confirm_fleet_upload"), 3);
+    assert_eq!(rig.stored(), expected(&files));
+}
+
+#[tokio::test]
+async fn a_resume_sends_only_what_the_server_has_not_confirmed() {
+    let rig = Rig::new().await;
+    let files = rig.files(150, 1000);
+    rig.interrupted().await;
+    // The first batch, but the refused file, was confirmed before stopping.
+    let first = rig.mock.received_for("confirm_fleet_upload");
+    assert_eq!(first.len(), 1);
+    assert_eq!(
+        first[0].json().unwrap()["files"].as_array().unwrap().len(),
+        99
+    );
+    let before = rig.mock.storage_bytes_received();
+
+    rig.upload().send().await.unwrap();
+    let second = rig.mock.storage_bytes_received() - before;
+    assert_eq!(
+        second,
+        51 * 1000,
+        "only the 51 unconfirmed files are sent again"
+    );
+    assert!(rig.mock.fleet_objects().iter().all(|o| o.puts == 1));
+    assert_eq!(rig.stored(), expected(&files));
+    assert_eq!(rig.mock.hits("init_fleet_upload"), 1);
+}
+
+#[tokio::test]
+async fn a_dropped_connection_and_a_503_are_retried() {
+    let rig = Rig::new().await;
+    let files = rig.files(3, 64 * 1024);
+    rig.mock
+        .storage_fault(StorageRoute::Fleet, Fault::drop_connection())
+        .times(1);
+    rig.mock
+        .storage_fault(StorageRoute::Fleet, Fault::status(503))
+        .times(1);
+    rig.upload().workers(1).send().await.unwrap();
+    assert_eq!(rig.storage_puts(), 5);
+    assert_eq!(rig.stored(), expected(&files));
+}
+
+#[tokio::test]
+async fn puts_stop_after_three_attempts_and_refusals_are_not_retried() {
+    let rig = Rig::new().await;
+    rig.files(1, 10);
+    rig.mock
+        .storage_fault(StorageRoute::Fleet, Fault::status(503))
+        .times(3);
+    let started = std::time::Instant::now();
+    let e = rig.upload().send().await.unwrap_err();
+    assert!(
+        matches!(&e, Error::Upload(u) if matches!(**u, UploadError::Storage { status: 503, .. })),
+        "{e:?}"
+    );
+    assert_eq!(rig.storage_puts(), 3);
+    // 1 + 2 retry units of 5 ms.
+    assert!(started.elapsed() >= Duration::from_millis(15));
+    assert_eq!(rig.mock.hits("confirm_fleet_upload"), 0);
+
+    rig.mock
+        .storage_fault(StorageRoute::Fleet, Fault::status(400))
+        .times(1);
+    rig.upload().send().await.unwrap_err();
+    assert_eq!(rig.storage_puts(), 4);
+    rig.upload().send().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_disallowed_host_gets_no_byte() {
+    let rig = Rig::new().await;
+    rig.files(2, 100);
+    rig.mock.fleet_anomaly(FleetAnomaly::ForeignHost);
+    let e = rig.upload().send().await.unwrap_err();
+    match &e {
+        Error::Upload(u) => match &**u {
+            UploadError::DisallowedUrl { host, .. } => assert_eq!(host, "uploads.example.com"),
+            other => panic!("{other:?}"),
+        },
+        other => panic!("{other:?}"),
+    }
+    assert!(!e.to_string().contains("mock-signature"), "{e}");
+    assert_eq!(rig.mock.storage_bytes_received(), 0);
+    assert_eq!(rig.storage_puts(), 0);
+    assert_eq!(rig.mock.hits("confirm_fleet_upload"), 0);
+}
+
+#[tokio::test]
+async fn grants_that_move_the_object_are_refused_before_a_put() {
+    for anomaly in [
+        FleetAnomaly::MovedKey,
+        FleetAnomaly::WrongObject,
+        FleetAnomaly::ForbiddenHeader,
+    ] {
+        let rig = Rig::new().await;
+        rig.files(2, 100);
+        rig.mock.fleet_anomaly(anomaly);
+        let e = rig.upload().send().await.unwrap_err();
+        let message = upload_state(&e);
+        assert!(message.contains("urls"), "{anomaly:?}: {message}");
+        assert_eq!(rig.storage_puts(), 0, "{anomaly:?}");
+        // The receipts stay: the next run resumes the same session.
+        rig.upload().send().await.unwrap();
+        assert_eq!(rig.mock.hits("init_fleet_upload"), 1, "{anomaly:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_missing_etag_stops_after_confirming_the_others() {
+    let rig = Rig::new().await;
+    let files = rig.files(4, 100);
+    rig.mock.fleet_anomaly(FleetAnomaly::NoEtag);
+    let e = rig.upload().workers(1).send().await.unwrap_err();
+    assert!(upload_state(&e).contains("ETag"), "{e}");
+    let confirm = rig.mock.received_for("confirm_fleet_upload");
+    assert_eq!(
+        confirm[0].json().unwrap()["files"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    rig.upload().send().await.unwrap();
+    assert_eq!(rig.storage_puts(), 5);
+    assert_eq!(rig.stored(), expected(&files));
+}
+
+#[tokio::test]
+async fn each_reconcile_rule_is_refused_and_the_receipts_stay() {
+    for (anomaly, says) in [
+        (FleetAnomaly::StatusSession, "session"),
+        (FleetAnomaly::StatusUnknownState, "paused"),
+        (FleetAnomaly::StatusCounters, "counts"),
+        (FleetAnomaly::PendingCap, "cap"),
+        (FleetAnomaly::PendingDuplicate, "twice"),
+        (FleetAnomaly::PendingUnknown, "not in the manifest"),
+        (FleetAnomaly::CompletedWithPending, "pending"),
+        (FleetAnomaly::Abandon, "abandoned"),
+    ] {
+        let rig = Rig::new().await;
+        rig.files(3, 100);
+        rig.interrupted().await;
+        let puts = rig.storage_puts();
+        rig.mock.fleet_anomaly(anomaly);
+        let e = rig.upload().send().await.unwrap_err();
+        let message = upload_state(&e);
+        assert!(message.contains(says), "{anomaly:?}: {message}");
+        assert!(message.contains("Keep the receipts at"), "{message}");
+        assert!(message.contains(&rig.uid), "{message}");
+        assert_eq!(
+            rig.storage_puts(),
+            puts,
+            "{anomaly:?}: nothing more is sent"
+        );
+        assert_eq!(rig.mock.hits("get_fleet_upload_urls"), 1, "{anomaly:?}");
+        // A one-off anomaly passes: the same call resumes.
+        let again = rig.upload().send().await;
+        if anomaly == FleetAnomaly::Abandon {
+            let e = again.unwrap_err();
+            assert!(upload_state(&e).contains("abandoned"), "{e}");
+            assert!(upload_state(&e).contains("cannot continue"), "{e}");
+        } else {
+            again.unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_session_without_receipts_here_is_not_taken_over() {
+    let rig = Rig::new().await;
+    rig.files(2, 100);
+    rig.interrupted().await;
+    let elsewhere = TempDir::new();
+    let e = rig
+        .upload()
+        .state_dir(elsewhere.path())
+        .send()
+        .await
+        .unwrap_err();
+    assert!(upload_state(&e).contains("already has session"), "{e}");
+    assert_eq!(rig.mock.hits("init_fleet_upload"), 1);
+
+    // Receipts whose session the server no longer knows: not a silent restart.
+    rig.mock.reset();
+    let e = rig.upload().send().await.unwrap_err();
+    assert!(upload_state(&e).contains("has no upload session"), "{e}");
+    assert!(upload_state(&e).contains("move the receipts away"), "{e}");
+    assert_eq!(rig.mock.hits("init_fleet_upload"), 0);
+}
+
+#[tokio::test]
+async fn a_404_without_the_exact_no_session_body_proves_nothing() {
+    let rig = Rig::new().await;
+    rig.files(2, 100);
+    rig.mock
+        .fault(
+            "get_fleet_upload_status",
+            Fault::status(404).json(serde_json::json!({"detail": "Not found."})),
+        )
+        .times(1);
+    let e = rig.upload().send().await.unwrap_err();
+    assert!(upload_state(&e).contains("no-session"), "{e}");
+    assert_eq!(rig.mock.hits("init_fleet_upload"), 0);
+    rig.upload().send().await.unwrap();
+}
+
+#[tokio::test]
+async fn bad_init_confirm_and_finalize_answers_are_refused() {
+    for (anomaly, step) in [
+        (FleetAnomaly::InitPrefix, "init"),
+        (FleetAnomaly::ConfirmCounters, "confirm"),
+        (FleetAnomaly::ConfirmSession, "confirm"),
+        (FleetAnomaly::FinalizeNoDetail, "finalize"),
+    ] {
+        let rig = Rig::new().await;
+        rig.files(2, 100);
+        rig.mock.fleet_anomaly(anomaly);
+        let e = rig.upload().send().await.unwrap_err();
+        assert!(
+            upload_state(&e).contains(&format!(", {step}:")),
+            "{anomaly:?}: {e}"
+        );
+        if anomaly == FleetAnomaly::InitPrefix {
+            assert_eq!(rig.storage_puts(), 0);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_file_changed_between_runs_is_refused() {
+    let rig = Rig::new().await;
+    let files = rig.files(3, 100);
+    rig.interrupted().await;
+    // Same size, other bytes.
+    let mut changed = files[2].1.clone();
+    changed[0] ^= 0xff;
+    std::fs::write(rig.src.path().join(&files[2].0), &changed).unwrap();
+    let e = rig.upload().send().await.unwrap_err();
+    let message = upload_state(&e);
+    assert!(
+        message.contains(&files[2].0) && message.contains("other contents"),
+        "{message}"
+    );
+    assert_eq!(rig.mock.hits("get_fleet_upload_urls"), 1);
+
+    // Restored, it resumes; an added file is refused the same way.
+    std::fs::write(rig.src.path().join(&files[2].0), &files[2].1).unwrap();
+    rig.src.file("late.bin", 5);
+    let e = rig.upload().send().await.unwrap_err();
+    assert!(upload_state(&e).contains("`late.bin` was added"), "{e}");
+    std::fs::remove_file(rig.src.path().join("late.bin")).unwrap();
+    rig.upload().send().await.unwrap();
+    assert_eq!(rig.stored(), expected(&files));
+}
+
+#[tokio::test]
+async fn the_wait_ends_on_ready_error_or_timeout() {
+    let rig = Rig::new().await;
+    rig.files(2, 100);
+    let status = rig
+        .upload()
+        .wait(Duration::from_secs(10))
+        .wait_interval(Duration::from_millis(20))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status.status, FleetUploadSessionStatus::Completed);
+    assert!(
+        rig.mock.hits("get_fleet_recording") >= 2,
+        "processing, then ready"
+    );
+
+    let rig = Rig::new().await;
+    rig.files(2, 100);
+    rig.mock
+        .fleet_recording_statuses(&rig.uid, ["processing", "error"]);
+    let e = rig
+        .upload()
+        .wait(Duration::from_secs(10))
+        .wait_interval(Duration::from_millis(20))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::Upload(u) if matches!(&**u, UploadError::ProcessingFailed { recording_uid } if *recording_uid == rig.uid)),
+        "{e:?}"
+    );
+
+    let rig = Rig::new().await;
+    rig.files(2, 100);
+    rig.mock.fleet_recording_statuses(&rig.uid, ["processing"]);
+    let e = rig
+        .upload()
+        .wait(Duration::from_millis(200))
+        .wait_interval(Duration::from_millis(20))
+        .send()
+        .await
+        .unwrap_err();
+    match e {
+        Error::WaitTimeout { last_status, .. } => {
+            assert_eq!(
+                last_status.as_deref(),
+                Some("recording processing, upload completed")
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn local_refusals_come_before_any_request() {
+    type Make = Box<dyn Fn(&Path)>;
+    let cases: Vec<(&str, Make)> = vec![
+        (
+            "whitespace",
+            Box::new(|d: &Path| std::fs::write(d.join(" lead.bin"), b"x").unwrap()),
+        ),
+        (
+            "backslash",
+            Box::new(|d: &Path| std::fs::write(d.join("a\\b.bin"), b"x").unwrap()),
+        ),
+        (
+            "1024",
+            Box::new(|d: &Path| {
+                let deep = d
+                    .join("d".repeat(250))
+                    .join("e".repeat(250))
+                    .join("f".repeat(250))
+                    .join("g".repeat(250));
+                std::fs::create_dir_all(&deep).unwrap();
+                std::fs::write(deep.join("h".repeat(30)), b"x").unwrap();
+            }),
+        ),
+        #[cfg(unix)]
+        (
+            "symbolic link",
+            Box::new(|d: &Path| {
+                std::fs::write(d.join("real.bin"), b"x").unwrap();
+                std::os::unix::fs::symlink(d.join("real.bin"), d.join("link.bin")).unwrap();
+            }),
+        ),
+        ("no file", Box::new(|_: &Path| {})),
+    ];
+    for (says, make) in cases {
+        let rig = Rig::new().await;
+        make(rig.src.path());
+        let e = rig.upload().send().await.unwrap_err();
+        assert!(
+            matches!(&e, Error::Upload(u) if matches!(**u, UploadError::Rejected { .. })),
+            "{says}: {e:?}"
+        );
+        assert!(e.to_string().contains(says), "{says}: {e}");
+        assert!(rig.mock.received().is_empty(), "{says}: no request");
+    }
+    let rig = Rig::new().await;
+    rig.files(1, 1);
+    let e = rig
+        .mock
+        .client()
+        .upload_recording("rec_1", rig.src.path())
+        .state_dir(rig.state.path())
+        .send()
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::InvalidArgument { .. }), "{e:?}");
+    assert!(rig.mock.received().is_empty());
+}
