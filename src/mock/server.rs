@@ -23,6 +23,7 @@ use serde_json::{json, Value};
 
 use super::{
     faults::{Action, Fault, FaultBook, FaultScript},
+    fleet_managed::{ManagedAnomaly, ManagedObject},
     manual_upload::{StoredObject, UploadMode, Uploads},
     paging::PageScript,
     routing::{self, Lookup},
@@ -115,6 +116,7 @@ impl MockServer {
             pages: Mutex::default(),
             jobs: Default::default(),
             resolver: Default::default(),
+            managed: Default::default(),
             received: Mutex::default(),
             sequence: AtomicU64::new(0),
             reset_at: SystemTime::now()
@@ -242,6 +244,7 @@ impl MockServer {
         self.state.jobs.clear();
         self.state.resolver.clear();
         self.state.uploads.clear();
+        self.state.managed.clear();
         self.state.storage_bytes.store(0, Ordering::SeqCst);
     }
 
@@ -275,6 +278,25 @@ impl MockServer {
     /// sorted by key.
     pub fn stored_objects(&self) -> Vec<StoredObject> {
         self.state.uploads.objects()
+    }
+
+    /// Plays `anomaly` once, in the next managed Fleet upload answer it
+    /// applies to (see [`ManagedAnomaly`]).
+    pub fn managed_anomaly(&self, anomaly: ManagedAnomaly) {
+        self.state.managed.anomaly(anomaly);
+    }
+
+    /// How managed publications end: after a finalize, the finalization is
+    /// `running` until the `observations`-th status (default and minimum
+    /// 1), then `succeeded`, or `failed` with `failure` as its code.
+    pub fn managed_publication(&self, observations: usize, failure: Option<&str>) {
+        self.state.managed.publication(observations, failure);
+    }
+
+    /// The managed Fleet objects assembled from their parts by a
+    /// successful finalize, in finalization order.
+    pub fn managed_objects(&self) -> Vec<ManagedObject> {
+        self.state.managed.objects()
     }
 
     /// Body bytes received on the storage routes, stored or not.
@@ -360,6 +382,8 @@ pub(super) struct State {
     pub(super) jobs: super::jobs::Jobs,
     /// Published public datasets and scripted grants.
     pub(super) resolver: super::resolver::Registry,
+    /// Managed Fleet upload sessions.
+    pub(super) managed: super::fleet_managed::Managed,
 }
 
 impl State {
@@ -695,6 +719,9 @@ fn check(op: &schema::Operation, record: &mut ReceivedRequest) -> Option<Answer>
 /// The answer without faults: a scripted page, 204, or the example.
 fn normal(state: &State, op: &schema::Operation, record: &ReceivedRequest) -> Answer {
     if let Some(answer) = state.uploads.answer(&state.origin, op, record) {
+        return answer;
+    }
+    if let Some(answer) = state.managed.answer(&state.origin, op, record) {
         return answer;
     }
     if !op.has_response_body {

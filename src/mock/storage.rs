@@ -38,6 +38,8 @@ pub enum StorageRoute {
     Form,
     /// `PUT /_storage/sink/{any}`: any body, counted and dropped.
     Sink,
+    /// A part of a managed Fleet upload (`PUT /mock-r2/...`).
+    ManagedPart,
 }
 
 impl StorageRoute {
@@ -49,13 +51,14 @@ impl StorageRoute {
             Self::Part => "storage.part",
             Self::Form => "storage.form",
             Self::Sink => "storage.sink",
+            Self::ManagedPart => "storage.managed_part",
         }
     }
 }
 
 /// Whether `path` is a storage route.
 pub(crate) fn owns(path: &str) -> bool {
-    path.starts_with("/_storage/")
+    path.starts_with("/_storage/") || path.starts_with(super::fleet_managed::PART_PATH)
 }
 
 /// Serves one storage request. The request is recorded (with an empty
@@ -71,6 +74,9 @@ pub(crate) async fn serve(request: Request<Incoming>, state: &State) -> io::Resu
         Some(StorageRoute::Form)
     } else if path.starts_with(SINK_PATH) && parts.method == http::Method::PUT {
         Some(StorageRoute::Sink)
+    } else if path.starts_with(super::fleet_managed::PART_PATH) && parts.method == http::Method::PUT
+    {
+        Some(StorageRoute::ManagedPart)
     } else {
         None
     };
@@ -121,6 +127,11 @@ pub(crate) async fn serve(request: Request<Incoming>, state: &State) -> io::Resu
             state.received().push(record);
             return Err(io::Error::other("fault: connection dropped mid-body"));
         }
+    }
+
+    if route == StorageRoute::ManagedPart {
+        let answer = super::fleet_managed::serve_part(state, &parts, &mut body, fault).await;
+        return Ok(finish(state, record, answer));
     }
 
     // Where the bytes go, decided before reading them.
@@ -299,7 +310,7 @@ fn record_of(parts: &Parts, route: Option<StorageRoute>) -> ReceivedRequest {
 }
 
 /// Reads the whole body: its length, SHA-256 and (when `keep`) bytes.
-async fn read(
+pub(super) async fn read(
     body: &mut Incoming,
     state: &State,
     keep: bool,
@@ -328,7 +339,7 @@ async fn read(
     Ok((size, hex(&hasher.finalize()), kept.map(BytesMut::freeze)))
 }
 
-async fn drain(body: &mut Incoming, state: &State) {
+pub(super) async fn drain(body: &mut Incoming, state: &State) {
     while let Some(Ok(frame)) = body.frame().await {
         let n = frame.data_ref().map_or(0, |d| d.len() as u64);
         state.storage_bytes.fetch_add(n, Ordering::SeqCst);

@@ -27,11 +27,10 @@
 
 mod allow;
 mod error;
-// Until the Fleet uploads (issue 12) use it.
-#[allow(dead_code)]
 mod fleet;
 mod flow;
 mod inventory;
+mod managed;
 mod state;
 mod tracker;
 mod transfer;
@@ -45,6 +44,7 @@ use std::{
 use serde_json::Value;
 
 pub use error::UploadError;
+pub use managed::ManagedRecordingUpload;
 
 use crate::{types, Client, Result};
 

@@ -193,7 +193,7 @@ impl State {
 
 /// Writes `bytes` to a private temporary file next to `path`, then renames
 /// it over `path`, so that a reader sees the old or the new file whole.
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
