@@ -43,6 +43,14 @@ pub(super) struct Grant {
     pub(super) pin: String,
 }
 
+impl std::fmt::Debug for Grant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Grant")
+            .field("pin", &self.pin)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Why a grant was refused.
 pub(super) enum Refusal {
     /// The host is not one bytes may go to.
@@ -223,4 +231,168 @@ fn check_query(
 
 fn pin_of(origin: &str, path: &str, upload_id: &str) -> String {
     crate::digest::hex(&Sha256::digest(format!("{origin}\n{path}\n{upload_id}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::SubsecRound;
+
+    use super::*;
+
+    const SESSION: &str = "3e7a1c9b-2d4f-4b6a-8c0e-5f1d3b7a9c2e";
+    const HOST: &str = "https://0123456789abcdef0123456789abcdef.r2.cloudflarestorage.com";
+
+    /// A valid grant for part 2 of a 150 MB `run 1/a=b.mcap`, signed at `at`.
+    fn grant(at: DateTime<Utc>, edit: impl FnOnce(&mut serde_json::Value)) -> ManagedPartGrant {
+        let date = at.format("%Y%m%dT%H%M%SZ");
+        let url = format!(
+            "{HOST}/avala-fleet/__o__%3D/7f3c2a1e-4b5d-4c6e-8f90-1a2b3c4d5e6f/__cloud__/{SESSION}/run%201/a%3Db.mcap\
+             ?uploadId=2~Wq9m%2BXk&partNumber=2&X-Amz-Algorithm=AWS4-HMAC-SHA256\
+             &X-Amz-Credential=3f9a2c7e1b5d%2F{}%2Fauto%2Fs3%2Faws4_request&X-Amz-Date={date}\
+             &X-Amz-Expires=300&X-Amz-SignedHeaders=content-length%3Bhost&X-Amz-Signature={}",
+            at.format("%Y%m%d"),
+            "c".repeat(64)
+        );
+        let mut value = serde_json::json!({
+            "grant_uid": "0e2a4c6b-8d1f-4a3e-b5c7-9d1f3b5a7c9e",
+            "part_number": 2,
+            "offset": PART_SIZE,
+            "size_bytes": PART_SIZE,
+            "url": url,
+            "headers": {"Content-Length": PART_SIZE.to_string()},
+            "expires_at": (at + TimeDelta::seconds(300)).to_rfc3339(),
+        });
+        edit(&mut value);
+        serde_json::from_value(value).unwrap()
+    }
+
+    fn want(pin: Option<&str>) -> Expected<'_> {
+        Expected {
+            session_uid: SESSION,
+            path: "run 1/a=b.mcap",
+            size: 150_000_000,
+            number: 2,
+            pin,
+        }
+    }
+
+    fn run(
+        grant: &ManagedPartGrant,
+        want: &Expected<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Grant, String> {
+        check(grant, want, |u| crate::upload::allow::check(u, false), now).map_err(|r| match r {
+            Refusal::Host(e) => format!("host: {e}"),
+            Refusal::Invalid(why) => why,
+        })
+    }
+
+    #[test]
+    fn a_valid_grant_passes_and_pins_its_destination() {
+        let now = Utc::now().trunc_subsecs(0);
+        let ok = run(&grant(now, |_| {}), &want(None), now).unwrap();
+        assert!(ok.url.starts_with(HOST) && is_sha256(&ok.pin));
+        // The same destination passes the pin; another upload id does not.
+        assert!(run(&grant(now, |_| {}), &want(Some(&ok.pin)), now).is_ok());
+        let moved = grant(now, |g| {
+            let url = g["url"]
+                .as_str()
+                .unwrap()
+                .replace("uploadId=2~Wq9m", "uploadId=3~Wq9m");
+            g["url"] = url.into();
+        });
+        let e = run(&moved, &want(Some(&ok.pin)), now).unwrap_err();
+        assert!(e.contains("another destination"), "{e}");
+    }
+
+    #[test]
+    fn every_field_is_checked() {
+        use serde_json::{json, Value};
+        let now = Utc::now().trunc_subsecs(0);
+        let url_edit = |from: &'static str, to: &'static str| {
+            move |g: &mut Value| {
+                let url = g["url"].as_str().unwrap().replace(from, to);
+                g["url"] = url.into();
+            }
+        };
+        let cases: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+            ("uid", Box::new(|g| g["grant_uid"] = json!("not-a-uuid"))),
+            ("part number", Box::new(|g| g["part_number"] = json!(3))),
+            ("offset", Box::new(|g| g["offset"] = json!(0))),
+            ("size", Box::new(|g| g["size_bytes"] = json!(1))),
+            (
+                "extra header",
+                Box::new(|g| g["headers"]["x-amz-acl"] = json!("public-read")),
+            ),
+            (
+                "header value",
+                Box::new(|g| g["headers"]["Content-Length"] = json!("1")),
+            ),
+            (
+                "expires_at",
+                Box::new(|g| {
+                    g["expires_at"] = json!((Utc::now() + TimeDelta::seconds(299)).to_rfc3339())
+                }),
+            ),
+            (
+                "other session",
+                Box::new(url_edit(SESSION, "4e7a1c9b-2d4f-4b6a-8c0e-5f1d3b7a9c2e")),
+            ),
+            ("other file", Box::new(url_edit("a%3Db.mcap", "c.mcap"))),
+            (
+                "unencoded key",
+                Box::new(url_edit("a%3Db.mcap", "a=b.mcap")),
+            ),
+            (
+                "bad bucket",
+                Box::new(url_edit("/avala-fleet/", "/Avala_Fleet/")),
+            ),
+            (
+                "extra query field",
+                Box::new(url_edit("&X-Amz-Expires", "&x-id=UploadPart&X-Amz-Expires")),
+            ),
+            (
+                "repeated field",
+                Box::new(url_edit("partNumber=2", "partNumber=2&partNumber=2")),
+            ),
+            (
+                "other part",
+                Box::new(url_edit("partNumber=2", "partNumber=1")),
+            ),
+            (
+                "lifetime",
+                Box::new(url_edit("X-Amz-Expires=300", "X-Amz-Expires=301")),
+            ),
+            ("short signature", Box::new(url_edit("cccccccc", "ccccccc"))),
+            (
+                "fragment",
+                Box::new(|g| g["url"] = format!("{}#f", g["url"].as_str().unwrap()).into()),
+            ),
+        ];
+        for (what, edit) in cases {
+            let g = grant(now, |g| edit(g));
+            assert!(run(&g, &want(None), now).is_err(), "{what} passed");
+        }
+        // Expired, or signed far ahead of our clock.
+        let old = now - TimeDelta::seconds(600);
+        assert!(run(&grant(old, |_| {}), &want(None), now).is_err());
+        let ahead = now + TimeDelta::seconds(120);
+        assert!(run(&grant(ahead, |_| {}), &want(None), now).is_err());
+        // Hosts: R2 only, https only.
+        for (from, to) in [
+            (HOST, "https://bucket.s3.amazonaws.com"),
+            (HOST, "https://evil.example"),
+            (
+                HOST,
+                "http://0123456789abcdef0123456789abcdef.r2.cloudflarestorage.com",
+            ),
+        ] {
+            let g = grant(now, url_edit(from, to));
+            let e = run(&g, &want(None), now).unwrap_err();
+            assert!(e.starts_with("host:"), "{to}: {e}");
+        }
+        // No message carries the signature.
+        let g = grant(now, url_edit("partNumber=2", "partNumber=1"));
+        assert!(!run(&g, &want(None), now).unwrap_err().contains("cccc"));
+    }
 }

@@ -271,3 +271,171 @@ pub(super) fn finalization(outcome: &ManagedFinalization) -> Check {
 pub(super) fn is_sha256(text: &str) -> bool {
     text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::upload::inventory::Stamp;
+
+    const SESSION: &str = "3e7a1c9b-2d4f-4b6a-8c0e-5f1d3b7a9c2e";
+    const RECORDING: &str = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d";
+    const FILE_UID: &str = "6b2e4d8f-0a1c-4e3b-9d5f-7a9c1e3b5d7f";
+    const GENERATION: &str = "8d4a6c0e-2f1b-4d3a-a5c7-9e1b3d5f7a9c";
+
+    fn local() -> Vec<RecordingFile> {
+        vec![RecordingFile {
+            local: "a.mcap".into(),
+            path: "run-042/session.mcap".into(),
+            stamp: Stamp {
+                size: 150_000_000,
+                mtime_ns: 0,
+                inode: 0,
+            },
+            sha256: "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855".into(),
+        }]
+    }
+
+    /// The document's `uploading` status example, edited.
+    fn status(edit: impl FnOnce(&mut serde_json::Value)) -> ManagedFleetUploadStatus {
+        let mut value = crate::mock::examples::default_response("get_fleet_managed_upload_status")
+            .unwrap()
+            .body
+            .clone();
+        edit(&mut value);
+        serde_json::from_value(value).unwrap()
+    }
+
+    fn receipt(known: Option<Original>) -> Receipt {
+        let mut value = serde_json::json!({
+            "format": "avala-fleet-managed-upload", "version": 1, "api_root": "x",
+            "recording_uid": RECORDING, "session_uid": SESSION, "manifest_sha256": "m",
+            "originals": {}, "finalizing": false, "finalization_uid": null,
+            "publication_uid": null, "dataset_uid": null,
+        });
+        if let Some(known) = known {
+            value["originals"]["run-042/session.mcap"] = serde_json::to_value(known).unwrap();
+        }
+        serde_json::from_value(value).unwrap()
+    }
+
+    fn initialized() -> Original {
+        Original {
+            file_uid: FILE_UID.into(),
+            initializing: true,
+            ..Original::default()
+        }
+    }
+
+    #[test]
+    fn a_consistent_status_adopts_our_generation() {
+        let merged = observe(&status(|_| {}), &local(), &receipt(Some(initialized()))).unwrap();
+        let original = &merged["run-042/session.mcap"];
+        assert_eq!(original.generation_uid.as_deref(), Some(GENERATION));
+    }
+
+    #[test]
+    fn inconsistent_statuses_are_refused() {
+        use serde_json::json;
+        let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>)> = vec![
+            ("total_files", Box::new(|s| s["total_files"] = json!(2))),
+            ("total_bytes", Box::new(|s| s["total_bytes"] = json!(1))),
+            ("confirmed", Box::new(|s| s["confirmed_files"] = json!(1))),
+            ("completed", Box::new(|s| s["status"] = json!("completed"))),
+            (
+                "part_size",
+                Box::new(|s| s["files"][0]["part_size"] = json!(8_388_608)),
+            ),
+            (
+                "part_count",
+                Box::new(|s| s["files"][0]["part_count"] = json!(2)),
+            ),
+            (
+                "verified",
+                Box::new(|s| {
+                    s["files"][0]["verified"] = json!(true);
+                    s["confirmed_files"] = json!(1);
+                    s["confirmed_bytes"] = json!(150_000_000);
+                }),
+            ),
+            (
+                "session",
+                Box::new(|s| s["session_uid"] = json!("4e7a1c9b-2d4f-4b6a-8c0e-5f1d3b7a9c2e")),
+            ),
+            (
+                "uppercase uid",
+                Box::new(|s| s["recording_uid"] = json!(RECORDING.to_uppercase())),
+            ),
+            (
+                "sha",
+                Box::new(|s| s["files"][0]["content_sha256"] = json!("0".repeat(64))),
+            ),
+            (
+                "path",
+                Box::new(|s| s["files"][0]["path"] = json!("other.mcap")),
+            ),
+            (
+                "generation 2",
+                Box::new(|s| s["files"][0]["generation"]["number"] = json!(2)),
+            ),
+            (
+                "other generation",
+                Box::new(|s| s["files"][0]["generation"]["generation_uid"] = json!(SESSION)),
+            ),
+            (
+                "unrequested finalization",
+                Box::new(|s| {
+                    s["finalization"] = json!({
+                        "uid": SESSION, "state": "pending", "stage": "complete", "attempts": 0,
+                        "failures": 0, "code": "pending", "available_at": "2024-01-15T10:40:00Z",
+                        "publication_uid": null, "dataset_uid": null,
+                    })
+                }),
+            ),
+        ];
+        let mut known = initialized();
+        known.generation_uid = Some(GENERATION.into());
+        for (what, edit) in cases {
+            let s = status(|s| edit(s));
+            assert!(
+                observe(&s, &local(), &receipt(Some(known.clone()))).is_err(),
+                "{what} passed"
+            );
+        }
+        // A generation the receipt never asked for cannot be adopted.
+        assert!(observe(&status(|_| {}), &local(), &receipt(None)).is_err());
+        let not_initialized = Original {
+            initializing: false,
+            ..initialized()
+        };
+        assert!(observe(&status(|_| {}), &local(), &receipt(Some(not_initialized))).is_err());
+    }
+
+    #[test]
+    fn finalizations_keep_their_invariants() {
+        let mut published = status(|_| {}).finalization;
+        assert!(published.is_none());
+        let example = crate::mock::examples::responses("get_fleet_managed_upload_status")[1].body
+            ["finalization"]
+            .clone();
+        let ok: ManagedFinalization = serde_json::from_value(example.clone()).unwrap();
+        assert!(finalization(&ok).is_ok());
+        for (key, value) in [
+            ("publication_uid", serde_json::Value::Null),
+            ("code", "running".into()),
+            ("failures", 6.into()),
+            ("available_at", "2024-01-15T10:42:00".into()),
+        ] {
+            let mut bad = example.clone();
+            bad[key] = value;
+            published = serde_json::from_value(bad).ok();
+            assert!(finalization(published.as_ref().unwrap()).is_err(), "{key}");
+        }
+        let mut pending = example;
+        pending["state"] = "pending".into();
+        let pending: ManagedFinalization = serde_json::from_value(pending).unwrap();
+        assert!(
+            finalization(&pending).is_err(),
+            "a pending one claims a publication"
+        );
+    }
+}
