@@ -5,6 +5,7 @@
 mod alloc;
 mod build_cost;
 mod download;
+mod managed;
 mod measures;
 mod probe;
 mod server;
@@ -24,7 +25,10 @@ usage: avala-bench [--quick] [--build-cost] [--download-mib N] [--download-only]
   --download-mib N   the size of the verified-download object (default 1024;
                      128 with --quick)
   --download-only    only the verified download
-  --upload           only the upload measures (see bench/src/upload.rs)";
+  --upload           only the upload measures (see bench/src/upload.rs)
+       avala-bench --managed [--mib N] [--rounds N]
+  --managed          only the managed Fleet upload measure (bench/src/managed.rs;
+                     one sparse file of N MiB, default 1024)";
 
 struct Opts {
     quick: bool,
@@ -48,6 +52,11 @@ fn main() {
         std::env::set_var("AVALA_ALLOW_INSECURE_BASE_URL", "1");
         alloc::enable();
         std::process::exit(upload::child(&args[1..]));
+    }
+    if args.first().map(String::as_str) == Some(managed::PROBE_FLAG) {
+        std::env::set_var("AVALA_ALLOW_INSECURE_BASE_URL", "1");
+        alloc::enable();
+        std::process::exit(managed::child(&args[1..]));
     }
     // Before any thread: the SDK refuses plain http unless this is set.
     std::env::set_var("AVALA_ALLOW_INSECURE_BASE_URL", "1");
@@ -86,6 +95,31 @@ fn main() {
             }
         }
         if let Err(e) = upload::run(&opts) {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    if args.first().map(String::as_str) == Some("--managed") {
+        let mut opts = managed::Opts {
+            mib: 1024,
+            rounds: 3,
+        };
+        let mut rest = args[1..].iter();
+        while let Some(flag) = rest.next() {
+            match (
+                flag.as_str(),
+                rest.next().and_then(|v| v.parse::<u64>().ok()),
+            ) {
+                ("--mib", Some(v)) => opts.mib = v.max(1),
+                ("--rounds", Some(v)) => opts.rounds = v.max(1) as usize,
+                _ => {
+                    eprintln!("error: bad managed argument {flag:?}\n{USAGE}");
+                    std::process::exit(2);
+                }
+            }
+        }
+        if let Err(e) = managed::run(&opts) {
             eprintln!("error: {e}");
             std::process::exit(1);
         }

@@ -1,0 +1,273 @@
+//! `avala-bench --managed`: `client.upload_managed_recording` next to the
+//! same work by hand with raw reqwest, against one loopback server (the
+//! embedded mock, which runs the managed protocol and its part storage).
+//!
+//! - **The SDK**: the whole §9.3 flow for a recording of one sparse file
+//!   (default 1 GiB: 16 parts of 64 MiB, 2 in flight): streamed SHA-256,
+//!   admit, init, status, progress, a grant per part with every check, the
+//!   part PUTs streamed from disk, finalize and the status after it.
+//! - **Raw PUTs**: the same parts PUT to the mock's sink route, 2 in
+//!   flight, each read into memory first (a hand-written multipart upload);
+//!   **raw hash + PUTs** adds one streamed SHA-256 of the file (the manifest
+//!   the protocol needs), which is the fair comparison.
+//! - **Memory**: both again in a child process with the counting allocator
+//!   on (the server stays in the parent): peak live bytes above the baseline
+//!   taken after a warm-up upload.
+//!
+//! Rounds alternate the sides.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use avala::mock::MockServer;
+use futures::StreamExt;
+use sha2::{Digest, Sha256};
+
+use crate::alloc;
+
+pub const PROBE_FLAG: &str = "--managed-probe";
+const PART_SIZE: u64 = 64 * 1024 * 1024;
+const WORKERS: usize = 2;
+
+pub struct Opts {
+    pub mib: u64,
+    pub rounds: usize,
+}
+
+/// A directory removed on drop.
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn run(opts: &Opts) -> Result<(), String> {
+    let runtime = |name: &str| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name(name)
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())
+    };
+    let server_rt = runtime("bench-server")?;
+    let mock = server_rt.block_on(MockServer::start());
+    let client_rt = runtime("bench-client")?;
+    let scratch =
+        Scratch(std::env::temp_dir().join(format!("avala-bench-managed-{}", std::process::id())));
+    let recording = scratch.0.join("recording");
+    std::fs::create_dir_all(&recording).map_err(|e| e.to_string())?;
+    let file = recording.join("drive.mcap");
+    std::fs::File::create(&file)
+        .and_then(|f| f.set_len(opts.mib << 20))
+        .map_err(|e| format!("creating the sparse file: {e}"))?;
+    let sink = format!("http://{}/_storage/sink", mock.address());
+    let raw = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| e.to_string())?;
+    println!(
+        "managed upload bench: one file of {} MiB ({} parts of 64 MiB, {WORKERS} in flight), {} rounds a side",
+        opts.mib,
+        (opts.mib << 20).div_ceil(PART_SIZE),
+        opts.rounds
+    );
+
+    let mut times: [Vec<Duration>; 3] = Default::default();
+    client_rt.block_on(async {
+        let client = mock.client();
+        for round in 0..opts.rounds * 2 {
+            let sdk_first = round % 2 == 0;
+            for sdk in [sdk_first, !sdk_first] {
+                if sdk {
+                    let started = Instant::now();
+                    sdk_upload(
+                        &client,
+                        &recording,
+                        &scratch.0.join(format!("state-{round}")),
+                    )
+                    .await?;
+                    times[0].push(started.elapsed());
+                } else {
+                    let started = Instant::now();
+                    raw_parts(&raw, &sink, &file).await?;
+                    let put = started.elapsed();
+                    let hash = hash_file(&file)?;
+                    times[1].push(put);
+                    times[2].push(put + hash);
+                }
+            }
+        }
+        Ok::<_, String>(())
+    })?;
+    let median = |v: &mut Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2]
+    };
+    let [sdk, put, hash_put] = &mut times;
+    let (sdk, put, hash_put) = (median(sdk), median(put), median(hash_put));
+    let rate = |d: Duration| (opts.mib as f64) / d.as_secs_f64();
+    println!(
+        "  SDK managed upload   median {:>8.2?}  {:>7.0} MiB/s",
+        sdk,
+        rate(sdk)
+    );
+    println!(
+        "  raw PUTs             median {:>8.2?}  {:>7.0} MiB/s",
+        put,
+        rate(put)
+    );
+    println!(
+        "  raw hash + PUTs      median {:>8.2?}  {:>7.0} MiB/s",
+        hash_put,
+        rate(hash_put)
+    );
+    println!(
+        "  throughput SDK / raw hash+PUTs = {:.2}   (SDK / raw PUTs = {:.2})",
+        hash_put.as_secs_f64() / sdk.as_secs_f64(),
+        put.as_secs_f64() / sdk.as_secs_f64()
+    );
+    for side in ["sdk", "raw"] {
+        let peak = probe(mock.base_url(), &file, side)?;
+        println!(
+            "  peak heap above baseline, {side}: {:.1} MiB",
+            peak as f64 / (1024.0 * 1024.0)
+        );
+    }
+    Ok(())
+}
+
+/// One managed upload of `recording` to a fresh recording uid.
+async fn sdk_upload(client: &avala::Client, recording: &Path, state: &Path) -> Result<(), String> {
+    let uid = uuid::Uuid::new_v4().to_string();
+    let status = client
+        .upload_managed_recording(uid, recording)
+        .workers(WORKERS)
+        .state_dir(state)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if status.confirmed_files != 1 {
+        return Err(format!("the SDK did not upload the file: {status:?}"));
+    }
+    Ok(())
+}
+
+/// The file's parts, each read into memory and PUT to the sink, 2 in flight.
+async fn raw_parts(raw: &reqwest::Client, sink: &str, path: &Path) -> Result<(), String> {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    let len = tokio::fs::metadata(path)
+        .await
+        .map_err(|e| e.to_string())?
+        .len();
+    let results: Vec<Result<(), String>> = futures::stream::iter(0..len.div_ceil(PART_SIZE))
+        .map(|n| async move {
+            let offset = n * PART_SIZE;
+            let mut file = tokio::fs::File::open(path)
+                .await
+                .map_err(|e| e.to_string())?;
+            file.seek(std::io::SeekFrom::Start(offset))
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut buf = vec![0u8; PART_SIZE.min(len - offset) as usize];
+            file.read_exact(&mut buf).await.map_err(|e| e.to_string())?;
+            raw.put(format!("{sink}/managed-{n}"))
+                .body(buf)
+                .send()
+                .await
+                .and_then(reqwest::Response::error_for_status)
+                .map(drop)
+                .map_err(|e| e.to_string())
+        })
+        .buffer_unordered(WORKERS)
+        .collect()
+        .await;
+    results.into_iter().collect()
+}
+
+/// One streamed SHA-256 of the file; how long it took.
+fn hash_file(path: &Path) -> Result<Duration, String> {
+    let started = Instant::now();
+    let mut file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher).map_err(|e| e.to_string())?;
+    std::hint::black_box(hasher.finalize());
+    Ok(started.elapsed())
+}
+
+/// Runs the memory probe in a child; its peak above baseline, in bytes.
+fn probe(base: &str, file: &Path, side: &str) -> Result<isize, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let out = Command::new(exe)
+        .args([PROBE_FLAG, base, &file.to_string_lossy(), side])
+        .output()
+        .map_err(|e| format!("running the managed probe: {e}"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    stdout
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("peak=")?.parse().ok())
+        .ok_or_else(|| {
+            format!(
+                "the managed probe failed: {stdout}{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
+}
+
+/// The probe child's `main`: counting is on; returns the exit code.
+pub fn child(args: &[String]) -> i32 {
+    let [base, file, side] = args else {
+        eprintln!("usage: avala-bench {PROBE_FLAG} <base-url> <file> sdk|raw");
+        return 2;
+    };
+    let file = PathBuf::from(file);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let result = runtime.block_on(async {
+        let sink = format!("{}/_storage/sink", base.trim_end_matches("/api/v1"));
+        let scratch =
+            std::env::temp_dir().join(format!("avala-bench-mprobe-{}", std::process::id()));
+        let warm = scratch.join("warm");
+        std::fs::create_dir_all(&warm).map_err(|e| e.to_string())?;
+        std::fs::write(warm.join("warm.mcap"), vec![1u8; 1 << 20]).map_err(|e| e.to_string())?;
+        let recording = file.parent().unwrap_or(Path::new("."));
+        let out = if side == "sdk" {
+            let client = avala::Client::builder()
+                .api_key(MockServer::API_KEY)
+                .base_url(base)
+                .build()
+                .map_err(|e| e.to_string())?;
+            sdk_upload(&client, &warm, &scratch.join("state")).await?;
+            let baseline = alloc::current();
+            alloc::reset_peak();
+            sdk_upload(&client, recording, &scratch.join("state")).await?;
+            Ok::<_, String>(alloc::peak() - baseline)
+        } else {
+            let raw = reqwest::Client::new();
+            raw_parts(&raw, &sink, &warm.join("warm.mcap")).await?;
+            let baseline = alloc::current();
+            alloc::reset_peak();
+            raw_parts(&raw, &sink, &file).await?;
+            Ok(alloc::peak() - baseline)
+        };
+        let _ = std::fs::remove_dir_all(&scratch);
+        out
+    });
+    match result {
+        Ok(peak) => {
+            println!("peak={peak}");
+            0
+        }
+        Err(e) => {
+            println!("error: {e}");
+            1
+        }
+    }
+}
