@@ -218,8 +218,7 @@ async fn a_clean_upload_stores_every_file_whole_and_publishes() {
         assert!(r.violations.is_empty(), "{r:?}");
     }
     // Progress: every byte, both files done.
-    let events = events.lock().unwrap();
-    let last = events.last().unwrap();
+    let last = events.lock().unwrap().last().cloned().unwrap();
     assert_eq!(
         (last.files_done, last.bytes_done, last.bytes_sent),
         (2, 5001, 5001)

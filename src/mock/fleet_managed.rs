@@ -429,10 +429,7 @@ impl Book {
         let oversized = self
             .take(|a| *a == ManagedAnomaly::OversizedProgress)
             .is_some();
-        let endless = self
-            .anomalies
-            .iter()
-            .any(|a| *a == ManagedAnomaly::EndlessProgress);
+        let endless = self.anomalies.contains(&ManagedAnomaly::EndlessProgress);
         let Some(file) = self.file(session_uid, file_uid) else {
             return problem(StatusCode::NOT_FOUND, "No such file in the session.");
         };

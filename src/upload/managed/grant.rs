@@ -315,7 +315,8 @@ mod tests {
                 g["url"] = url.into();
             }
         };
-        let cases: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+        type Edit = Box<dyn Fn(&mut Value)>;
+        let cases: Vec<(&str, Edit)> = vec![
             ("uid", Box::new(|g| g["grant_uid"] = json!("not-a-uuid"))),
             ("part number", Box::new(|g| g["part_number"] = json!(3))),
             ("offset", Box::new(|g| g["offset"] = json!(0))),

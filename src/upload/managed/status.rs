@@ -336,7 +336,8 @@ mod tests {
     #[test]
     fn inconsistent_statuses_are_refused() {
         use serde_json::json;
-        let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>)> = vec![
+        type Edit = Box<dyn Fn(&mut serde_json::Value)>;
+        let cases: Vec<(&str, Edit)> = vec![
             ("total_files", Box::new(|s| s["total_files"] = json!(2))),
             ("total_bytes", Box::new(|s| s["total_bytes"] = json!(1))),
             ("confirmed", Box::new(|s| s["confirmed_files"] = json!(1))),
