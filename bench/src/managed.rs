@@ -18,15 +18,16 @@
 
 use std::{
     path::{Path, PathBuf},
-    process::Command,
     time::{Duration, Instant},
 };
 
 use avala::mock::MockServer;
-use futures::StreamExt;
 use sha2::{Digest, Sha256};
 
-use crate::alloc;
+use crate::{
+    alloc,
+    upload::{probe_child, raw_parts, report_peak, Scratch},
+};
 
 pub const PROBE_FLAG: &str = "--managed-probe";
 const PART_SIZE: u64 = 64 * 1024 * 1024;
@@ -35,15 +36,6 @@ const WORKERS: usize = 2;
 pub struct Opts {
     pub mib: u64,
     pub rounds: usize,
-}
-
-/// A directory removed on drop.
-struct Scratch(PathBuf);
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 pub fn run(opts: &Opts) -> Result<(), String> {
@@ -95,7 +87,7 @@ pub fn run(opts: &Opts) -> Result<(), String> {
                     times[0].push(started.elapsed());
                 } else {
                     let started = Instant::now();
-                    raw_parts(&raw, &sink, &file).await?;
+                    raw_parts(&raw, &sink, &file, PART_SIZE).await?;
                     let put = started.elapsed();
                     let hash = hash_file(&file)?;
                     times[1].push(put);
@@ -133,7 +125,7 @@ pub fn run(opts: &Opts) -> Result<(), String> {
         put.as_secs_f64() / sdk.as_secs_f64()
     );
     for side in ["sdk", "raw"] {
-        let peak = probe(mock.base_url(), &file, side)?;
+        let peak = probe_child(PROBE_FLAG, mock.base_url(), &file, side)?;
         println!(
             "  peak heap above baseline, {side}: {:.1} MiB",
             peak as f64 / (1024.0 * 1024.0)
@@ -158,38 +150,6 @@ async fn sdk_upload(client: &avala::Client, recording: &Path, state: &Path) -> R
     Ok(())
 }
 
-/// The file's parts, each read into memory and PUT to the sink, 2 in flight.
-async fn raw_parts(raw: &reqwest::Client, sink: &str, path: &Path) -> Result<(), String> {
-    use tokio::io::{AsyncReadExt, AsyncSeekExt};
-    let len = tokio::fs::metadata(path)
-        .await
-        .map_err(|e| e.to_string())?
-        .len();
-    let results: Vec<Result<(), String>> = futures::stream::iter(0..len.div_ceil(PART_SIZE))
-        .map(|n| async move {
-            let offset = n * PART_SIZE;
-            let mut file = tokio::fs::File::open(path)
-                .await
-                .map_err(|e| e.to_string())?;
-            file.seek(std::io::SeekFrom::Start(offset))
-                .await
-                .map_err(|e| e.to_string())?;
-            let mut buf = vec![0u8; PART_SIZE.min(len - offset) as usize];
-            file.read_exact(&mut buf).await.map_err(|e| e.to_string())?;
-            raw.put(format!("{sink}/managed-{n}"))
-                .body(buf)
-                .send()
-                .await
-                .and_then(reqwest::Response::error_for_status)
-                .map(drop)
-                .map_err(|e| e.to_string())
-        })
-        .buffer_unordered(WORKERS)
-        .collect()
-        .await;
-    results.into_iter().collect()
-}
-
 /// One streamed SHA-256 of the file; how long it took.
 fn hash_file(path: &Path) -> Result<Duration, String> {
     let started = Instant::now();
@@ -198,25 +158,6 @@ fn hash_file(path: &Path) -> Result<Duration, String> {
     std::io::copy(&mut file, &mut hasher).map_err(|e| e.to_string())?;
     std::hint::black_box(hasher.finalize());
     Ok(started.elapsed())
-}
-
-/// Runs the memory probe in a child; its peak above baseline, in bytes.
-fn probe(base: &str, file: &Path, side: &str) -> Result<isize, String> {
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let out = Command::new(exe)
-        .args([PROBE_FLAG, base, &file.to_string_lossy(), side])
-        .output()
-        .map_err(|e| format!("running the managed probe: {e}"))?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    stdout
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("peak=")?.parse().ok())
-        .ok_or_else(|| {
-            format!(
-                "the managed probe failed: {stdout}{}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-        })
 }
 
 /// The probe child's `main`: counting is on; returns the exit code.
@@ -251,23 +192,14 @@ pub fn child(args: &[String]) -> i32 {
             Ok::<_, String>(alloc::peak() - baseline)
         } else {
             let raw = reqwest::Client::new();
-            raw_parts(&raw, &sink, &warm.join("warm.mcap")).await?;
+            raw_parts(&raw, &sink, &warm.join("warm.mcap"), PART_SIZE).await?;
             let baseline = alloc::current();
             alloc::reset_peak();
-            raw_parts(&raw, &sink, &file).await?;
+            raw_parts(&raw, &sink, &file, PART_SIZE).await?;
             Ok(alloc::peak() - baseline)
         };
         let _ = std::fs::remove_dir_all(&scratch);
         out
     });
-    match result {
-        Ok(peak) => {
-            println!("peak={peak}");
-            0
-        }
-        Err(e) => {
-            println!("error: {e}");
-            1
-        }
-    }
+    report_peak(result)
 }

@@ -38,7 +38,7 @@ pub struct Opts {
 }
 
 /// A directory removed on drop.
-struct Scratch(PathBuf);
+pub(crate) struct Scratch(pub(crate) PathBuf);
 
 impl Drop for Scratch {
     fn drop(&mut self) {
@@ -259,16 +259,27 @@ async fn raw_small(raw: &reqwest::Client, sink: &str, files: &[PathBuf]) -> Resu
 /// memory and PUT to the sink, 2 in flight (what a hand-written multipart
 /// upload does).
 async fn raw_large(raw: &reqwest::Client, sink: &str, path: &Path) -> Result<(), String> {
+    raw_parts(raw, sink, path, PART_SIZE).await
+}
+
+/// The file's parts of `part_size`, each read into memory and PUT to the
+/// sink, 2 in flight.
+pub(crate) async fn raw_parts(
+    raw: &reqwest::Client,
+    sink: &str,
+    path: &Path,
+    part_size: u64,
+) -> Result<(), String> {
     use tokio::io::{AsyncReadExt, AsyncSeekExt};
     let len = tokio::fs::metadata(path)
         .await
         .map_err(|e| e.to_string())?
         .len();
-    let parts = len.div_ceil(PART_SIZE);
+    let parts = len.div_ceil(part_size);
     let results: Vec<Result<(), String>> = futures::stream::iter(0..parts)
         .map(|n| async move {
-            let offset = n * PART_SIZE;
-            let size = PART_SIZE.min(len - offset) as usize;
+            let offset = n * part_size;
+            let size = part_size.min(len - offset) as usize;
             let mut file = tokio::fs::File::open(path)
                 .await
                 .map_err(|e| e.to_string())?;
@@ -375,9 +386,20 @@ async fn sdk_large(
 
 /// Runs the memory probe in a child; its peak above baseline, in bytes.
 fn probe(base: &str, large: &Path, side: &str) -> Result<isize, String> {
+    probe_child(PROBE_FLAG, base, large, side)
+}
+
+/// Runs this bench's `flag` probe on `file` and `side` in a child; its peak
+/// above baseline, in bytes.
+pub(crate) fn probe_child(
+    flag: &str,
+    base: &str,
+    file: &Path,
+    side: &str,
+) -> Result<isize, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let out = Command::new(exe)
-        .args([PROBE_FLAG, base, &large.to_string_lossy(), side])
+        .args([flag, base, &file.to_string_lossy(), side])
         .output()
         .map_err(|e| format!("running the upload probe: {e}"))?;
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -433,6 +455,11 @@ pub fn child(args: &[String]) -> i32 {
         let _ = std::fs::remove_dir_all(&state);
         out
     });
+    report_peak(result)
+}
+
+/// Prints a probe child's result for [`probe_child`]; the exit code.
+pub(crate) fn report_peak(result: Result<isize, String>) -> i32 {
     match result {
         Ok(peak) => {
             println!("peak={peak}");

@@ -388,20 +388,21 @@ impl Book {
         Answer::json(StatusCode::OK, &doc)
     }
 
-    fn file(&mut self, session_uid: &str, file_uid: &str) -> Option<&mut Original> {
+    /// The session's file `file_uid`, or the 404 answer.
+    fn file(&mut self, session_uid: &str, file_uid: &str) -> Result<&mut Original, Answer> {
         self.sessions
-            .get_mut(session_uid)?
-            .files
-            .iter_mut()
-            .find(|f| f.file_uid == file_uid)
+            .get_mut(session_uid)
+            .and_then(|s| s.files.iter_mut().find(|f| f.file_uid == file_uid))
+            .ok_or_else(|| problem(StatusCode::NOT_FOUND, "No such file in the session."))
     }
 
     fn init(&mut self, session_uid: &str, file_uid: &str) -> Answer {
         let second = self
             .take(|a| *a == ManagedAnomaly::InitNotFirstGeneration)
             .is_some();
-        let Some(file) = self.file(session_uid, file_uid) else {
-            return problem(StatusCode::NOT_FOUND, "No such file in the session.");
+        let file = match self.file(session_uid, file_uid) {
+            Ok(file) => file,
+            Err(answer) => return answer,
         };
         if file.generation.is_some() {
             return problem(StatusCode::CONFLICT, "The file already has a generation.");
@@ -430,8 +431,9 @@ impl Book {
             .take(|a| *a == ManagedAnomaly::OversizedProgress)
             .is_some();
         let endless = self.anomalies.contains(&ManagedAnomaly::EndlessProgress);
-        let Some(file) = self.file(session_uid, file_uid) else {
-            return problem(StatusCode::NOT_FOUND, "No such file in the session.");
+        let file = match self.file(session_uid, file_uid) {
+            Ok(file) => file,
+            Err(answer) => return answer,
         };
         let Some((generation, _)) = file.generation.clone() else {
             return problem(StatusCode::CONFLICT, "The file has no generation.");
@@ -482,8 +484,9 @@ impl Book {
                 ManagedAnomaly::GrantOrigin(o) => o,
                 _ => unreachable!("matched above"),
             });
-        let Some(file) = self.file(session_uid, file_uid) else {
-            return problem(StatusCode::NOT_FOUND, "No such file in the session.");
+        let file = match self.file(session_uid, file_uid) {
+            Ok(file) => file,
+            Err(answer) => return answer,
         };
         let (Some((generation, "active")), [number]) = (&file.generation, numbers) else {
             return problem(
