@@ -7,6 +7,7 @@ mod build_cost;
 mod cli;
 mod download;
 mod fleet;
+mod managed;
 mod measures;
 mod probe;
 mod server;
@@ -22,6 +23,7 @@ usage: avala-bench [--quick] [--build-cost] [--download-mib N] [--download-only]
        avala-bench --upload [--files N] [--file-kib N] [--large-mib N] [--rounds N]
        avala-bench --cli [--reps N]
        avala-bench --fleet [--hash-mib N] [--files N] [--file-kib N] [--rounds N]
+       avala-bench --managed [--mib N] [--rounds N]
   --quick            a tenth of the calls (a smoke run; figures are noisier)
   --build-cost       also time a clean build of avala, a no-op rebuild and a
                      rebuild after touching openapi/avala.json (takes minutes)
@@ -31,7 +33,9 @@ usage: avala-bench [--quick] [--build-cost] [--download-mib N] [--download-only]
   --upload           only the upload measures (see bench/src/upload.rs)
   --cli              only our `avala` binary next to the Python CLI (avala 0.10.0
                      from PyPI, in a virtualenv it makes; needs network once)
-  --fleet            only the Fleet recording measures (see bench/src/fleet.rs)";
+  --fleet            only the Fleet recording measures (see bench/src/fleet.rs)
+  --managed          only the managed Fleet upload measure (bench/src/managed.rs;
+                     one sparse file of N MiB, default 1024)";
 
 struct Opts {
     quick: bool,
@@ -51,15 +55,19 @@ fn main() {
         alloc::enable();
         std::process::exit(download::child(&args[1..]));
     }
-    if args.first().map(String::as_str) == Some(upload::PROBE_FLAG) {
-        std::env::set_var("AVALA_ALLOW_INSECURE_BASE_URL", "1");
-        alloc::enable();
-        std::process::exit(upload::child(&args[1..]));
-    }
-    if args.first().map(String::as_str) == Some(fleet::PROBE_FLAG) {
-        std::env::set_var("AVALA_ALLOW_INSECURE_BASE_URL", "1");
-        alloc::enable();
-        std::process::exit(fleet::child(&args[1..]));
+    // A probe child: counts its own allocations and reports its peak.
+    type Child = fn(&[String]) -> i32;
+    let probes: [(&str, Child); 3] = [
+        (upload::PROBE_FLAG, upload::child),
+        (fleet::PROBE_FLAG, fleet::child),
+        (managed::PROBE_FLAG, managed::child),
+    ];
+    for (flag, child) in probes {
+        if args.first().map(String::as_str) == Some(flag) {
+            std::env::set_var("AVALA_ALLOW_INSECURE_BASE_URL", "1");
+            alloc::enable();
+            std::process::exit(child(&args[1..]));
+        }
     }
     // Before any thread: the SDK refuses plain http unless this is set.
     std::env::set_var("AVALA_ALLOW_INSECURE_BASE_URL", "1");
@@ -141,6 +149,31 @@ fn main() {
             }
         }
         if let Err(e) = fleet::run(&opts) {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    if args.first().map(String::as_str) == Some("--managed") {
+        let mut opts = managed::Opts {
+            mib: 1024,
+            rounds: 3,
+        };
+        let mut rest = args[1..].iter();
+        while let Some(flag) = rest.next() {
+            match (
+                flag.as_str(),
+                rest.next().and_then(|v| v.parse::<u64>().ok()),
+            ) {
+                ("--mib", Some(v)) => opts.mib = v.max(1),
+                ("--rounds", Some(v)) => opts.rounds = v.max(1) as usize,
+                _ => {
+                    eprintln!("error: bad managed argument {flag:?}\n{USAGE}");
+                    std::process::exit(2);
+                }
+            }
+        }
+        if let Err(e) = managed::run(&opts) {
             eprintln!("error: {e}");
             std::process::exit(1);
         }

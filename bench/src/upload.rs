@@ -38,7 +38,7 @@ pub struct Opts {
 }
 
 /// A directory removed on drop.
-struct Scratch(PathBuf);
+pub(crate) struct Scratch(pub(crate) PathBuf);
 
 impl Drop for Scratch {
     fn drop(&mut self) {
@@ -259,16 +259,27 @@ async fn raw_small(raw: &reqwest::Client, sink: &str, files: &[PathBuf]) -> Resu
 /// memory and PUT to the sink, 2 in flight (what a hand-written multipart
 /// upload does).
 async fn raw_large(raw: &reqwest::Client, sink: &str, path: &Path) -> Result<(), String> {
+    raw_parts(raw, sink, path, PART_SIZE).await
+}
+
+/// The file's parts of `part_size`, each read into memory and PUT to the
+/// sink, 2 in flight.
+pub(crate) async fn raw_parts(
+    raw: &reqwest::Client,
+    sink: &str,
+    path: &Path,
+    part_size: u64,
+) -> Result<(), String> {
     use tokio::io::{AsyncReadExt, AsyncSeekExt};
     let len = tokio::fs::metadata(path)
         .await
         .map_err(|e| e.to_string())?
         .len();
-    let parts = len.div_ceil(PART_SIZE);
+    let parts = len.div_ceil(part_size);
     let results: Vec<Result<(), String>> = futures::stream::iter(0..parts)
         .map(|n| async move {
-            let offset = n * PART_SIZE;
-            let size = PART_SIZE.min(len - offset) as usize;
+            let offset = n * part_size;
+            let size = part_size.min(len - offset) as usize;
             let mut file = tokio::fs::File::open(path)
                 .await
                 .map_err(|e| e.to_string())?;

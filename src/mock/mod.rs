@@ -10,7 +10,9 @@
 //! its own loopback storage routes: see [`UploadMode`], [`StorageRoute`],
 //! [`StoredObject`]) and serves published public datasets to the resolver,
 //! with a download route whose bytes match the manifest
-//! ([`MockServer::publish`]).
+//! ([`MockServer::publish`]). It runs managed Fleet uploads statefully,
+//! parts included ([`MockServer::managed_anomaly`],
+//! [`MockServer::managed_publication`], [`MockServer::managed_objects`]).
 //!
 //! Scripted faults and pages:
 //!
@@ -49,6 +51,7 @@ pub mod schema;
 
 mod faults;
 mod fleet_legacy;
+mod fleet_managed;
 mod jobs;
 mod manual_upload;
 mod paging;
@@ -60,6 +63,7 @@ mod storage;
 
 pub use faults::{Fault, FaultScript};
 pub use fleet_legacy::{FleetAnomaly, FleetObject};
+pub use fleet_managed::{ManagedAnomaly, ManagedObject};
 pub use manual_upload::{StoredObject, UploadMode};
 pub use resolver::{
     GrantFault, PublicDataset, PublicObject, Published, PublishedObject, DOWNLOAD_OPERATION,

@@ -24,6 +24,7 @@ use serde_json::{json, Value};
 use super::{
     faults::{Action, Fault, FaultBook, FaultScript},
     fleet_legacy::{FleetAnomaly, FleetObject},
+    fleet_managed::{ManagedAnomaly, ManagedObject},
     manual_upload::{StoredObject, UploadMode, Uploads},
     paging::PageScript,
     routing::{self, Lookup},
@@ -117,6 +118,7 @@ impl MockServer {
             jobs: Default::default(),
             resolver: Default::default(),
             fleet: Default::default(),
+            managed: Default::default(),
             received: Mutex::default(),
             sequence: AtomicU64::new(0),
             reset_at: SystemTime::now()
@@ -245,6 +247,7 @@ impl MockServer {
         self.state.resolver.clear();
         self.state.uploads.clear();
         self.state.fleet.clear();
+        self.state.managed.clear();
         self.state.storage_bytes.store(0, Ordering::SeqCst);
     }
 
@@ -306,6 +309,25 @@ impl MockServer {
     /// The objects the Fleet storage holds, sorted by key.
     pub fn fleet_objects(&self) -> Vec<FleetObject> {
         self.state.fleet.objects()
+    }
+
+    /// Plays `anomaly` once, in the next managed Fleet upload answer it
+    /// applies to (see [`ManagedAnomaly`]).
+    pub fn managed_anomaly(&self, anomaly: ManagedAnomaly) {
+        self.state.managed.anomaly(anomaly);
+    }
+
+    /// How managed publications end: after a finalize, the finalization is
+    /// `running` until the `observations`-th status (default and minimum
+    /// 1), then `succeeded`, or `failed` with `failure` as its code.
+    pub fn managed_publication(&self, observations: usize, failure: Option<&str>) {
+        self.state.managed.publication(observations, failure);
+    }
+
+    /// The managed Fleet objects assembled from their parts by a
+    /// successful finalize, in finalization order.
+    pub fn managed_objects(&self) -> Vec<ManagedObject> {
+        self.state.managed.objects()
     }
 
     /// Body bytes received on the storage routes, stored or not.
@@ -393,6 +415,8 @@ pub(super) struct State {
     pub(super) resolver: super::resolver::Registry,
     /// Legacy Fleet upload sessions and stored objects.
     pub(super) fleet: super::fleet_legacy::FleetLegacy,
+    /// Managed Fleet upload sessions.
+    pub(super) managed: super::fleet_managed::Managed,
 }
 
 impl State {
@@ -731,6 +755,9 @@ fn normal(state: &State, op: &schema::Operation, record: &ReceivedRequest) -> An
         return answer;
     }
     if let Some(answer) = state.fleet.answer(&state.origin, op, record) {
+        return answer;
+    }
+    if let Some(answer) = state.managed.answer(&state.origin, op, record) {
         return answer;
     }
     if !op.has_response_body {

@@ -41,6 +41,8 @@ pub enum StorageRoute {
     Sink,
     /// `PUT /_storage/fleet/…`: a legacy Fleet recording file.
     Fleet,
+    /// A part of a managed Fleet upload (`PUT /mock-r2/...`).
+    ManagedPart,
 }
 
 impl StorageRoute {
@@ -53,13 +55,14 @@ impl StorageRoute {
             Self::Form => "storage.form",
             Self::Sink => "storage.sink",
             Self::Fleet => "storage.fleet",
+            Self::ManagedPart => "storage.managed_part",
         }
     }
 }
 
 /// Whether `path` is a storage route.
 pub(crate) fn owns(path: &str) -> bool {
-    path.starts_with("/_storage/")
+    path.starts_with("/_storage/") || path.starts_with(super::fleet_managed::PART_PATH)
 }
 
 /// Serves one storage request. The request is recorded (with an empty
@@ -77,6 +80,9 @@ pub(crate) async fn serve(request: Request<Incoming>, state: &State) -> io::Resu
         Some(StorageRoute::Sink)
     } else if path.starts_with(FLEET_PATH) && parts.method == http::Method::PUT {
         Some(StorageRoute::Fleet)
+    } else if path.starts_with(super::fleet_managed::PART_PATH) && parts.method == http::Method::PUT
+    {
+        Some(StorageRoute::ManagedPart)
     } else {
         None
     };
@@ -127,6 +133,11 @@ pub(crate) async fn serve(request: Request<Incoming>, state: &State) -> io::Resu
             state.received().push(record);
             return Err(io::Error::other("fault: connection dropped mid-body"));
         }
+    }
+
+    if route == StorageRoute::ManagedPart {
+        let answer = super::fleet_managed::serve_part(state, &parts, &mut body, fault).await;
+        return Ok(finish(state, record, answer));
     }
 
     // Where the bytes go, decided before reading them.
@@ -320,7 +331,7 @@ fn record_of(parts: &Parts, route: Option<StorageRoute>) -> ReceivedRequest {
 }
 
 /// Reads the whole body: its length, SHA-256 and (when `keep`) bytes.
-async fn read(
+pub(super) async fn read(
     body: &mut Incoming,
     state: &State,
     keep: bool,
@@ -349,7 +360,7 @@ async fn read(
     Ok((size, hex(&hasher.finalize()), kept.map(BytesMut::freeze)))
 }
 
-async fn drain(body: &mut Incoming, state: &State) {
+pub(super) async fn drain(body: &mut Incoming, state: &State) {
     while let Some(Ok(frame)) = body.frame().await {
         let n = frame.data_ref().map_or(0, |d| d.len() as u64);
         state.storage_bytes.fetch_add(n, Ordering::SeqCst);

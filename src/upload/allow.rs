@@ -63,7 +63,7 @@ fn allowed_host(host: &str) -> bool {
 }
 
 /// The two host patterns of §9.1, exactly as the protocol writes them.
-fn is_r2(host: &str) -> bool {
+pub(super) fn is_r2(host: &str) -> bool {
     static R2: OnceLock<Regex> = OnceLock::new();
     R2.get_or_init(|| {
         Regex::new(r"^[0-9a-f]{32}(\.eu)?\.r2\.cloudflarestorage\.com$").expect("valid")

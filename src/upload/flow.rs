@@ -503,7 +503,7 @@ fn unchanged(file: &LocalFile) -> Result<()> {
 }
 
 /// §8: transport errors, timeouts, 408, 429 and any 5xx, on either plane.
-fn retryable(e: &Error) -> bool {
+pub(super) fn retryable(e: &Error) -> bool {
     match e {
         Error::Upload(u) => u.is_retryable(),
         Error::Transport { .. } => true,
@@ -511,7 +511,7 @@ fn retryable(e: &Error) -> bool {
     }
 }
 
-fn retry_after(e: &Error) -> Option<Duration> {
+pub(super) fn retry_after(e: &Error) -> Option<Duration> {
     match e {
         Error::RateLimited { retry_after, .. } => *retry_after,
         Error::Upload(u) => match u.as_ref() {
@@ -523,7 +523,7 @@ fn retry_after(e: &Error) -> Option<Duration> {
 }
 
 /// `min(60, 2^n) + U(0, 1.5)` units, or a longer `Retry-After` (§8).
-fn backoff(unit: Duration, attempt: u32, retry_after: Option<Duration>) -> Duration {
+pub(super) fn backoff(unit: Duration, attempt: u32, retry_after: Option<Duration>) -> Duration {
     let steps = 2f64.powi(attempt.min(6) as i32).min(60.0) + fastrand::f64() * 1.5;
     let backoff = unit.mul_f64(steps);
     retry_after.map_or(backoff, |r| r.max(backoff))

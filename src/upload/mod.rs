@@ -33,6 +33,7 @@ mod flow;
 mod inventory;
 mod legacy;
 mod lock;
+mod managed;
 mod state;
 mod tracker;
 mod transfer;
@@ -49,6 +50,7 @@ pub use error::UploadError;
 #[cfg(feature = "mock")]
 pub(crate) use legacy::quote_s3_key;
 pub use legacy::{sha256_file_hex, RecordingUpload};
+pub use managed::ManagedRecordingUpload;
 
 use crate::{types, Client, Result};
 

@@ -148,6 +148,29 @@ impl DataPlane {
         Ok(etag)
     }
 
+    /// PUTs `slice` to `url` with `Content-Length` as its only request
+    /// header of the grant, and accepts exactly 200 (a managed Fleet part,
+    /// §9.3 step 5).
+    pub(crate) async fn put_exact(
+        &self,
+        url: &str,
+        slice: &Slice,
+        key: &str,
+    ) -> Result<(), UploadError> {
+        let url = self.check(url)?;
+        let request = self.http.request(Method::PUT, url);
+        let (status, _) = self
+            .send(request, Bytes::new(), slice, Bytes::new(), key, false)
+            .await?;
+        if status != StatusCode::OK {
+            return Err(UploadError::Protocol {
+                path: slice.remote.clone(),
+                message: format!("storage answered HTTP {}, not exactly 200", status.as_u16()),
+            });
+        }
+        Ok(())
+    }
+
     /// The legacy v1 upload: a `multipart/form-data` POST of every field of
     /// `fields` plus the file part `file`.
     pub(crate) async fn post_form(

@@ -1,0 +1,576 @@
+//! The managed Fleet upload of §9.3 and §10.4, step by step, each answer
+//! checked where it arrives.
+
+use std::{
+    collections::BTreeSet,
+    sync::{Mutex, MutexGuard},
+    time::Duration,
+};
+
+use futures::{StreamExt, TryStreamExt};
+use tokio::time::Instant;
+
+use super::{
+    grant::{self, Expected, Refusal},
+    limits,
+    receipt::{self, Store},
+    status::{self, canonical_uid, part_count},
+    ManagedRecordingUpload, PART_SIZE,
+};
+use crate::{
+    types::{
+        self, ManagedFinalizationCode as Code, ManagedFinalizationState as FinState,
+        ManagedFleetUploadStatus as Status, ManagedGenerationState as GenState,
+        ManagedUploadProtocol as Protocol,
+    },
+    upload::{
+        api_key,
+        fleet::{self, RecordingFile},
+        flow::{backoff, retry_after, retryable},
+        inventory::{self, Links, Stamp},
+        loopback_http,
+        tracker::Tracker,
+        transfer::{DataPlane, Slice, Timeouts},
+        ProgressEvent,
+    },
+    Client, Error, Result,
+};
+
+const PROTOCOL: &str = "fleet-managed-mcap-v1";
+/// Attempts of the retryable calls (admit, parts, finalize; §8).
+const ATTEMPTS: u32 = 3;
+/// Progress listing budget (§9.3 step 4).
+const PAGE_PARTS: usize = 100;
+const PAGES: usize = 2;
+/// Finalization failures that another finalize cannot fix.
+const TERMINAL_CODES: [Code; 2] = [Code::ContentMismatch, Code::InvalidMcap];
+/// Part PUTs: 60 s (§8), as httpx applies it: to connecting, to each
+/// stretch without progress while sending, and to the answer.
+const PART_TIMEOUTS: Timeouts = Timeouts {
+    connect: Duration::from_secs(60),
+    stall: Duration::from_secs(60),
+    answer: Duration::from_secs(60),
+};
+
+/// Checks, inventory, then the protocol.
+pub(super) async fn run(up: ManagedRecordingUpload) -> Result<Status> {
+    // Constraints before any call (§9.3).
+    let workers = limits::workers(up.workers)?;
+    let wait = limits::wait(up.wait)?;
+    let recording_uid = limits::recording_uid(&up.recording_uid)?;
+    let walked = inventory::walk(&up.source, Links::Refuse)?;
+    limits::files(&up.source, &walked)?;
+    let files = fleet::inventory(&up.source).await?;
+    let dir = match &up.state_dir {
+        Some(dir) => dir.clone(),
+        None => receipt::default_dir().ok_or_else(|| Error::InvalidArgument {
+            message: "no data directory is known for the resume receipt: call .state_dir(..)"
+                .to_owned(),
+        })?,
+    };
+    // The session uid is saved before the admit.
+    let store = Store::open(&dir, up.client.base_url(), &recording_uid, &files)?;
+    let tracker = Tracker::new(
+        files.len(),
+        files.iter().map(|f| f.stamp.size).sum(),
+        up.on_progress.clone(),
+    );
+    let session = Session {
+        plane: DataPlane::new(loopback_http(&up.client), PART_TIMEOUTS)?,
+        client: &up.client,
+        recording_uid,
+        files: &files,
+        store: Mutex::new(store),
+        tracker,
+        workers,
+        retry_unit: up.retry_unit,
+    };
+
+    // 1. Admit once; later runs observe the status instead.
+    let status = session.admit_or_observe().await?;
+    let outcome = status.finalization.as_ref();
+    let settled =
+        outcome.is_some_and(|f| f.state == FinState::Succeeded || TERMINAL_CODES.contains(&f.code));
+    // 2–5. Every original's missing parts.
+    for file in &files {
+        if settled {
+            session.tracker.finish(&file.path, file.stamp.size, 0, true);
+        } else {
+            session.transfer(file).await?;
+        }
+    }
+    // 6. Finalize (when needed), then the status.
+    let status = session.finalize().await?;
+    // 7. The publication wait (§10.4).
+    session.wait(status, wait, up.poll_interval).await
+}
+
+/// One run of a session.
+struct Session<'a> {
+    client: &'a Client,
+    plane: DataPlane,
+    recording_uid: String,
+    files: &'a [RecordingFile],
+    store: Mutex<Store>,
+    tracker: Tracker,
+    workers: usize,
+    retry_unit: Duration,
+}
+
+impl Session<'_> {
+    fn store(&self) -> MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn session_uid(&self) -> String {
+        self.store().value.session_uid.clone()
+    }
+
+    /// `Error::UploadState`: what did not fit, and how to resume.
+    fn mismatch(&self, why: impl std::fmt::Display) -> Error {
+        let store = self.store();
+        Error::UploadState {
+            message: format!(
+                "managed upload session {}: {why}. Keep {} and the original files; run the upload \
+                 again to resume (or delete that file to start a new session)",
+                store.value.session_uid,
+                store.path().display()
+            ),
+        }
+    }
+
+    /// Checks a `{protocol, session_uid, ..}` envelope.
+    fn envelope(&self, protocol: &Protocol, session_uid: &str, what: &str) -> Result<()> {
+        if *protocol != Protocol::FleetManagedMcapV1 || session_uid != self.session_uid() {
+            return Err(self.mismatch(format!(
+                "the {what} answer names another protocol or session"
+            )));
+        }
+        Ok(())
+    }
+
+    /// A retryable call (§8): 3 attempts, `min(60, 2^n) + U(0, 1.5)` units
+    /// apart, or a longer `Retry-After`.
+    async fn retried<T, F, Fut>(&self, mut call: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        let mut attempt = 0;
+        loop {
+            match call().await {
+                Err(e) if retryable(&e) && attempt + 1 < ATTEMPTS => {
+                    tokio::time::sleep(backoff(self.retry_unit, attempt, retry_after(&e))).await;
+                    attempt += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    /// Step 1: the admit when the receipt has not learnt the files yet (the
+    /// session uid makes repeating it safe), else the status.
+    async fn admit_or_observe(&self) -> Result<Status> {
+        if !self.store().value.originals.is_empty() {
+            return self.observe().await;
+        }
+        let body = types::AdmitFleetManagedUploadRequest {
+            files: self
+                .files
+                .iter()
+                .map(|f| types::AdmitFleetManagedUploadRequestFilesItem {
+                    content_sha256: f.sha256.clone(),
+                    path: f.path.clone(),
+                    size_bytes: f.stamp.size as i64,
+                })
+                .collect(),
+            protocol: Protocol::FleetManagedMcapV1,
+            session_uid: self.session_uid(),
+        };
+        let status = self
+            .retried(|| async {
+                let call = self.client.admit_fleet_managed_upload();
+                let call = call
+                    .recording_uid(self.recording_uid.as_str())
+                    .body(body.clone());
+                Ok(call.send().await?.into_inner())
+            })
+            .await?;
+        self.accept(status)
+    }
+
+    /// `GET .../status/`, checked and retained.
+    async fn observe(&self) -> Result<Status> {
+        let status = self
+            .client
+            .get_fleet_managed_upload_status()
+            .recording_uid(self.recording_uid.as_str())
+            .protocol(PROTOCOL)
+            .session_uid(self.session_uid())
+            .send()
+            .await?
+            .into_inner();
+        self.accept(status)
+    }
+
+    /// Checks a status against the manifest and the receipt, and saves what
+    /// it confirms.
+    fn accept(&self, status: Status) -> Result<Status> {
+        let mut store = self.store();
+        let originals = status::observe(&status, self.files, &store.value);
+        let originals = match originals {
+            Ok(originals) => originals,
+            Err(why) => {
+                drop(store);
+                return Err(self.mismatch(why));
+            }
+        };
+        store.value.originals = originals;
+        if let Some(outcome) = &status.finalization {
+            store.value.finalization_uid = Some(outcome.uid.clone());
+            store
+                .value
+                .publication_uid
+                .clone_from(&outcome.publication_uid);
+            store.value.dataset_uid.clone_from(&outcome.dataset_uid);
+        }
+        store.save()?;
+        Ok(status)
+    }
+
+    /// Steps 2–5 for one original.
+    async fn transfer(&self, file: &RecordingFile) -> Result<()> {
+        self.initialize(file).await?;
+        // 3. Skip it when verified or its generation is completed.
+        let status = self.observe().await?;
+        let row = status.files.iter().find(|r| r.path == file.path);
+        let generation = row.and_then(|r| r.generation.as_ref());
+        if row.is_some_and(|r| r.verified)
+            || generation.is_some_and(|g| g.state == GenState::Completed)
+        {
+            self.tracker.finish(&file.path, file.stamp.size, 0, true);
+            return Ok(());
+        }
+        if !generation.is_some_and(|g| matches!(g.state, GenState::Active | GenState::Completing)) {
+            return Err(self.mismatch(format!(
+                "the multipart generation of `{}` is not active (abandoned or never created); this session cannot continue",
+                file.path
+            )));
+        }
+        self.tracker.emit(
+            &file.path,
+            ProgressEvent::Started {
+                size: file.stamp.size,
+            },
+        );
+        // 4. What the server already stores.
+        let present = self.stored_parts(file).await?;
+        let missing: Vec<u64> = (1..=part_count(file.stamp.size))
+            .filter(|n| !present.contains(n))
+            .collect();
+        // 5. Each missing part: a grant, then the PUT.
+        let sent: u64 = futures::stream::iter(missing)
+            .map(|number| self.part(file, number))
+            .buffer_unordered(self.workers)
+            .try_fold(0, |sum, bytes| async move { Ok(sum + bytes) })
+            .await?;
+        self.tracker
+            .finish(&file.path, file.stamp.size, sent, sent == 0);
+        Ok(())
+    }
+
+    /// Step 2: the multipart init, sent at most once per session (never
+    /// retried: an answer lost is recovered from the status).
+    async fn initialize(&self, file: &RecordingFile) -> Result<()> {
+        let file_uid = {
+            let mut store = self.store();
+            let original = &store.value.originals[&file.path];
+            if original.initializing {
+                return Ok(());
+            }
+            let file_uid = original.file_uid.clone();
+            store.update(&file.path, |o| o.initializing = true)?;
+            file_uid
+        };
+        let body = types::InitFleetManagedMultipartRequest {
+            file_uid: file_uid.clone(),
+            protocol: Protocol::FleetManagedMcapV1,
+            session_uid: self.session_uid(),
+        };
+        let init = self
+            .client
+            .init_fleet_managed_multipart()
+            .recording_uid(self.recording_uid.as_str())
+            .body(body)
+            .send()
+            .await?
+            .into_inner();
+        self.envelope(&init.protocol, &init.session_uid, "multipart init")?;
+        let exact = init.file_uid == file_uid
+            && canonical_uid(&init.generation_uid)
+            && init.number == 1
+            && init.state == GenState::Active
+            && init.part_size == PART_SIZE as i64
+            && u64::try_from(init.part_count) == Ok(part_count(file.stamp.size));
+        if !exact {
+            return Err(self.mismatch(format!(
+                "the multipart init of `{}` is not generation 1, active, with 64 MiB parts of this file",
+                file.path
+            )));
+        }
+        self.store()
+            .update(&file.path, |o| o.generation_uid = Some(init.generation_uid))
+    }
+
+    /// Step 4: the stored parts, from at most 2 pages of at most 100.
+    async fn stored_parts(&self, file: &RecordingFile) -> Result<BTreeSet<u64>> {
+        let (file_uid, generation_uid) = self.generation_of(file);
+        let count = part_count(file.stamp.size);
+        let mut present = BTreeSet::new();
+        let mut after = 0u64;
+        for _ in 0..PAGES {
+            let page = self
+                .client
+                .get_fleet_managed_multipart_progress()
+                .recording_uid(self.recording_uid.as_str())
+                .protocol(PROTOCOL)
+                .session_uid(self.session_uid())
+                .file_uid(file_uid.as_str())
+                .generation_uid(generation_uid.as_str())
+                .after(after as u32)
+                .send()
+                .await?
+                .into_inner();
+            self.envelope(&page.protocol, &page.session_uid, "multipart progress")?;
+            let bad =
+                |why: &str| self.mismatch(format!("the part listing of `{}` {why}", file.path));
+            if page.file_uid != file_uid || page.generation_uid != generation_uid {
+                return Err(bad("names another file or generation"));
+            }
+            if page.parts.len() > PAGE_PARTS {
+                return Err(bad("has more than 100 parts on a page"));
+            }
+            let mut last = after;
+            for part in &page.parts {
+                let number = u64::try_from(part.part_number).unwrap_or(0);
+                if number <= last
+                    || number > count
+                    || u64::try_from(part.size) != Ok(part_len(file, number))
+                {
+                    return Err(bad("is out of order or gives a part another size"));
+                }
+                last = number;
+                present.insert(number);
+            }
+            match page.next_cursor {
+                None => return Ok(present),
+                Some(cursor)
+                    if !page.parts.is_empty()
+                        && u64::try_from(cursor) == Ok(last)
+                        && last < count =>
+                {
+                    after = last;
+                }
+                Some(_) => return Err(bad("has a cursor that cannot advance")),
+            }
+        }
+        Err(self.mismatch(format!(
+            "the part listing of `{}` needs more than {PAGES} pages",
+            file.path
+        )))
+    }
+
+    fn generation_of(&self, file: &RecordingFile) -> (String, String) {
+        let store = self.store();
+        let original = &store.value.originals[&file.path];
+        (
+            original.file_uid.clone(),
+            original.generation_uid.clone().unwrap_or_default(),
+        )
+    }
+
+    /// Step 5 for one part: its grant (retryable), checked and pinned, then
+    /// one PUT of exactly its bytes. The PUT is not retried (as Python): an
+    /// answer lost may have stored it, and the next run asks the server.
+    /// Returns the bytes sent.
+    async fn part(&self, file: &RecordingFile, number: u64) -> Result<u64> {
+        let (file_uid, generation_uid) = self.generation_of(file);
+        let body = types::SignFleetManagedMultipartPartsRequest {
+            file_uid: file_uid.clone(),
+            generation_uid: generation_uid.clone(),
+            numbers: vec![number as i64],
+            protocol: Protocol::FleetManagedMcapV1,
+            session_uid: self.session_uid(),
+        };
+        let grants = self
+            .retried(|| async {
+                let call = self.client.sign_fleet_managed_multipart_parts();
+                let call = call
+                    .recording_uid(self.recording_uid.as_str())
+                    .body(body.clone());
+                Ok(call.send().await?.into_inner())
+            })
+            .await?;
+        self.envelope(&grants.protocol, &grants.session_uid, "part grant")?;
+        let [granted] = &grants.parts[..] else {
+            return Err(self.mismatch(format!(
+                "the grant answer for part {number} of `{}` does not hold exactly one grant",
+                file.path
+            )));
+        };
+        if grants.file_uid != file_uid || grants.generation_uid != generation_uid {
+            return Err(self.mismatch(format!(
+                "the grant for part {number} of `{}` names another file or generation",
+                file.path
+            )));
+        }
+        let grant = {
+            let mut store = self.store();
+            let pin = store.value.originals[&file.path].pin.clone();
+            let want = Expected {
+                session_uid: &store.value.session_uid,
+                path: &file.path,
+                size: file.stamp.size,
+                number,
+                pin: pin.as_deref(),
+            };
+            let checked = grant::check(
+                granted,
+                &want,
+                |url| self.plane.check(url),
+                chrono::Utc::now(),
+            );
+            match checked {
+                Ok(grant) => {
+                    if pin.is_none() {
+                        store.update(&file.path, |o| o.pin = Some(grant.pin.clone()))?;
+                    }
+                    grant
+                }
+                Err(Refusal::Host(e)) => return Err(e.into()),
+                Err(Refusal::Invalid(why)) => {
+                    drop(store);
+                    return Err(self.mismatch(format!(
+                        "the grant for part {number} of `{}` is refused: {why}",
+                        file.path
+                    )));
+                }
+            }
+        };
+        if Stamp::of(&file.local)? != file.stamp {
+            return Err(crate::upload::UploadError::FileChanged {
+                path: file.local.clone(),
+            }
+            .into());
+        }
+        let slice = Slice {
+            local: file.local.clone(),
+            remote: file.path.clone(),
+            offset: (number - 1) * PART_SIZE,
+            len: part_len(file, number),
+        };
+        self.plane
+            .put_exact(&grant.url, &slice, api_key(self.client))
+            .await?;
+        self.tracker.sent(&file.path, slice.len);
+        Ok(slice.len)
+    }
+
+    /// Step 6: finalize unless a finalization is under way, done, or failed
+    /// for good; then the status.
+    async fn finalize(&self) -> Result<Status> {
+        let status = self.observe().await?;
+        let needed = match &status.finalization {
+            None => true,
+            Some(f) => f.state == FinState::Failed && !TERMINAL_CODES.contains(&f.code),
+        };
+        if !needed {
+            return self.observe().await;
+        }
+        let mut files: Vec<types::FinalizeFleetManagedUploadRequestFilesItem> = {
+            let mut store = self.store();
+            store.value.finalizing = true;
+            store.save()?;
+            store
+                .value
+                .originals
+                .values()
+                .map(|o| types::FinalizeFleetManagedUploadRequestFilesItem {
+                    file_uid: o.file_uid.clone(),
+                    generation_uid: o.generation_uid.clone(),
+                })
+                .collect()
+        };
+        files.sort_by(|a, b| a.file_uid.cmp(&b.file_uid));
+        let body = types::FinalizeFleetManagedUploadRequest {
+            files,
+            protocol: Protocol::FleetManagedMcapV1,
+            session_uid: self.session_uid(),
+        };
+        let answer = self
+            .retried(|| async {
+                let call = self.client.finalize_fleet_managed_upload();
+                let call = call
+                    .recording_uid(self.recording_uid.as_str())
+                    .body(body.clone());
+                Ok(call.send().await?.into_inner())
+            })
+            .await?;
+        self.envelope(&answer.protocol, &answer.session_uid, "finalize")?;
+        let outcome = &answer.finalization;
+        status::finalization(outcome).map_err(|why| self.mismatch(why))?;
+        {
+            let mut store = self.store();
+            if store
+                .value
+                .finalization_uid
+                .as_ref()
+                .is_some_and(|uid| *uid != outcome.uid)
+            {
+                drop(store);
+                return Err(
+                    self.mismatch("the finalize answer names another finalization than before")
+                );
+            }
+            store.value.finalization_uid = Some(outcome.uid.clone());
+            store.save()?;
+        }
+        self.observe().await
+    }
+
+    /// §10.4: poll the status at most every `interval` until the
+    /// finalization succeeded or failed, or `timeout` passed; the last
+    /// status is returned either way (as Python: a timeout is not an
+    /// error). A separate loop from `crate::wait`'s, which ends in
+    /// `WaitTimeout`.
+    async fn wait(
+        &self,
+        mut status: Status,
+        timeout: Duration,
+        interval: Duration,
+    ) -> Result<Status> {
+        let deadline = Instant::now() + timeout;
+        let settled = |s: &Status| {
+            s.finalization
+                .as_ref()
+                .is_some_and(|f| matches!(f.state, FinState::Succeeded | FinState::Failed))
+        };
+        while status.finalization.is_some() && !settled(&status) {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            tokio::time::sleep_until((now + interval).min(deadline)).await;
+            if Instant::now() >= deadline {
+                break;
+            }
+            status = self.observe().await?;
+        }
+        Ok(status)
+    }
+}
+
+/// The length of part `number` of `file`.
+fn part_len(file: &RecordingFile, number: u64) -> u64 {
+    PART_SIZE.min(file.stamp.size - (number - 1) * PART_SIZE)
+}

@@ -1,0 +1,256 @@
+//! The resume state of a managed upload: one private JSON file per API root
+//! and recording, written atomically (`state::write_private`) after every
+//! fact the server confirmed, and never deleted by the SDK (Python keeps its
+//! receipt too: it is the only record of the session uid).
+
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::super::{fleet::RecordingFile, state::write_private, UploadError};
+use crate::digest;
+
+const FORMAT: &str = "avala-fleet-managed-upload";
+const VERSION: u32 = 1;
+/// A receipt is a few KiB; anything far larger is not ours.
+const MAX_BYTES: u64 = 1024 * 1024;
+
+/// The default directory: `<data dir>/avala/uploads/fleet-managed-v1`, a
+/// sibling of the legacy protocol's `fleet-v1`.
+pub(super) fn default_dir() -> Option<PathBuf> {
+    Some(
+        dirs::data_dir()?
+            .join("avala")
+            .join("uploads")
+            .join("fleet-managed-v1"),
+    )
+}
+
+/// What the server confirmed about one original.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct Original {
+    pub(super) file_uid: String,
+    /// The multipart init was sent (its answer may have been lost): it is
+    /// never sent again for this session.
+    pub(super) initializing: bool,
+    pub(super) generation_uid: Option<String>,
+    /// SHA-256 of the first grant's host, path and `uploadId`: later grants
+    /// must name the same destination.
+    pub(super) pin: Option<String>,
+    pub(super) verified: bool,
+}
+
+/// The receipt's content.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct Receipt {
+    format: String,
+    version: u32,
+    pub(super) api_root: String,
+    pub(super) recording_uid: String,
+    /// Client-generated (UUID v4), saved before the admit.
+    pub(super) session_uid: String,
+    /// [`manifest_digest`] of the files admitted.
+    pub(super) manifest_sha256: String,
+    /// Originals by path; empty until the admit (or a status) answered.
+    pub(super) originals: BTreeMap<String, Original>,
+    /// The finalize was sent.
+    pub(super) finalizing: bool,
+    pub(super) finalization_uid: Option<String>,
+    pub(super) publication_uid: Option<String>,
+    pub(super) dataset_uid: Option<String>,
+}
+
+/// The receipt and where it lives.
+#[derive(Debug)]
+pub(super) struct Store {
+    path: PathBuf,
+    pub(super) value: Receipt,
+}
+
+/// SHA-256 over every file's path, size and content hash, in path order.
+pub(super) fn manifest_digest(files: &[RecordingFile]) -> String {
+    let mut hasher = Sha256::new();
+    for file in files {
+        hasher.update(format!(
+            "{}\n{}\n{}\n",
+            file.path, file.stamp.size, file.sha256
+        ));
+    }
+    digest::hex(&hasher.finalize())
+}
+
+impl Store {
+    /// The receipt of `recording_uid` on `api_root` under `dir`: read back
+    /// when one exists (it must be for the same files), else a new session
+    /// saved before anything is sent.
+    pub(super) fn open(
+        dir: &Path,
+        api_root: &str,
+        recording_uid: &str,
+        files: &[RecordingFile],
+    ) -> crate::Result<Self> {
+        let key = Sha256::digest(format!("{api_root}\n{recording_uid}"));
+        let path = dir.join(format!("{}.json", digest::hex(&key[..16])));
+        let manifest = manifest_digest(files);
+        if !path.exists() {
+            let store = Self {
+                path,
+                value: Receipt {
+                    format: FORMAT.to_owned(),
+                    version: VERSION,
+                    api_root: api_root.to_owned(),
+                    recording_uid: recording_uid.to_owned(),
+                    session_uid: uuid::Uuid::new_v4().to_string(),
+                    manifest_sha256: manifest,
+                    originals: BTreeMap::new(),
+                    finalizing: false,
+                    finalization_uid: None,
+                    publication_uid: None,
+                    dataset_uid: None,
+                },
+            };
+            store.save()?;
+            return Ok(store);
+        }
+        let value = read(&path)?;
+        let unusable = |message: String| UploadError::State {
+            path: path.clone(),
+            message,
+        };
+        if value.format != FORMAT || value.version != VERSION {
+            return Err(unusable(
+                "it is not a managed Fleet upload receipt of this SDK; move it away to start over"
+                    .to_owned(),
+            )
+            .into());
+        }
+        if value.api_root != api_root || value.recording_uid != recording_uid {
+            return Err(unusable(
+                "it belongs to another recording or API root; move it away to start over"
+                    .to_owned(),
+            )
+            .into());
+        }
+        if value.manifest_sha256 != manifest {
+            return Err(crate::Error::UploadState {
+                message: format!(
+                    "the files in the directory differ from the ones admitted in session {} \
+                     (a file was added, removed or changed). Restore the original files and run \
+                     again to resume, or delete {} to start a new session (the server keeps the \
+                     old one)",
+                    value.session_uid,
+                    path.display()
+                ),
+            });
+        }
+        Ok(Self { path, value })
+    }
+
+    pub(super) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes the receipt (atomically, 0600).
+    pub(super) fn save(&self) -> crate::Result<()> {
+        let bytes = serde_json::to_vec_pretty(&self.value).unwrap_or_default();
+        write_private(&self.path, &bytes).map_err(|e| {
+            UploadError::State {
+                path: self.path.clone(),
+                message: format!("could not write it: {e}"),
+            }
+            .into()
+        })
+    }
+
+    /// Changes the original at `path` and saves.
+    pub(super) fn update(
+        &mut self,
+        path: &str,
+        change: impl FnOnce(&mut Original),
+    ) -> crate::Result<()> {
+        if let Some(original) = self.value.originals.get_mut(path) {
+            change(original);
+        }
+        self.save()
+    }
+}
+
+fn read(path: &Path) -> crate::Result<Receipt> {
+    let unusable = |message: String| -> crate::Error {
+        UploadError::State {
+            path: path.to_owned(),
+            message,
+        }
+        .into()
+    };
+    let meta = std::fs::symlink_metadata(path).map_err(|e| unusable(format!("unreadable: {e}")))?;
+    if !meta.is_file() || meta.len() > MAX_BYTES {
+        return Err(unusable(
+            "it is not a receipt file; move it away to start over".to_owned(),
+        ));
+    }
+    let bytes = std::fs::read(path).map_err(|e| unusable(format!("unreadable: {e}")))?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        unusable(format!(
+            "it is corrupt ({e}); move it away to start over (a new session is admitted)"
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::upload::inventory::Stamp;
+
+    fn file(path: &str, sha: &str) -> RecordingFile {
+        RecordingFile {
+            local: PathBuf::from(path),
+            path: path.to_owned(),
+            stamp: Stamp {
+                size: 3,
+                mtime_ns: 0,
+                inode: 0,
+            },
+            sha256: sha.to_owned(),
+        }
+    }
+
+    #[test]
+    fn a_receipt_round_trips_privately_and_refuses_other_files() {
+        let dir = std::env::temp_dir().join(format!("avala-receipt-{}", fastrand::u64(..)));
+        let files = [file("a.mcap", "aa")];
+        let mut store = Store::open(&dir, "http://x/api/v1", "r", &files).unwrap();
+        let session = store.value.session_uid.clone();
+        store
+            .value
+            .originals
+            .insert("a.mcap".into(), Original::default());
+        store.update("a.mcap", |o| o.initializing = true).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(store.path())
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let again = Store::open(&dir, "http://x/api/v1", "r", &files).unwrap();
+        assert_eq!(again.value.session_uid, session);
+        assert!(again.value.originals["a.mcap"].initializing);
+        // Another recording is another file; changed files are refused.
+        let other = Store::open(&dir, "http://x/api/v1", "s", &files).unwrap();
+        assert_ne!(other.value.session_uid, session);
+        let e = Store::open(&dir, "http://x/api/v1", "r", &[file("a.mcap", "bb")]).unwrap_err();
+        assert!(matches!(e, crate::Error::UploadState { .. }), "{e}");
+        assert!(e.to_string().contains("delete"), "{e}");
+        std::fs::write(store.path(), b"{not json").unwrap();
+        let e = Store::open(&dir, "http://x/api/v1", "r", &files).unwrap_err();
+        assert!(e.to_string().contains("corrupt"), "{e}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

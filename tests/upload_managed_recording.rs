@@ -1,0 +1,650 @@
+//! Managed Fleet uploads (§9.3, §10.4) against the embedded mock: a clean
+//! upload, resumes, every scripted server anomaly refused with
+//! `UploadState`, the data plane's failures, the publication waits and the
+//! constraints checked before any request.
+
+use std::{
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use avala::{
+    mock::{Fault, ManagedAnomaly, MockServer, StorageRoute},
+    types::{ManagedFinalizationCode, ManagedFinalizationState},
+    upload::{ManagedRecordingUpload, Progress, ProgressEvent, UploadError},
+    Error,
+};
+use sha2::{Digest, Sha256};
+
+const MIB: u64 = 1024 * 1024;
+const PART: u64 = 64 * MIB;
+const RECORDING: &str = "0f8fad5b-d9cb-469f-a165-70867728950e";
+
+/// A directory removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("avala-managed-test-{:016x}", fastrand::u64(..)));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// Writes `len` pseudo-random bytes at `rel`.
+    fn file(&self, rel: &str, len: usize) -> PathBuf {
+        let path = self.0.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let mut rng = fastrand::Rng::with_seed(len as u64 ^ rel.len() as u64);
+        std::fs::write(&path, (0..len).map(|_| rng.u8(..)).collect::<Vec<u8>>()).unwrap();
+        path
+    }
+
+    /// A sparse file of `len` bytes with random 4 KiB marks around every
+    /// part boundary, so that a part sent from the wrong offset shows.
+    fn sparse(&self, rel: &str, len: u64) -> PathBuf {
+        use std::os::unix::fs::FileExt;
+        let path = self.0.join(rel);
+        let file = std::fs::File::create(&path).unwrap();
+        file.set_len(len).unwrap();
+        let mut rng = fastrand::Rng::with_seed(len);
+        let mut at = 0;
+        while at < len {
+            for offset in [at, (at + PART).min(len).saturating_sub(4096)] {
+                let mark: Vec<u8> = (0..4096).map(|_| rng.u8(..)).collect();
+                file.write_all_at(&mark, offset).unwrap();
+            }
+            at += PART;
+        }
+        path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn sha_of(path: &Path) -> String {
+    let mut file = std::fs::File::open(path).unwrap();
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher).unwrap();
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// An upload of `dir` to the mock with test timings.
+fn upload(mock: &MockServer, dir: &TempDir, state: &TempDir) -> ManagedRecordingUpload {
+    mock.client()
+        .upload_managed_recording(RECORDING, dir.path())
+        .state_dir(state.path())
+        .retry_unit(Duration::from_millis(1))
+        .poll_interval(Duration::from_millis(10))
+}
+
+/// `UploadState`, with a message that says how to resume and leaks nothing.
+fn state_error<T: std::fmt::Debug>(result: avala::Result<T>) -> String {
+    match result {
+        Err(Error::UploadState { message }) => {
+            assert!(message.contains("run the upload again"), "{message}");
+            assert!(!message.contains("X-Amz-Signature") && !message.contains(MockServer::API_KEY));
+            message
+        }
+        other => panic!("expected UploadState, got {other:?}"),
+    }
+}
+
+fn upload_error<T: std::fmt::Debug>(result: avala::Result<T>) -> UploadError {
+    match result {
+        Err(Error::Upload(e)) => {
+            let text = format!("{e:?} {e}");
+            assert!(!text.contains("X-Amz-Signature") && !text.contains(MockServer::API_KEY));
+            *e
+        }
+        other => panic!("expected an upload error, got {other:?}"),
+    }
+}
+
+/// Part PUTs carried no API key, only `Content-Length` among the grant's
+/// headers, and the mock storage refused none.
+fn assert_parts_clean(mock: &MockServer) {
+    for r in mock.received_for(StorageRoute::ManagedPart.operation_id()) {
+        assert!(
+            r.header("x-avala-api-key").is_none(),
+            "the key went to storage"
+        );
+        assert!(r.violations.is_empty(), "{r:?}");
+        let names: Vec<&str> = r.headers.keys().map(|h| h.as_str()).collect();
+        for name in &names {
+            assert!(
+                ["content-length", "host", "user-agent", "accept"].contains(name),
+                "unexpected part header {name}"
+            );
+        }
+        assert!(names.contains(&"content-length"));
+    }
+}
+
+fn objects(mock: &MockServer) -> Vec<(String, u64, Option<String>)> {
+    mock.managed_objects()
+        .into_iter()
+        .map(|o| (o.path, o.size, o.sha256))
+        .collect()
+}
+
+/// Runs the upload, and on the first `BytesSent` calls `then` once.
+fn after_first_part(
+    up: ManagedRecordingUpload,
+    then: impl Fn() + Send + Sync + 'static,
+) -> ManagedRecordingUpload {
+    let fired = std::sync::atomic::AtomicBool::new(false);
+    up.on_progress(move |p: &Progress| {
+        if matches!(p.event, ProgressEvent::BytesSent(_))
+            && !fired.swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            then();
+        }
+    })
+}
+
+#[tokio::test]
+async fn a_clean_upload_stores_every_file_whole_and_publishes() {
+    let mock = MockServer::start().await;
+    let dir = TempDir::new();
+    let state = TempDir::new();
+    let a = dir.file("run/cam.mcap", 5000);
+    let b = dir.file("imu.MCAP", 1);
+    let events = Arc::new(Mutex::new(Vec::<Progress>::new()));
+    let seen = events.clone();
+
+    let status = upload(&mock, &dir, &state)
+        .workers(4)
+        .on_progress(move |p| seen.lock().unwrap().push(p.clone()))
+        .send()
+        .await
+        .unwrap();
+
+    let finalization = status.finalization.expect("finalized");
+    assert_eq!(finalization.state, ManagedFinalizationState::Succeeded);
+    assert_eq!((status.confirmed_files, status.total_bytes), (2, 5001));
+    let mut want = vec![
+        ("imu.MCAP".to_owned(), 1, Some(sha_of(&b))),
+        ("run/cam.mcap".to_owned(), 5000, Some(sha_of(&a))),
+    ];
+    let mut got = objects(&mock);
+    got.sort();
+    want.sort();
+    assert_eq!(got, want);
+    assert_eq!(mock.storage_bytes_received(), 5001);
+    assert_parts_clean(&mock);
+    // The admit carried the manifest; the finalize listed the files sorted
+    // by file uid; every call carried the protocol and one session uid.
+    let admit = &mock.received_for("admit_fleet_managed_upload")[0];
+    let admit = admit.json().unwrap();
+    let session = admit["session_uid"].as_str().unwrap().to_owned();
+    assert_eq!(admit["files"][1]["content_sha256"], sha_of(&a));
+    assert_eq!(mock.hits("init_fleet_managed_multipart"), 2);
+    let finalize = mock.received_for("finalize_fleet_managed_upload")[0]
+        .json()
+        .unwrap();
+    let uids: Vec<&str> = finalize["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["file_uid"].as_str().unwrap())
+        .collect();
+    let mut sorted = uids.clone();
+    sorted.sort();
+    assert_eq!(uids, sorted);
+    for r in mock
+        .received()
+        .iter()
+        .filter(|r| r.path.contains("managed-upload"))
+    {
+        let sent = r
+            .json()
+            .map(|b| b["session_uid"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| r.query_param("session_uid"));
+        assert_eq!(sent.as_deref(), Some(session.as_str()), "{}", r.path);
+        assert!(r.violations.is_empty(), "{r:?}");
+    }
+    // Progress: every byte, both files done.
+    let last = events.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(
+        (last.files_done, last.bytes_done, last.bytes_sent),
+        (2, 5001, 5001)
+    );
+    // The receipt is private and a second run sends nothing.
+    let receipt = std::fs::read_dir(state.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        receipt.metadata().unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let again = upload(&mock, &dir, &state).send().await.unwrap();
+    assert_eq!(
+        again.finalization.unwrap().state,
+        ManagedFinalizationState::Succeeded
+    );
+    assert_eq!(mock.storage_bytes_received(), 5001);
+    assert_eq!(mock.hits("admit_fleet_managed_upload"), 1);
+    assert_eq!(mock.hits("finalize_fleet_managed_upload"), 1);
+}
+
+#[tokio::test]
+async fn a_run_stopped_by_a_503_on_a_part_resumes_without_resending() {
+    let mock = Arc::new(MockServer::start().await);
+    let dir = TempDir::new();
+    let state = TempDir::new();
+    let big = dir.sparse("drive.mcap", 2 * PART + 2 * MIB);
+    // The second part's PUT gets a 503: parts are never retried in a run
+    // (their outcome is uncertain), so the run stops there.
+    let faulty = mock.clone();
+    let first = after_first_part(upload(&mock, &dir, &state).workers(1), move || {
+        faulty
+            .storage_fault(StorageRoute::ManagedPart, Fault::status(503))
+            .times(1);
+    })
+    .send()
+    .await;
+    match upload_error(first) {
+        UploadError::Storage {
+            status: 503, path, ..
+        } => assert_eq!(path, "drive.mcap"),
+        other => panic!("{other:?}"),
+    }
+    let first_run = mock.storage_bytes_received();
+    assert_eq!(first_run, 2 * PART, "part 1 stored, part 2 refused");
+
+    let status = upload(&mock, &dir, &state).workers(2).send().await.unwrap();
+    assert_eq!(
+        status.finalization.unwrap().state,
+        ManagedFinalizationState::Succeeded
+    );
+    let second_run = mock.storage_bytes_received() - first_run;
+    assert_eq!(second_run, PART + 2 * MIB, "only parts 2 and 3");
+    assert_eq!(
+        objects(&mock),
+        vec![(
+            "drive.mcap".to_owned(),
+            2 * PART + 2 * MIB,
+            Some(sha_of(&big))
+        )]
+    );
+    // Admitted and initialized once; the second run observed the status.
+    assert_eq!(mock.hits("admit_fleet_managed_upload"), 1);
+    assert_eq!(mock.hits("init_fleet_managed_multipart"), 1);
+    assert_parts_clean(&mock);
+}
+
+#[tokio::test]
+async fn a_dropped_connection_stops_the_run_and_the_next_one_finishes() {
+    let mock = MockServer::start().await;
+    let dir = TempDir::new();
+    let state = TempDir::new();
+    let a = dir.file("a.mcap", 300_000);
+    mock.storage_fault(StorageRoute::ManagedPart, Fault::drop_connection())
+        .times(1);
+    let e = upload_error(upload(&mock, &dir, &state).send().await);
+    assert!(matches!(e, UploadError::StorageTransport { .. }), "{e:?}");
+    let status = upload(&mock, &dir, &state).send().await.unwrap();
+    assert_eq!(status.confirmed_files, 1);
+    assert_eq!(
+        objects(&mock),
+        vec![("a.mcap".to_owned(), 300_000, Some(sha_of(&a)))]
+    );
+}
+
+#[tokio::test]
+async fn a_grant_to_a_disallowed_host_gets_no_byte() {
+    for (origin, host) in [
+        ("https://uploads.evil.example", "uploads.evil.example"),
+        // Allowed for dataset uploads, but managed parts go to R2 only.
+        (
+            "https://bucket.s3.us-west-2.amazonaws.com",
+            "bucket.s3.us-west-2.amazonaws.com",
+        ),
+    ] {
+        let mock = MockServer::start().await;
+        let dir = TempDir::new();
+        let state = TempDir::new();
+        dir.file("a.mcap", 10);
+        mock.managed_anomaly(ManagedAnomaly::GrantOrigin(origin.to_owned()));
+        match upload_error(upload(&mock, &dir, &state).send().await) {
+            UploadError::DisallowedUrl { host: h, .. } => assert_eq!(h, host),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(mock.storage_bytes_received(), 0);
+        assert_eq!(mock.hits(StorageRoute::ManagedPart.operation_id()), 0);
+    }
+}
+
+#[tokio::test]
+async fn a_503_on_a_grant_is_retried_but_an_init_is_never() {
+    let mock = MockServer::start().await;
+    let dir = TempDir::new();
+    let state = TempDir::new();
+    dir.file("a.mcap", 10);
+    mock.fault("sign_fleet_managed_multipart_parts", Fault::status(503))
+        .times(2);
+    let status = upload(&mock, &dir, &state).send().await.unwrap();
+    assert_eq!(status.confirmed_files, 1);
+    assert_eq!(mock.hits("sign_fleet_managed_multipart_parts"), 3);
+
+    // Three 503s exhaust the three attempts.
+    let mock = MockServer::start().await;
+    let state = TempDir::new();
+    mock.fault("admit_fleet_managed_upload", Fault::status(503))
+        .times(3);
+    let e = upload(&mock, &dir, &state).send().await.unwrap_err();
+    assert_eq!(e.status(), Some(503), "{e:?}");
+    assert_eq!(mock.hits("admit_fleet_managed_upload"), 3);
+
+    // The init is sent once; without its answer the session cannot go on.
+    let mock = MockServer::start().await;
+    let state = TempDir::new();
+    mock.fault("init_fleet_managed_multipart", Fault::status(503))
+        .times(1);
+    let e = upload(&mock, &dir, &state).send().await.unwrap_err();
+    assert_eq!(e.status(), Some(503), "{e:?}");
+    assert_eq!(mock.hits("init_fleet_managed_multipart"), 1);
+    let message = state_error(upload(&mock, &dir, &state).send().await);
+    assert!(message.contains("not active"), "{message}");
+    assert_eq!(mock.hits("init_fleet_managed_multipart"), 1);
+}
+
+#[tokio::test]
+async fn every_scripted_anomaly_is_refused_with_upload_state() {
+    for (anomaly, says) in [
+        (ManagedAnomaly::WrongCounters, "counters"),
+        (ManagedAnomaly::WrongManifest, "SHA-256"),
+        (
+            ManagedAnomaly::ForeignSession,
+            "different recording or session",
+        ),
+        (ManagedAnomaly::InitNotFirstGeneration, "generation 1"),
+        (ManagedAnomaly::OversizedProgress, "more than 100"),
+    ] {
+        let mock = MockServer::start().await;
+        let dir = TempDir::new();
+        let state = TempDir::new();
+        dir.file("a.mcap", 10);
+        mock.managed_anomaly(anomaly.clone());
+        let message = state_error(upload(&mock, &dir, &state).send().await);
+        assert!(message.contains(says), "{anomaly:?}: {message}");
+        assert_eq!(mock.storage_bytes_received(), 0, "{anomaly:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_moved_destination_and_an_endless_listing_are_refused() {
+    let mock = Arc::new(MockServer::start().await);
+    let dir = TempDir::new();
+    let state = TempDir::new();
+    dir.sparse("two.mcap", PART + 1);
+    let scripted = mock.clone();
+    let run = after_first_part(upload(&mock, &dir, &state).workers(1), move || {
+        scripted.managed_anomaly(ManagedAnomaly::MovedDestination);
+    });
+    let message = state_error(run.send().await);
+    assert!(message.contains("another destination"), "{message}");
+    assert_eq!(
+        mock.storage_bytes_received(),
+        PART,
+        "nothing sent to the moved part"
+    );
+
+    // The pin is in the receipt: a later run refuses the move too.
+    mock.managed_anomaly(ManagedAnomaly::MovedDestination);
+    let message = state_error(upload(&mock, &dir, &state).send().await);
+    assert!(message.contains("another destination"), "{message}");
+
+    mock.managed_anomaly(ManagedAnomaly::EndlessProgress);
+    let message = state_error(upload(&mock, &dir, &state).send().await);
+    assert!(
+        message.contains("cursor") || message.contains("pages"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn an_abandoned_session_and_changed_files_stop_the_resume() {
+    let mock = MockServer::start().await;
+    let dir = TempDir::new();
+    let state = TempDir::new();
+    let a = dir.file("a.mcap", 1000);
+    mock.storage_fault(StorageRoute::ManagedPart, Fault::status(500))
+        .times(1);
+    upload(&mock, &dir, &state).send().await.unwrap_err();
+    mock.managed_anomaly(ManagedAnomaly::AbandonedSession);
+    let message = state_error(upload(&mock, &dir, &state).send().await);
+    assert!(message.contains("not active"), "{message}");
+
+    // A local file changed between runs: refused before any request.
+    let mock = MockServer::start().await;
+    let state = TempDir::new();
+    mock.storage_fault(StorageRoute::ManagedPart, Fault::status(500))
+        .times(1);
+    upload(&mock, &dir, &state).send().await.unwrap_err();
+    std::fs::write(&a, b"other bytes").unwrap();
+    let before = mock.received().len();
+    let message = match upload(&mock, &dir, &state).send().await {
+        Err(Error::UploadState { message }) => message,
+        other => panic!("{other:?}"),
+    };
+    assert!(
+        message.contains("differ from the ones admitted") && message.contains("delete"),
+        "{message}"
+    );
+    assert_eq!(mock.received().len(), before);
+}
+
+#[tokio::test]
+async fn the_publication_waits() {
+    // Succeeded on the third observation after the finalize.
+    let mock = MockServer::start().await;
+    let dir = TempDir::new();
+    dir.file("a.mcap", 10);
+    let state = TempDir::new();
+    mock.managed_publication(3, None);
+    let status = upload(&mock, &dir, &state)
+        .wait(Duration::from_secs(30))
+        .send()
+        .await
+        .unwrap();
+    let f = status.finalization.unwrap();
+    assert_eq!(f.state, ManagedFinalizationState::Succeeded);
+    assert!(f.publication_uid.is_some() && f.dataset_uid.is_some());
+
+    // Failed for good: returned as it is, and a re-run does not finalize again.
+    let mock = MockServer::start().await;
+    let state = TempDir::new();
+    mock.managed_publication(2, Some("invalid_mcap"));
+    let status = upload(&mock, &dir, &state)
+        .wait(Duration::from_secs(30))
+        .send()
+        .await
+        .unwrap();
+    let f = status.finalization.unwrap();
+    assert_eq!(
+        (f.state, f.code),
+        (
+            ManagedFinalizationState::Failed,
+            ManagedFinalizationCode::InvalidMcap
+        )
+    );
+    upload(&mock, &dir, &state).send().await.unwrap();
+    assert_eq!(mock.hits("finalize_fleet_managed_upload"), 1);
+
+    // Failed with a code another finalize can fix: a re-run finalizes again.
+    let mock = MockServer::start().await;
+    let state = TempDir::new();
+    mock.managed_publication(1, Some("attempts_exhausted"));
+    let status = upload(&mock, &dir, &state).send().await.unwrap();
+    assert_eq!(
+        status.finalization.unwrap().state,
+        ManagedFinalizationState::Failed
+    );
+    mock.managed_publication(1, None);
+    let status = upload(&mock, &dir, &state).send().await.unwrap();
+    assert_eq!(
+        status.finalization.unwrap().state,
+        ManagedFinalizationState::Succeeded
+    );
+    assert_eq!(mock.hits("finalize_fleet_managed_upload"), 2);
+
+    // A timeout returns the last status, still running.
+    let mock = MockServer::start().await;
+    let state = TempDir::new();
+    mock.managed_publication(10_000, None);
+    let started = Instant::now();
+    let status = upload(&mock, &dir, &state)
+        .wait(Duration::from_millis(300))
+        .poll_interval(Duration::from_millis(50))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        status.finalization.unwrap().state,
+        ManagedFinalizationState::Running
+    );
+    assert!(started.elapsed() < Duration::from_secs(3));
+    let polls = mock.hits("get_fleet_managed_upload_status");
+    assert!((5..=12).contains(&polls), "{polls} status calls");
+
+    // 0 = one observation after the finalize.
+    let mock = MockServer::start().await;
+    let state = TempDir::new();
+    mock.managed_publication(5, None);
+    let status = upload(&mock, &dir, &state).send().await.unwrap();
+    assert_eq!(
+        status.finalization.unwrap().state,
+        ManagedFinalizationState::Running
+    );
+    let received = mock.received();
+    let finalize_at = received
+        .iter()
+        .position(|r| r.operation_id.as_deref() == Some("finalize_fleet_managed_upload"))
+        .unwrap();
+    let after: Vec<_> = received[finalize_at + 1..]
+        .iter()
+        .filter_map(|r| r.operation_id.clone())
+        .collect();
+    assert_eq!(after, ["get_fleet_managed_upload_status"]);
+}
+
+#[tokio::test]
+async fn constraints_are_checked_before_any_request() {
+    let mock = MockServer::start().await;
+    let state = TempDir::new();
+    let good = TempDir::new();
+    good.file("a.mcap", 10);
+    let client = mock.client();
+    let run = |uid: &str, dir: &Path| {
+        client
+            .upload_managed_recording(uid, dir)
+            .state_dir(state.path())
+    };
+    let invalid = |r: avala::Result<_>| matches!(r, Err(Error::InvalidArgument { .. }));
+    assert!(invalid(run(RECORDING, good.path()).workers(0).send().await));
+    assert!(invalid(run(RECORDING, good.path()).workers(5).send().await));
+    assert!(invalid(
+        run(RECORDING, good.path())
+            .wait(Duration::from_secs(3601))
+            .send()
+            .await
+    ));
+    assert!(invalid(
+        run(&RECORDING.to_uppercase(), good.path()).send().await
+    ));
+    assert!(invalid(
+        run(&RECORDING.replace('-', ""), good.path()).send().await
+    ));
+
+    let rejected = |name: &str, make: &dyn Fn(&TempDir)| {
+        let dir = TempDir::new();
+        make(&dir);
+        (dir, name.to_owned())
+    };
+    let cases = [
+        rejected("notes.txt", &|d| {
+            d.file("a.mcap", 1);
+            d.file("notes.txt", 1);
+        }),
+        rejected("empty.mcap", &|d| {
+            d.file("empty.mcap", 0);
+        }),
+        rejected("__derived__", &|d| {
+            d.file("__derived__/x.mcap", 1);
+        }),
+        rejected("cafe\u{301}.mcap", &|d| {
+            d.file("cafe\u{301}.mcap", 1);
+        }),
+        rejected("a\tb.mcap", &|d| {
+            d.file("a\tb.mcap", 1);
+        }),
+        rejected("huge.mcap", &|d| {
+            std::fs::File::create(d.path().join("huge.mcap"))
+                .unwrap()
+                .set_len(8 * 1024 * MIB + 1)
+                .unwrap();
+        }),
+        rejected("65 MCAP", &|d| {
+            for i in 0..65 {
+                d.file(&format!("{i:02}.mcap"), 1);
+            }
+        }),
+        rejected("64 GiB", &|d| {
+            for i in 0..9 {
+                std::fs::File::create(d.path().join(format!("{i}.mcap")))
+                    .unwrap()
+                    .set_len(8 * 1024 * MIB)
+                    .unwrap();
+            }
+        }),
+        rejected("link.mcap", &|d| {
+            d.file("a.mcap", 1);
+            std::os::unix::fs::symlink(d.path().join("a.mcap"), d.path().join("link.mcap"))
+                .unwrap();
+        }),
+    ];
+    for (dir, names) in &cases {
+        let e = run(RECORDING, dir.path()).send().await.unwrap_err();
+        let Error::Upload(upload) = &e else {
+            panic!("{names}: {e:?}")
+        };
+        let UploadError::Rejected { path, reason } = upload.as_ref() else {
+            panic!("{names}: {e:?}")
+        };
+        let named = path.display().to_string() + reason;
+        assert!(
+            named.contains(names.as_str())
+                || reason.contains(names.as_str())
+                || names.contains(' '),
+            "{names}: {e}"
+        );
+    }
+    let empty = TempDir::new();
+    assert!(matches!(
+        run(RECORDING, empty.path()).send().await,
+        Err(Error::Upload(_))
+    ));
+    assert!(mock.received().is_empty(), "{:?}", mock.received());
+    assert!(
+        std::fs::read_dir(state.path()).unwrap().next().is_none(),
+        "no receipt written"
+    );
+}
