@@ -11,7 +11,6 @@ use sha2::{Digest, Sha256};
 
 /// Bytes read per `read` call while hashing: large enough that the hash,
 /// not the system calls, sets the pace; small enough to stay in cache.
-#[allow(dead_code)] // until the Fleet uploads (issue 12) use it
 const BLOCK: usize = 1 << 20;
 
 /// Lowercase hex of `bytes` (how the API spells a SHA-256).
@@ -28,7 +27,6 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 /// The SHA-256 of a file and the number of bytes hashed, read as a stream
 /// (memory does not grow with the file). Blocking: call it from a blocking
 /// thread.
-#[allow(dead_code)]
 pub(crate) fn sha256_file(path: &Path) -> std::io::Result<([u8; 32], u64)> {
     let mut file = std::fs::File::open(path)?;
     let mut hasher = Sha256::new();
@@ -51,7 +49,6 @@ pub(crate) fn sha256_file(path: &Path) -> std::io::Result<([u8; 32], u64)> {
 /// tokio's blocking threads with at most `parallel` files at a time, so the
 /// async runtime never waits on a disk read or a hash. The first failure
 /// (with its path) ends the run.
-#[allow(dead_code)]
 pub(crate) async fn sha256_files(
     paths: Vec<PathBuf>,
     parallel: usize,

@@ -10,6 +10,8 @@ use avala::{resolver::Resolver, Client};
 fn workflows_can_be_spawned(client: Client, resolver: Resolver) {
     tokio::spawn(client.upload_dataset("dir").send());
     tokio::spawn(client.upload_files("dataset", []).send());
+    tokio::spawn(client.upload_recording("uid", "dir").send());
+    tokio::spawn(client.upload_managed_recording("uid", "dir").send());
     let waiting = client.clone();
     tokio::spawn(async move { waiting.wait_for_export("uid").send().await });
     let waiting = client.clone();

@@ -125,7 +125,10 @@ pub fn run(opts: &Opts) -> Result<(), String> {
         put.as_secs_f64() / sdk.as_secs_f64()
     );
     for side in ["sdk", "raw"] {
-        let peak = run_probe(PROBE_FLAG, &[mock.base_url(), &file.to_string_lossy(), side])?;
+        let peak = run_probe(
+            PROBE_FLAG,
+            &[mock.base_url(), &file.to_string_lossy(), side],
+        )?;
         println!(
             "  peak heap above baseline, {side}: {:.1} MiB",
             peak as f64 / (1024.0 * 1024.0)

@@ -66,10 +66,8 @@ impl State {
     /// exists, else new with a fresh batch id. A file that cannot be used is
     /// an error, never silently replaced.
     pub(crate) fn open(dir: &Path, dest: Destination, resume: bool) -> Result<Self, UploadError> {
-        let digest = Sha256::digest(serde_json::to_vec(&dest).unwrap_or_default());
-        let name = crate::digest::hex(&digest[..16]);
-        let path = dir.join(format!("{name}.json"));
-        let lock = Lock::take(&path)?;
+        let identity = serde_json::to_string(&dest).unwrap_or_default();
+        let (path, lock) = claim(dir, &identity)?;
         let fresh = |path: PathBuf, lock: Lock| Self {
             lock,
             path,
@@ -189,6 +187,16 @@ impl State {
             }
         }
     }
+}
+
+/// The state file under `dir` of the upload that `identity` names (hashed:
+/// the name is always valid and reveals nothing), with its lock taken, so
+/// that one run at a time uses it. Dataset states and Fleet receipts alike.
+pub(crate) fn claim(dir: &Path, identity: &str) -> Result<(PathBuf, Lock), UploadError> {
+    let digest = Sha256::digest(identity.as_bytes());
+    let path = dir.join(format!("{}.json", crate::digest::hex(&digest[..16])));
+    let lock = Lock::take(&path)?;
+    Ok((path, lock))
 }
 
 /// Writes `doc` as JSON to `path` with [`write_private`] (the dataset

@@ -463,14 +463,19 @@ impl Run<'_> {
                 GrantRefusal::Url(e) => e.into(),
                 GrantRefusal::State(why) => self.mismatch(receipts, "urls", why, RESUME_LATER),
             })?;
-        let mut results: Vec<(&RecordingFile, Result<String>)> = futures::stream::iter(batch)
-            .map(|file| async {
-                let grant = grants[file.path.as_str()];
-                (*file, self.put(file, grant).await)
-            })
-            .buffer_unordered(self.up.workers)
-            .collect()
-            .await;
+        // Every PUT of the batch is tried (what storage took is confirmed
+        // even when another failed). By index: a closure over `&&RecordingFile`
+        // would make the upload's future unspawnable.
+        let mut results: Vec<(&RecordingFile, Result<String>)> =
+            futures::stream::iter(0..batch.len())
+                .map(|i| {
+                    let file = batch[i];
+                    let grant = grants[file.path.as_str()];
+                    async move { (file, self.put(file, grant).await) }
+                })
+                .buffer_unordered(self.up.workers)
+                .collect()
+                .await;
         results.sort_by(|a, b| a.0.path.cmp(&b.0.path));
         let mut failure = None;
         let mut stored = Vec::new();

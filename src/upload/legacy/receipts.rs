@@ -10,10 +10,14 @@ use std::{
     time::{Duration, Instant},
 };
 
+use super::super::{
+    fleet::RecordingFile,
+    inventory::Stamp,
+    lock::Lock,
+    state::{self, save},
+    UploadError,
+};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-
-use super::super::{fleet::RecordingFile, inventory::Stamp, state::save, UploadError};
 
 const FORMAT: &str = "avala-fleet-legacy-upload";
 const VERSION: u32 = 1;
@@ -67,6 +71,8 @@ struct Document {
 /// The receipts of one recording upload, with their file.
 #[derive(Debug)]
 pub(crate) struct Receipts {
+    /// Held while the upload runs: a second run of it is refused.
+    _lock: Lock,
     path: PathBuf,
     doc: Document,
     dirty: bool,
@@ -83,8 +89,7 @@ impl Receipts {
         recording_uid: &str,
         files: &[RecordingFile],
     ) -> Result<Self, UploadError> {
-        let key = Sha256::digest(format!("{api_root}\n{recording_uid}"));
-        let path = dir.join(format!("{}.json", crate::digest::hex(&key[..16])));
+        let (path, lock) = state::claim(dir, &format!("{api_root}\n{recording_uid}"))?;
         let manifest = files
             .iter()
             .map(|f| {
@@ -99,6 +104,7 @@ impl Receipts {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Ok(Self {
+                    _lock: lock,
                     path,
                     doc: Document {
                         format: FORMAT.to_owned(),
@@ -140,6 +146,7 @@ impl Receipts {
             )));
         }
         let mut receipts = Self {
+            _lock: lock,
             path,
             doc,
             dirty: false,
@@ -267,6 +274,10 @@ mod tests {
             let mode = std::fs::metadata(r.path()).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+        // One run at a time: a second open is refused while the first holds it.
+        let busy = Receipts::open(&dir, "http://x/api/v1", "rec", &files).unwrap_err();
+        assert!(busy.to_string().contains("another run"), "{busy}");
+        drop(r);
         let again = Receipts::open(&dir, "http://x/api/v1", "rec", &files).unwrap();
         assert_eq!(again.session().unwrap().uid, "s");
         assert_eq!(again.confirmed().collect::<Vec<_>>(), ["a"]);
@@ -288,6 +299,7 @@ mod tests {
             .session()
             .is_none());
         std::fs::write(again.path(), b"{").unwrap();
+        drop(again);
         let e = Receipts::open(&dir, "http://x/api/v1", "rec", &files).unwrap_err();
         assert!(e.to_string().contains("corrupt"), "{e}");
         std::fs::remove_dir_all(dir).unwrap();

@@ -11,7 +11,12 @@ use std::{
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::super::{fleet::RecordingFile, state::write_private, UploadError};
+use super::super::{
+    fleet::RecordingFile,
+    lock::Lock,
+    state::{self, save},
+    UploadError,
+};
 use crate::digest;
 
 const FORMAT: &str = "avala-fleet-managed-upload";
@@ -67,6 +72,8 @@ pub(super) struct Receipt {
 /// The receipt and where it lives.
 #[derive(Debug)]
 pub(super) struct Store {
+    /// Held while the upload runs: a second run of it is refused.
+    _lock: Lock,
     path: PathBuf,
     pub(super) value: Receipt,
 }
@@ -93,11 +100,11 @@ impl Store {
         recording_uid: &str,
         files: &[RecordingFile],
     ) -> crate::Result<Self> {
-        let key = Sha256::digest(format!("{api_root}\n{recording_uid}"));
-        let path = dir.join(format!("{}.json", digest::hex(&key[..16])));
+        let (path, lock) = state::claim(dir, &format!("{api_root}\n{recording_uid}"))?;
         let manifest = manifest_digest(files);
         if !path.exists() {
             let store = Self {
+                _lock: lock,
                 path,
                 value: Receipt {
                     format: FORMAT.to_owned(),
@@ -147,7 +154,11 @@ impl Store {
                 ),
             });
         }
-        Ok(Self { path, value })
+        Ok(Self {
+            _lock: lock,
+            path,
+            value,
+        })
     }
 
     pub(super) fn path(&self) -> &Path {
@@ -156,14 +167,7 @@ impl Store {
 
     /// Writes the receipt (atomically, 0600).
     pub(super) fn save(&self) -> crate::Result<()> {
-        let bytes = serde_json::to_vec_pretty(&self.value).unwrap_or_default();
-        write_private(&self.path, &bytes).map_err(|e| {
-            UploadError::State {
-                path: self.path.clone(),
-                message: format!("could not write it: {e}"),
-            }
-            .into()
-        })
+        Ok(save(&self.path, &self.value)?)
     }
 
     /// Changes the original at `path` and saves.
@@ -239,16 +243,22 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+        // One run at a time: a second open is refused while the first holds it.
+        let busy = Store::open(&dir, "http://x/api/v1", "r", &files).unwrap_err();
+        assert!(busy.to_string().contains("another run"), "{busy}");
+        let path = store.path().to_owned();
+        drop(store);
         let again = Store::open(&dir, "http://x/api/v1", "r", &files).unwrap();
         assert_eq!(again.value.session_uid, session);
         assert!(again.value.originals["a.mcap"].initializing);
         // Another recording is another file; changed files are refused.
         let other = Store::open(&dir, "http://x/api/v1", "s", &files).unwrap();
         assert_ne!(other.value.session_uid, session);
+        drop(again);
         let e = Store::open(&dir, "http://x/api/v1", "r", &[file("a.mcap", "bb")]).unwrap_err();
         assert!(matches!(e, crate::Error::UploadState { .. }), "{e}");
         assert!(e.to_string().contains("delete"), "{e}");
-        std::fs::write(store.path(), b"{not json").unwrap();
+        std::fs::write(&path, b"{not json").unwrap();
         let e = Store::open(&dir, "http://x/api/v1", "r", &files).unwrap_err();
         assert!(e.to_string().contains("corrupt"), "{e}");
         std::fs::remove_dir_all(dir).unwrap();
