@@ -43,12 +43,79 @@ struct Document {
 /// The state of one upload, in memory, with its file.
 #[derive(Debug)]
 pub(crate) struct State {
+    saved: Saved<Document>,
+}
+
+/// A document on disk (an upload's state or receipts): written atomically,
+/// at most once a second while it changes and always on
+/// [`flush`](Self::flush), with the upload's lock held while it lives.
+#[derive(Debug)]
+pub(crate) struct Saved<T> {
     /// Held while the upload runs: a second run of it is refused.
     lock: Lock,
     path: PathBuf,
-    doc: Document,
-    last_write: Option<Instant>,
+    pub(crate) doc: T,
     dirty: bool,
+    last_write: Option<Instant>,
+}
+
+impl<T: Serialize> Saved<T> {
+    /// `doc` at `path` (claimed with [`claim`]); `dirty` when it is not
+    /// what the file holds yet.
+    pub(crate) fn new(lock: Lock, path: PathBuf, doc: T, dirty: bool) -> Self {
+        Self {
+            lock,
+            path,
+            doc,
+            dirty,
+            last_write: None,
+        }
+    }
+
+    /// The file.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Notes that the document changed: the next flush writes it.
+    pub(crate) fn changed(&mut self) {
+        self.dirty = true;
+    }
+
+    /// Notes a change and writes it when the last write is older than a
+    /// second (a lost record only means work done again, never corruption).
+    pub(crate) fn changed_soon(&mut self) -> Result<(), UploadError> {
+        self.dirty = true;
+        if self.last_write.is_none_or(|t| t.elapsed() >= FLUSH_EVERY) {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Writes the document if it changed since the last write.
+    pub(crate) fn flush(&mut self) -> Result<(), UploadError> {
+        if !self.dirty {
+            return Ok(());
+        }
+        save(&self.path, &self.doc)?;
+        self.dirty = false;
+        self.last_write = Some(Instant::now());
+        Ok(())
+    }
+
+    /// Deletes the file and its lock file (the upload is finished).
+    pub(crate) fn remove(self) -> Result<(), UploadError> {
+        match std::fs::remove_file(&self.path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(UploadError::State {
+                message: format!("could not be removed after the upload finished ({e}); delete it"),
+                path: self.path,
+            }),
+            _ => {
+                self.lock.remove();
+                Ok(())
+            }
+        }
+    }
 }
 
 /// The default directory: `<data dir>/avala/uploads/datasets`.
@@ -69,17 +136,18 @@ impl State {
         let identity = serde_json::to_string(&dest).unwrap_or_default();
         let (path, lock) = claim(dir, &identity)?;
         let fresh = |path: PathBuf, lock: Lock| Self {
-            lock,
-            path,
-            doc: Document {
-                format: FORMAT.to_owned(),
-                version: VERSION,
-                destination: dest.clone(),
-                batch_id: uuid::Uuid::new_v4().to_string(),
-                files: BTreeMap::new(),
-            },
-            last_write: None,
-            dirty: true,
+            saved: Saved::new(
+                lock,
+                path,
+                Document {
+                    format: FORMAT.to_owned(),
+                    version: VERSION,
+                    destination: dest.clone(),
+                    batch_id: uuid::Uuid::new_v4().to_string(),
+                    files: BTreeMap::new(),
+                },
+                true,
+            ),
         };
         if !resume {
             return Ok(fresh(path, lock));
@@ -128,64 +196,41 @@ impl State {
             });
         }
         Ok(Self {
-            lock,
-            path,
-            doc,
-            last_write: None,
-            dirty: false,
+            saved: Saved::new(lock, path, doc, false),
         })
     }
 
     /// The batch id (`dataset_upload_uid`) of this upload.
     pub(crate) fn batch_id(&self) -> &str {
-        &self.doc.batch_id
+        &self.saved.doc.batch_id
     }
 
     /// The state file.
     #[cfg(test)]
     pub(crate) fn path(&self) -> &Path {
-        &self.path
+        self.saved.path()
     }
 
     /// Whether `remote` was uploaded from a file with this very stamp.
     pub(crate) fn is_done(&self, remote: &str, stamp: &Stamp) -> bool {
-        self.doc.files.get(remote) == Some(stamp)
+        self.saved.doc.files.get(remote) == Some(stamp)
     }
 
     /// Records `remote` as uploaded, writing the file when the last write is
     /// older than a second.
     pub(crate) fn mark_done(&mut self, remote: &str, stamp: Stamp) -> Result<(), UploadError> {
-        self.doc.files.insert(remote.to_owned(), stamp);
-        self.dirty = true;
-        if self.last_write.is_none_or(|t| t.elapsed() >= FLUSH_EVERY) {
-            self.flush()?;
-        }
-        Ok(())
+        self.saved.doc.files.insert(remote.to_owned(), stamp);
+        self.saved.changed_soon()
     }
 
     /// Writes the state if it changed since the last write.
     pub(crate) fn flush(&mut self) -> Result<(), UploadError> {
-        if !self.dirty {
-            return Ok(());
-        }
-        save(&self.path, &self.doc)?;
-        self.dirty = false;
-        self.last_write = Some(Instant::now());
-        Ok(())
+        self.saved.flush()
     }
 
     /// Deletes the state file (the upload is finished).
     pub(crate) fn remove(self) -> Result<(), UploadError> {
-        match std::fs::remove_file(&self.path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(UploadError::State {
-                message: format!("could not be removed after the upload finished ({e}); delete it"),
-                path: self.path,
-            }),
-            _ => {
-                self.lock.remove();
-                Ok(())
-            }
-        }
+        self.saved.remove()
     }
 }
 

@@ -7,23 +7,18 @@
 use std::{
     collections::BTreeMap,
     path::{Path, PathBuf},
-    time::{Duration, Instant},
 };
 
 use super::super::{
     fleet::RecordingFile,
     inventory::Stamp,
-    lock::Lock,
-    state::{self, save},
+    state::{self, Saved},
     UploadError,
 };
 use serde::{Deserialize, Serialize};
 
 const FORMAT: &str = "avala-fleet-legacy-upload";
 const VERSION: u32 = 1;
-/// Confirmations are written at most this often (and always at the end and
-/// on an error): a lost one is learnt again from the server's status.
-const FLUSH_EVERY: Duration = Duration::from_secs(1);
 
 /// `<data dir>/avala/uploads/fleet-v1`.
 pub(crate) fn default_dir() -> Option<PathBuf> {
@@ -71,12 +66,7 @@ struct Document {
 /// The receipts of one recording upload, with their file.
 #[derive(Debug)]
 pub(crate) struct Receipts {
-    /// Held while the upload runs: a second run of it is refused.
-    _lock: Lock,
-    path: PathBuf,
-    doc: Document,
-    dirty: bool,
-    last_write: Option<Instant>,
+    saved: Saved<Document>,
 }
 
 impl Receipts {
@@ -104,19 +94,20 @@ impl Receipts {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Ok(Self {
-                    _lock: lock,
-                    path,
-                    doc: Document {
-                        format: FORMAT.to_owned(),
-                        version: VERSION,
-                        api_root: api_root.to_owned(),
-                        recording_uid: recording_uid.to_owned(),
-                        manifest,
-                        session: None,
-                        confirmed: BTreeMap::new(),
-                    },
-                    dirty: true,
-                    last_write: None,
+                    saved: Saved::new(
+                        lock,
+                        path,
+                        Document {
+                            format: FORMAT.to_owned(),
+                            version: VERSION,
+                            api_root: api_root.to_owned(),
+                            recording_uid: recording_uid.to_owned(),
+                            manifest,
+                            session: None,
+                            confirmed: BTreeMap::new(),
+                        },
+                        true,
+                    ),
                 })
             }
             Err(e) => {
@@ -146,35 +137,31 @@ impl Receipts {
             )));
         }
         let mut receipts = Self {
-            _lock: lock,
-            path,
-            doc,
-            dirty: false,
-            last_write: None,
+            saved: Saved::new(lock, path, doc, false),
         };
-        if receipts.doc.session.is_none() {
+        if receipts.saved.doc.session.is_none() {
             // Init was sent but its answer not kept: the manifest may be
             // replaced as long as the server proves it has no session.
-            receipts.doc.manifest = manifest;
-            receipts.dirty = true;
+            receipts.saved.doc.manifest = manifest;
+            receipts.saved.changed();
         }
         Ok(receipts)
     }
 
     /// The receipts file.
     pub(crate) fn path(&self) -> &Path {
-        &self.path
+        self.saved.path()
     }
 
     pub(crate) fn session(&self) -> Option<&Session> {
-        self.doc.session.as_ref()
+        self.saved.doc.session.as_ref()
     }
 
     /// The first local file that differs from the manifest the session was
     /// opened with (changed, added or removed), with what differs.
     pub(crate) fn changed(&self, files: &[RecordingFile]) -> Option<(String, &'static str)> {
         for file in files {
-            match self.doc.manifest.get(&file.path) {
+            match self.saved.doc.manifest.get(&file.path) {
                 None => return Some((file.path.clone(), "was added")),
                 Some(e) if e.size != file.stamp.size || e.sha256 != file.sha256 => {
                     return Some((file.path.clone(), "has other contents"))
@@ -182,10 +169,11 @@ impl Receipts {
                 Some(_) => {}
             }
         }
-        if files.len() != self.doc.manifest.len() {
+        if files.len() != self.saved.doc.manifest.len() {
             let here: std::collections::HashSet<&str> =
                 files.iter().map(|f| f.path.as_str()).collect();
             return self
+                .saved
                 .doc
                 .manifest
                 .iter()
@@ -197,12 +185,12 @@ impl Receipts {
 
     /// The paths whose confirmation the server acknowledged.
     pub(crate) fn confirmed(&self) -> impl Iterator<Item = &str> {
-        self.doc.confirmed.keys().map(String::as_str)
+        self.saved.doc.confirmed.keys().map(String::as_str)
     }
 
     pub(crate) fn set_session(&mut self, session: Session) -> Result<(), UploadError> {
-        self.doc.session = Some(session);
-        self.dirty = true;
+        self.saved.doc.session = Some(session);
+        self.saved.changed();
         self.flush()
     }
 
@@ -211,23 +199,13 @@ impl Receipts {
         &mut self,
         files: impl IntoIterator<Item = (String, Receipt)>,
     ) -> Result<(), UploadError> {
-        self.doc.confirmed.extend(files);
-        self.dirty = true;
-        if self.last_write.is_none_or(|t| t.elapsed() >= FLUSH_EVERY) {
-            self.flush()?;
-        }
-        Ok(())
+        self.saved.doc.confirmed.extend(files);
+        self.saved.changed_soon()
     }
 
     /// Writes the receipts if they changed since the last write.
     pub(crate) fn flush(&mut self) -> Result<(), UploadError> {
-        if !self.dirty {
-            return Ok(());
-        }
-        save(&self.path, &self.doc)?;
-        self.dirty = false;
-        self.last_write = Some(Instant::now());
-        Ok(())
+        self.saved.flush()
     }
 }
 
