@@ -9,9 +9,6 @@ mod common;
 
 use std::{path::PathBuf, time::Duration};
 
-use avala::upload::ProgressEvent;
-use indicatif::{ProgressBar, ProgressStyle};
-
 #[tokio::main]
 async fn main() -> avala::Result<()> {
     let target = common::connect().await?;
@@ -21,31 +18,13 @@ async fn main() -> avala::Result<()> {
         _ => (uuid::Uuid::new_v4().to_string(), demo_folder()?, true),
     };
 
-    let bar = ProgressBar::new(0);
-    if let Ok(style) = ProgressStyle::with_template(
-        "{bar:40.cyan/blue} {bytes}/{total_bytes} {bytes_per_sec} {msg}",
-    ) {
-        bar.set_style(style);
-    }
-    let progress = bar.clone();
+    let (bar, on_progress) = common::upload_bar();
     let mut upload = target
         .client
         .upload_managed_recording(&recording_uid, &folder)
         .workers(2)
         .wait(Duration::from_secs(600))
-        .on_progress(move |p| {
-            progress.set_length(p.bytes_total);
-            progress.set_position(p.bytes_done);
-            let what = match p.event {
-                ProgressEvent::Done => "sent",
-                ProgressEvent::Skipped => "already there",
-                _ => return,
-            };
-            progress.set_message(format!(
-                "{}/{} files, {what}: {}",
-                p.files_done, p.files_total, p.path
-            ));
-        });
+        .on_progress(on_progress);
     if generated {
         // Keep the demo's resume receipt out of the user's data directory.
         upload = upload.state_dir(folder.with_extension("receipts"));

@@ -7,8 +7,7 @@ mod common;
 
 use std::{path::PathBuf, time::Duration};
 
-use avala::{types::DataType, upload::ProgressEvent};
-use indicatif::{ProgressBar, ProgressStyle};
+use avala::types::DataType;
 
 #[tokio::main]
 async fn main() -> avala::Result<()> {
@@ -18,34 +17,14 @@ async fn main() -> avala::Result<()> {
         None => (demo_folder()?, true),
     };
 
-    let bar = ProgressBar::new(0);
-    if let Ok(style) = ProgressStyle::with_template(
-        "{bar:40.cyan/blue} {bytes}/{total_bytes} {bytes_per_sec} {msg}",
-    ) {
-        bar.set_style(style);
-    }
-    let progress = bar.clone();
+    let (bar, on_progress) = common::upload_bar();
     let dataset = target
         .client
         .upload_dataset(&folder)
         .name("Upload example")
         .data_type(DataType::Image)
         .wait(Duration::from_secs(600))
-        .on_progress(move |p| {
-            progress.set_length(p.bytes_total);
-            progress.set_position(p.bytes_done);
-            match p.event {
-                ProgressEvent::Done => progress.set_message(format!(
-                    "{}/{} files, done {}",
-                    p.files_done, p.files_total, p.path
-                )),
-                ProgressEvent::Skipped => progress.set_message(format!(
-                    "{}/{} files, already there {}",
-                    p.files_done, p.files_total, p.path
-                )),
-                _ => {}
-            }
-        })
+        .on_progress(on_progress)
         .send()
         .await?;
     bar.finish();

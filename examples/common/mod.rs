@@ -33,3 +33,34 @@ pub async fn connect() -> avala::Result<Target> {
         })
     }
 }
+
+/// A byte progress bar, and the `on_progress` callback that drives it (the
+/// upload examples).
+#[allow(dead_code)] // used by the upload examples only
+pub fn upload_bar() -> (
+    indicatif::ProgressBar,
+    impl Fn(&avala::upload::Progress) + Send + Sync + 'static,
+) {
+    use avala::upload::ProgressEvent;
+    let bar = indicatif::ProgressBar::new(0);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{bar:40.cyan/blue} {bytes}/{total_bytes} {bytes_per_sec} {msg}",
+    ) {
+        bar.set_style(style);
+    }
+    let progress = bar.clone();
+    let on_progress = move |p: &avala::upload::Progress| {
+        progress.set_length(p.bytes_total);
+        progress.set_position(p.bytes_done);
+        let what = match p.event {
+            ProgressEvent::Done => "sent",
+            ProgressEvent::Skipped => "already there",
+            _ => return,
+        };
+        progress.set_message(format!(
+            "{}/{} files, {what}: {}",
+            p.files_done, p.files_total, p.path
+        ));
+    };
+    (bar, on_progress)
+}
