@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use super::{
-    inventory::{self, Links, Stamp},
+    inventory::{self, Links, LocalFile, Stamp},
     UploadError,
 };
 use crate::{digest, Error, Result};
@@ -46,11 +46,11 @@ pub(crate) fn canonical_recording_uid(uid: &str) -> Result<String> {
     }
 }
 
-/// The regular files of `dir`, sorted by path, each hashed (streamed, on
-/// blocking threads, a few files at a time). A symbolic link anywhere
-/// inside is refused, naming it. The protocol's own limits (counts, sizes,
-/// names) are checked by its caller on the result.
-pub(crate) async fn inventory(dir: &Path) -> Result<Vec<RecordingFile>> {
+/// The regular files of `dir`, sorted by path, walked on a blocking
+/// thread. A symbolic link anywhere inside is refused, naming it. The
+/// protocol's own limits (counts, sizes, names) are for its caller to check
+/// on the result, before [`hash`] reads a byte.
+pub(crate) async fn walk(dir: &Path) -> Result<Vec<LocalFile>> {
     if !std::fs::metadata(dir)
         .map_err(|e| inventory::io(dir, e))?
         .is_dir()
@@ -62,9 +62,17 @@ pub(crate) async fn inventory(dir: &Path) -> Result<Vec<RecordingFile>> {
         .into());
     }
     let walk_dir = dir.to_owned();
-    let files = tokio::task::spawn_blocking(move || inventory::walk(&walk_dir, Links::Refuse))
-        .await
-        .map_err(|e| inventory::io(dir, std::io::Error::other(e.to_string())))??;
+    Ok(
+        tokio::task::spawn_blocking(move || inventory::walk(&walk_dir, Links::Refuse))
+            .await
+            .map_err(|e| inventory::io(dir, std::io::Error::other(e.to_string())))??,
+    )
+}
+
+/// Each walked file with its SHA-256 (streamed, on blocking threads, a few
+/// files at a time). A file whose length changed since the walk is
+/// [`UploadError::FileChanged`].
+pub(crate) async fn hash(files: Vec<LocalFile>) -> Result<Vec<RecordingFile>> {
     let hashes = digest::sha256_files(
         files.iter().map(|f| f.local.clone()).collect(),
         HASHING_FILES,
@@ -115,6 +123,10 @@ mod tests {
         ] {
             assert!(canonical_recording_uid(bad).is_err(), "{bad}");
         }
+    }
+
+    async fn inventory(dir: &Path) -> Result<Vec<RecordingFile>> {
+        hash(walk(dir).await?).await
     }
 
     #[tokio::test]

@@ -27,7 +27,7 @@ use self::{
 use super::{
     api_key,
     fleet::{self, RecordingFile},
-    inventory::Stamp,
+    inventory::{LocalFile, Stamp},
     loopback_http,
     tracker::Tracker,
     transfer::{DataPlane, Slice, Timeouts},
@@ -187,8 +187,9 @@ pub fn sha256_file_hex(path: &Path) -> std::io::Result<String> {
 async fn upload(up: RecordingUpload) -> Result<types::UploadStatusResponse> {
     // 0. Local inventory, before any request.
     let recording = fleet::canonical_recording_uid(&up.recording_uid)?;
-    let files = fleet::inventory(&up.source).await?;
-    check_local(&up.source, &files)?;
+    let walked = fleet::walk(&up.source).await?;
+    check_local(&up.source, &walked)?;
+    let files = fleet::hash(walked).await?;
     let dir = match up.state_dir.clone().or_else(receipts::default_dir) {
         Some(dir) => dir,
         None => {
@@ -222,8 +223,9 @@ async fn upload(up: RecordingUpload) -> Result<types::UploadStatusResponse> {
     }
 }
 
-/// Step 0's limits on the inventory (symbolic links were refused by it).
-fn check_local(source: &Path, files: &[RecordingFile]) -> Result<()> {
+/// Step 0's limits on the walked files (symbolic links were refused by the
+/// walk), before a byte is hashed.
+fn check_local(source: &Path, files: &[LocalFile]) -> Result<()> {
     let rejected = |path: &Path, reason: String| -> Error {
         UploadError::Rejected {
             path: path.to_owned(),
@@ -248,7 +250,7 @@ fn check_local(source: &Path, files: &[RecordingFile]) -> Result<()> {
         ));
     }
     for file in files {
-        checks::local_path(&file.path).map_err(|why| rejected(&file.local, why))?;
+        checks::local_path(&file.remote).map_err(|why| rejected(&file.local, why))?;
     }
     Ok(())
 }
@@ -694,23 +696,22 @@ fn retryable(e: &UploadError) -> bool {
 mod tests {
     use super::*;
 
-    fn file(path: &str) -> RecordingFile {
-        RecordingFile {
+    fn file(path: &str) -> LocalFile {
+        LocalFile {
             local: PathBuf::from("/rec").join(path),
-            path: path.to_owned(),
+            remote: path.to_owned(),
             stamp: Stamp {
                 size: 1,
                 mtime_ns: 0,
                 inode: 0,
             },
-            sha256: String::new(),
         }
     }
 
     #[test]
     fn step_0_limits_name_the_offending_file() {
         let source = Path::new("/rec");
-        let many: Vec<RecordingFile> = (0..checks::MAX_FILES)
+        let many: Vec<LocalFile> = (0..checks::MAX_FILES)
             .map(|i| file(&format!("f{i}")))
             .collect();
         assert!(check_local(source, &many).is_ok());

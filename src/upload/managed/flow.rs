@@ -27,7 +27,7 @@ use crate::{
         api_key,
         fleet::{self, RecordingFile},
         flow::{backoff, retry_after, retryable},
-        inventory::{self, Links, Stamp},
+        inventory::Stamp,
         loopback_http,
         tracker::Tracker,
         transfer::{DataPlane, Slice, Timeouts},
@@ -58,9 +58,9 @@ pub(super) async fn run(up: ManagedRecordingUpload) -> Result<Status> {
     let workers = limits::workers(up.workers)?;
     let wait = limits::wait(up.wait)?;
     let recording_uid = limits::recording_uid(&up.recording_uid)?;
-    let walked = inventory::walk(&up.source, Links::Refuse)?;
+    let walked = fleet::walk(&up.source).await?;
     limits::files(&up.source, &walked)?;
-    let files = fleet::inventory(&up.source).await?;
+    let files = fleet::hash(walked).await?;
     let dir = match &up.state_dir {
         Some(dir) => dir.clone(),
         None => receipt::default_dir().ok_or_else(|| Error::InvalidArgument {
