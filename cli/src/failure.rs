@@ -7,7 +7,7 @@ use std::fmt;
 pub const EXIT_CODES: &str = "\
 Exit codes:
   0  success
-  1  other failure (local files, a failed integrity check, an upload error)
+  1  other failure (local files, a failed integrity check, an upload error, a Fleet recording that failed processing or publication)
   2  usage: a bad command, flag, value or request body
   3  configuration: missing key, bad or insecure base URL, unreadable .env
   4  authentication or permission: HTTP 401 or 403
@@ -44,6 +44,11 @@ pub enum Failure {
     Usage(String),
     /// A local file could not be read or written.
     Io(String),
+    /// The job ran but ended failed (a managed Fleet publication).
+    Failed(String),
+    /// A wait reached its timeout with the job still running, as the SDK
+    /// returned it (a managed Fleet publication).
+    GaveUp(String),
     /// What the SDK returned (already redacted by it).
     Sdk(avala::Error),
 }
@@ -63,7 +68,8 @@ impl Failure {
         use avala::Error as E;
         match self {
             Self::Usage(_) => Exit::Usage,
-            Self::Io(_) => Exit::Other,
+            Self::Io(_) | Self::Failed(_) => Exit::Other,
+            Self::GaveUp(_) => Exit::Timeout,
             Self::Sdk(e) => match e {
                 E::Config { .. } => Exit::Config,
                 E::InvalidArgument { .. } => Exit::Usage,
@@ -72,6 +78,9 @@ impl Failure {
                 E::Transport { .. } => Exit::Transport,
                 E::WaitTimeout { .. } => Exit::Timeout,
                 E::Decode { .. } | E::ResponseTooLarge { .. } => Exit::Api,
+                // A storage or local failure, an answer that breaks the
+                // upload protocol, a recording that failed processing.
+                E::Upload(_) | E::UploadState { .. } => Exit::Other,
                 other if other.status().is_some() => Exit::Api,
                 _ => Exit::Other,
             },
@@ -87,9 +96,16 @@ impl Failure {
             (Exit::Auth, _) => "check the key in AVALA_API_KEY or --api-key; `avala configure` checks it",
             (Exit::NotFound, _) => "check the identifier (list them with the group's `list` command)",
             (Exit::Transport, _) => "check the network and the base URL, then retry",
+            (Exit::Timeout, Self::GaveUp(_)) => "it is still running; run the same command again to wait again",
             (Exit::Timeout, _) => "the job is still running; wait again, or raise --timeout",
             (Exit::Api, Self::Sdk(e)) if e.is_retryable() => "retry later",
             (Exit::Api, _) => "check the request against `--help` and the API's answer",
+            (Exit::Other, Self::Failed(_)) => "content_mismatch and invalid_mcap are final for these files; after another code, run the same command again",
+            (Exit::Other, Self::Sdk(avala::Error::Upload(u)))
+                if matches!(**u, avala::upload::UploadError::ProcessingFailed { .. }) =>
+            {
+                "the upload is complete; see the recording with `avala fleet recordings get`"
+            }
             (Exit::Other, _) => "see the message above",
         }
     }
@@ -99,7 +115,7 @@ impl fmt::Display for Failure {
     /// One line: what happened, then what to do.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let what = match self {
-            Self::Usage(m) | Self::Io(m) => m.clone(),
+            Self::Usage(m) | Self::Io(m) | Self::Failed(m) | Self::GaveUp(m) => m.clone(),
             Self::Sdk(e) => e.to_string(),
         };
         let what = what.split_whitespace().collect::<Vec<_>>().join(" ");

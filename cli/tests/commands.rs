@@ -98,6 +98,47 @@ fn help_works_for_every_command_and_the_leaves_are_every_operation() {
         "devices".to_owned(),
         "get".to_owned()
     ]));
+    // The leaves that are no operation: the hand-written commands (`exports
+    // create --wait` extends an operation, so it is not among them).
+    let hand_written: BTreeSet<String> = tree
+        .iter()
+        .filter(|(path, help)| {
+            !path.is_empty() && subcommands(help).is_empty() && operation_of(help).is_none()
+        })
+        .map(|(path, _)| path.join(" "))
+        .collect();
+    let expected: BTreeSet<String> = [
+        "completions",
+        "configure",
+        "datasets upload",
+        "datasets wait",
+        "exports wait",
+        "fleet recordings upload",
+        "resolve",
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .collect();
+    assert_eq!(hand_written, expected);
+    let fleet_upload = &tree[&["fleet", "recordings", "upload"]
+        .map(str::to_owned)
+        .to_vec()];
+    for shown in [
+        "<RECORDING_UID>",
+        "<DIR>",
+        "--managed",
+        "--storage-config <UID>",
+        "--workers <N>",
+        "--state-dir <DIR>",
+        "--wait",
+        "--timeout <SECS>",
+        "exits 1 with one line naming its code",
+    ] {
+        assert!(
+            fleet_upload.contains(shown),
+            "lacks {shown}:\n{fleet_upload}"
+        );
+    }
 }
 
 /// The first tag of every operation, from the document.

@@ -1,6 +1,7 @@
 //! The hand-written commands against the embedded mock: a resumable
-//! dataset upload into the mock's storage, the waits, `exports create
-//! --wait`, `resolve --download`, `configure` and `completions`.
+//! dataset upload into the mock's storage, both Fleet recording uploads,
+//! the waits, `exports create --wait`, `resolve --download`, `configure`
+//! and `completions`.
 
 mod common;
 
@@ -8,6 +9,310 @@ use std::time::{Duration, Instant};
 
 use avala::mock::{PublicDataset, PublicObject, UploadMode};
 use common::{avala, Mock, TempDir, KEY};
+use sha2::{Digest, Sha256};
+
+fn sha256(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Writes `files` (path, bytes) below `dir`.
+fn write_files(dir: &TempDir, files: &[(&str, Vec<u8>)]) {
+    for (path, bytes) in files {
+        let path = dir.path().join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    }
+}
+
+/// A canonical lowercase UUID, as the mock's Fleet flows want.
+const RECORDING: &str = "0f8fad5b-d9cb-469f-a165-70867728950e";
+
+#[test]
+fn fleet_recordings_upload_stores_every_file_waits_and_resumes() {
+    let mock = Mock::start();
+    let dir = TempDir::new();
+    let state = TempDir::new();
+    let files = [
+        ("cam/front.mcap", (0..70_000u32).map(|i| i as u8).collect()),
+        ("meta.json", b"{\"run\":42}".to_vec()),
+    ];
+    write_files(&dir, &files);
+    // Ready at the first poll: the wait ends without a 10 s interval.
+    mock.server.fleet_recording_statuses(RECORDING, ["ready"]);
+    let args = [
+        "fleet",
+        "recordings",
+        "upload",
+        RECORDING,
+        dir.str(),
+        "--storage-config",
+        "sc-1",
+        "--workers",
+        "2",
+        "--state-dir",
+        state.str(),
+        "--wait",
+        "--timeout",
+        "30",
+        "--output",
+        "json",
+    ];
+    let run = mock.run(&args).expect(0);
+    let status = run.json();
+    assert_eq!(status["status"], "completed", "--wait waited: {status}");
+    assert_eq!(status["total_files"], 2);
+    assert_eq!(status["confirmed_files"], 2);
+    let mut stored: Vec<(String, u64, String)> = mock
+        .server
+        .fleet_objects()
+        .into_iter()
+        .filter(|o| o.recording_uid == RECORDING)
+        .map(|o| (o.path, o.size, o.sha256))
+        .collect();
+    stored.sort();
+    let expected: Vec<(String, u64, String)> = files
+        .iter()
+        .map(|(p, b)| ((*p).to_owned(), b.len() as u64, sha256(b)))
+        .collect();
+    assert_eq!(stored, expected, "the files are stored as they are");
+    let init = mock.server.received_for("init_fleet_upload");
+    assert_eq!(init.len(), 1);
+    assert_eq!(
+        init[0].json().unwrap()["storage_config_uid"],
+        "sc-1",
+        "--storage-config went into the init"
+    );
+    assert!(
+        run.stderr
+            .contains("uploading: 2/2 files, 70010/70010 bytes"),
+        "{}",
+        run.stderr
+    );
+    // The same command again sends nothing more.
+    let sent = mock.server.storage_bytes_received();
+    let puts = mock
+        .server
+        .fleet_objects()
+        .iter()
+        .map(|o| o.puts)
+        .sum::<u32>();
+    let run = mock.run(&args).expect(0);
+    assert_eq!(run.json()["status"], "completed");
+    assert_eq!(mock.server.storage_bytes_received(), sent, "resumed");
+    assert_eq!(
+        mock.server
+            .fleet_objects()
+            .iter()
+            .map(|o| o.puts)
+            .sum::<u32>(),
+        puts
+    );
+}
+
+#[test]
+fn fleet_recordings_upload_that_fails_processing_exits_1() {
+    let mock = Mock::start();
+    let dir = TempDir::new();
+    let state = TempDir::new();
+    write_files(&dir, &[("a.bin", vec![7u8; 100])]);
+    mock.server.fleet_recording_statuses(RECORDING, ["error"]);
+    let run = mock
+        .run(&[
+            "fleet",
+            "recordings",
+            "upload",
+            RECORDING,
+            dir.str(),
+            "--state-dir",
+            state.str(),
+            "--wait",
+        ])
+        .expect(1);
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+    let last = run.stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("error: upload failed: recording ") && last.contains("failed processing"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn fleet_recordings_upload_managed_stores_the_mcap_and_publishes() {
+    let mock = Mock::start();
+    let dir = TempDir::new();
+    let state = TempDir::new();
+    let bytes: Vec<u8> = (0..5000u32).map(|i| (i * 7) as u8).collect();
+    write_files(&dir, &[("run/a.mcap", bytes.clone())]);
+    mock.server.managed_publication(1, None);
+    let args = [
+        "fleet",
+        "recordings",
+        "upload",
+        RECORDING,
+        dir.str(),
+        "--managed",
+        "--workers",
+        "1",
+        "--state-dir",
+        state.str(),
+        "--wait",
+        "--timeout",
+        "30",
+        "--output",
+        "json",
+    ];
+    let run = mock.run(&args).expect(0);
+    let status = run.json();
+    assert_eq!(status["recording_uid"], RECORDING);
+    assert_eq!(status["finalization"]["state"], "succeeded", "{status}");
+    let objects: Vec<(String, u64)> = mock
+        .server
+        .managed_objects()
+        .into_iter()
+        .map(|o| {
+            if let Some(sha) = &o.sha256 {
+                assert_eq!(*sha, sha256(&bytes));
+            }
+            (o.path, o.size)
+        })
+        .collect();
+    assert_eq!(objects, vec![("run/a.mcap".to_owned(), 5000)]);
+    assert_eq!(mock.server.hits("finalize_fleet_managed_upload"), 1);
+    // Again: nothing more is sent.
+    let sent = mock.server.storage_bytes_received();
+    mock.run(&args).expect(0);
+    assert_eq!(mock.server.storage_bytes_received(), sent, "resumed");
+
+    // Out of the protocol's range: usage errors, before any upload.
+    let other = TempDir::new();
+    mock.run(&[
+        "fleet",
+        "recordings",
+        "upload",
+        RECORDING,
+        dir.str(),
+        "--managed",
+        "--workers",
+        "5",
+        "--state-dir",
+        other.str(),
+    ])
+    .expect(2);
+    mock.run(&[
+        "fleet",
+        "recordings",
+        "upload",
+        RECORDING,
+        dir.str(),
+        "--managed",
+        "--wait",
+        "--timeout",
+        "3601",
+        "--state-dir",
+        other.str(),
+    ])
+    .expect(2);
+}
+
+#[test]
+fn fleet_recordings_upload_managed_failed_publication_exits_1_naming_the_code() {
+    let mock = Mock::start();
+    let dir = TempDir::new();
+    let state = TempDir::new();
+    write_files(&dir, &[("a.mcap", vec![3u8; 10])]);
+    mock.server.managed_publication(1, Some("invalid_mcap"));
+    let run = mock
+        .run(&[
+            "fleet",
+            "recordings",
+            "upload",
+            RECORDING,
+            dir.str(),
+            "--managed",
+            "--state-dir",
+            state.str(),
+            "--wait",
+            "--timeout",
+            "30",
+            "--output",
+            "json",
+        ])
+        .expect(1);
+    assert!(run.stdout.is_empty(), "nothing misleading: {}", run.stdout);
+    // Progress lines, then one error line.
+    let line = run.stderr.trim().lines().last().unwrap_or_default();
+    assert!(
+        run.stderr
+            .trim()
+            .lines()
+            .all(|l| l == line || l.starts_with("uploading: ")),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        line.starts_with("error: the managed publication of recording")
+            && line.contains("`invalid_mcap`"),
+        "{line}"
+    );
+}
+
+#[test]
+fn fleet_recordings_upload_managed_wait_that_gives_up_exits_8() {
+    let mock = Mock::start();
+    let dir = TempDir::new();
+    let state = TempDir::new();
+    write_files(&dir, &[("a.mcap", vec![3u8; 10])]);
+    mock.server.managed_publication(10_000, None);
+    let started = Instant::now();
+    let run = mock
+        .run(&[
+            "fleet",
+            "recordings",
+            "upload",
+            RECORDING,
+            dir.str(),
+            "--managed",
+            "--state-dir",
+            state.str(),
+            "--wait",
+            "--timeout",
+            "1",
+        ])
+        .expect(8);
+    assert!(started.elapsed() < Duration::from_secs(15));
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+    let last = run.stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("error: gave up waiting after 1 s") && last.contains("is running"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn fleet_recordings_upload_refuses_a_storage_config_with_managed() {
+    let mock = Mock::start();
+    let dir = TempDir::new();
+    write_files(&dir, &[("a.mcap", vec![3u8; 10])]);
+    let run = mock
+        .run(&[
+            "fleet",
+            "recordings",
+            "upload",
+            RECORDING,
+            dir.str(),
+            "--managed",
+            "--storage-config",
+            "x",
+        ])
+        .expect(2);
+    assert!(run.stderr.contains("--storage-config"), "{}", run.stderr);
+    assert_eq!(mock.server.received().len(), 0, "nothing was sent");
+}
 
 #[test]
 fn datasets_upload_sends_every_file_to_storage_creates_and_waits() {

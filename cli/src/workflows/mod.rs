@@ -2,9 +2,9 @@
 //!
 //! Each is a [`Workflow`] in [`WORKFLOWS`]: its place in the tree, how it
 //! builds (or extends, for `exports create --wait`) its clap command, and
-//! what it runs. Adding one (e.g. `fleet recordings upload`, once the SDK
-//! has it) is a module here and a line in the list.
+//! what it runs. Adding one is a module here and a line in the list.
 
+mod fleet_upload;
 mod resolve;
 mod upload;
 mod wait;
@@ -38,6 +38,7 @@ pub static WORKFLOWS: &[Workflow] = &[
     wait::EXPORTS_WAIT,
     wait::EXPORTS_CREATE,
     resolve::RESOLVE,
+    fleet_upload::FLEET_RECORDINGS_UPLOAD,
 ];
 
 /// The workflow at `path`.

@@ -136,7 +136,9 @@ fn run<'a>(ctx: &'a Context, m: &'a ArgMatches) -> LocalBoxFuture<'a, Result<Out
 
 /// The progress callback: the bar follows the bytes; without a terminal a
 /// line at every further tenth of the bytes, and when the last file is done.
-fn reporter(progress: Progress) -> impl Fn(&avala::upload::Progress) + Send + Sync + 'static {
+pub(super) fn reporter(
+    progress: Progress,
+) -> impl Fn(&avala::upload::Progress) + Send + Sync + 'static {
     let tenths_shown = Arc::new(AtomicU64::new(u64::MAX));
     move |p| {
         progress.set_total(p.bytes_total);
