@@ -9,7 +9,10 @@ use avala::types::{ManagedFinalizationState as State, ManagedFleetUploadStatus};
 use clap::{value_parser, Arg, ArgAction, ArgMatches};
 use futures::future::LocalBoxFuture;
 
-use super::{required, seconds, timeout_arg, to_json, upload::reporter, Workflow};
+use super::{
+    required, seconds, state_dir_arg, timeout_arg, to_json, upload::reporter, wait_flag,
+    workers_arg, Workflow,
+};
 use crate::{
     context::Context,
     failure::{Failure, Result},
@@ -66,26 +69,9 @@ pub const FLEET_RECORDINGS_UPLOAD: Workflow = Workflow {
                     .conflicts_with("managed")
                     .help("Upload into this storage configuration (legacy protocol only)"),
             )
-            .arg(
-                Arg::new("workers")
-                    .long("workers")
-                    .value_name("N")
-                    .value_parser(value_parser!(usize))
-                    .help("Files (legacy) or parts (--managed, 1 to 4) sent at the same time [default: 4, or 2 with --managed]"),
-            )
-            .arg(
-                Arg::new("state-dir")
-                    .long("state-dir")
-                    .value_name("DIR")
-                    .value_parser(value_parser!(PathBuf))
-                    .help("Where the resume state is kept [default: the user's data directory]"),
-            )
-            .arg(
-                Arg::new("wait")
-                    .long("wait")
-                    .action(ArgAction::SetTrue)
-                    .help("Then wait until the recording is `ready` (legacy) or the publication has ended (--managed)"),
-            )
+            .arg(workers_arg("Files (legacy) or parts (--managed, 1 to 4) sent at the same time [default: 4, or 2 with --managed]"))
+            .arg(state_dir_arg())
+            .arg(wait_flag("the recording is `ready` (legacy) or the publication has ended (--managed)"))
             .arg(timeout_arg("3600, at most 3600 with --managed").requires("wait"))
     },
     run,

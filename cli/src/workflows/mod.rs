@@ -57,6 +57,32 @@ fn timeout_arg(default: &str) -> Arg {
         ))
 }
 
+/// `--wait`: after the command's work, wait for `what` (with `--timeout`).
+fn wait_flag(what: &str) -> Arg {
+    Arg::new("wait")
+        .long("wait")
+        .action(clap::ArgAction::SetTrue)
+        .help(format!("Then wait until {what}"))
+}
+
+/// `--workers N`: what is sent at the same time.
+fn workers_arg(help: &str) -> Arg {
+    Arg::new("workers")
+        .long("workers")
+        .value_name("N")
+        .value_parser(value_parser!(usize))
+        .help(help.to_owned())
+}
+
+/// `--state-dir DIR`: where an upload's resume state is kept.
+fn state_dir_arg() -> Arg {
+    Arg::new("state-dir")
+        .long("state-dir")
+        .value_name("DIR")
+        .value_parser(value_parser!(std::path::PathBuf))
+        .help("Where the resume state is kept [default: the user's data directory]")
+}
+
 /// `--interval SECS` between two polls.
 fn interval_arg(default: &str) -> Arg {
     Arg::new("interval")

@@ -11,7 +11,9 @@ use std::{
 use clap::{value_parser, Arg, ArgAction, ArgMatches};
 use futures::future::LocalBoxFuture;
 
-use super::{required, seconds, timeout_arg, to_json, Workflow};
+use super::{
+    required, seconds, state_dir_arg, timeout_arg, to_json, wait_flag, workers_arg, Workflow,
+};
 use crate::{context::Context, failure::Result, output::Outcome, progress::Progress};
 
 /// The wait's default when `--wait` comes without `--timeout` (the SDK's
@@ -67,32 +69,15 @@ pub const DATASETS_UPLOAD: Workflow = Workflow {
                 .value_name("UID")
                 .help("Upload into this organization's storage"),
         )
-        .arg(
-            Arg::new("workers")
-                .long("workers")
-                .value_name("N")
-                .value_parser(value_parser!(usize))
-                .help("Files sent at the same time [default: 8]"),
-        )
+        .arg(workers_arg("Files sent at the same time [default: 8]"))
         .arg(
             Arg::new("no-resume")
                 .long("no-resume")
                 .action(ArgAction::SetTrue)
                 .help("Ignore an earlier run's state and send every file"),
         )
-        .arg(
-            Arg::new("state-dir")
-                .long("state-dir")
-                .value_name("DIR")
-                .value_parser(value_parser!(PathBuf))
-                .help("Where the resume state is kept [default: the user's data directory]"),
-        )
-        .arg(
-            Arg::new("wait")
-                .long("wait")
-                .action(ArgAction::SetTrue)
-                .help("Then wait until the dataset is `created`"),
-        )
+        .arg(state_dir_arg())
+        .arg(wait_flag("the dataset is `created`"))
         .arg(timeout_arg("3600").requires("wait"))
     },
     run,

@@ -1,10 +1,10 @@
 //! `datasets wait`, `exports wait` and `exports create --wait`: the SDK's
 //! `wait_for_dataset` / `wait_for_export`, with the status on stderr.
 
-use clap::{Arg, ArgAction, ArgMatches};
+use clap::{Arg, ArgMatches};
 use futures::future::LocalBoxFuture;
 
-use super::{interval_arg, required, seconds, timeout_arg, to_json, Workflow};
+use super::{interval_arg, required, seconds, timeout_arg, to_json, wait_flag, Workflow};
 use crate::{
     catalog,
     context::Context,
@@ -56,12 +56,9 @@ pub const EXPORTS_WAIT: Workflow = Workflow {
 pub const EXPORTS_CREATE: Workflow = Workflow {
     path: &["exports", "create"],
     command: |c| {
-        c.arg(
-            Arg::new("wait")
-                .long("wait")
-                .action(ArgAction::SetTrue)
-                .help("Then wait until the export is `exported` or `failed`, and print it"),
-        )
+        c.arg(wait_flag(
+            "the export is `exported` or `failed`, and print it",
+        ))
         .arg(interval_arg("2").requires("wait"))
         .arg(timeout_arg("300").requires("wait"))
     },
