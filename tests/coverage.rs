@@ -1,8 +1,8 @@
-//! The document (`openapi/avala.json`) against the shared inventory and the
-//! SDK's fixed facts.
+//! The document (`openapi/avala.json`) against the inventory and the SDK's
+//! fixed facts.
 //!
-//! The inventory lives in `../shared/avala-api/` (beside this crate). When it
-//! is present:
+//! The inventory is checked in at `docs/api/` (`endpoints.tsv`, `models.md`,
+//! gathered from the official SDKs); a missing file fails the test:
 //! - every API-root row of `endpoints.tsv` (its `path` starts with `/`) must be
 //!   an operation of the document, compared by method and path template with
 //!   parameter names ignored;
@@ -13,8 +13,7 @@
 //!   first column is `field` or `key`) must be a component schema with every
 //!   listed field (`### Page` is the envelope of every `…Page` component).
 //!
-//! The exact counts of operations and component schemas are asserted either
-//! way, so a missing `../shared` cannot make the test pass vacuously.
+//! The exact counts of operations and component schemas are asserted too.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -34,18 +33,12 @@ fn spec() -> Value {
     serde_json::from_str(&text).expect("openapi/avala.json is JSON")
 }
 
-/// A file of the shared inventory, when it is there.
-fn shared(name: &str) -> Option<String> {
+/// A file of the checked-in inventory (`docs/api/<name>`).
+fn inventory(name: &str) -> String {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/avala-api")
+        .join("docs/api")
         .join(name);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => Some(text),
-        Err(e) => {
-            eprintln!("skipping the checks against {}: {e}", path.display());
-            None
-        }
-    }
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
 }
 
 struct Op<'a> {
@@ -181,9 +174,7 @@ fn security_is_the_api_key_header_except_for_signup_and_the_resolver() {
 fn the_document_matches_the_inventory() {
     let spec = spec();
     let ops = operations(&spec);
-    let Some(tsv) = shared("endpoints.tsv") else {
-        return;
-    };
+    let tsv = inventory("endpoints.tsv");
     let mut lines = tsv.lines();
     let header: Vec<&str> = lines.next().expect("a header row").split('\t').collect();
     let column = |name: &str| {
@@ -291,9 +282,7 @@ fn every_model_is_a_component_with_its_fields() {
         COMPONENTS,
         "component schemas in the document"
     );
-    let Some(models) = shared("models.md") else {
-        return;
-    };
+    let models = inventory("models.md");
     let sections = model_sections(&models);
     assert!(
         sections.len() > 70,

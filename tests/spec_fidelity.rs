@@ -7,7 +7,7 @@
 //!
 //! For every operation:
 //! - the request bodies the official SDKs put on the wire (the fixtures of
-//!   `../shared/avala-api/fixtures/`) are accepted, and both body styles of
+//!   `tests/fixtures/`, copied from the team's inventory) are accepted, and both body styles of
 //!   the body-less actions (no body for py, `{}` for ts);
 //! - every 2xx response fixture validates;
 //! - an operation without a response body declares exactly `204`;
@@ -15,8 +15,8 @@
 //!   branch (the manual-upload target: the v1 POST form);
 //! - every enum cites its sources.
 //!
-//! Without `../shared` the fixture checks are skipped (with a note), the
-//! checks on the document itself still run.
+//! The fixtures and `docs/api/endpoints.tsv` are part of the repository: a
+//! missing file fails the test rather than skipping it.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -263,14 +263,12 @@ fn the_manual_upload_target_samples_the_v1_post_form_first() {
     assert_eq!(fits, [true, false, false], "{names:?}");
 }
 
-fn shared() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/avala-api");
-    if dir.join("endpoints.tsv").is_file() && dir.join("fixtures/README.md").is_file() {
-        Some(dir)
-    } else {
-        eprintln!("skipping the fixture checks: {} is missing", dir.display());
-        None
-    }
+/// The repository's copy of the inventory (`docs/api/`) and of the
+/// official SDKs' fixtures (`tests/fixtures/`); a missing file fails.
+fn repo(relative: &str) -> PathBuf {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(relative);
+    assert!(path.exists(), "{} is missing", path.display());
+    path
 }
 
 /// `/a/{x}/b/` -> `/a/{}/b/`.
@@ -283,12 +281,12 @@ fn shape(path: &str) -> String {
 
 /// Fixture base name (`datasets.create`) -> operationId, through
 /// `endpoints.tsv` (`resource` + the last part of `sdk_method`).
-fn fixture_operations(dir: &std::path::Path, doc: &OpenAPI) -> BTreeMap<String, String> {
+fn fixture_operations(doc: &OpenAPI) -> BTreeMap<String, String> {
     let by_route: BTreeMap<(String, String), String> = operations(doc)
         .into_iter()
         .map(|(id, method, path, _)| ((method.to_owned(), shape(&path)), id))
         .collect();
-    let tsv = std::fs::read_to_string(dir.join("endpoints.tsv")).unwrap();
+    let tsv = std::fs::read_to_string(repo("docs/api/endpoints.tsv")).unwrap();
     let mut lines = tsv.lines();
     let header: Vec<&str> = lines.next().unwrap().split('\t').collect();
     let col = |n: &str| header.iter().position(|h| *h == n).unwrap();
@@ -318,8 +316,8 @@ fn fixture_operations(dir: &std::path::Path, doc: &OpenAPI) -> BTreeMap<String, 
 }
 
 /// File name -> the HTTP statuses of its tests (fixtures/README.md).
-fn fixture_statuses(dir: &std::path::Path) -> BTreeMap<String, Vec<u16>> {
-    let readme = std::fs::read_to_string(dir.join("fixtures/README.md")).unwrap();
+fn fixture_statuses() -> BTreeMap<String, Vec<u16>> {
+    let readme = std::fs::read_to_string(repo("tests/fixtures/README.md")).unwrap();
     let mut out = BTreeMap::new();
     for line in readme.lines() {
         let cells: Vec<&str> = line.split('|').map(str::trim).collect();
@@ -338,19 +336,19 @@ fn fixture_statuses(dir: &std::path::Path) -> BTreeMap<String, Vec<u16>> {
 
 #[test]
 fn every_fixture_validates() {
-    let Some(dir) = shared() else { return };
+    let dir = repo("tests/fixtures");
     let doc = document();
     let v = Validators::new(&doc);
     let ops: BTreeMap<String, Operation> = operations(&doc)
         .into_iter()
         .map(|(id, _, _, op)| (id, op))
         .collect();
-    let names = fixture_operations(&dir, &doc);
-    let statuses = fixture_statuses(&dir);
+    let names = fixture_operations(&doc);
+    let statuses = fixture_statuses();
     let (mut requests, mut responses, mut errors_skipped) = (0, 0, 0);
     let mut covered = BTreeSet::new();
     let mut failures = Vec::new();
-    let mut files: Vec<_> = std::fs::read_dir(dir.join("fixtures"))
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .filter(|f| f.ends_with(".json") && !f.starts_with("_transport."))
@@ -369,7 +367,7 @@ fn every_fixture_validates() {
             .unwrap_or_else(|| panic!("{file}: no operation for `{base}` in endpoints.tsv"));
         let op = &ops[id];
         let body: Value = serde_json::from_str(
-            &std::fs::read_to_string(dir.join("fixtures").join(file)).unwrap(),
+            &std::fs::read_to_string(dir.join(file)).unwrap(),
         )
         .unwrap();
         let schema = match kind {

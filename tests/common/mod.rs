@@ -184,10 +184,10 @@ pub async fn hits(server: &MockServer) -> usize {
     received(server).await.len()
 }
 
-/// A shared error fixture (`/work/shared/avala-api/fixtures/<name>`).
+/// An official SDK fixture, checked in at `tests/fixtures/<name>`.
 pub fn fixture(name: &str) -> serde_json::Value {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/avala-api/fixtures")
+        .join("tests/fixtures")
         .join(name);
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
