@@ -9,7 +9,7 @@ use std::{
 };
 
 use avala::{
-    mock::{Fault, FleetAnomaly, MockServer, StorageRoute},
+    mock::{Fault, FleetAnomaly, FleetUrlStyle, MockServer, StorageRoute},
     types::FleetUploadSessionStatus,
     upload::{ProgressEvent, RecordingUpload, UploadError},
     Error,
@@ -291,6 +291,35 @@ async fn grants_that_move_the_object_are_refused_before_a_put() {
         rig.upload().send().await.unwrap();
         assert_eq!(rig.mock.hits("init_fleet_upload"), 1, "{anomaly:?}");
     }
+}
+
+#[tokio::test]
+async fn virtual_hosted_urls_on_loopback_are_accepted_when_they_name_the_key() {
+    // `/<key>` without a bucket segment, as S3-compatible local stores serve.
+    let rig = Rig::new().await;
+    let files = rig.files(3, 700);
+    rig.mock.fleet_url_style(FleetUrlStyle::VirtualHosted);
+    rig.upload().send().await.unwrap();
+    assert_eq!(rig.stored(), expected(&files));
+    for put in rig.mock.received_for("storage.fleet") {
+        assert!(put.path.starts_with("/fleet/mock-org/"), "{}", put.path);
+    }
+
+    // `/<other key>`: refused before a byte is sent, the receipts kept.
+    let rig = Rig::new().await;
+    rig.files(2, 100);
+    rig.mock.fleet_url_style(FleetUrlStyle::VirtualHosted);
+    rig.mock.fleet_anomaly(FleetAnomaly::WrongObject);
+    let e = rig.upload().send().await.unwrap_err();
+    let message = upload_state(&e);
+    assert!(
+        message.contains("does not name its object key"),
+        "{message}"
+    );
+    assert_eq!(rig.mock.storage_bytes_received(), 0);
+    assert_eq!(rig.storage_puts(), 0);
+    rig.upload().send().await.unwrap();
+    assert_eq!(rig.mock.hits("init_fleet_upload"), 1);
 }
 
 #[tokio::test]

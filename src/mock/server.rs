@@ -23,7 +23,7 @@ use serde_json::{json, Value};
 
 use super::{
     faults::{Action, Fault, FaultBook, FaultScript},
-    fleet_legacy::{FleetAnomaly, FleetObject},
+    fleet_legacy::{FleetAnomaly, FleetObject, FleetUrlStyle},
     fleet_managed::{ManagedAnomaly, ManagedObject},
     manual_upload::{StoredObject, UploadMode, Uploads},
     paging::PageScript,
@@ -292,6 +292,13 @@ impl MockServer {
     /// finalised session is `completing` once, then `completed`.
     pub fn fleet_anomaly(&self, anomaly: FleetAnomaly) {
         self.state.fleet.anomaly(anomaly);
+    }
+
+    /// How the legacy Fleet presigned URLs name their object from now on:
+    /// path-style `/_storage/<key>` (the default) or virtual-hosted
+    /// `/<key>`; both are served by [`StorageRoute::Fleet`].
+    pub fn fleet_url_style(&self, style: FleetUrlStyle) {
+        self.state.fleet.url_style(style);
     }
 
     /// The statuses `get_fleet_recording` reports for `recording_uid` after
