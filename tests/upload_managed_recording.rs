@@ -453,6 +453,35 @@ async fn an_abandoned_session_and_changed_files_stop_the_resume() {
 }
 
 #[tokio::test]
+async fn legacy_and_managed_receipts_of_one_recording_share_a_state_dir() {
+    let mock = MockServer::start().await;
+    let dir = TempDir::new();
+    let state = TempDir::new();
+    let a = dir.file("a.mcap", 3000);
+    // A legacy attempt stopped by a refused PUT leaves its receipts.
+    mock.storage_fault(StorageRoute::Fleet, Fault::status(403))
+        .times(1);
+    let legacy = || {
+        mock.client()
+            .upload_recording(RECORDING, dir.path())
+            .state_dir(state.path())
+            .retry_unit(Duration::from_millis(1))
+    };
+    legacy().send().await.unwrap_err();
+    // A managed run of the same recording in the same directory has its own.
+    let status = upload(&mock, &dir, &state).send().await.unwrap();
+    assert_eq!(status.confirmed_files, 1);
+    assert_eq!(
+        objects(&mock),
+        vec![("a.mcap".to_owned(), 3000, Some(sha_of(&a)))]
+    );
+    // And the legacy receipts still resume their session.
+    legacy().send().await.unwrap();
+    assert_eq!(mock.hits("init_fleet_upload"), 1);
+    assert_eq!(mock.fleet_objects().len(), 1);
+}
+
+#[tokio::test]
 async fn the_publication_waits() {
     // Succeeded on the third observation after the finalize.
     let mock = MockServer::start().await;

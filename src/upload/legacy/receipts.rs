@@ -79,6 +79,8 @@ impl Receipts {
         recording_uid: &str,
         files: &[RecordingFile],
     ) -> Result<Self, UploadError> {
+        // The managed receipt of the same recording prefixes its protocol,
+        // so the two never share a file.
         let (path, lock) = state::claim(dir, &format!("{api_root}\n{recording_uid}"))?;
         let manifest = files
             .iter()

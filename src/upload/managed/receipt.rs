@@ -78,6 +78,14 @@ pub(super) struct Store {
     pub(super) value: Receipt,
 }
 
+/// What names the receipt's file: the protocol, the API root and the
+/// recording. The protocol keeps it apart from the legacy receipt of the
+/// same recording (`"{api_root}\n{recording_uid}"`) in a shared state
+/// directory.
+fn identity(api_root: &str, recording_uid: &str) -> String {
+    format!("fleet-managed-mcap-v1\n{api_root}\n{recording_uid}")
+}
+
 /// SHA-256 over every file's path, size and content hash, in path order.
 pub(super) fn manifest_digest(files: &[RecordingFile]) -> String {
     let mut hasher = Sha256::new();
@@ -100,7 +108,7 @@ impl Store {
         recording_uid: &str,
         files: &[RecordingFile],
     ) -> crate::Result<Self> {
-        let (path, lock) = state::claim(dir, &format!("{api_root}\n{recording_uid}"))?;
+        let (path, lock) = state::claim(dir, &identity(api_root, recording_uid))?;
         let manifest = manifest_digest(files);
         if !path.exists() {
             let store = Self {
