@@ -39,12 +39,13 @@ pub(super) fn default_dir() -> Option<PathBuf> {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(super) struct Original {
     pub(super) file_uid: String,
-    /// The multipart init was sent (its answer may have been lost): it is
-    /// never sent again for this session.
-    pub(super) initializing: bool,
+    /// The file's multipart generation, written once the init answered (or
+    /// a status showed the generation of an init whose answer was lost);
+    /// `None`: the next run sends the init.
     pub(super) generation_uid: Option<String>,
-    /// SHA-256 of the first grant's host, path and `uploadId`: later grants
-    /// must name the same destination.
+    /// SHA-256 of the host, path and `uploadId` of the grant for the file's
+    /// first missing part (part 1 of a new file): every later grant, in
+    /// this run and the next, must name the same destination.
     pub(super) pin: Option<String>,
     pub(super) verified: bool,
 }
@@ -241,7 +242,9 @@ mod tests {
             .value
             .originals
             .insert("a.mcap".into(), Original::default());
-        store.update("a.mcap", |o| o.initializing = true).unwrap();
+        store
+            .update("a.mcap", |o| o.pin = Some("p".repeat(64)))
+            .unwrap();
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -258,7 +261,7 @@ mod tests {
         drop(store);
         let again = Store::open(&dir, "http://x/api/v1", "r", &files).unwrap();
         assert_eq!(again.value.session_uid, session);
-        assert!(again.value.originals["a.mcap"].initializing);
+        assert_eq!(again.value.originals["a.mcap"].pin, Some("p".repeat(64)));
         // Another recording is another file; changed files are refused.
         let other = Store::open(&dir, "http://x/api/v1", "s", &files).unwrap();
         assert_ne!(other.value.session_uid, session);
