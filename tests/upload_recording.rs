@@ -524,6 +524,59 @@ async fn the_wait_ends_on_ready_error_or_timeout() {
     }
 }
 
+/// `UploadError::StateNotPrivate`.
+#[cfg(unix)]
+fn not_private(e: &Error) -> &UploadError {
+    match e {
+        Error::Upload(u) if matches!(**u, UploadError::StateNotPrivate { .. }) => u,
+        other => panic!("expected StateNotPrivate, got {other:?}"),
+    }
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn receipts_are_not_read_through_a_symlink_nor_kept_in_a_shared_dir() {
+    use std::os::unix::fs::PermissionsExt;
+    // A receipt replaced by a symbolic link to another file.
+    let rig = Rig::new().await;
+    rig.files(2, 100);
+    rig.interrupted().await;
+    let receipt = std::fs::read_dir(rig.state.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "json"))
+        .unwrap();
+    let target = rig.src.path().join("..").join(format!(
+        "{}.target",
+        receipt.file_name().unwrap().to_string_lossy()
+    ));
+    std::fs::rename(&receipt, &target).unwrap();
+    let before = std::fs::read(&target).unwrap();
+    std::os::unix::fs::symlink(&target, &receipt).unwrap();
+    let requests = rig.mock.received().len();
+    let e = rig.upload().send().await.unwrap_err();
+    not_private(&e);
+    assert_eq!(std::fs::read(&target).unwrap(), before);
+    assert!(std::fs::symlink_metadata(&receipt)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(rig.mock.received().len(), requests, "no request");
+    std::fs::remove_file(&target).unwrap();
+
+    // A state directory others may write to.
+    let rig = Rig::new().await;
+    rig.files(1, 10);
+    std::fs::set_permissions(rig.state.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let e = rig.upload().send().await.unwrap_err();
+    match not_private(&e) {
+        UploadError::StateNotPrivate { path, .. } => assert_eq!(path, rig.state.path()),
+        _ => unreachable!(),
+    }
+    assert!(rig.mock.received().is_empty());
+    assert_eq!(std::fs::read_dir(rig.state.path()).unwrap().count(), 0);
+}
+
 #[tokio::test]
 async fn local_refusals_come_before_any_request() {
     type Make = Box<dyn Fn(&Path)>;

@@ -127,7 +127,7 @@ impl Session<'_> {
     }
 
     fn session_uid(&self) -> String {
-        self.store().value.session_uid.clone()
+        self.store().doc.session_uid.clone()
     }
 
     /// `Error::UploadState`: what did not fit, and how to resume.
@@ -137,7 +137,7 @@ impl Session<'_> {
             message: format!(
                 "managed upload session {}: {why}. Keep {} and the original files; run the upload \
                  again to resume (or delete that file to start a new session)",
-                store.value.session_uid,
+                store.doc.session_uid,
                 store.path().display()
             ),
         }
@@ -175,7 +175,7 @@ impl Session<'_> {
     /// Step 1: the admit when the receipt has not learnt the files yet (the
     /// session uid makes repeating it safe), else the status.
     async fn admit_or_observe(&self) -> Result<Status> {
-        if !self.store().value.originals.is_empty() {
+        if !self.store().doc.originals.is_empty() {
             return self.observe().await;
         }
         let body = types::AdmitFleetManagedUploadRequest {
@@ -221,7 +221,7 @@ impl Session<'_> {
     /// it confirms.
     fn accept(&self, status: Status) -> Result<Status> {
         let mut store = self.store();
-        let originals = status::observe(&status, self.files, &store.value);
+        let originals = status::observe(&status, self.files, &store.doc);
         let originals = match originals {
             Ok(originals) => originals,
             Err(why) => {
@@ -229,14 +229,14 @@ impl Session<'_> {
                 return Err(self.mismatch(why));
             }
         };
-        store.value.originals = originals;
+        store.doc.originals = originals;
         if let Some(outcome) = &status.finalization {
-            store.value.finalization_uid = Some(outcome.uid.clone());
+            store.doc.finalization_uid = Some(outcome.uid.clone());
             store
-                .value
+                .doc
                 .publication_uid
                 .clone_from(&outcome.publication_uid);
-            store.value.dataset_uid.clone_from(&outcome.dataset_uid);
+            store.doc.dataset_uid.clone_from(&outcome.dataset_uid);
         }
         store.save()?;
         Ok(status)
@@ -276,7 +276,7 @@ impl Session<'_> {
         // for concurrently; the destination pin comes from the receipt, or
         // else from the first missing part's grant, whatever order the
         // answers arrive in.
-        let known = self.store().value.originals[&file.path].pin.clone();
+        let known = self.store().doc.originals[&file.path].pin.clone();
         let (first, pinned) = oneshot::channel();
         let pinned = pinned.shared();
         let mut first = Some(first);
@@ -306,7 +306,7 @@ impl Session<'_> {
     async fn initialize(&self, file: &RecordingFile) -> Result<()> {
         let file_uid = {
             let store = self.store();
-            let original = &store.value.originals[&file.path];
+            let original = &store.doc.originals[&file.path];
             if original.generation_uid.is_some() {
                 return Ok(());
             }
@@ -402,7 +402,7 @@ impl Session<'_> {
 
     fn generation_of(&self, file: &RecordingFile) -> (String, String) {
         let store = self.store();
-        let original = &store.value.originals[&file.path];
+        let original = &store.doc.originals[&file.path];
         (
             original.file_uid.clone(),
             original.generation_uid.clone().unwrap_or_default(),
@@ -486,7 +486,7 @@ impl Session<'_> {
         };
         let mut store = self.store();
         let want = Expected {
-            session_uid: &store.value.session_uid,
+            session_uid: &store.doc.session_uid,
             path: &file.path,
             size: file.stamp.size,
             number,
@@ -531,10 +531,10 @@ impl Session<'_> {
         }
         let mut files: Vec<types::FinalizeFleetManagedUploadRequestFilesItem> = {
             let mut store = self.store();
-            store.value.finalizing = true;
+            store.doc.finalizing = true;
             store.save()?;
             store
-                .value
+                .doc
                 .originals
                 .values()
                 .map(|o| types::FinalizeFleetManagedUploadRequestFilesItem {
@@ -564,7 +564,7 @@ impl Session<'_> {
         {
             let mut store = self.store();
             if store
-                .value
+                .doc
                 .finalization_uid
                 .as_ref()
                 .is_some_and(|uid| *uid != outcome.uid)
@@ -574,7 +574,7 @@ impl Session<'_> {
                     self.mismatch("the finalize answer names another finalization than before")
                 );
             }
-            store.value.finalization_uid = Some(outcome.uid.clone());
+            store.doc.finalization_uid = Some(outcome.uid.clone());
             store.save()?;
         }
         self.observe().await
