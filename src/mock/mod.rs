@@ -62,7 +62,7 @@ mod server;
 mod storage;
 
 pub use faults::{Fault, FaultScript};
-pub use fleet_legacy::{FleetAnomaly, FleetObject};
+pub use fleet_legacy::{FleetAnomaly, FleetObject, FleetUrlStyle};
 pub use fleet_managed::{ManagedAnomaly, ManagedObject};
 pub use manual_upload::{StoredObject, UploadMode};
 pub use resolver::{

@@ -72,6 +72,17 @@ pub enum UploadError {
         /// What is wrong and how to start over.
         message: String,
     },
+    /// A resume-state directory or file that is not private to this user:
+    /// a directory owned by another user or writable by group or others,
+    /// or a state or lock file that is a symbolic link or not a regular
+    /// file. Nothing was read from it or written to it.
+    #[error("upload state {}: {reason}", path.display())]
+    StateNotPrivate {
+        /// The directory or file.
+        path: PathBuf,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
     /// The server's answer breaks the upload protocol.
     #[error("unexpected upload answer for `{path}`: {message}")]
     Protocol {
