@@ -25,7 +25,8 @@ fn main() -> ExitCode {
         Ok(m) => m,
         Err(e) => return clap_exit(&e),
     };
-    // `.env` first, so that the key and base URL it holds count everywhere.
+    // `./.env` first (the working directory's only: one in a parent could be
+    // planted), so that the key and base URL it holds count everywhere.
     let loaded = avala::config::load_dotenv();
     let ctx = Context::new(&matches);
     let result = match loaded {

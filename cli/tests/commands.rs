@@ -7,7 +7,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 
 use avala::mock::{examples, schema, Fault};
-use common::{avala, Mock, KEY};
+use common::{avala, command_in, finish, Mock, TempDir, Trap, KEY};
 use serde_json::{json, Value};
 
 /// The subcommands listed in a help text's `Commands:` section.
@@ -417,4 +417,58 @@ fn the_key_never_appears_even_when_echoed_or_passed_as_a_flag() {
     assert!(sent
         .iter()
         .all(|r| r.header("x-avala-api-key") == Some(KEY)));
+}
+
+/// A `.env` in a parent of the working directory (a shared or temporary
+/// directory someone else can write) chooses nothing: `avala` reads
+/// `./.env` only, so the key in the environment goes to the default root.
+#[test]
+fn a_dot_env_in_a_parent_directory_is_not_read() {
+    let planted = Mock::start();
+    let trap = Trap::start();
+    let parent = TempDir::new();
+    let cwd = parent.path().join("work");
+    std::fs::create_dir_all(&cwd).unwrap();
+    std::fs::write(
+        parent.path().join(".env"),
+        format!(
+            "AVALA_BASE_URL={}\nAVALA_ALLOW_INSECURE_BASE_URL=true\n",
+            planted.server.base_url()
+        ),
+    )
+    .unwrap();
+    let mut cmd = command_in(&cwd);
+    cmd.env_remove("AVALA_ALLOW_INSECURE_BASE_URL")
+        .env("AVALA_API_KEY", KEY)
+        // https goes to the trap, which refuses the tunnel: nothing leaves
+        // the machine, and the trap shows where the request was headed.
+        .env("HTTPS_PROXY", format!("http://{}", trap.addr));
+    let run = finish(cmd, &["datasets", "list", "--output", "json"], None).expect(7);
+    assert!(
+        planted.server.received().is_empty(),
+        "the planted host was called: {:?}",
+        planted.server.received()
+    );
+    let heads = trap.heads();
+    assert!(!heads.is_empty(), "no request: {}", run.stderr);
+    for head in heads {
+        assert!(head.starts_with("CONNECT api.avala.ai:443 "), "{head}");
+        assert!(!head.contains(KEY), "{head}");
+    }
+
+    // The working directory's own `.env` is read.
+    std::fs::write(
+        cwd.join(".env"),
+        format!(
+            "AVALA_API_KEY={KEY}\nAVALA_BASE_URL={}\nAVALA_ALLOW_INSECURE_BASE_URL=true\n",
+            planted.server.base_url()
+        ),
+    )
+    .unwrap();
+    let mut cmd = command_in(&cwd);
+    cmd.env_remove("AVALA_ALLOW_INSECURE_BASE_URL");
+    finish(cmd, &["datasets", "list", "--output", "json"], None).expect(0);
+    let sent = planted.server.received_for("list_datasets");
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].header("x-avala-api-key"), Some(KEY));
 }

@@ -3,8 +3,10 @@
 #![allow(dead_code)]
 
 use std::{
+    io::{Read, Write},
     path::{Path, PathBuf},
     process::{Command, Output, Stdio},
+    sync::{Arc, Mutex},
 };
 
 use avala::mock::MockServer;
@@ -80,12 +82,38 @@ impl Run {
 /// neither stdout nor stderr.
 pub fn avala(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Run {
     let dir = TempDir::new();
+    let mut cmd = command_in(dir.path());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    finish(cmd, args, stdin)
+}
+
+/// The binary in `dir` with a clean environment: no `AVALA_*` variable but
+/// `AVALA_ALLOW_INSECURE_BASE_URL=1` (the mock serves plain http), no proxy.
+pub fn command_in(dir: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_avala"));
-    cmd.args(args)
-        .current_dir(dir.path())
+    cmd.current_dir(dir)
         .env_remove("AVALA_API_KEY")
         .env_remove("AVALA_BASE_URL")
-        .env("AVALA_ALLOW_INSECURE_BASE_URL", "1")
+        .env("AVALA_ALLOW_INSECURE_BASE_URL", "1");
+    for var in [
+        "HTTPS_PROXY",
+        "https_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+        "NO_PROXY",
+        "no_proxy",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+/// Runs `cmd` with `args` and `stdin`, and asserts the key is in neither
+/// stdout nor stderr.
+pub fn finish(mut cmd: Command, args: &[&str], stdin: Option<&str>) -> Run {
+    cmd.args(args)
         .stdin(if stdin.is_some() {
             Stdio::piped()
         } else {
@@ -93,12 +121,8 @@ pub fn avala(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Run {
         })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
     let mut child = cmd.spawn().expect("the avala binary runs");
     if let Some(text) = stdin {
-        use std::io::Write;
         let mut pipe = child.stdin.take().expect("piped");
         pipe.write_all(text.as_bytes()).expect("stdin written");
     }
@@ -123,6 +147,49 @@ pub fn avala(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Run {
         run.stderr
     );
     run
+}
+
+/// A loopback listener standing in for a proxy: it records the head of
+/// each request and refuses it with a 403, so nothing leaves the machine.
+pub struct Trap {
+    pub addr: std::net::SocketAddr,
+    heads: Arc<Mutex<Vec<String>>>,
+}
+
+impl Trap {
+    pub fn start() -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let heads = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&heads);
+        std::thread::spawn(move || {
+            for mut stream in listener.incoming().flatten() {
+                let head = read_head(&mut stream);
+                log.lock().unwrap().push(head);
+                let _ = stream.write_all(
+                    b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+            }
+        });
+        Self { addr, heads }
+    }
+
+    /// The request heads received so far.
+    pub fn heads(&self) -> Vec<String> {
+        self.heads.lock().unwrap().clone()
+    }
+}
+
+fn read_head(stream: &mut std::net::TcpStream) -> String {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && head.len() < 64 * 1024 {
+        match stream.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&head).into_owned()
 }
 
 /// A directory removed on drop.
