@@ -8,7 +8,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use avala::mock::{PublicDataset, PublicObject, UploadMode};
-use common::{avala, Mock, TempDir, KEY};
+use common::{assert_no_controls, avala, Mock, TempDir, HOSTILE, HOSTILE_SHOWN, KEY};
 use sha2::{Digest, Sha256};
 
 fn sha256(bytes: &[u8]) -> String {
@@ -375,6 +375,53 @@ fn datasets_upload_sends_every_file_to_storage_creates_and_waits() {
         sent,
         "the second run resumed"
     );
+}
+
+/// Text from the storage service and the API in progress and error lines
+/// is shown with its control characters escaped.
+#[test]
+fn server_text_in_progress_and_errors_is_escaped() {
+    let mock = Mock::start();
+    mock.server.upload_mode(UploadMode::Put);
+    mock.server
+        .storage_fault(
+            avala::mock::StorageRoute::Put,
+            avala::mock::Fault::status(403).body(HOSTILE),
+        )
+        .always();
+    let dir = TempDir::new();
+    let state = TempDir::new();
+    write_files(&dir, &[("a.jpg", vec![1u8; 10])]);
+    let run = mock.run(&[
+        "datasets",
+        "upload",
+        dir.str(),
+        "--name",
+        "Hostile",
+        "--slug",
+        "hostile",
+        "--data-type",
+        "image",
+        "--state-dir",
+        state.str(),
+    ]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_no_controls(&run.stderr, "the upload's stderr");
+    assert!(
+        run.stderr.contains("evil\\u001b]0;pwned\\u0007"),
+        "{}",
+        run.stderr
+    );
+
+    // A status line of a wait.
+    let status = format!("{HOSTILE}creating");
+    mock.server
+        .script_dataset_statuses("ds_9", [status.as_str(), "created"]);
+    let run = mock
+        .run(&["datasets", "wait", "ds_9", "--interval", "1"])
+        .expect(0);
+    assert_no_controls(&run.stderr, "the status lines");
+    assert!(run.stderr.contains(HOSTILE_SHOWN), "{}", run.stderr);
 }
 
 #[test]

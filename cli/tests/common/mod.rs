@@ -149,6 +149,27 @@ pub fn finish(mut cmd: Command, args: &[&str], stdin: Option<&str>) -> Run {
     run
 }
 
+/// Text with terminal control characters from a server: an OSC that sets
+/// the window title (ended by BEL), a CSI that clears the screen, a C1 CSI,
+/// DEL and a carriage return.
+pub const HOSTILE: &str = "evil\u{1b}]0;pwned\u{7}\u{1b}[2J\u{9b}31m\u{7f}\r end";
+
+/// [`HOSTILE`] as `avala` shows it to a person.
+pub const HOSTILE_SHOWN: &str = "evil\\u001b]0;pwned\\u0007\\u001b[2J\\u009b31m\\u007f\\u000d end";
+
+/// Fails if `text` holds a control character other than the line feed:
+/// ESC and BEL byte for byte, and every other C0, DEL and C1 character.
+pub fn assert_no_controls(text: &str, what: &str) {
+    assert!(
+        !text.bytes().any(|b| b == 0x1b || b == 0x07),
+        "ESC or BEL in {what}: {text:?}"
+    );
+    assert!(
+        !text.chars().any(|c| c.is_control() && c != '\n'),
+        "a control character in {what}: {text:?}"
+    );
+}
+
 /// A loopback listener standing in for a proxy: it records the head of
 /// each request and refuses it with a 403, so nothing leaves the machine.
 pub struct Trap {
