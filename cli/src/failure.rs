@@ -106,6 +106,11 @@ impl Failure {
             {
                 "the upload is complete; see the recording with `avala fleet recordings get`"
             }
+            (Exit::Other, Self::Sdk(avala::Error::Upload(u)))
+                if matches!(**u, avala::upload::UploadError::SlugTaken { .. }) =>
+            {
+                "they are set with --slug and --owner"
+            }
             (Exit::Other, _) => "see the message above",
         }
     }

@@ -367,13 +367,26 @@ fn datasets_upload_sends_every_file_to_storage_creates_and_waits() {
         "{}",
         run.stderr
     );
-    // Resumable: the same command again sends no bytes.
+    // The same command again: the slug is taken now, which is found before
+    // the first byte is sent.
     let sent = mock.server.storage_bytes_received();
-    mock.run(&args).expect(0);
+    let presigns = mock.server.hits("create_manual_upload_url");
+    let run = mock.run(&args).expect(1);
     assert_eq!(
         mock.server.storage_bytes_received(),
         sent,
-        "the second run resumed"
+        "bytes were sent"
+    );
+    assert_eq!(mock.server.hits("create_manual_upload_url"), presigns);
+    assert_eq!(mock.server.hits("create_dataset_from_manual_upload"), 1);
+    assert_eq!(
+        run.stderr.lines().last().map(|l| l.starts_with("error: ")),
+        Some(true)
+    );
+    assert!(
+        run.stderr.contains("`frames`") && run.stderr.contains("--slug"),
+        "{}",
+        run.stderr
     );
 }
 
