@@ -40,7 +40,7 @@ fn main() -> ExitCode {
         }
         Ok(None) => ExitCode::SUCCESS,
         Err(failure) => {
-            eprintln!("{}", ctx.redactor.clean(&failure.to_string()));
+            eprintln!("{}", failure.line(|text| ctx.redactor.clean(text)));
             ExitCode::from(failure.exit() as u8)
         }
     }

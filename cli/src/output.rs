@@ -177,10 +177,14 @@ fn key_values(m: &serde_json::Map<String, Value>) -> String {
 
 /// A value on one line, cut at 60 characters.
 fn cell(v: &Value) -> String {
-    let text = scalar(v);
-    match text.char_indices().nth(60) {
+    cut(&scalar(v), 60)
+}
+
+/// `text` with at most `max` characters, then `…` when there were more.
+pub fn cut(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
         Some((at, _)) => format!("{}…", &text[..at]),
-        None => text,
+        None => text.to_owned(),
     }
 }
 

@@ -390,6 +390,50 @@ fn datasets_upload_sends_every_file_to_storage_creates_and_waits() {
     );
 }
 
+/// A huge error body (here the storage's) makes a short error line.
+#[test]
+fn a_huge_error_body_makes_a_short_error_line() {
+    let mock = Mock::start();
+    mock.server.upload_mode(UploadMode::Put);
+    mock.server
+        .storage_fault(
+            avala::mock::StorageRoute::Put,
+            avala::mock::Fault::status(403).body("<Error>".repeat(8000)),
+        )
+        .always();
+    let dir = TempDir::new();
+    let state = TempDir::new();
+    write_files(&dir, &[("a.jpg", vec![1u8; 10])]);
+    let run = mock.run(&[
+        "datasets",
+        "upload",
+        dir.str(),
+        "--name",
+        "Big",
+        "--slug",
+        "big",
+        "--data-type",
+        "image",
+        "--state-dir",
+        state.str(),
+    ]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let line = run.stderr.lines().last().unwrap_or_default();
+    assert!(
+        line.starts_with("error: upload failed: storage refused"),
+        "{line}"
+    );
+    assert!(
+        line.chars().count() <= 2200,
+        "{} characters",
+        line.chars().count()
+    );
+    assert!(
+        line.ends_with("; see the message above"),
+        "the hint stays: {line}"
+    );
+}
+
 /// Text from the storage service and the API in progress and error lines
 /// is shown with its control characters escaped.
 #[test]
