@@ -390,34 +390,44 @@ fn datasets_upload_sends_every_file_to_storage_creates_and_waits() {
     );
 }
 
-/// A huge error body (here the storage's) makes a short error line.
-#[test]
-fn a_huge_error_body_makes_a_short_error_line() {
-    let mock = Mock::start();
+/// `datasets upload` of one file into a storage that refuses it with a 403
+/// and `body`: exit 1.
+fn upload_refused_by_storage(mock: &Mock, body: String) -> common::Run {
     mock.server.upload_mode(UploadMode::Put);
     mock.server
         .storage_fault(
             avala::mock::StorageRoute::Put,
-            avala::mock::Fault::status(403).body("<Error>".repeat(8000)),
+            avala::mock::Fault::status(403).body(body),
         )
         .always();
     let dir = TempDir::new();
     let state = TempDir::new();
     write_files(&dir, &[("a.jpg", vec![1u8; 10])]);
-    let run = mock.run(&[
+    let args = [
         "datasets",
         "upload",
         dir.str(),
         "--name",
-        "Big",
+        "Refused",
         "--slug",
-        "big",
-        "--data-type",
-        "image",
-        "--state-dir",
-        state.str(),
-    ]);
+        "refused",
+    ];
+    let run = mock.run(
+        &[
+            &args[..],
+            &["--data-type", "image", "--state-dir", state.str()],
+        ]
+        .concat(),
+    );
     assert_eq!(run.code, 1, "{}", run.stderr);
+    run
+}
+
+/// A huge error body (here the storage's) makes a short error line.
+#[test]
+fn a_huge_error_body_makes_a_short_error_line() {
+    let mock = Mock::start();
+    let run = upload_refused_by_storage(&mock, "<Error>".repeat(8000));
     let line = run.stderr.lines().last().unwrap_or_default();
     assert!(
         line.starts_with("error: upload failed: storage refused"),
@@ -439,30 +449,7 @@ fn a_huge_error_body_makes_a_short_error_line() {
 #[test]
 fn server_text_in_progress_and_errors_is_escaped() {
     let mock = Mock::start();
-    mock.server.upload_mode(UploadMode::Put);
-    mock.server
-        .storage_fault(
-            avala::mock::StorageRoute::Put,
-            avala::mock::Fault::status(403).body(HOSTILE),
-        )
-        .always();
-    let dir = TempDir::new();
-    let state = TempDir::new();
-    write_files(&dir, &[("a.jpg", vec![1u8; 10])]);
-    let run = mock.run(&[
-        "datasets",
-        "upload",
-        dir.str(),
-        "--name",
-        "Hostile",
-        "--slug",
-        "hostile",
-        "--data-type",
-        "image",
-        "--state-dir",
-        state.str(),
-    ]);
-    assert_eq!(run.code, 1, "{}", run.stderr);
+    let run = upload_refused_by_storage(&mock, HOSTILE.to_owned());
     assert_no_controls(&run.stderr, "the upload's stderr");
     assert!(
         run.stderr.contains("evil\\u001b]0;pwned\\u0007"),

@@ -36,10 +36,8 @@ pub(super) async fn ensure_free(
             slug: slug.to_owned(),
         }
         .into()),
-        Err(e) => match Error::from(e) {
-            Error::NotFound(_) => Ok(()),
-            other => Err(other),
-        },
+        Err(Error::NotFound(_)) => Ok(()),
+        Err(other) => Err(other),
     }
 }
 

@@ -97,15 +97,8 @@ pub fn command_in(dir: &Path) -> Command {
         .env_remove("AVALA_API_KEY")
         .env_remove("AVALA_BASE_URL")
         .env("AVALA_ALLOW_INSECURE_BASE_URL", "1");
-    for var in [
-        "HTTPS_PROXY",
-        "https_proxy",
-        "ALL_PROXY",
-        "all_proxy",
-        "NO_PROXY",
-        "no_proxy",
-    ] {
-        cmd.env_remove(var);
+    for var in ["HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"] {
+        cmd.env_remove(var).env_remove(var.to_lowercase());
     }
     cmd
 }
