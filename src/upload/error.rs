@@ -103,6 +103,15 @@ pub enum UploadError {
         /// The root at finalisation.
         after: String,
     },
+    /// A dataset with the upload's slug already exists under its owner;
+    /// found before the first byte was sent, so nothing was uploaded.
+    #[error("a dataset with the slug `{slug}` already exists under `{owner}`, so nothing was uploaded; use another slug or owner")]
+    SlugTaken {
+        /// The owner (user or organization handle) the slug was looked up under.
+        owner: String,
+        /// The slug.
+        slug: String,
+    },
     /// A Fleet recording went to `error` while its processing was waited
     /// for (§10.3); the upload itself was finalised.
     #[error("recording {recording_uid} failed processing (status `error`)")]
