@@ -103,7 +103,9 @@ pub fn summary_problem(summary: Option<&str>) -> Option<(&'static str, String)> 
     if looks_like_id(s) {
         return Some((
             "summary-id",
-            format!("summary `{s}` looks like an id; write a short sentence a user would search for"),
+            format!(
+                "summary `{s}` looks like an id; write a short sentence a user would search for"
+            ),
         ));
     }
     if s.chars().count() > SUMMARY_MAX {
@@ -156,9 +158,9 @@ pub fn description_problem(description: Option<&str>) -> Option<(&'static str, S
 pub fn is_provenance(d: &str) -> bool {
     let lower = d.trim().to_ascii_lowercase();
     let tagged = ["py", "ts"].iter().any(|tag| {
-        lower
-            .strip_prefix(tag)
-            .is_some_and(|rest| rest.is_empty() || !rest.starts_with(|c: char| c.is_ascii_alphanumeric()))
+        lower.strip_prefix(tag).is_some_and(|rest| {
+            rest.is_empty() || !rest.starts_with(|c: char| c.is_ascii_alphanumeric())
+        })
     });
     tagged || lower.split_whitespace().count() <= 3
 }
@@ -215,7 +217,12 @@ pub fn undescribed_fields(schema: &Value, path: &str) -> Vec<String> {
         out.extend(undescribed_fields(property, &join(name)));
     }
     for key in ["allOf", "oneOf", "anyOf"] {
-        for sub in schema.get(key).and_then(Value::as_array).into_iter().flatten() {
+        for sub in schema
+            .get(key)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             out.extend(undescribed_fields(sub, path));
         }
     }
@@ -284,7 +291,10 @@ mod tests {
         ] {
             assert!(!is_provenance(prose), "{prose}");
         }
-        assert_eq!(description_problem(Some("  ")).unwrap().0, "description-missing");
+        assert_eq!(
+            description_problem(Some("  ")).unwrap().0,
+            "description-missing"
+        );
     }
 
     fn doc(op: Value, thing: Value) -> Value {
@@ -327,7 +337,10 @@ mod tests {
 
     #[test]
     fn a_documented_document_passes_every_rule() {
-        assert_eq!(rules(&doc(good_op(), good_thing()), true), Vec::<&str>::new());
+        assert_eq!(
+            rules(&doc(good_op(), good_thing()), true),
+            Vec::<&str>::new()
+        );
     }
 
     #[test]
@@ -336,9 +349,21 @@ mod tests {
             ("summary-missing", "/summary", Value::Null),
             ("summary-id", "/summary", json!("things.list")),
             ("description-missing", "/description", Value::Null),
-            ("description-provenance", "/description", json!("py,ts; `cursor` paging")),
-            ("description-paging", "/description", json!("Lists the things you can see.")),
-            ("parameter-description", "/parameters/0/description", Value::Null),
+            (
+                "description-provenance",
+                "/description",
+                json!("py,ts; `cursor` paging"),
+            ),
+            (
+                "description-paging",
+                "/description",
+                json!("Lists the things you can see."),
+            ),
+            (
+                "parameter-description",
+                "/parameters/0/description",
+                Value::Null,
+            ),
             ("x-sources", "/x-sources", json!([])),
         ];
         for (rule, pointer, value) in cases {
@@ -353,7 +378,11 @@ mod tests {
             let found = findings(&doc(op, good_thing()), true);
             assert_eq!(found.len(), 1, "{rule}: {found:?}");
             assert_eq!(found[0].rule, rule);
-            assert!(found[0].subject.contains("`list_things` (GET /things/)"), "{}", found[0]);
+            assert!(
+                found[0].subject.contains("`list_things` (GET /things/)"),
+                "{}",
+                found[0]
+            );
         }
     }
 
@@ -364,7 +393,10 @@ mod tests {
             .as_array_mut()
             .unwrap()
             .push(json!({"in": "query", "name": "page", "description": "Page number.", "schema": {"type": "integer"}}));
-        assert_eq!(rules(&doc(op.clone(), good_thing()), true), ["description-paging"]);
+        assert_eq!(
+            rules(&doc(op.clone(), good_thing()), true),
+            ["description-paging"]
+        );
         op["description"] = json!("Lists things 20 at a time: pass `page` from the `next` link.");
         assert_eq!(rules(&doc(op, good_thing()), true), Vec::<&str>::new());
     }
