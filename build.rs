@@ -12,6 +12,11 @@
 //! - `paging.rs`: `Page` impls for every `*Page` envelope and a `.stream()`
 //!   method on the builder of every paginated operation.
 //!
+//! The document's texts are the rustdoc: progenitor puts each operation's
+//! summary, description, method and path on its `Client` method; `Docs`
+//! adds the link to the paging stream and each parameter's description on
+//! its builder setter.
+//!
 //! Generation fails with a message naming the problem instead of a bare panic;
 //! `cargo xtask check` runs the same lint before a document is ever committed.
 
@@ -21,12 +26,20 @@ use serde_json::Value;
 
 #[path = "src/generation.rs"]
 mod generation;
-use generation::{pascal, string_enums};
+use generation::{markdown_text, pascal, string_enums};
 
 const SPEC: &str = "openapi/avala.json";
 
 fn main() {
     println!("cargo:rerun-if-changed={SPEC}");
+    // `links = "avala"`: the CLI's build script reads the document from here
+    // (`DEP_AVALA_OPENAPI`), in the workspace and in a packaged copy alike.
+    if let Some(dir) = env::var_os("CARGO_MANIFEST_DIR") {
+        println!(
+            "cargo::metadata=openapi={}",
+            PathBuf::from(dir).join(SPEC).display()
+        );
+    }
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=src/generation.rs");
     if let Err(e) = run() {
@@ -57,6 +70,7 @@ fn run() -> Result<(), String> {
         builders: optional_body_builders(&raw),
     };
     syn::visit_mut::VisitMut::visit_file_mut(&mut optional, &mut file);
+    syn::visit_mut::VisitMut::visit_file_mut(&mut Docs::of(&raw), &mut file);
     let mut lenient = LenientVoid::default();
     syn::visit_mut::VisitMut::visit_file_mut(&mut lenient, &mut file);
     let void = void_operations(&raw);
@@ -130,6 +144,112 @@ impl syn::visit_mut::VisitMut for MappedSend {
         item.items.extend(added);
         syn::visit_mut::visit_item_impl_mut(self, item);
     }
+}
+
+/// What the rustdoc adds to progenitor's: by operation id, whether it pages
+/// (its `Client` method links to the builder's `stream`), and by builder
+/// type name, each setter's parameter description.
+struct Docs {
+    paginated: std::collections::BTreeSet<String>,
+    setters: std::collections::BTreeMap<String, Vec<(String, String)>>,
+}
+
+impl Docs {
+    fn of(raw: &Value) -> Self {
+        let mut docs = Docs {
+            paginated: Default::default(),
+            setters: Default::default(),
+        };
+        for (_, _, op) in operations(raw) {
+            if page_of(op).is_some() {
+                docs.paginated.insert(op_id(op).to_owned());
+            }
+            let described = parameters(op).filter_map(|p| {
+                let text = p.get("description")?.as_str()?;
+                Some((setter(p["name"].as_str()?), markdown_text(text)))
+            });
+            docs.setters.insert(pascal(op_id(op)), described.collect());
+        }
+        docs
+    }
+
+    fn doc(text: &str) -> syn::Attribute {
+        syn::parse_quote!(#[doc = #text])
+    }
+}
+
+/// Adds `paragraph` to a doc comment, before progenitor's usage example
+/// (which ends the comment), or at the end when there is none.
+fn before_example(attrs: &mut Vec<syn::Attribute>, paragraph: &str) {
+    const EXAMPLE: &str = "```ignore";
+    for attr in attrs.iter_mut() {
+        let syn::Meta::NameValue(nv) = &mut attr.meta else {
+            continue;
+        };
+        let syn::Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Str(text),
+            ..
+        }) = &mut nv.value
+        else {
+            continue;
+        };
+        let value = text.value();
+        if let Some(at) = value.find(EXAMPLE) {
+            let joined = format!("{}\n{paragraph}\n\n{}", &value[..at], &value[at..]);
+            *text = syn::LitStr::new(&joined, text.span());
+            return;
+        }
+    }
+    attrs.push(Docs::doc(&format!("\n\n{paragraph}")));
+}
+
+impl syn::visit_mut::VisitMut for Docs {
+    fn visit_item_impl_mut(&mut self, item: &mut syn::ItemImpl) {
+        let syn::Type::Path(p) = &*item.self_ty else {
+            return;
+        };
+        let Some(name) = p.path.segments.last().map(|s| s.ident.to_string()) else {
+            return;
+        };
+        for member in &mut item.items {
+            let syn::ImplItem::Fn(f) = member else {
+                continue;
+            };
+            let method = f.sig.ident.to_string();
+            if name == "Client" && item.trait_.is_none() && self.paginated.contains(&method) {
+                let builder = pascal(&method);
+                let paging = format!(
+                    "Paginated: [`stream`](crate::builder::{builder}::stream) on the returned \
+                     builder yields every item of every page, fetching one page at a time."
+                );
+                before_example(&mut f.attrs, &paging);
+            }
+            let described = self
+                .setters
+                .get(&name)
+                .and_then(|s| s.iter().find(|(setter, _)| *setter == method));
+            if let Some((_, text)) = described {
+                if !f.attrs.iter().any(|a| a.path().is_ident("doc")) {
+                    f.attrs.push(Self::doc(text));
+                }
+            }
+        }
+    }
+}
+
+/// The parameters of an operation, in the document's order.
+fn parameters(op: &Value) -> impl Iterator<Item = &Value> {
+    op.get("parameters")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+}
+
+/// The `*Page` schema an operation answers with, if it pages.
+fn page_of(op: &Value) -> Option<&str> {
+    op.pointer("/responses/2XX/content/application~1json/schema")
+        .and_then(ref_name)
+        .filter(|n| n.ends_with("Page"))
 }
 
 /// The builders (by type name) of the operations whose request body is
@@ -407,19 +527,12 @@ fn paging_code(raw: &Value) -> Result<String, String> {
         );
     }
     for (_, _, op) in operations(raw) {
-        let Some(schema) = op.pointer("/responses/2XX/content/application~1json/schema") else {
-            continue;
-        };
-        let Some(page) = ref_name(schema).filter(|n| n.ends_with("Page")) else {
+        let Some(page) = page_of(op) else {
             continue;
         };
         let item = schemas[page]["properties"]["results"]["items"].clone();
         let item = ref_name(&item).unwrap_or_default().to_owned();
-        let params: Vec<&str> = op
-            .get("parameters")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
+        let params: Vec<&str> = parameters(op)
             .filter_map(|p| p.get("name").and_then(Value::as_str))
             .collect();
         if !params.contains(&"cursor") {
@@ -521,12 +634,7 @@ fn dynamic_code(raw: &Value) -> Result<String, String> {
     for (_, _, op) in operations(raw) {
         let id = op_id(op);
         let mut setup = format!("            let mut b = client.{id}();\n");
-        for p in op
-            .get("parameters")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
+        for p in parameters(op) {
             let name = p["name"].as_str().unwrap_or_default();
             let ty = rust_type(&p["schema"])?;
             let set = setter(name);
@@ -554,11 +662,7 @@ fn dynamic_code(raw: &Value) -> Result<String, String> {
             "        {id:?} => {{\n{setup}            let value = b.send().await?.into_inner();\n            \
              serde_json::to_value(value).map_err(decode_error)\n        }}\n"
         );
-        let paginated = op
-            .pointer(&format!("/responses/2XX{json}"))
-            .and_then(ref_name)
-            .is_some_and(|n| n.ends_with("Page"));
-        if paginated {
+        if page_of(op).is_some() {
             let _ = write!(
                 streams,
                 "        {id:?} => Some((|| -> crate::Result<ValueStream<'a>> {{\n{setup}            Ok(values(b.stream()))\n        }})()),\n"

@@ -1,7 +1,14 @@
-//! Generates the command table of `avala` from `openapi/avala.json`: one
-//! entry per operation, grouped by the document's tags (`fleet-devices`
+//! Generates the command table of `avala` from the SDK's `openapi/avala.json`:
+//! one entry per operation, grouped by the document's tags (`fleet-devices`
 //! becomes `fleet devices`), with every path and query parameter, the
-//! scalar fields of its JSON body, and the document's texts as help.
+//! scalar fields of its JSON body, and the document's texts as help: the
+//! summary is a command's one-line help, the description its long help, a
+//! parameter's or body field's description its flag's help, and a tag's
+//! description its group's help.
+//!
+//! The document is the one of the `avala` crate this CLI depends on: its
+//! build script publishes the path (`links = "avala"`, metadata `openapi`),
+//! so the CLI builds the same way from the workspace and from crates.io.
 //!
 //! Only data is generated; the commands are built from it at run time and
 //! sent through `avala::dynamic`, so the CLI compiles no per-operation code.
@@ -20,8 +27,10 @@ const RESERVED: &[&str] = &[
 const VERB_OVERRIDES: &[(&str, &str)] = &[("create_dataset_from_manual_upload", "create-dataset")];
 
 fn main() {
-    let root = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
-    let spec = root.join("../openapi/avala.json");
+    let Some(spec) = env::var_os("DEP_AVALA_OPENAPI").map(PathBuf::from) else {
+        eprintln!("error: the avala dependency did not say where its openapi/avala.json is (DEP_AVALA_OPENAPI)");
+        std::process::exit(1);
+    };
     println!("cargo:rerun-if-changed={}", spec.display());
     println!("cargo:rerun-if-changed=build.rs");
     if let Err(e) = run(&spec) {
@@ -42,7 +51,8 @@ fn run(spec: &std::path::Path) -> Result<(), String> {
 
 fn catalog(doc: &Value) -> Result<String, String> {
     let mut seen = BTreeSet::new();
-    let mut c = String::from("/// Every operation of the document, as a command.\npub static OPERATIONS: &[Operation] = &[\n");
+    let mut c = groups(doc);
+    c.push_str("/// Every operation of the document, as a command.\npub static OPERATIONS: &[Operation] = &[\n");
     let paths = doc["paths"].as_object().ok_or("no paths")?;
     for (path, item) in paths {
         for (method, op) in item.as_object().into_iter().flatten() {
@@ -64,8 +74,8 @@ fn catalog(doc: &Value) -> Result<String, String> {
                 c,
                 "    Operation {{ id: {id:?}, method: {:?}, path: {path:?}, group: &{group:?}, verb: {verb:?}, summary: {:?}, description: {:?}, paginated: {}, params: &[{}], body: {} }},",
                 method.to_ascii_uppercase(),
-                text(op, "summary"),
-                text(op, "description"),
+                plain(&text(op, "summary")),
+                plain(&text(op, "description")),
                 paginated(op),
                 params.iter().map(|p| p.1.as_str()).collect::<Vec<_>>().join(", "),
                 body(doc, op, &flags)?,
@@ -74,6 +84,42 @@ fn catalog(doc: &Value) -> Result<String, String> {
     }
     c.push_str("];\n");
     Ok(c)
+}
+
+/// `GROUPS`: the description of every tag the document declares, by the
+/// command group it names (`fleet-devices` -> `fleet devices`).
+fn groups(doc: &Value) -> String {
+    let mut c = String::from(
+        "/// The help of each command group: the description of its tag.\npub static GROUPS: &[(&str, &str)] = &[\n",
+    );
+    for tag in doc
+        .get("tags")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let (Some(name), description) = (
+            tag.get("name").and_then(Value::as_str),
+            text(tag, "description"),
+        ) else {
+            continue;
+        };
+        if !description.is_empty() {
+            let _ = writeln!(
+                c,
+                "    ({:?}, {:?}),",
+                group_of(name).join(" "),
+                plain(&description)
+            );
+        }
+    }
+    c.push_str("];\n");
+    c
+}
+
+/// The document's Markdown as terminal text: code spans lose their backticks.
+fn plain(text: &str) -> String {
+    text.replace('`', "")
 }
 
 /// `fleet-devices` -> `fleet devices`; other tags are one word.
@@ -147,13 +193,11 @@ fn kind(doc: &Value, schema: &Value) -> Option<&'static str> {
     }
 }
 
-/// The help of a parameter or field: its description, then the values of an
-/// enum.
+/// The help of a parameter or body field: its own description (never the
+/// description of the type it refers to), then the values of an enum when
+/// the description does not name them all; empty when there is neither.
 fn help(doc: &Value, described: &Value, schema: &Value) -> String {
-    let mut h = text(described, "description");
-    if h.is_empty() {
-        h = text(schema, "description");
-    }
+    let mut h = plain(&text(described, "description"));
     let values: Vec<&str> = resolve(doc, schema)
         .get("enum")
         .and_then(Value::as_array)
@@ -161,7 +205,7 @@ fn help(doc: &Value, described: &Value, schema: &Value) -> String {
         .flatten()
         .filter_map(Value::as_str)
         .collect();
-    if !values.is_empty() {
+    if !values.is_empty() && !values.iter().all(|v| h.contains(v)) {
         let _ = write!(
             h,
             "{}one of: {}",

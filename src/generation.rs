@@ -31,9 +31,55 @@ pub fn string_enums(doc: &Value) -> Vec<(String, Vec<String>)> {
 /// type: `format: uuid` (`uuid::Uuid`), a string `pattern` or length (a
 /// regex newtype) and an integer minimum of 1 or more (`NonZeroU64`). The
 /// SDK keeps `String` and `i64` there; the server checks the values.
+///
+/// The document's texts (`summary`, `description`) become rustdoc: they are
+/// escaped as Markdown (`markdown_text`) so that a bracket or an angle
+/// bracket in prose is shown, not read as a link or an HTML tag.
 pub fn for_generation(doc: &Value) -> Value {
     let mut out = doc.clone();
     strip_type_changing(&mut out);
+    escape_texts(&mut out);
+    out
+}
+
+/// Escapes every `summary` and `description` string, leaving values alone
+/// (`default`, `enum`, `example`, `examples` are data, not prose).
+fn escape_texts(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            for (k, child) in m.iter_mut() {
+                match (k.as_str(), child) {
+                    ("summary" | "description", Value::String(s)) => *s = markdown_text(s),
+                    ("default" | "enum" | "example" | "examples", _) => {}
+                    (_, child) => escape_texts(child),
+                }
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(escape_texts),
+        _ => {}
+    }
+}
+
+/// `text` with `[`, `]`, `<` and `>` escaped outside `code spans`, so that
+/// rustdoc shows them as written.
+pub fn markdown_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut in_code = false;
+    for c in text.chars() {
+        match c {
+            '`' => {
+                in_code = !in_code;
+                out.push(c);
+            }
+            '[' | ']' if !in_code => {
+                out.push('\\');
+                out.push(c);
+            }
+            '<' if !in_code => out.push_str("&lt;"),
+            '>' if !in_code => out.push_str("&gt;"),
+            _ => out.push(c),
+        }
+    }
     out
 }
 

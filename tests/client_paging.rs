@@ -217,6 +217,59 @@ async fn organizations_follow_page_number_links() {
     );
 }
 
+/// A page-number list as the server pages it: `page` picks the page, a
+/// `cursor` is ignored (the first page again).
+async fn page_number_list(server: &MockServer, list: &str, pages: [Vec<Value>; 2]) {
+    let url = format!("{}{list}", server.uri());
+    let [first, second] = pages;
+    Mock::given(path(list))
+        .and(query_param_is_missing("page"))
+        .respond_with(page(first, Some(format!("{url}?page=2"))))
+        .mount(server)
+        .await;
+    Mock::given(path(list))
+        .and(query_param("page", "2"))
+        .respond_with(page(second, None))
+        .mount(server)
+        .await;
+}
+
+#[tokio::test]
+async fn invitations_and_members_follow_page_number_links() {
+    let server = MockServer::start().await;
+    let invitation = |uid: &str| json!({"uid": uid, "invited_email": format!("{uid}@example.com")});
+    let member = |uid: &str| json!({"user_uid": uid});
+    page_number_list(
+        &server,
+        "/api/v1/organizations/acme/invitations/",
+        [vec![invitation("i1")], vec![invitation("i2")]],
+    )
+    .await;
+    page_number_list(
+        &server,
+        "/api/v1/organizations/acme/members/",
+        [vec![member("u1")], vec![member("u2")]],
+    )
+    .await;
+    let client = client(&server);
+    let (invitations, err) =
+        drain(client.list_organization_invitations().slug("acme").stream()).await;
+    assert!(err.is_none(), "{err:?}");
+    let uids: Vec<&str> = invitations.iter().map(|i| i.uid.as_str()).collect();
+    assert_eq!(uids, ["i1", "i2"]);
+    let (members, err) = drain(client.list_organization_members().slug("acme").stream()).await;
+    assert!(err.is_none(), "{err:?}");
+    let uids: Vec<&str> = members.iter().map(|m| m.user_uid.as_str()).collect();
+    assert_eq!(uids, ["u1", "u2"]);
+    // The page number went back as `page`.
+    let pages: Vec<Option<String>> = queries(&server)
+        .await
+        .into_iter()
+        .map(|q| q.get("page").cloned())
+        .collect();
+    assert_eq!(pages, [None, Some("2".into()), None, Some("2".into())]);
+}
+
 #[tokio::test]
 async fn a_repeated_cursor_ends_the_stream_with_an_error() {
     let server = MockServer::start().await;

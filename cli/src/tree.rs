@@ -4,7 +4,7 @@
 use clap::{Arg, ArgAction, Command};
 
 use crate::{
-    catalog::{Kind, Location, Operation, OPERATIONS},
+    catalog::{Kind, Location, Operation, GROUPS, OPERATIONS},
     failure::EXIT_CODES,
     workflows,
 };
@@ -70,18 +70,31 @@ fn upsert(
     };
     let parent = match parent.find_subcommand(head) {
         Some(_) => parent,
-        None => parent.subcommand(
-            Command::new(*head)
-                .about(group_about(head))
-                .subcommand_required(true)
-                .arg_required_else_help(true),
-        ),
+        None => {
+            let about = group_about(parent.get_name(), head);
+            parent.subcommand(
+                Command::new(*head)
+                    .about(about)
+                    .subcommand_required(true)
+                    .arg_required_else_help(true),
+            )
+        }
     };
     parent.mut_subcommand(head, |g| upsert(g, rest, leaf, make))
 }
 
-/// `datasets: list, create, get-by-slug, …`: the first verbs below `name`.
-fn group_about(name: &str) -> String {
+/// A group's help: its tag's description from the document, or, for a group
+/// without one, `datasets: list, create, get-by-slug, …` (the first verbs
+/// below it).
+fn group_about(parent: &str, name: &str) -> String {
+    let path = if parent == "avala" {
+        name.to_owned()
+    } else {
+        format!("{parent} {name}")
+    };
+    if let Some((_, about)) = GROUPS.iter().find(|(group, _)| *group == path) {
+        return (*about).to_owned();
+    }
     let mut verbs: Vec<&str> = OPERATIONS
         .iter()
         .filter(|op| op.group.contains(&name))
@@ -99,23 +112,20 @@ fn group_about(name: &str) -> String {
     format!("{name}: {}{more}", verbs.join(", "))
 }
 
-/// The command of one operation: path parameters positional, query
-/// parameters and body fields as flags, `--body`, and `--all` when paged.
+/// The command of one operation: its summary as the one-line help and its
+/// description as the long help; path parameters positional, query
+/// parameters and body fields as flags with their descriptions, `--body`,
+/// and `--all` when paged.
 fn operation_command(op: &'static Operation) -> Command {
-    let about = format!("{} {}", op.method, op.path);
+    let route = format!("{} {}", op.method, op.path);
     let mut c = Command::new(op.verb)
-        .about(about.clone())
-        .after_help(format!("API operation: {} ({})", op.id, op.summary));
+        .about(op.summary)
+        .after_help(format!("API operation: {} ({route})", op.id));
     if !op.description.is_empty() {
-        c = c.long_about(format!("{about}\n\n{}", op.description));
+        c = c.long_about(format!("{}\n\n{}", op.summary, op.description));
     }
     for p in op.params {
-        let help = if p.help.is_empty() {
-            format!("The `{}` parameter", p.name)
-        } else {
-            p.help.to_owned()
-        };
-        let arg = Arg::new(p.flag).help(help).value_name(p.value);
+        let arg = Arg::new(p.flag).help(p.help).value_name(p.value);
         c = c.arg(match p.location {
             Location::Path => arg.required(true),
             Location::Query => arg.long(p.flag).required(p.required).action(if p.list {
@@ -133,13 +143,13 @@ fn operation_command(op: &'static Operation) -> Command {
                 .help("The JSON request body, from a file or `-` for stdin; the field flags below override its fields"),
         );
         for f in body.fields {
-            let mut help = if f.help.is_empty() {
-                format!("The body's `{}`", f.name)
-            } else {
-                f.help.to_owned()
-            };
+            let mut help = f.help.to_owned();
             if f.required {
-                help.push_str(" [required in the body]");
+                help.push_str(if help.is_empty() {
+                    "[required in the body]"
+                } else {
+                    " [required in the body]"
+                });
             }
             let arg = Arg::new(f.flag).long(f.flag).help(help);
             c = c.arg(match f.kind {

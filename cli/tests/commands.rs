@@ -143,6 +143,100 @@ fn help_works_for_every_command_and_the_leaves_are_every_operation() {
     }
 }
 
+/// The command list of a help text: `name -> its one-line help`.
+fn command_lines(help: &str) -> BTreeMap<String, String> {
+    help.lines()
+        .skip_while(|l| l.trim() != "Commands:")
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .filter_map(|l| {
+            let (name, about) = l.trim().split_once(char::is_whitespace)?;
+            Some((name.to_owned(), about.trim().to_owned()))
+        })
+        .collect()
+}
+
+/// The document's text at `key` of an operation, with backticks removed as
+/// the command line shows it.
+fn text_of(id: &str, key: &str) -> String {
+    for item in schema::spec()["paths"].as_object().unwrap().values() {
+        for op in item.as_object().unwrap().values() {
+            if op["operationId"] == id {
+                return op[key].as_str().unwrap_or_default().replace('`', "");
+            }
+        }
+    }
+    panic!("no operation {id}")
+}
+
+#[test]
+fn a_group_lists_its_commands_with_their_summaries() {
+    let cases = [
+        (&["datasets"][..], "list", "list_datasets"),
+        (&["datasets"][..], "get", "get_dataset"),
+        (&["exports"][..], "create", "create_export"),
+        (
+            &["fleet", "devices"][..],
+            "register",
+            "register_fleet_device",
+        ),
+        (
+            &["organizations"][..],
+            "list-members",
+            "list_organization_members",
+        ),
+    ];
+    for (group, verb, id) in cases {
+        let mut args = group.to_vec();
+        args.push("--help");
+        let help = avala(&args, &[], None).expect(0).stdout;
+        let lines = command_lines(&help);
+        let summary = text_of(id, "summary");
+        assert!(
+            !summary.is_empty() && summary.contains(' '),
+            "{id}: {summary:?}"
+        );
+        assert_eq!(lines.get(verb), Some(&summary), "{group:?} {verb}:\n{help}");
+    }
+    // A command list with sentences, not a route table.
+    let help = avala(&["datasets", "--help"], &[], None).expect(0).stdout;
+    assert!(!help.contains("GET /datasets/"), "{help}");
+    let root = avala(&["--help"], &[], None).expect(0).stdout;
+    assert_eq!(
+        command_lines(&root).get("datasets").map(String::as_str),
+        Some("Datasets, their items, sequences and health, and dataset transfers."),
+        "{root}"
+    );
+}
+
+#[test]
+fn a_command_help_has_its_description_route_and_parameter_help() {
+    let help = avala(&["datasets", "list", "--help"], &[], None)
+        .expect(0)
+        .stdout;
+    let flat = help.split_whitespace().collect::<Vec<_>>().join(" ");
+    let description = text_of("list_datasets", "description");
+    let start: String = description
+        .split_whitespace()
+        .take(8)
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(flat.contains(&start), "{help}");
+    assert!(flat.contains("GET /datasets/"), "{help}");
+    assert!(
+        flat.contains("Only datasets whose name contains this text, ignoring case."),
+        "{help}"
+    );
+    // `-h` is the short form: the summary, no description.
+    let short = avala(&["datasets", "list", "-h"], &[], None)
+        .expect(0)
+        .stdout;
+    assert!(
+        short.starts_with(&text_of("list_datasets", "summary")),
+        "{short}"
+    );
+}
+
 /// The first tag of every operation, from the document.
 fn tags() -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();

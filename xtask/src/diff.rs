@@ -3,7 +3,12 @@
 //! values. Changes that break code using the SDK are marked `BREAKING`:
 //! anything removed or retyped, a field or parameter that becomes required,
 //! a field that becomes optional (its Rust type becomes `Option`), an enum
-//! value removed. Descriptions and examples are not compared.
+//! value removed.
+//!
+//! Documentation changes (summaries, descriptions and `x-sources` of the
+//! operations, parameters, schemas, fields, tags and `info` present in both)
+//! are reported too, in their own section after the API changes: they change
+//! what users read, never what compiles. Examples are not compared.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -20,6 +25,8 @@ pub struct Change {
     pub subject: String,
     /// Empty when the whole subject was added or removed.
     pub detail: String,
+    /// A documentation change (never breaking), rendered in its own section.
+    pub docs: bool,
 }
 
 impl std::fmt::Display for Change {
@@ -33,21 +40,34 @@ impl std::fmt::Display for Change {
     }
 }
 
-/// The text printed by `diff` and `regen`: one change a line, then a summary.
+/// The text printed by `diff` and `regen`: one API change a line, then a
+/// summary; then, if any, the documentation changes under their own heading.
 pub fn render(changes: &[Change]) -> String {
+    let (docs, api): (Vec<&Change>, Vec<&Change>) = changes.iter().partition(|c| c.docs);
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
     let mut out = String::new();
-    for c in changes {
-        out.push_str(&c.to_string());
-        out.push('\n');
+    for c in &api {
+        out.push_str(&format!("{c}\n"));
     }
-    let breaking = changes.iter().filter(|c| c.breaking).count();
-    if changes.is_empty() {
+    let breaking = api.iter().filter(|c| c.breaking).count();
+    if api.is_empty() {
         out.push_str("no semantic changes\n");
     } else {
         out.push_str(&format!(
             "{} change{}, {breaking} breaking\n",
-            changes.len(),
-            if changes.len() == 1 { "" } else { "s" }
+            api.len(),
+            plural(api.len())
+        ));
+    }
+    if !docs.is_empty() {
+        out.push_str("documentation (summaries, descriptions, x-sources):\n");
+        for c in &docs {
+            out.push_str(&format!("{c}\n"));
+        }
+        out.push_str(&format!(
+            "{} documentation change{}\n",
+            docs.len(),
+            plural(docs.len())
         ));
     }
     out
@@ -66,6 +86,36 @@ impl Cx<'_> {
             sign,
             subject: subject.to_owned(),
             detail: detail.into(),
+            docs: false,
+        });
+    }
+
+    /// A documentation change of `what` (`summary`, `query parameter
+    /// `limit` description`, …) from `a` to `b`, if they differ.
+    fn push_doc(&mut self, subject: &str, what: &str, a: Option<&Value>, b: Option<&Value>) {
+        let sign = match (a, b) {
+            (None, Some(_)) => '+',
+            (Some(_), None) => '-',
+            (Some(x), Some(y)) if x != y => '~',
+            _ => return,
+        };
+        let detail = match (what, a.and_then(Value::as_str), b.and_then(Value::as_str)) {
+            ("summary", Some(x), Some(y)) => format!("summary {x:?} -> {y:?}"),
+            _ => format!(
+                "{what} {}",
+                match sign {
+                    '+' => "added",
+                    '-' => "removed",
+                    _ => "changed",
+                }
+            ),
+        };
+        self.out.push(Change {
+            breaking: false,
+            sign,
+            subject: subject.to_owned(),
+            detail,
+            docs: true,
         });
     }
 }
@@ -88,7 +138,103 @@ pub fn diff(old: &Value, new: &Value) -> Vec<Change> {
     }
     diff_operations(&mut cx);
     diff_schemas(&mut cx);
+    diff_docs(&mut cx);
     cx.out
+}
+
+/// The texts users read, where both documents have the subject.
+fn diff_docs<'a>(cx: &mut Cx<'a>) {
+    const TEXTS: [&str; 3] = ["summary", "description", "x-sources"];
+    for key in ["description", "x-sources"] {
+        let (a, b) = (cx.old.pointer("/info"), cx.new.pointer("/info"));
+        cx.push_doc(
+            "info",
+            key,
+            a.and_then(|i| i.get(key)),
+            b.and_then(|i| i.get(key)),
+        );
+    }
+    let tags = |doc: &Value| -> BTreeMap<String, Value> {
+        doc.get("tags")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|t| Some((t.get("name")?.as_str()?.to_owned(), t.clone())))
+            .collect()
+    };
+    let (ta, tb) = (tags(cx.old), tags(cx.new));
+    for (name, a) in &ta {
+        if let Some(b) = tb.get(name) {
+            let subject = format!("tag `{name}`");
+            cx.push_doc(
+                &subject,
+                "description",
+                a.get("description"),
+                b.get("description"),
+            );
+        }
+    }
+    let old: BTreeMap<String, Op> = operations(cx.old)
+        .into_iter()
+        .map(|o| (op_key(&o), o))
+        .collect();
+    for n in operations(cx.new) {
+        let Some(o) = old.get(&op_key(&n)) else {
+            continue;
+        };
+        let subject = format!("operation `{}`", op_key(&n));
+        for key in TEXTS {
+            cx.push_doc(&subject, key, o.op.get(key), n.op.get(key));
+        }
+        let (po, pn) = (parameters(cx.old, o), parameters(cx.new, &n));
+        for (k, b) in &pn {
+            if let Some(a) = po.get(k) {
+                let what = format!("{} parameter `{}` description", k.0, k.1);
+                cx.push_doc(&subject, &what, a.get("description"), b.get("description"));
+            }
+        }
+    }
+    let (old_doc, new_doc) = (cx.old, cx.new);
+    let schemas = |doc: &'a Value| {
+        doc.pointer("/components/schemas")
+            .and_then(Value::as_object)
+    };
+    let (so, sn) = (schemas(old_doc), schemas(new_doc));
+    for (name, b) in sn.into_iter().flatten() {
+        if let Some(a) = so.and_then(|so| so.get(name)) {
+            let subject = format!("schema `{name}`");
+            for key in ["description", "x-sources"] {
+                cx.push_doc(&subject, key, a.get(key), b.get(key));
+            }
+            diff_field_docs(cx, &subject, "", a, b);
+        }
+    }
+}
+
+/// Field descriptions, recursively, where both schemas have the field.
+fn diff_field_docs(cx: &mut Cx, subject: &str, path: &str, a: &Value, b: &Value) {
+    let props = |s| Value::get(s, "properties").and_then(Value::as_object);
+    if let (Some(pa), Some(pb)) = (props(a), props(b)) {
+        for (name, y) in pb {
+            let Some(x) = pa.get(name) else { continue };
+            let field = join(path, name);
+            let what = format!("field `{field}` description");
+            cx.push_doc(subject, &what, x.get("description"), y.get("description"));
+            diff_field_docs(cx, subject, &field, x, y);
+        }
+    }
+    for key in ["items", "additionalProperties"] {
+        if let (Some(x @ Value::Object(_)), Some(y @ Value::Object(_))) = (a.get(key), b.get(key)) {
+            diff_field_docs(cx, subject, &join(path, "[]"), x, y);
+        }
+    }
+    for key in ["allOf", "oneOf", "anyOf"] {
+        if let (Some(Value::Array(xs)), Some(Value::Array(ys))) = (a.get(key), b.get(key)) {
+            for (x, y) in xs.iter().zip(ys) {
+                diff_field_docs(cx, subject, path, x, y);
+            }
+        }
+    }
 }
 
 fn op_key(op: &Op) -> String {
@@ -745,6 +891,35 @@ mod tests {
             l,
             ["         ~ schema `Thing`: minimum 0 -> 1 in field `meta.depth`"],
             "{l:#?}"
+        );
+    }
+
+    #[test]
+    fn documentation_changes_are_their_own_section() {
+        let mut old = base();
+        old["info"]["description"] = json!("Old.");
+        old["tags"] = json!([{"name": "things", "description": "Things."}]);
+        old["components"]["schemas"]["Thing"]["properties"]["meta"]["properties"]["depth"]
+            ["description"] = json!("How deep.");
+        let mut new = old.clone();
+        new["info"]["description"] = json!("New.");
+        new["tags"][0]["description"] = json!("All the things.");
+        new["components"]["schemas"]["Thing"]["description"] = json!("A thing.");
+        new["components"]["schemas"]["Thing"]["properties"]["meta"]["properties"]["depth"]
+            .as_object_mut()
+            .unwrap()
+            .remove("description");
+        let changes = diff(&old, &new);
+        assert!(changes.iter().all(|c| c.docs && !c.breaking), "{changes:?}");
+        assert_eq!(
+            render(&changes),
+            "no semantic changes\n\
+             documentation (summaries, descriptions, x-sources):\n\
+             \x20        ~ info: description changed\n\
+             \x20        ~ tag `things`: description changed\n\
+             \x20        + schema `Thing`: description added\n\
+             \x20        - schema `Thing`: field `meta.depth` description removed\n\
+             4 documentation changes\n"
         );
     }
 

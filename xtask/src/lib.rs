@@ -12,6 +12,7 @@
 
 pub mod cli;
 pub mod diff;
+pub mod docs;
 pub mod fixtures;
 pub mod generate;
 pub mod lint;
@@ -107,7 +108,7 @@ fn lint_error(findings: &[lint::Finding]) -> Result<(), String> {
         eprintln!("  lint: {f}");
     }
     Err(format!(
-        "the document breaks {} progenitor lint rule{} (first: {first})",
+        "the document breaks {} lint rule{} (first: {first})",
         findings.len(),
         if findings.len() == 1 { "" } else { "s" }
     ))

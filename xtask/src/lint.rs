@@ -1,4 +1,5 @@
-//! Lint against what progenitor 0.15.1 (and our build.rs) can generate, so a
+//! Lint against what progenitor 0.15.1 (and our build.rs) can generate, and
+//! the documentation rules of `crate::docs`, so a
 //! bad document is refused with a message naming the operation or schema and
 //! the rule, instead of a panic in every user's `cargo build`.
 //! The rules follow §6 of docs/progenitor-0.15.md (what progenitor 0.15.1
@@ -179,8 +180,22 @@ impl Lint<'_> {
     }
 }
 
-/// Every finding, in a stable order (document order).
+/// Every finding, in a stable order (document order): what progenitor and
+/// build.rs need, then the documentation rules (`crate::docs`), the field
+/// rule as `docs::REQUIRE_FIELD_DESCRIPTIONS` says.
 pub fn lint(doc: &Value) -> Vec<Finding> {
+    lint_with(doc, crate::docs::REQUIRE_FIELD_DESCRIPTIONS)
+}
+
+/// `lint`, with the field-description rule on or off.
+pub fn lint_with(doc: &Value, fields: bool) -> Vec<Finding> {
+    let mut findings = shape(doc);
+    findings.extend(crate::docs::findings(doc, fields));
+    findings
+}
+
+/// The findings about what progenitor and build.rs can generate.
+fn shape(doc: &Value) -> Vec<Finding> {
     let mut l = Lint {
         doc,
         findings: Vec::new(),
@@ -828,13 +843,15 @@ mod tests {
         })
     }
 
+    /// The generation rules' ids (the documentation rules have their own
+    /// tests in `crate::docs`).
     fn rules(doc: &Value) -> Vec<&'static str> {
-        lint(doc).into_iter().map(|f| f.rule).collect()
+        shape(doc).into_iter().map(|f| f.rule).collect()
     }
 
     #[test]
     fn clean_document_has_no_findings() {
-        assert_eq!(lint(&doc_with(good_op())), vec![]);
+        assert_eq!(shape(&doc_with(good_op())), vec![]);
     }
 
     #[test]
@@ -917,7 +934,7 @@ mod tests {
                     _ => panic!("{ptr}"),
                 }
             }
-            let findings = lint(&doc_with(op));
+            let findings = shape(&doc_with(op));
             assert!(
                 findings.iter().any(|f| f.rule == rule),
                 "{rule}: {findings:?}"

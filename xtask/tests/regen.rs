@@ -149,7 +149,8 @@ fn an_upstream_document_with_other_names_regenerates_to_ours() {
 fn diff_reports_an_added_operation_a_removed_field_and_a_new_enum_value() {
     let mut new = checked_in();
     new["paths"]["/widgets/"] = json!({"get": {
-        "operationId": "list_widgets", "summary": "List widgets", "description": "",
+        "operationId": "list_widgets", "summary": "List widgets",
+        "description": "Lists every widget the key's user can see.",
         "tags": ["widgets"], "responses": {"2XX": {"description": "ok"}}
     }});
     let dataset = &mut new["components"]["schemas"]["Dataset"];
@@ -199,6 +200,74 @@ fn diff_reports_an_added_operation_a_removed_field_and_a_new_enum_value() {
         out.stderr
     );
     assert!(std::fs::read_to_string(&old_path).unwrap() == checked_in_text());
+}
+
+#[test]
+fn diff_reports_documentation_changes_apart_from_api_changes() {
+    let old = checked_in();
+    let mut new = checked_in();
+    let op = &mut new["paths"]["/datasets/"]["get"];
+    let summary = op["summary"].as_str().unwrap().to_owned();
+    op["summary"] = json!("List every dataset you may read");
+    op["x-sources"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!("note: a new source"));
+    let limit = op["parameters"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|p| p["name"] == "limit")
+        .unwrap();
+    limit["description"] = json!("How many datasets a page holds.");
+    op["parameters"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"in": "query", "name": "ordering",
+        "required": false, "description": "The field to sort by.", "schema": {"type": "string"}}));
+    let name = &mut new["components"]["schemas"]["Dataset"]["properties"]["name"];
+    let field_sign = if name.get("description").is_some() {
+        '~'
+    } else {
+        '+'
+    };
+    let field_change = if field_sign == '~' {
+        "changed"
+    } else {
+        "added"
+    };
+    name["description"] = json!("The dataset's display name, as typed.");
+    let dir = TempDir::new("diff-docs");
+    let old_path = dir.write("old.json", &old.to_string());
+    let new_path = dir.write("new.json", &new.to_string());
+
+    let expected = format!(
+        "         + operation `list_datasets`: query parameter `ordering` added (string, optional)\n\
+         1 change, 0 breaking\n\
+         documentation (summaries, descriptions, x-sources):\n\
+         \x20        ~ operation `list_datasets`: summary {summary:?} -> \"List every dataset you may read\"\n\
+         \x20        ~ operation `list_datasets`: x-sources changed\n\
+         \x20        ~ operation `list_datasets`: query parameter `limit` description changed\n\
+         \x20        {field_sign} schema `Dataset`: field `name` description {field_change}\n\
+         4 documentation changes\n"
+    );
+    let out = xtask(&["diff", s(&old_path), s(&new_path)], &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout, expected);
+
+    // Documentation alone: no API change.
+    let mut docs_only = checked_in();
+    docs_only["paths"]["/datasets/"]["get"]["description"] =
+        json!("Lists datasets; pass `cursor` from the `next` link for the next page.");
+    let docs_path = dir.write("docs.json", &docs_only.to_string());
+    let out = xtask(&["diff", s(&old_path), s(&docs_path)], &[]);
+    assert_eq!(
+        out.stdout,
+        "no semantic changes\n\
+         documentation (summaries, descriptions, x-sources):\n\
+         \x20        ~ operation `list_datasets`: description changed\n\
+         1 documentation change\n"
+    );
 }
 
 #[test]
