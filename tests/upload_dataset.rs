@@ -796,3 +796,123 @@ async fn a_stalled_send_and_a_silent_storage_end() {
         [Some(200), Some(412)]
     );
 }
+
+/// The longest wait a server can impose on an upload (README "Security").
+const SERVER_WAIT_CAP: Duration = Duration::from_secs(60);
+
+/// Hostile `Retry-After` values past the cap, and the least each stands for.
+fn day_long_waits() -> [(&'static str, Duration); 3] {
+    [
+        ("86400", Duration::from_secs(86_400)),
+        ("99999999999999999999999", Duration::from_secs(1_000_000)),
+        (
+            "Fri, 31 Dec 9999 23:59:59 GMT",
+            Duration::from_secs(86_400 * 365 * 7000),
+        ),
+    ]
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_day_long_retry_after_on_the_presign_ends_the_upload_with_it() {
+    let mock = MockServer::start().await;
+    let dir = TempDir::new();
+    let state = TempDir::new();
+    dir.file("a.jpg", 100);
+    mock.fault(
+        "create_manual_upload_url",
+        Fault::status(429).header("Retry-After", "86400"),
+    );
+    let started = tokio::time::Instant::now();
+    let e = mock
+        .client()
+        .upload_dataset(dir.path())
+        .name("Slow")
+        .data_type(DataType::Image)
+        .state_dir(state.path())
+        .send()
+        .await
+        .unwrap_err();
+    // Virtual time: nothing slept anywhere near the server's day.
+    assert!(started.elapsed() < SERVER_WAIT_CAP, "{:?}", started.elapsed());
+    let Error::RateLimited {
+        retry_after: Some(after),
+        ..
+    } = e
+    else {
+        panic!("expected RateLimited with the server's value, got {e:?}");
+    };
+    assert_eq!(after, Duration::from_secs(86_400));
+    assert_eq!(mock.hits("create_manual_upload_url"), 1, "not asked again");
+    assert_eq!(mock.storage_bytes_received(), 0);
+
+    // A wait within the cap is honoured, then the upload goes on.
+    mock.reset();
+    mock.fault(
+        "create_manual_upload_url",
+        Fault::status(429).header("Retry-After", "30"),
+    )
+    .times(1);
+    let started = tokio::time::Instant::now();
+    let report = mock
+        .client()
+        .upload_files("Slow", [(dir.path().join("a.jpg"), "a.jpg".to_owned())])
+        .state_dir(state.path())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(report.files_sent, 1);
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(30) && waited < SERVER_WAIT_CAP,
+        "{waited:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_day_long_retry_after_from_storage_ends_the_upload_with_it() {
+    let cases = [
+        (UploadMode::Put, StorageRoute::Put, 503),
+        (UploadMode::Put, StorageRoute::Put, 429),
+        (UploadMode::V1, StorageRoute::Form, 429),
+        (
+            UploadMode::Multipart {
+                part_size: 5 * MIB as u64,
+            },
+            StorageRoute::Part,
+            503,
+        ),
+    ];
+    for (mode, route, status) in cases {
+        for (value, at_least) in day_long_waits() {
+            let mock = MockServer::start().await;
+            mock.upload_mode(mode);
+            let dir = TempDir::new();
+            let state = TempDir::new();
+            // One part at most: a single request meets the fault.
+            dir.file("a.bin", 5 * MIB);
+            mock.storage_fault(route, Fault::status(status).header("Retry-After", value));
+            let started = tokio::time::Instant::now();
+            let e = upload_err(
+                mock.client()
+                    .upload_files("slow", [(dir.path().join("a.bin"), "a.bin".to_owned())])
+                    .state_dir(state.path())
+                    .send()
+                    .await,
+            );
+            let case = format!("{route:?} {status} {value}");
+            assert!(started.elapsed() < SERVER_WAIT_CAP, "{case}: {:?}", started.elapsed());
+            let UploadError::Storage {
+                status: got,
+                retry_after: Some(after),
+                ..
+            } = e
+            else {
+                panic!("{case}: expected Storage with the server's value, got {e:?}");
+            };
+            assert_eq!(got, status, "{case}");
+            assert!(after >= at_least, "{case}: {after:?}");
+            assert_eq!(mock.hits(route.operation_id()), 1, "{case}: sent once");
+            assert_eq!(mock.hits("create_manual_upload_url"), 1, "{case}");
+        }
+    }
+}

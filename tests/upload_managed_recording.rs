@@ -648,3 +648,27 @@ async fn constraints_are_checked_before_any_request() {
         "no receipt written"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_day_long_retry_after_ends_the_run_with_it() {
+    let mock = MockServer::start().await;
+    let dir = TempDir::new();
+    let state = TempDir::new();
+    dir.file("a.mcap", 10);
+    mock.fault(
+        "admit_fleet_managed_upload",
+        Fault::status(429).header("Retry-After", "86400"),
+    );
+    let started = tokio::time::Instant::now();
+    let e = upload(&mock, &dir, &state).send().await.unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        matches!(e, Error::RateLimited { retry_after: Some(after), .. } if after == Duration::from_secs(86_400)),
+        "{e:?}"
+    );
+    assert_eq!(mock.hits("admit_fleet_managed_upload"), 1);
+}

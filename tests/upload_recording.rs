@@ -553,3 +553,48 @@ async fn local_refusals_come_before_any_request() {
     assert!(matches!(e, Error::InvalidArgument { .. }), "{e:?}");
     assert!(rig.mock.received().is_empty());
 }
+
+/// The longest wait a server can impose on an upload (README "Security").
+const SERVER_WAIT_CAP: Duration = Duration::from_secs(60);
+
+#[tokio::test(start_paused = true)]
+async fn a_retry_after_on_a_put_is_honoured_up_to_the_cap_and_ends_the_run_past_it() {
+    let rig = Rig::new().await;
+    rig.files(1, 100);
+    rig.mock.storage_fault(
+        StorageRoute::Fleet,
+        Fault::status(429).header("Retry-After", "86400"),
+    );
+    let started = tokio::time::Instant::now();
+    let e = rig.upload().send().await.unwrap_err();
+    assert!(started.elapsed() < SERVER_WAIT_CAP, "{:?}", started.elapsed());
+    assert!(
+        matches!(&e, Error::Upload(u) if matches!(**u, UploadError::Storage {
+            status: 429,
+            retry_after: Some(after),
+            ..
+        } if after == Duration::from_secs(86_400))),
+        "{e:?}"
+    );
+    assert_eq!(rig.storage_puts(), 1, "not sent again");
+
+    // Within the cap the server's wait is waited for (longer than the
+    // retry unit's 5 ms), then the PUT is sent again.
+    let rig = Rig::new().await;
+    let files = rig.files(1, 100);
+    rig.mock
+        .storage_fault(
+            StorageRoute::Fleet,
+            Fault::status(503).header("Retry-After", "20"),
+        )
+        .times(1);
+    let started = tokio::time::Instant::now();
+    rig.upload().send().await.unwrap();
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(20) && waited < SERVER_WAIT_CAP,
+        "{waited:?}"
+    );
+    assert_eq!(rig.storage_puts(), 2);
+    assert_eq!(rig.stored(), expected(&files));
+}
