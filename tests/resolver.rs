@@ -593,9 +593,8 @@ async fn base_url_rules_are_the_clients() {
 #[tokio::test(start_paused = true)]
 async fn a_retry_after_past_the_cap_ends_the_load_with_it() {
     let (mock, _) = start().await;
-    let in_a_year = httpdate::fmt_http_date(
-        std::time::SystemTime::now() + Duration::from_secs(365 * 86_400),
-    );
+    let in_a_year =
+        httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(365 * 86_400));
     for value in ["86400", in_a_year.as_str()] {
         mock.fault(
             "resolve_dataset_reference",

@@ -366,10 +366,8 @@ fn every_fixture_validates() {
             .get(base)
             .unwrap_or_else(|| panic!("{file}: no operation for `{base}` in endpoints.tsv"));
         let op = &ops[id];
-        let body: Value = serde_json::from_str(
-            &std::fs::read_to_string(dir.join(file)).unwrap(),
-        )
-        .unwrap();
+        let body: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join(file)).unwrap()).unwrap();
         let schema = match kind {
             "request" => {
                 requests += 1;

@@ -833,7 +833,11 @@ async fn a_day_long_retry_after_on_the_presign_ends_the_upload_with_it() {
         .await
         .unwrap_err();
     // Virtual time: nothing slept anywhere near the server's day.
-    assert!(started.elapsed() < SERVER_WAIT_CAP, "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < SERVER_WAIT_CAP,
+        "{:?}",
+        started.elapsed()
+    );
     let Error::RateLimited {
         retry_after: Some(after),
         ..
@@ -900,7 +904,11 @@ async fn a_day_long_retry_after_from_storage_ends_the_upload_with_it() {
                     .await,
             );
             let case = format!("{route:?} {status} {value}");
-            assert!(started.elapsed() < SERVER_WAIT_CAP, "{case}: {:?}", started.elapsed());
+            assert!(
+                started.elapsed() < SERVER_WAIT_CAP,
+                "{case}: {:?}",
+                started.elapsed()
+            );
             let UploadError::Storage {
                 status: got,
                 retry_after: Some(after),

@@ -567,7 +567,11 @@ async fn a_retry_after_on_a_put_is_honoured_up_to_the_cap_and_ends_the_run_past_
     );
     let started = tokio::time::Instant::now();
     let e = rig.upload().send().await.unwrap_err();
-    assert!(started.elapsed() < SERVER_WAIT_CAP, "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < SERVER_WAIT_CAP,
+        "{:?}",
+        started.elapsed()
+    );
     assert!(
         matches!(&e, Error::Upload(u) if matches!(**u, UploadError::Storage {
             status: 429,

@@ -102,6 +102,14 @@ pub enum UploadError {
 }
 
 impl UploadError {
+    /// The storage's `Retry-After`, when it answered with one.
+    pub(crate) fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Storage { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
     /// Whether another attempt of the same file may succeed (§8: transport
     /// failures, timeouts, 408, 429 and any 5xx).
     pub fn is_retryable(&self) -> bool {

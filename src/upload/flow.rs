@@ -15,7 +15,7 @@ use super::{
     transfer::{DataPlane, Put, Slice},
     DatasetUpload, FileUpload, Options, ProgressEvent, UploadError, UploadReport,
 };
-use crate::{types, Client, Error, Result};
+use crate::{retry, types, Client, Error, Result};
 
 /// Attempts per file (§8).
 const ATTEMPTS: u32 = 8;
@@ -287,7 +287,9 @@ impl Run<'_> {
                     return Ok(file);
                 }
                 Err(e) if retryable(&e) && attempt + 1 < ATTEMPTS => {
-                    let delay = backoff(self.retry_unit, attempt, retry_after(&e));
+                    let Some(delay) = retry_delay(self.retry_unit, attempt, &e) else {
+                        return Err(e);
+                    };
                     tracing::debug!(path = %file.remote, attempt = attempt + 1, delay_ms = delay.as_millis() as u64, error = %e, "retrying the file");
                     tokio::time::sleep(delay).await;
                     attempt += 1;
@@ -511,22 +513,27 @@ pub(super) fn retryable(e: &Error) -> bool {
     }
 }
 
-pub(super) fn retry_after(e: &Error) -> Option<Duration> {
+/// The server's `Retry-After` behind `e` (API or storage), if any.
+fn retry_after(e: &Error) -> Option<Duration> {
     match e {
         Error::RateLimited { retry_after, .. } => *retry_after,
-        Error::Upload(u) => match u.as_ref() {
-            UploadError::Storage { retry_after, .. } => *retry_after,
-            _ => None,
-        },
+        Error::Upload(u) => u.retry_after(),
         _ => None,
     }
 }
 
-/// `min(60, 2^n) + U(0, 1.5)` units, or a longer `Retry-After` (§8).
-pub(super) fn backoff(unit: Duration, attempt: u32, retry_after: Option<Duration>) -> Duration {
+/// The wait before attempt `attempt + 1` after `e`: `min(60, 2^n) + U(0,
+/// 1.5)` units, or the server's longer `Retry-After` (§8); `None` when the
+/// server asked for a wait past [`retry::MAX_SERVER_WAIT`], which is not
+/// waited for: `e` ends the upload, carrying the value.
+pub(super) fn retry_delay(unit: Duration, attempt: u32, e: &Error) -> Option<Duration> {
+    retry::server_wait(retry_after(e)).at_least(backoff(unit, attempt))
+}
+
+/// `min(60, 2^n) + U(0, 1.5)` units (§8).
+fn backoff(unit: Duration, attempt: u32) -> Duration {
     let steps = 2f64.powi(attempt.min(6) as i32).min(60.0) + fastrand::f64() * 1.5;
-    let backoff = unit.mul_f64(steps);
-    retry_after.map_or(backoff, |r| r.max(backoff))
+    unit.mul_f64(steps)
 }
 
 /// The storage root of §9.1 step 1, or `None` when it cannot be learnt.
@@ -614,13 +621,29 @@ mod tests {
             (7, 60.0),
             (30, 60.0),
         ] {
-            let d = backoff(unit, attempt, None).as_secs_f64();
+            let d = backoff(unit, attempt).as_secs_f64();
             assert!(d >= floor && d <= floor + 1.5, "{attempt}: {d}");
         }
+    }
+
+    #[test]
+    fn a_server_wait_is_a_floor_up_to_the_cap() {
+        let unit = Duration::from_secs(1);
+        let storage = |secs: u64| -> Error {
+            UploadError::Storage {
+                path: "a".into(),
+                status: 503,
+                body: String::new(),
+                retry_after: Some(Duration::from_secs(secs)),
+            }
+            .into()
+        };
         assert_eq!(
-            backoff(unit, 0, Some(Duration::from_secs(90))),
-            Duration::from_secs(90)
+            retry_delay(unit, 0, &storage(45)),
+            Some(Duration::from_secs(45))
         );
-        assert!(backoff(unit, 3, Some(Duration::from_secs(1))) >= Duration::from_secs(8));
+        assert!(retry_delay(unit, 3, &storage(1)).unwrap() >= Duration::from_secs(8));
+        assert_eq!(retry_delay(unit, 0, &storage(61)), None);
+        assert_eq!(retry_delay(unit, 0, &storage(86_400)), None);
     }
 }

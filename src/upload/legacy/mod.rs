@@ -530,8 +530,9 @@ impl Run<'_> {
         loopback_http(&self.up.client)
     }
 
-    /// Step 4.2 for one file: up to 3 attempts (sleeping 1, then 2 units)
-    /// on transport errors and 429/500/502/503/504; the ETag is the receipt.
+    /// Step 4.2 for one file: up to 3 attempts (sleeping 1, then 2 units, or
+    /// the storage's longer `Retry-After`) on transport errors and
+    /// 429/500/502/503/504; the ETag is the receipt.
     async fn put(&self, file: &RecordingFile, grant: &types::UploadUrlEntry) -> Result<String> {
         let mut headers: HashMap<String, String> = grant.headers.clone();
         if !headers
@@ -570,7 +571,13 @@ impl Run<'_> {
                     return Ok(etag);
                 }
                 Err(e) if retryable(&e) && attempt + 1 < ATTEMPTS => {
-                    let delay = self.up.retry_unit * 2u32.pow(attempt);
+                    // 1 then 2 units, or the storage's longer `Retry-After`;
+                    // one past the cap ends the run with its value.
+                    let ours = self.up.retry_unit * 2u32.pow(attempt);
+                    let server = crate::retry::server_wait(e.retry_after());
+                    let Some(delay) = server.at_least(ours) else {
+                        return Err(e.into());
+                    };
                     tracing::debug!(path = %file.path, attempt = attempt + 1, delay_ms = delay.as_millis() as u64, error = %e, "retrying the PUT");
                     tokio::time::sleep(delay).await;
                     attempt += 1;

@@ -26,7 +26,7 @@ use crate::{
     upload::{
         api_key,
         fleet::{self, RecordingFile},
-        flow::{backoff, retry_after, retryable},
+        flow::{retry_delay, retryable},
         inventory::Stamp,
         loopback_http,
         tracker::Tracker,
@@ -150,7 +150,7 @@ impl Session<'_> {
     }
 
     /// A retryable call (§8): 3 attempts, `min(60, 2^n) + U(0, 1.5)` units
-    /// apart, or a longer `Retry-After`.
+    /// apart, or a longer `Retry-After` (one past the cap ends the run).
     async fn retried<T, F, Fut>(&self, mut call: F) -> Result<T>
     where
         F: FnMut() -> Fut,
@@ -160,7 +160,10 @@ impl Session<'_> {
         loop {
             match call().await {
                 Err(e) if retryable(&e) && attempt + 1 < ATTEMPTS => {
-                    tokio::time::sleep(backoff(self.retry_unit, attempt, retry_after(&e))).await;
+                    let Some(delay) = retry_delay(self.retry_unit, attempt, &e) else {
+                        return Err(e);
+                    };
+                    tokio::time::sleep(delay).await;
                     attempt += 1;
                 }
                 result => return result,
