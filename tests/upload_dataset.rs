@@ -924,3 +924,83 @@ async fn a_day_long_retry_after_from_storage_ends_the_upload_with_it() {
         }
     }
 }
+
+/// The storage requests the mock received (PUTs, parts and forms).
+fn storage_requests(mock: &MockServer) -> usize {
+    [StorageRoute::Put, StorageRoute::Part, StorageRoute::Form]
+        .iter()
+        .map(|r| mock.hits(r.operation_id()))
+        .sum()
+}
+
+#[tokio::test]
+async fn a_lost_answer_to_complete_is_resumed_from_the_completed_presign() {
+    let modes = [
+        UploadMode::Put,
+        UploadMode::Multipart {
+            part_size: 5 * MIB as u64,
+        },
+    ];
+    for mode in modes {
+        let mock = MockServer::start().await;
+        mock.upload_mode(mode);
+        let dir = TempDir::new();
+        let state = TempDir::new();
+        let a = dir.file("a.bin", 6 * MIB);
+        let files = || [(dir.path().join("a.bin"), "a.bin".to_owned())];
+        let upload = || {
+            mock.client()
+                .upload_files("lost", files())
+                .state_dir(state.path())
+                .retry_unit(Duration::from_millis(1))
+        };
+        // The server commits each `complete`, but its answers are lost: the
+        // first run ends after its attempts.
+        let lost = mock.fault("complete_manual_upload", Fault::drop_connection());
+        let e = upload().send().await.unwrap_err();
+        assert!(matches!(e, Error::Transport { .. }), "{mode:?}: {e:?}");
+        let sent = storage_requests(&mock);
+        let presigns = mock.hits("create_manual_upload_url");
+        assert!(presigns > 1, "{mode:?}: the attempts presigned again");
+        // Every later presign said `complete: true`, without url or parts.
+        for r in &mock.received_for("create_manual_upload_url")[1..] {
+            assert_eq!(r.status, Some(200), "{mode:?}");
+        }
+        assert_eq!(
+            stored(&mock, "lost"),
+            expected(&[("a.bin", &a)]),
+            "{mode:?}"
+        );
+
+        // The re-run: the completed presign counts as done; nothing is sent.
+        lost.times(0);
+        let skipped = Arc::new(Mutex::new(Vec::new()));
+        let seen = skipped.clone();
+        let report = upload()
+            .on_progress(move |p: &Progress| {
+                if p.event == ProgressEvent::Skipped {
+                    seen.lock().unwrap().push(p.path.clone());
+                }
+            })
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            (report.files_sent, report.files_skipped, report.bytes_sent),
+            (0, 1, 0),
+            "{mode:?}"
+        );
+        assert_eq!(*skipped.lock().unwrap(), ["a.bin"], "{mode:?}");
+        assert_eq!(storage_requests(&mock), sent, "{mode:?}: not re-sent");
+        assert_eq!(
+            stored(&mock, "lost"),
+            expected(&[("a.bin", &a)]),
+            "{mode:?}"
+        );
+        // The state now records it: a third run asks nothing.
+        let presigns = mock.hits("create_manual_upload_url");
+        let again = upload().send().await.unwrap();
+        assert_eq!(again.files_skipped, 1, "{mode:?}");
+        assert_eq!(mock.hits("create_manual_upload_url"), presigns, "{mode:?}");
+    }
+}
