@@ -15,7 +15,7 @@ use super::{
     transfer::{DataPlane, Put, Slice},
     DatasetUpload, FileUpload, Options, ProgressEvent, UploadError, UploadReport,
 };
-use crate::{retry, types, Client, Error, Result};
+use crate::{generated::open_enums::ManualUploadMethod, retry, types, Client, Error, Result};
 
 /// Attempts per file (§8).
 const ATTEMPTS: u32 = 8;
@@ -326,13 +326,31 @@ impl Run<'_> {
             len: size,
         };
         match target {
+            // 4.2 A managed transfer the server already completed (its
+            // `complete` went through before, e.g. when the answer was lost):
+            // confirm again (idempotent), send nothing (§9.1, §13.1).
+            types::ManualUploadTarget::CompletedTarget(t) => {
+                let managed = matches!(
+                    t.method,
+                    ManualUploadMethod::Put | ManualUploadMethod::Multipart
+                );
+                if !t.complete || !managed {
+                    return Err(protocol(
+                        file,
+                        format!(
+                            "a `{}` answer without a url is neither a transfer nor a completed upload",
+                            t.method.as_str()
+                        ),
+                    ));
+                }
+                self.already_complete(&t.upload_uid, file).await
+            }
             // 4.2 Managed single PUT.
             types::ManualUploadTarget::PutTarget(t) => {
-                let upload = self.upload_uid(&t.upload_uid, file)?;
                 if t.complete == Some(true) {
-                    self.complete(&upload).await?;
-                    return Ok(Outcome::AlreadyThere);
+                    return self.already_complete(&t.upload_uid, file).await;
                 }
+                let upload = self.upload_uid(&t.upload_uid, file)?;
                 let put = self
                     .plane
                     .put(&t.url, &t.headers, &whole, true, &self.key)
@@ -349,11 +367,10 @@ impl Run<'_> {
             }
             // 4.2 Managed MULTIPART.
             types::ManualUploadTarget::MultipartTarget(t) => {
-                let upload = self.upload_uid(&t.upload_uid, file)?;
                 if t.complete == Some(true) {
-                    self.complete(&upload).await?;
-                    return Ok(Outcome::AlreadyThere);
+                    return self.already_complete(&t.upload_uid, file).await;
                 }
+                let upload = self.upload_uid(&t.upload_uid, file)?;
                 let part_size = geometry(t.part_size, t.part_count, size)
                     .map_err(|message| protocol(file, message))?;
                 let part_count = t.part_count as u64;
@@ -445,6 +462,13 @@ impl Run<'_> {
             .await?;
         self.sent(file, slice.len, credited);
         Ok(())
+    }
+
+    /// A transfer the server reports complete: confirmed, nothing sent.
+    async fn already_complete(&self, raw_uid: &str, file: &LocalFile) -> Result<Outcome> {
+        let upload = self.upload_uid(raw_uid, file)?;
+        self.complete(&upload).await?;
+        Ok(Outcome::AlreadyThere)
     }
 
     /// `POST .../uploads/{upload_uid}/complete/` with `{}`.
