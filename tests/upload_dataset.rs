@@ -1004,3 +1004,89 @@ async fn a_lost_answer_to_complete_is_resumed_from_the_completed_presign() {
         assert_eq!(mock.hits("create_manual_upload_url"), presigns, "{mode:?}");
     }
 }
+
+#[tokio::test]
+async fn a_412_to_a_put_without_the_precondition_is_not_already_there() {
+    let mock = MockServer::start().await;
+    let dir = TempDir::new();
+    let state = TempDir::new();
+    dir.file("a.jpg", 4096);
+    // A presigned PUT whose headers carry no `If-None-Match: *`, and a
+    // storage that answers it 412.
+    let origin = mock.base_url().trim_end_matches("/api/v1").to_owned();
+    mock.fault(
+        "create_manual_upload_url",
+        Fault::status(200).json(serde_json::json!({
+            "method": "PUT",
+            "upload_uid": "8c0e2a4b-6d1f-4a3c-b5e7-f9b1d3a5c7e9",
+            "url": format!("{origin}/_storage/sink/a.jpg"),
+            "headers": {"Content-Type": "application/octet-stream"},
+        })),
+    );
+    mock.storage_fault(StorageRoute::Sink, Fault::status(412));
+    let e = upload_err(
+        mock.client()
+            .upload_files("pre", [(dir.path().join("a.jpg"), "a.jpg".to_owned())])
+            .state_dir(state.path())
+            .retry_unit(Duration::from_millis(1))
+            .send()
+            .await,
+    );
+    assert!(
+        matches!(e, UploadError::Storage { status: 412, .. }),
+        "{e:?}"
+    );
+    // Presigned again each attempt (8, bounded), never completed.
+    assert_eq!(mock.hits("create_manual_upload_url"), 8);
+    assert_eq!(mock.hits(StorageRoute::Sink.operation_id()), 8);
+    assert_eq!(mock.hits("complete_manual_upload"), 0);
+}
+
+/// The `dataset_upload_uid` of every presign so far, in order.
+fn batches(mock: &MockServer) -> Vec<String> {
+    mock.received_for("create_manual_upload_url")
+        .iter()
+        .filter_map(|r| Some(r.json()?["dataset_upload_uid"].as_str()?.to_owned()))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_state_written_for_one_source_root_is_not_used_for_another() {
+    let mock = MockServer::start().await;
+    mock.upload_mode(UploadMode::Put);
+    let (root_a, root_b) = (TempDir::new(), TempDir::new());
+    let state = TempDir::new();
+    root_a.file("a.jpg", 100);
+    root_a.file("only-in-a.jpg", 100);
+    root_b.file("a.jpg", 100);
+    let upload = |root: &TempDir| {
+        mock.client()
+            .upload_dataset(root.path())
+            .name("Same")
+            .data_type(DataType::Image)
+            .state_dir(state.path())
+            .workers(1)
+    };
+    // Root A stops after its first file: its state keeps its batch.
+    mock.storage_fault(StorageRoute::Put, Fault::delay(Duration::ZERO))
+        .times(1);
+    mock.storage_fault(StorageRoute::Put, Fault::status(403));
+    upload(&root_a).send().await.unwrap_err();
+    let batch_a = batches(&mock)[0].clone();
+    mock.reset();
+    mock.upload_mode(UploadMode::Put);
+
+    // Root B, same dataset name and slug: a batch of its own.
+    upload(&root_b).send().await.unwrap();
+    let seen = batches(&mock);
+    assert_eq!(seen.len(), 1);
+    assert_ne!(seen[0], batch_a, "root A's batch (and its objects) reused");
+    let created = mock.received_for("create_dataset_from_manual_upload");
+    assert_eq!(created[0].json().unwrap()["dataset_upload_uid"], seen[0]);
+
+    // Root A's state is still there: A resumes its own batch.
+    mock.reset();
+    mock.upload_mode(UploadMode::Put);
+    upload(&root_a).send().await.unwrap();
+    assert!(batches(&mock).iter().all(|b| *b == batch_a));
+}
