@@ -111,10 +111,11 @@ impl UploadError {
     }
 
     /// Whether another attempt of the same file may succeed (§8: transport
-    /// failures, timeouts, 408, 429 and any 5xx).
+    /// failures, timeouts, 408, 429 and any 5xx; and a 412 the request did
+    /// not ask for, which a new presigned URL may clear).
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::Storage { status, .. } => matches!(status, 408 | 429 | 500..),
+            Self::Storage { status, .. } => matches!(status, 408 | 412 | 429 | 500..),
             Self::StorageTransport { .. } => true,
             _ => false,
         }

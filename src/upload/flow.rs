@@ -50,8 +50,13 @@ pub(crate) async fn upload_dataset(up: DatasetUpload) -> Result<types::Dataset> 
         )));
     }
 
-    // Steps 1–4: storage root, quota, batch id, every file.
-    let done = transfer(&client, &name, &slug, files, &up.options).await?;
+    // Steps 1–4: storage root, quota, batch id, every file. The resume
+    // state is the slug's and the source root's: another directory uploaded
+    // under the same name gets a batch of its own.
+    let source_root =
+        std::fs::canonicalize(&up.source).map_err(|e| inventory::io(&up.source, e))?;
+    let key = format!("{slug} {source_root:?}");
+    let done = transfer(&client, &name, &key, files, &up.options).await?;
 
     // Step 5: finalise, under the storage root the files were sent to.
     let root = storage_root(&client, up.options.organization_uid.as_deref()).await;
@@ -131,7 +136,8 @@ struct Transferred {
     root: Option<String>,
 }
 
-/// Steps 1–4 of §9.1.
+/// Steps 1–4 of §9.1. `key` names the upload's resume state next to the
+/// destination (for a dataset upload: its slug and source root).
 async fn transfer(
     client: &Client,
     dataset_name: &str,
@@ -259,7 +265,8 @@ struct Run<'a> {
 /// How one attempt at a file ended.
 enum Outcome {
     Sent,
-    /// The server already had it (`complete: true`, or 412 on the PUT).
+    /// The server already had it (`complete: true`, or 412 on a PUT that
+    /// carried `If-None-Match: *`).
     AlreadyThere,
 }
 
@@ -353,7 +360,7 @@ impl Run<'_> {
                 let upload = self.upload_uid(&t.upload_uid, file)?;
                 let put = self
                     .plane
-                    .put(&t.url, &t.headers, &whole, true, &self.key)
+                    .put(&t.url, &t.headers, &whole, &self.key)
                     .await?;
                 unchanged(file)?;
                 if put == Put::Stored {
@@ -456,11 +463,14 @@ impl Run<'_> {
                 ),
             ));
         }
-        // No 412 short-cut here: parts carry no conditional header (§13.1).
-        self.plane
-            .put(&target.url, &target.headers, slice, false, &self.key)
+        // Parts carry no conditional header (§13.1), so a 412 is an error.
+        let put = self
+            .plane
+            .put(&target.url, &target.headers, slice, &self.key)
             .await?;
-        self.sent(file, slice.len, credited);
+        if put == Put::Stored {
+            self.sent(file, slice.len, credited);
+        }
         Ok(())
     }
 

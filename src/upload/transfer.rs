@@ -65,7 +65,8 @@ pub(crate) struct Slice {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Put {
     Stored,
-    /// 412: the conditional PUT found the object already there.
+    /// 412 to a PUT that carried `If-None-Match: *`: the object is already
+    /// there.
     AlreadyThere,
 }
 
@@ -102,22 +103,24 @@ impl DataPlane {
         allow::check(url, self.loopback_http)
     }
 
-    /// PUTs `slice` to `url` with the presigned `headers`. `conditional`: a
-    /// 412 means the object is already there (single PUTs only, whose
-    /// headers carry `If-None-Match: *`); for parts a 412 is an error.
+    /// PUTs `slice` to `url` with the presigned `headers`. A 412 means the
+    /// object is already there only when the request carried the
+    /// precondition (`If-None-Match: *` among `headers`); any other 412 is
+    /// a `Storage` error, to be presigned again (§13.1).
     pub(crate) async fn put(
         &self,
         url: &str,
         headers: &HashMap<String, String>,
         slice: &Slice,
-        conditional: bool,
         key: &str,
     ) -> Result<Put, UploadError> {
         let url = self.check(url)?;
-        let request = self
-            .http
-            .request(Method::PUT, url)
-            .headers(presigned_headers(headers, &slice.remote)?);
+        let headers = presigned_headers(headers, &slice.remote)?;
+        let conditional = headers
+            .get_all(header::IF_NONE_MATCH)
+            .iter()
+            .any(|v| v.as_bytes().trim_ascii() == b"*");
+        let request = self.http.request(Method::PUT, url).headers(headers);
         let (status, _) = self
             .send(request, Bytes::new(), slice, Bytes::new(), key, conditional)
             .await?;
@@ -191,8 +194,8 @@ impl DataPlane {
         Ok(())
     }
 
-    /// Sends `head` + the slice + `tail` as the body; a 2xx (or an allowed
-    /// 412) is success (with the answer's `ETag`, when it is text),
+    /// Sends `head` + the slice + `tail` as the body; a 2xx (or a 412 to a
+    /// conditional request, `allow_412`) is success (with the answer's `ETag`, when it is text),
     /// anything else an error with the bounded, redacted body.
     async fn send(
         &self,
