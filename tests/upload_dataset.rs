@@ -10,7 +10,7 @@ use std::{
 use avala::{
     mock::{Fault, MockServer, StorageRoute, UploadMode},
     types::DataType,
-    upload::{Progress, ProgressEvent, UploadError},
+    upload::{Excluded, Progress, ProgressEvent, UploadError},
     Error,
 };
 use sha2::{Digest, Sha256};
@@ -1089,4 +1089,121 @@ async fn a_state_written_for_one_source_root_is_not_used_for_another() {
     mock.upload_mode(UploadMode::Put);
     upload(&root_a).send().await.unwrap();
     assert!(batches(&mock).iter().all(|b| *b == batch_a));
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_file_swapped_for_a_link_to_a_secret_after_the_walk_sends_none_of_it() {
+    let modes = [
+        UploadMode::V1,
+        UploadMode::Put,
+        UploadMode::Multipart {
+            part_size: 5 * MIB as u64,
+        },
+    ];
+    for mode in modes {
+        let mock = MockServer::start().await;
+        mock.upload_mode(mode);
+        let dir = TempDir::new();
+        let outside = TempDir::new();
+        let state = TempDir::new();
+        let a = dir.file("a.bin", 1000);
+        let original = dir.file("b.bin", 6 * MIB);
+        // The secret has b's size: only its identity tells them apart.
+        let secret = outside.file("secret.bin", 6 * MIB);
+        assert_ne!(original, secret);
+        let b = dir.path().join("b.bin");
+        let (swap, link_to) = (b.clone(), outside.path().join("secret.bin"));
+        // Once `a.bin` is done (one file at a time), `b.bin` becomes a link
+        // to the secret: after the walk, before its send.
+        let e = upload_err(
+            mock.client()
+                .upload_dataset(dir.path())
+                .name("Swap")
+                .data_type(DataType::Image)
+                .state_dir(state.path())
+                .workers(1)
+                .on_progress(move |p: &Progress| {
+                    if p.path == "a.bin" && p.event == ProgressEvent::Done {
+                        std::fs::remove_file(&swap).unwrap();
+                        std::os::unix::fs::symlink(&link_to, &swap).unwrap();
+                    }
+                })
+                .send()
+                .await,
+        );
+        assert!(
+            matches!(&e, UploadError::FileChanged { path } if *path == b),
+            "{mode:?}: {e:?}"
+        );
+        // Byte for byte (by SHA-256): the storage holds `a.bin` and nothing
+        // else, and received no byte beyond it.
+        let all: Vec<_> = mock
+            .stored_objects()
+            .into_iter()
+            .map(|o| (o.path, o.size, o.sha256))
+            .collect();
+        assert_eq!(all, expected(&[("a.bin", &a)]), "{mode:?}");
+        assert!(!all.iter().any(|o| o.2.as_deref() == Some(&*sha(&secret))));
+        // a's 1000 bytes (and a v1 form's few fields): none of the secret's.
+        let received = mock.storage_bytes_received();
+        assert!(
+            (1000..1000 + 4096).contains(&received),
+            "{mode:?}: {received}"
+        );
+        assert_eq!(storage_requests(&mock), 1, "{mode:?}: nothing sent for b");
+    }
+}
+
+/// Makes a FIFO at `path`.
+#[cfg(unix)]
+fn mkfifo(path: &std::path::Path) {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path; mkfifo only reads it.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn links_and_special_files_met_by_the_walk_are_reported_not_sent() {
+    let mock = MockServer::start().await;
+    mock.upload_mode(UploadMode::Put);
+    let dir = TempDir::new();
+    let outside = TempDir::new();
+    let state = TempDir::new();
+    let a = dir.file("a.jpg", 300);
+    outside.file("secret.txt", 50);
+    std::os::unix::fs::symlink(
+        outside.path().join("secret.txt"),
+        dir.path().join("link.jpg"),
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    mkfifo(&dir.path().join("sub/pipe"));
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let seen = events.clone();
+    mock.client()
+        .upload_dataset(dir.path())
+        .name("Walk")
+        .data_type(DataType::Image)
+        .state_dir(state.path())
+        .on_progress(move |p: &Progress| {
+            if let ProgressEvent::Excluded(kind) = p.event {
+                seen.lock().unwrap().push((p.path.clone(), kind));
+            }
+        })
+        .send()
+        .await
+        .unwrap();
+    let mut events = events.lock().unwrap().clone();
+    events.sort_by(|x, y| x.0.cmp(&y.0));
+    assert_eq!(
+        events,
+        [
+            ("link.jpg".to_owned(), Excluded::SymbolicLink),
+            ("sub/pipe".to_owned(), Excluded::SpecialFile),
+        ]
+    );
+    assert_eq!(stored(&mock, "Walk"), expected(&[("a.jpg", &a)]));
 }

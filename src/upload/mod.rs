@@ -92,6 +92,22 @@ pub enum ProgressEvent {
     /// It was already uploaded (by an earlier run, or the server already had
     /// it) and was not sent.
     Skipped,
+    /// The walk of the source met it and left it out: nothing of it is read
+    /// or sent (`path` is where it would be in the dataset). Reported once,
+    /// before any file is sent; it counts in no total.
+    Excluded(Excluded),
+}
+
+/// Why the walk of a dataset upload left an entry out
+/// ([`ProgressEvent::Excluded`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Excluded {
+    /// A symbolic link: links inside the source are never followed, so that
+    /// no file outside it is uploaded.
+    SymbolicLink,
+    /// Not a regular file: a FIFO, a socket or a device.
+    SpecialFile,
 }
 
 /// What [`FileUpload::send`] did.
