@@ -1094,14 +1094,18 @@ async fn a_state_written_for_one_source_root_is_not_used_for_another() {
 #[cfg(unix)]
 #[tokio::test]
 async fn a_file_swapped_for_a_link_to_a_secret_after_the_walk_sends_none_of_it() {
-    let modes = [
-        UploadMode::V1,
-        UploadMode::Put,
-        UploadMode::Multipart {
-            part_size: 5 * MIB as u64,
-        },
+    let multipart = UploadMode::Multipart {
+        part_size: 5 * MIB as u64,
+    };
+    // What `b.bin` becomes: a link to the secret, or a FIFO no one writes
+    // (whose open must not wait for a writer).
+    let cases = [
+        (UploadMode::V1, false),
+        (UploadMode::Put, false),
+        (multipart, false),
+        (UploadMode::Put, true),
     ];
-    for mode in modes {
+    for (mode, fifo) in cases {
         let mock = MockServer::start().await;
         mock.upload_mode(mode);
         let dir = TempDir::new();
@@ -1114,8 +1118,8 @@ async fn a_file_swapped_for_a_link_to_a_secret_after_the_walk_sends_none_of_it()
         assert_ne!(original, secret);
         let b = dir.path().join("b.bin");
         let (swap, link_to) = (b.clone(), outside.path().join("secret.bin"));
-        // Once `a.bin` is done (one file at a time), `b.bin` becomes a link
-        // to the secret: after the walk, before its send.
+        // Once `a.bin` is done (one file at a time), `b.bin` is swapped:
+        // after the walk, before its send.
         let e = upload_err(
             mock.client()
                 .upload_dataset(dir.path())
@@ -1127,6 +1131,10 @@ async fn a_file_swapped_for_a_link_to_a_secret_after_the_walk_sends_none_of_it()
                     if p.path == "a.bin" && p.event == ProgressEvent::Done {
                         std::fs::remove_file(&swap).unwrap();
                         std::os::unix::fs::symlink(&link_to, &swap).unwrap();
+                        if fifo {
+                            std::fs::remove_file(&swap).unwrap();
+                            mkfifo(&swap);
+                        }
                     }
                 })
                 .send()

@@ -37,8 +37,10 @@ pub enum UploadError {
         /// What failed.
         message: String,
     },
-    /// A local file changed (size or modification time) while it was being
-    /// uploaded; the upload of that file is not trusted.
+    /// A local file is no longer the one that was listed (another file, a
+    /// link or a special file in its place: device or inode differ), or it
+    /// changed (size or modification time) while it was being uploaded;
+    /// the upload of that file is not trusted.
     #[error("{} changed while it was being uploaded; upload again once it is stable", path.display())]
     FileChanged {
         /// The local file.

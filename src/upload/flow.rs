@@ -8,7 +8,7 @@ use std::{
 
 use super::{
     api_key, flight,
-    inventory::{self, Links, LocalFile, Stamp},
+    inventory::{self, LocalFile, Others, Source},
     loopback_http,
     state::{self, Destination, State},
     tracker::Tracker,
@@ -42,8 +42,8 @@ pub(crate) async fn upload_dataset(up: DatasetUpload) -> Result<types::Dataset> 
             "cannot make a slug from the name `{name}`: call .slug(..)"
         )));
     }
-    let files = inventory::walk(&up.source, Links::Skip)?;
-    if files.is_empty() {
+    let walked = inventory::walk(&up.source, Others::Report)?;
+    if walked.files.is_empty() {
         return Err(invalid(format!(
             "{} holds no file to upload",
             up.source.display()
@@ -56,7 +56,7 @@ pub(crate) async fn upload_dataset(up: DatasetUpload) -> Result<types::Dataset> 
     let source_root =
         std::fs::canonicalize(&up.source).map_err(|e| inventory::io(&up.source, e))?;
     let key = format!("{slug} {source_root:?}");
-    let done = transfer(&client, &name, &key, files, &up.options).await?;
+    let done = transfer(&client, &name, &key, walked, &up.options).await?;
 
     // Step 5: finalise, under the storage root the files were sent to.
     let root = storage_root(&client, up.options.organization_uid.as_deref()).await;
@@ -110,12 +110,7 @@ pub(crate) async fn upload_files(up: FileUpload) -> Result<UploadReport> {
     let mut files = Vec::with_capacity(up.files.len());
     for (local, remote) in up.files {
         inventory::check_remote(&remote)?;
-        let stamp = inventory::Stamp::of(&local)?;
-        files.push(LocalFile {
-            local,
-            remote,
-            stamp,
-        });
+        files.push(LocalFile::named(local, remote)?);
     }
     let mut seen = std::collections::HashSet::new();
     if let Some(dup) = files.iter().find(|f| !seen.insert(f.remote.as_str())) {
@@ -124,7 +119,11 @@ pub(crate) async fn upload_files(up: FileUpload) -> Result<UploadReport> {
             dup.remote
         )));
     }
-    let done = transfer(&up.client, &up.dataset_name, "", files, &up.options).await?;
+    let walked = inventory::Walk {
+        files,
+        excluded: Vec::new(),
+    };
+    let done = transfer(&up.client, &up.dataset_name, "", walked, &up.options).await?;
     Ok(done.report)
 }
 
@@ -137,14 +136,16 @@ struct Transferred {
 }
 
 /// Steps 1–4 of §9.1. `key` names the upload's resume state next to the
-/// destination (for a dataset upload: its slug and source root).
+/// destination (for a dataset upload: its slug and source root). What the
+/// walk left out is reported first.
 async fn transfer(
     client: &Client,
     dataset_name: &str,
     key: &str,
-    files: Vec<LocalFile>,
+    walked: inventory::Walk,
     options: &Options,
 ) -> Result<Transferred> {
+    let inventory::Walk { files, excluded } = walked;
     let org = options.organization_uid.as_deref();
 
     // 1. Storage root: `__o__=/<org>` without a call, else `__u__=/<uid>`
@@ -177,6 +178,10 @@ async fn transfer(
         files.iter().map(|f| f.stamp.size).sum(),
         options.on_progress.clone(),
     );
+    for (remote, kind) in excluded {
+        tracing::warn!(path = %remote, ?kind, "left out of the upload");
+        progress.emit(&remote, ProgressEvent::Excluded(kind));
+    }
     let (done, pending): (Vec<_>, Vec<_>) = files
         .into_iter()
         .partition(|f| state.is_done(&f.remote, &f.stamp));
@@ -271,8 +276,10 @@ enum Outcome {
 }
 
 impl Run<'_> {
-    /// Step 4 for one file: up to 8 attempts, each presigning again.
+    /// Step 4 for one file: opened once (every attempt sends from that
+    /// handle), then up to 8 attempts, each presigning again.
     async fn file<'f>(&self, file: &'f LocalFile) -> Result<&'f LocalFile> {
+        let source = Source::open(&file.local, file.stamp, Some(file.device))?;
         let credited = AtomicU64::new(0);
         let mut attempt = 0;
         loop {
@@ -282,7 +289,7 @@ impl Run<'_> {
                     size: file.stamp.size,
                 },
             );
-            match self.attempt(file, &credited).await {
+            match self.attempt(file, &source, &credited).await {
                 Ok(outcome) => {
                     let skipped = matches!(outcome, Outcome::AlreadyThere);
                     self.progress.finish(
@@ -307,7 +314,12 @@ impl Run<'_> {
     }
 
     /// One attempt: presign, then the transfer the answer asks for.
-    async fn attempt(&self, file: &LocalFile, credited: &AtomicU64) -> Result<Outcome> {
+    async fn attempt(
+        &self,
+        file: &LocalFile,
+        source: &Source,
+        credited: &AtomicU64,
+    ) -> Result<Outcome> {
         // 4.1 Presign (a 413 `{limit, used}` is `QuotaExceeded`, not retried).
         let size = file.stamp.size;
         let request = types::CreateManualUploadUrlRequest {
@@ -327,7 +339,7 @@ impl Run<'_> {
             .await?
             .into_inner();
         let whole = Slice {
-            local: file.local.clone(),
+            source: source.clone(),
             remote: file.remote.clone(),
             offset: 0,
             len: size,
@@ -362,7 +374,7 @@ impl Run<'_> {
                     .plane
                     .put(&t.url, &t.headers, &whole, &self.key)
                     .await?;
-                unchanged(file)?;
+                source.unchanged()?;
                 if put == Put::Stored {
                     self.sent(file, size, credited);
                 }
@@ -405,7 +417,7 @@ impl Run<'_> {
                     Ok,
                 )
                 .await?;
-                unchanged(file)?;
+                source.unchanged()?;
                 self.complete(&upload).await?;
                 Ok(if sent_parts == 0 {
                     Outcome::AlreadyThere
@@ -418,7 +430,7 @@ impl Run<'_> {
                 self.plane
                     .post_form(&t.url, &t.fields, &whole, &self.key)
                     .await?;
-                unchanged(file)?;
+                source.unchanged()?;
                 self.sent(file, size, credited);
                 Ok(Outcome::Sent)
             }
@@ -525,17 +537,6 @@ fn geometry(part_size: i64, part_count: i64, size: u64) -> std::result::Result<u
 
 fn part_number(slice: &Slice, part_size: u64) -> i64 {
     (slice.offset / part_size + 1) as i64
-}
-
-/// A file that changed since the inventory was not uploaded as it is now.
-fn unchanged(file: &LocalFile) -> Result<()> {
-    if Stamp::of(&file.local)? != file.stamp {
-        return Err(UploadError::FileChanged {
-            path: file.local.clone(),
-        }
-        .into());
-    }
-    Ok(())
 }
 
 /// §8: transport errors, timeouts, 408, 429 and any 5xx, on either plane.

@@ -27,7 +27,7 @@ use self::{
 use super::{
     api_key,
     fleet::{self, RecordingFile},
-    inventory::{LocalFile, Stamp},
+    inventory::{LocalFile, Source, Stamp},
     loopback_http,
     tracker::Tracker,
     transfer::{DataPlane, Slice, Timeouts},
@@ -544,8 +544,11 @@ impl Run<'_> {
                 "application/octet-stream".to_owned(),
             );
         }
+        // Opened once, checked to be the file that was hashed; every
+        // attempt sends from this handle.
+        let source = Source::open(&file.local, file.stamp, None)?;
         let slice = Slice {
-            local: file.local.clone(),
+            source: source.clone(),
             remote: file.path.clone(),
             offset: 0,
             len: file.stamp.size,
@@ -553,7 +556,7 @@ impl Run<'_> {
         let size = file.stamp.size;
         let mut attempt = 0;
         loop {
-            unchanged(file)?;
+            source.unchanged()?;
             self.progress
                 .emit(&file.path, ProgressEvent::Started { size });
             match self
@@ -562,7 +565,7 @@ impl Run<'_> {
                 .await
             {
                 Ok(etag) => {
-                    unchanged(file)?;
+                    source.unchanged()?;
                     let etag = checks::etag(etag.as_deref()).map_err(|why| Error::UploadState {
                         message: format!("PUT of `{}`: {why}; it was not confirmed. Keep the receipts and run the same upload again to send it again", file.path),
                     })?;
@@ -712,6 +715,7 @@ mod tests {
                 mtime_ns: 0,
                 inode: 0,
             },
+            device: 0,
         }
     }
 

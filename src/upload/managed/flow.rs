@@ -27,7 +27,7 @@ use crate::{
         api_key,
         fleet::{self, RecordingFile},
         flow::{retry_delay, retryable},
-        inventory::Stamp,
+        inventory::Source,
         loopback_http,
         tracker::Tracker,
         transfer::{DataPlane, Slice, Timeouts},
@@ -260,6 +260,9 @@ impl Session<'_> {
                 file.path
             )));
         }
+        // Opened once, checked to be the file that was hashed; every part
+        // is read from this handle.
+        let source = Source::open(&file.local, file.stamp, None)?;
         self.tracker.emit(
             &file.path,
             ProgressEvent::Started {
@@ -273,7 +276,7 @@ impl Session<'_> {
             .collect();
         // 5. Each missing part: a grant, then the PUT.
         let sent: u64 = futures::stream::iter(missing)
-            .map(|number| self.part(file, number))
+            .map(|number| self.part(file, &source, number))
             .buffer_unordered(self.workers)
             .try_fold(0, |sum, bytes| async move { Ok(sum + bytes) })
             .await?;
@@ -396,7 +399,7 @@ impl Session<'_> {
     /// one PUT of exactly its bytes. The PUT is not retried (as Python): an
     /// answer lost may have stored it, and the next run asks the server.
     /// Returns the bytes sent.
-    async fn part(&self, file: &RecordingFile, number: u64) -> Result<u64> {
+    async fn part(&self, file: &RecordingFile, source: &Source, number: u64) -> Result<u64> {
         let (file_uid, generation_uid) = self.generation_of(file);
         let body = types::SignFleetManagedMultipartPartsRequest {
             file_uid: file_uid.clone(),
@@ -460,14 +463,9 @@ impl Session<'_> {
                 }
             }
         };
-        if Stamp::of(&file.local)? != file.stamp {
-            return Err(crate::upload::UploadError::FileChanged {
-                path: file.local.clone(),
-            }
-            .into());
-        }
+        source.unchanged()?;
         let slice = Slice {
-            local: file.local.clone(),
+            source: source.clone(),
             remote: file.path.clone(),
             offset: (number - 1) * PART_SIZE,
             len: part_len(file, number),
