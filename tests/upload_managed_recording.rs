@@ -672,3 +672,33 @@ async fn a_day_long_retry_after_ends_the_run_with_it() {
     );
     assert_eq!(mock.hits("admit_fleet_managed_upload"), 1);
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_file_swapped_for_a_link_once_opened_is_still_sent_from_the_hashed_file() {
+    let mock = MockServer::start().await;
+    let dir = TempDir::new();
+    let outside = TempDir::new();
+    let state = TempDir::new();
+    let path = dir.file("a.mcap", 4096);
+    let secret = outside.file("secret.mcap", 4096);
+    let (hashed, secret_sha) = (sha_of(&path), sha_of(&secret));
+    assert_ne!(hashed, secret_sha);
+    let swap = path.clone();
+    let status = upload(&mock, &dir, &state)
+        .on_progress(move |p: &Progress| {
+            if matches!(p.event, ProgressEvent::Started { .. }) && !swap.is_symlink() {
+                std::fs::remove_file(&swap).unwrap();
+                std::os::unix::fs::symlink(&secret, &swap).unwrap();
+            }
+        })
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status.confirmed_files, 1);
+    assert_eq!(
+        objects(&mock),
+        [("a.mcap".to_owned(), 4096, Some(hashed))],
+        "the stored object is the hashed file, not {secret_sha}"
+    );
+}
