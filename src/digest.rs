@@ -2,10 +2,7 @@
 //! resolver's verified downloads, the upload state's file names and the
 //! Fleet uploads' manifests.
 
-use std::{
-    io::Read,
-    path::{Path, PathBuf},
-};
+use std::{io::Read, path::Path};
 
 use sha2::{Digest, Sha256};
 
@@ -28,12 +25,17 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 /// (memory does not grow with the file). Blocking: call it from a blocking
 /// thread.
 pub(crate) fn sha256_file(path: &Path) -> std::io::Result<([u8; 32], u64)> {
-    let mut file = std::fs::File::open(path)?;
+    sha256_read(std::fs::File::open(path)?)
+}
+
+/// The SHA-256 of everything `reader` yields, and its length, read in
+/// blocks. Blocking.
+pub(crate) fn sha256_read(mut reader: impl Read) -> std::io::Result<([u8; 32], u64)> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; BLOCK];
     let mut len = 0u64;
     loop {
-        let n = match file.read(&mut buf) {
+        let n = match reader.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -45,29 +47,6 @@ pub(crate) fn sha256_file(path: &Path) -> std::io::Result<([u8; 32], u64)> {
     Ok((hasher.finalize().into(), len))
 }
 
-/// The SHA-256 (and length) of each file, in the order given, hashed on
-/// tokio's blocking threads with at most `parallel` files at a time, so the
-/// async runtime never waits on a disk read or a hash. The first failure
-/// (with its path) ends the run.
-pub(crate) async fn sha256_files(
-    paths: Vec<PathBuf>,
-    parallel: usize,
-) -> Result<Vec<([u8; 32], u64)>, (PathBuf, std::io::Error)> {
-    use futures::{StreamExt, TryStreamExt};
-    futures::stream::iter(paths.into_iter().map(|path| async move {
-        let hashed = tokio::task::spawn_blocking({
-            let path = path.clone();
-            move || sha256_file(&path)
-        })
-        .await
-        .unwrap_or_else(|join| Err(std::io::Error::other(join.to_string())));
-        hashed.map_err(|e| (path, e))
-    }))
-    .buffered(parallel.max(1))
-    .try_collect()
-    .await
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,22 +56,19 @@ mod tests {
         assert_eq!(hex(&[0x00, 0x0f, 0xa0, 0xff]), "000fa0ff");
     }
 
-    #[tokio::test]
-    async fn files_hash_as_sha256_in_order_across_block_boundaries() {
+    #[test]
+    fn files_hash_as_sha256_across_block_boundaries() {
         let dir = std::env::temp_dir().join(format!("avala-digest-{}", fastrand::u64(..)));
         std::fs::create_dir_all(&dir).unwrap();
         let sizes = [0usize, 3, BLOCK - 1, BLOCK, BLOCK + 1, 3 * BLOCK + 17];
-        let mut paths = Vec::new();
-        let mut expected = Vec::new();
         for (i, size) in sizes.iter().enumerate() {
             let bytes: Vec<u8> = (0..*size).map(|j| (j * 31 + i) as u8).collect();
             let path = dir.join(format!("f{i}"));
             std::fs::write(&path, &bytes).unwrap();
-            expected.push((Sha256::digest(&bytes).into(), *size as u64));
-            paths.push(path);
+            let expected: [u8; 32] = Sha256::digest(&bytes).into();
+            assert_eq!(sha256_file(&path).unwrap(), (expected, *size as u64));
+            assert_eq!(sha256_read(&bytes[..]).unwrap(), (expected, *size as u64));
         }
-        let got = sha256_files(paths.clone(), 3).await.unwrap();
-        assert_eq!(got, expected);
         // A known vector, so the test does not only compare sha2 with itself.
         let abc = dir.join("abc");
         std::fs::write(&abc, b"abc").unwrap();
@@ -100,9 +76,7 @@ mod tests {
             hex(&sha256_file(&abc).unwrap().0),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
-        paths.push(dir.join("missing"));
-        let (path, _) = sha256_files(paths, 2).await.unwrap_err();
-        assert!(path.ends_with("missing"));
+        assert!(sha256_file(&dir.join("missing")).is_err());
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

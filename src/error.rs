@@ -77,8 +77,11 @@ pub enum Error {
         /// Bytes used, including open reservations.
         used: Option<u64>,
     },
-    /// HTTP 429, after the retries allowed for the request were spent.
-    #[error("rate limited (HTTP 429): {}", .error.message)]
+    /// HTTP 429 after the retries allowed for the request were spent, or
+    /// a 408, 502, 503 or 504 whose `Retry-After` asks for a longer wait
+    /// than the SDK ever makes (60 s): the server's wait is not slept but
+    /// handed over in `retry_after`. [`Error::status`] gives the status.
+    #[error("rate limited (HTTP {}): {}", .error.status, .error.message)]
     RateLimited {
         /// The response.
         error: Box<ApiError>,
@@ -238,6 +241,15 @@ impl Error {
         // Boxed so that `Result<T, Error>` stays small on the happy path.
         let error = Box::new(error);
         let int = |k: &str| error.body.as_ref()?.get(k)?.as_u64();
+        let status = reqwest::StatusCode::from_u16(error.status).ok();
+        let told_to_wait = status.is_some_and(crate::retry::is_retryable_status)
+            && matches!(
+                crate::retry::server_wait(retry_after),
+                crate::retry::ServerWait::TooLong(_)
+            );
+        if told_to_wait {
+            return Self::RateLimited { error, retry_after };
+        }
         match error.status {
             400 | 422 => Self::Validation {
                 details: match &error.body {

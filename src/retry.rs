@@ -1,4 +1,10 @@
 //! Which requests are retried, how long to wait, and `Retry-After`.
+//!
+//! One rule for every wait a server chooses, in every plane (the API
+//! client, the storage data plane, the Fleet flows, the resolver):
+//! [`server_wait`]. A `Retry-After` up to [`MAX_SERVER_WAIT`] is waited for;
+//! a longer one is not waited at all: the loop ends at once with its error,
+//! which carries the server's value.
 
 use std::time::{Duration, SystemTime};
 
@@ -13,9 +19,45 @@ pub(crate) struct RetryPolicy {
     pub(crate) base_delay: Duration,
     /// Longest backoff step.
     pub(crate) max_delay: Duration,
-    /// A `Retry-After` longer than this is not waited for: the error is
-    /// returned with its `retry_after` so the caller can decide.
-    pub(crate) max_retry_after: Duration,
+}
+
+/// The longest wait a server can impose on any request or workflow of the
+/// SDK. A `Retry-After` above it is not waited for.
+pub(crate) const MAX_SERVER_WAIT: Duration = Duration::from_secs(60);
+
+/// What a server's `Retry-After` lets a retry loop do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ServerWait {
+    /// The server named no (usable) wait: the loop's own backoff applies.
+    Unset,
+    /// Wait at least this long (at most [`MAX_SERVER_WAIT`]) before the
+    /// next try.
+    Wait(Duration),
+    /// The server asked for more than [`MAX_SERVER_WAIT`]: do not try
+    /// again; end with the error, which carries this value.
+    TooLong(Duration),
+}
+
+impl ServerWait {
+    /// The wait before the next try of a loop whose own backoff is `ours`
+    /// (§8: the server's value when it is longer); `None` past the cap.
+    pub(crate) fn at_least(self, ours: Duration) -> Option<Duration> {
+        match self {
+            Self::TooLong(_) => None,
+            Self::Wait(theirs) => Some(theirs.max(ours)),
+            Self::Unset => Some(ours),
+        }
+    }
+}
+
+/// The one rule for a wait a server chose: `asked` is the parsed
+/// `Retry-After` ([`retry_after`]) of the answer.
+pub(crate) fn server_wait(asked: Option<Duration>) -> ServerWait {
+    match asked {
+        None => ServerWait::Unset,
+        Some(wait) if wait > MAX_SERVER_WAIT => ServerWait::TooLong(wait),
+        Some(wait) => ServerWait::Wait(wait),
+    }
 }
 
 impl Default for RetryPolicy {
@@ -24,7 +66,6 @@ impl Default for RetryPolicy {
             max_retries: 2,
             base_delay: Duration::from_millis(200),
             max_delay: Duration::from_secs(8),
-            max_retry_after: Duration::from_secs(60),
         }
     }
 }
@@ -67,15 +108,18 @@ impl RetryPolicy {
         if retry >= self.max_retries {
             return None;
         }
-        match headers.and_then(retry_after) {
-            Some(wait) if wait > self.max_retry_after => None,
-            Some(wait) => Some(wait),
-            None => Some(self.backoff(retry)),
+        match server_wait(headers.and_then(retry_after)) {
+            ServerWait::TooLong(_) => None,
+            ServerWait::Wait(wait) => Some(wait),
+            ServerWait::Unset => Some(self.backoff(retry)),
         }
     }
 }
 
-/// `Retry-After` as delta-seconds or an HTTP date.
+/// `Retry-After` as delta-seconds or an HTTP date; `None` when absent or
+/// unusable (negative, not a number, not text). A value too large for any
+/// clock is cut to 10^9 s (still far past [`MAX_SERVER_WAIT`]); a date in
+/// the past is no wait.
 pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let value = headers
         .get(reqwest::header::RETRY_AFTER)?
@@ -133,6 +177,42 @@ mod tests {
             assert!(d >= p.base_delay.mul_f64(0.5).min(p.max_delay.mul_f64(0.5)));
         }
         assert!(p.backoff(5) > p.base_delay);
+    }
+
+    #[test]
+    fn hostile_retry_after_values_are_parsed_or_ignored() {
+        let long = Duration::from_secs(1_000_000_000);
+        assert_eq!(retry_after(&headers("99999999999999999999999")), Some(long));
+        assert_eq!(retry_after(&headers("1e400")), None);
+        assert_eq!(retry_after(&headers("NaN")), None);
+        assert_eq!(retry_after(&headers("-86400")), None);
+        assert_eq!(retry_after(&headers("")), None);
+        let far = retry_after(&headers("Fri, 31 Dec 9999 23:59:59 GMT")).unwrap();
+        assert!(far > Duration::from_secs(86_400 * 365 * 7000), "{far:?}");
+        let mut binary = HeaderMap::new();
+        binary.insert(
+            "retry-after",
+            reqwest::header::HeaderValue::from_bytes(b"\xff5").unwrap(),
+        );
+        assert_eq!(retry_after(&binary), None);
+    }
+
+    #[test]
+    fn one_cap_for_every_server_wait() {
+        assert_eq!(server_wait(None), ServerWait::Unset);
+        assert_eq!(
+            server_wait(Some(MAX_SERVER_WAIT)),
+            ServerWait::Wait(MAX_SERVER_WAIT)
+        );
+        let day = Duration::from_secs(86_400);
+        assert_eq!(server_wait(Some(day)), ServerWait::TooLong(day));
+        let just_over = MAX_SERVER_WAIT + Duration::from_millis(1);
+        assert_eq!(server_wait(Some(just_over)), ServerWait::TooLong(just_over));
+        let (one, five) = (Duration::from_secs(1), Duration::from_secs(5));
+        assert_eq!(server_wait(Some(five)).at_least(one), Some(five));
+        assert_eq!(server_wait(Some(one)).at_least(five), Some(five));
+        assert_eq!(server_wait(None).at_least(one), Some(one));
+        assert_eq!(server_wait(Some(day)).at_least(one), None);
     }
 
     #[test]

@@ -252,6 +252,25 @@ async fn a_retry_after_beyond_the_cap_is_returned_not_waited_for() {
     }
 }
 
+#[tokio::test]
+async fn a_503_asking_for_a_wait_past_the_cap_is_rate_limited_with_the_value() {
+    // The server's day is not waited for and not lost: the caller learns it.
+    let server = server_answering(status(503).insert_header("Retry-After", "86400")).await;
+    let client = client_with(&server, |b| b.max_retries(5));
+    let err = expect_err(client.get_dataset().uid("d1").send().await);
+    assert_eq!(hits(&server).await, 1);
+    assert_eq!(err.status(), Some(503));
+    assert!(
+        matches!(err, Error::RateLimited { retry_after: Some(d), .. } if d == Duration::from_secs(86_400)),
+        "{err:?}"
+    );
+    // Within the cap, a 503 that persists stays a server error.
+    let server = server_answering(quick(503)).await;
+    let client = client_with(&server, |b| b.max_retries(1));
+    let err = expect_err(client.get_dataset().uid("d1").send().await);
+    assert!(matches!(err, Error::Server(_)), "{err:?}");
+}
+
 /// The `retrying` events of the request whose path contains `marker`.
 fn retry_events(marker: &str) -> usize {
     common::logs()

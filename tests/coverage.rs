@@ -21,7 +21,8 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 const OPERATIONS: usize = 149;
-const COMPONENTS: usize = 205;
+// 205 + ManualUploadCompletedTarget and ManualUploadMethod (issue 18).
+const COMPONENTS: usize = 207;
 const NOT_IN_INVENTORY: &str = "x-avala-not-in-inventory";
 const METHODS: [&str; 8] = [
     "get", "put", "post", "delete", "options", "head", "patch", "trace",

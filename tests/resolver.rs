@@ -589,3 +589,39 @@ async fn base_url_rules_are_the_clients() {
     resolver.load("acme/lidar").await.unwrap();
     Resolver::new().unwrap();
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_retry_after_past_the_cap_ends_the_load_with_it() {
+    let (mock, _) = start().await;
+    let in_a_year =
+        httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(365 * 86_400));
+    for value in ["86400", in_a_year.as_str()] {
+        mock.fault(
+            "resolve_dataset_reference",
+            Fault::status(429).header("Retry-After", value),
+        )
+        .times(1);
+        let hits = mock.hits("resolve_dataset_reference");
+        let started = tokio::time::Instant::now();
+        let err = mock.resolver().load("acme/lidar").await.unwrap_err();
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{value}: {:?}",
+            started.elapsed()
+        );
+        assert!(
+            matches!(err, Error::RateLimited { retry_after: Some(after), .. } if after > Duration::from_secs(86_000)),
+            "{value}: {err:?}"
+        );
+        assert_eq!(mock.hits("resolve_dataset_reference"), hits + 1, "{value}");
+    }
+    // Within the cap the wait is honoured (in virtual time).
+    mock.fault(
+        "resolve_dataset_reference",
+        Fault::status(429).header("Retry-After", "45"),
+    )
+    .times(1);
+    let started = tokio::time::Instant::now();
+    load(&mock).await;
+    assert!(started.elapsed() >= Duration::from_secs(45));
+}

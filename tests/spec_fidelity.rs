@@ -260,7 +260,42 @@ fn the_manual_upload_target_samples_the_v1_post_form_first() {
     // first branch and no other.
     let v1 = json!({"url": "https://s3.example.com/upload", "fields": {"key": "a/b.jpg"}});
     let fits: Vec<bool> = one_of.iter().map(|b| v.errors(b, &v1).is_empty()).collect();
-    assert_eq!(fits, [true, false, false], "{names:?}");
+    assert_eq!(fits, [true, false, false, false], "{names:?}");
+}
+
+#[test]
+fn a_completed_manual_upload_target_fits_its_own_branch_only() {
+    let doc = document();
+    let v = Validators::new(&doc);
+    let target = &doc.components.as_ref().unwrap().schemas["ManualUploadTarget"];
+    let ReferenceOr::Item(schema) = target else {
+        panic!()
+    };
+    let openapiv3::SchemaKind::OneOf { one_of } = &schema.schema_kind else {
+        panic!("ManualUploadTarget is not a oneOf")
+    };
+    let uid = "8c0e2a4b-6d1f-4a3c-b5e7-f9b1d3a5c7e9";
+    let fits = |answer: &Value| -> Vec<bool> {
+        one_of
+            .iter()
+            .map(|b| v.errors(b, answer).is_empty())
+            .collect()
+    };
+    // What the server answers for a transfer it already completed: no url,
+    // headers or part geometry.
+    for method in ["PUT", "MULTIPART"] {
+        let done = json!({"method": method, "upload_uid": uid, "complete": true});
+        assert_eq!(fits(&done), [false, false, false, true], "{method}");
+    }
+    // Still exclusive when a server adds the url anyway.
+    let with_url = json!({"method": "PUT", "upload_uid": uid, "complete": true, "url": "https://s3.amazonaws.com/x"});
+    assert_eq!(fits(&with_url), [false, false, false, true]);
+    // A transfer to make is not a completed one.
+    let put = json!({"method": "PUT", "upload_uid": uid, "complete": false, "url": "https://s3.amazonaws.com/x"});
+    assert_eq!(fits(&put), [false, true, false, false]);
+    // A bare `complete` without a managed method is no target at all.
+    let bare = json!({"upload_uid": uid, "complete": true});
+    assert_eq!(fits(&bare), [false, false, false, false]);
 }
 
 /// The repository's copy of the inventory (`docs/api/`) and of the

@@ -10,7 +10,7 @@ use std::{
 use avala::{
     mock::{Fault, MockServer, StorageRoute, UploadMode},
     types::DataType,
-    upload::{Progress, ProgressEvent, UploadError},
+    upload::{Excluded, Progress, ProgressEvent, UploadError},
     Error,
 };
 use sha2::{Digest, Sha256};
@@ -858,4 +858,421 @@ async fn an_upload_into_a_taken_slug_sends_no_byte() {
         other => panic!("expected SlugTaken, got {other:?}"),
     }
     assert_eq!(mock.storage_bytes_received(), bytes);
+}
+
+/// The longest wait a server can impose on an upload (README "Security").
+const SERVER_WAIT_CAP: Duration = Duration::from_secs(60);
+
+/// Hostile `Retry-After` values past the cap, and the least each stands for.
+fn day_long_waits() -> [(&'static str, Duration); 3] {
+    [
+        ("86400", Duration::from_secs(86_400)),
+        ("99999999999999999999999", Duration::from_secs(1_000_000)),
+        (
+            "Fri, 31 Dec 9999 23:59:59 GMT",
+            Duration::from_secs(86_400 * 365 * 7000),
+        ),
+    ]
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_day_long_retry_after_on_the_presign_ends_the_upload_with_it() {
+    let mock = MockServer::start().await;
+    let dir = TempDir::new();
+    let state = TempDir::new();
+    dir.file("a.jpg", 100);
+    mock.fault(
+        "create_manual_upload_url",
+        Fault::status(429).header("Retry-After", "86400"),
+    );
+    let started = tokio::time::Instant::now();
+    let e = mock
+        .client()
+        .upload_dataset(dir.path())
+        .name("Slow")
+        .data_type(DataType::Image)
+        .state_dir(state.path())
+        .send()
+        .await
+        .unwrap_err();
+    // Virtual time: nothing slept anywhere near the server's day.
+    assert!(
+        started.elapsed() < SERVER_WAIT_CAP,
+        "{:?}",
+        started.elapsed()
+    );
+    let Error::RateLimited {
+        retry_after: Some(after),
+        ..
+    } = e
+    else {
+        panic!("expected RateLimited with the server's value, got {e:?}");
+    };
+    assert_eq!(after, Duration::from_secs(86_400));
+    assert_eq!(mock.hits("create_manual_upload_url"), 1, "not asked again");
+    assert_eq!(mock.storage_bytes_received(), 0);
+
+    // A wait within the cap is honoured, then the upload goes on.
+    mock.reset();
+    mock.fault(
+        "create_manual_upload_url",
+        Fault::status(429).header("Retry-After", "30"),
+    )
+    .times(1);
+    let started = tokio::time::Instant::now();
+    let report = mock
+        .client()
+        .upload_files("Slow", [(dir.path().join("a.jpg"), "a.jpg".to_owned())])
+        .state_dir(state.path())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(report.files_sent, 1);
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(30) && waited < SERVER_WAIT_CAP,
+        "{waited:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_day_long_retry_after_from_storage_ends_the_upload_with_it() {
+    let cases = [
+        (UploadMode::Put, StorageRoute::Put, 503),
+        (UploadMode::Put, StorageRoute::Put, 429),
+        (UploadMode::V1, StorageRoute::Form, 429),
+        (
+            UploadMode::Multipart {
+                part_size: 5 * MIB as u64,
+            },
+            StorageRoute::Part,
+            503,
+        ),
+    ];
+    for (mode, route, status) in cases {
+        for (value, at_least) in day_long_waits() {
+            let mock = MockServer::start().await;
+            mock.upload_mode(mode);
+            let dir = TempDir::new();
+            let state = TempDir::new();
+            // One part at most: a single request meets the fault.
+            dir.file("a.bin", 5 * MIB);
+            mock.storage_fault(route, Fault::status(status).header("Retry-After", value));
+            let started = tokio::time::Instant::now();
+            let e = upload_err(
+                mock.client()
+                    .upload_files("slow", [(dir.path().join("a.bin"), "a.bin".to_owned())])
+                    .state_dir(state.path())
+                    .send()
+                    .await,
+            );
+            let case = format!("{route:?} {status} {value}");
+            assert!(
+                started.elapsed() < SERVER_WAIT_CAP,
+                "{case}: {:?}",
+                started.elapsed()
+            );
+            let UploadError::Storage {
+                status: got,
+                retry_after: Some(after),
+                ..
+            } = e
+            else {
+                panic!("{case}: expected Storage with the server's value, got {e:?}");
+            };
+            assert_eq!(got, status, "{case}");
+            assert!(after >= at_least, "{case}: {after:?}");
+            assert_eq!(mock.hits(route.operation_id()), 1, "{case}: sent once");
+            assert_eq!(mock.hits("create_manual_upload_url"), 1, "{case}");
+        }
+    }
+}
+
+/// The storage requests the mock received (PUTs, parts and forms).
+fn storage_requests(mock: &MockServer) -> usize {
+    [StorageRoute::Put, StorageRoute::Part, StorageRoute::Form]
+        .iter()
+        .map(|r| mock.hits(r.operation_id()))
+        .sum()
+}
+
+#[tokio::test]
+async fn a_lost_answer_to_complete_is_resumed_from_the_completed_presign() {
+    let modes = [
+        UploadMode::Put,
+        UploadMode::Multipart {
+            part_size: 5 * MIB as u64,
+        },
+    ];
+    for mode in modes {
+        let mock = MockServer::start().await;
+        mock.upload_mode(mode);
+        let dir = TempDir::new();
+        let state = TempDir::new();
+        let a = dir.file("a.bin", 6 * MIB);
+        let files = || [(dir.path().join("a.bin"), "a.bin".to_owned())];
+        let upload = || {
+            mock.client()
+                .upload_files("lost", files())
+                .state_dir(state.path())
+                .retry_unit(Duration::from_millis(1))
+        };
+        // The server commits each `complete`, but its answers are lost: the
+        // first run ends after its attempts.
+        let lost = mock.fault("complete_manual_upload", Fault::drop_connection());
+        let e = upload().send().await.unwrap_err();
+        assert!(matches!(e, Error::Transport { .. }), "{mode:?}: {e:?}");
+        let sent = storage_requests(&mock);
+        let presigns = mock.hits("create_manual_upload_url");
+        assert!(presigns > 1, "{mode:?}: the attempts presigned again");
+        // Every later presign said `complete: true`, without url or parts.
+        for r in &mock.received_for("create_manual_upload_url")[1..] {
+            assert_eq!(r.status, Some(200), "{mode:?}");
+        }
+        assert_eq!(
+            stored(&mock, "lost"),
+            expected(&[("a.bin", &a)]),
+            "{mode:?}"
+        );
+
+        // The re-run: the completed presign counts as done; nothing is sent.
+        lost.times(0);
+        let skipped = Arc::new(Mutex::new(Vec::new()));
+        let seen = skipped.clone();
+        let report = upload()
+            .on_progress(move |p: &Progress| {
+                if p.event == ProgressEvent::Skipped {
+                    seen.lock().unwrap().push(p.path.clone());
+                }
+            })
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            (report.files_sent, report.files_skipped, report.bytes_sent),
+            (0, 1, 0),
+            "{mode:?}"
+        );
+        assert_eq!(*skipped.lock().unwrap(), ["a.bin"], "{mode:?}");
+        assert_eq!(storage_requests(&mock), sent, "{mode:?}: not re-sent");
+        assert_eq!(
+            stored(&mock, "lost"),
+            expected(&[("a.bin", &a)]),
+            "{mode:?}"
+        );
+        // The state now records it: a third run asks nothing.
+        let presigns = mock.hits("create_manual_upload_url");
+        let again = upload().send().await.unwrap();
+        assert_eq!(again.files_skipped, 1, "{mode:?}");
+        assert_eq!(mock.hits("create_manual_upload_url"), presigns, "{mode:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_412_to_a_put_without_the_precondition_is_not_already_there() {
+    let mock = MockServer::start().await;
+    let dir = TempDir::new();
+    let state = TempDir::new();
+    dir.file("a.jpg", 4096);
+    // A presigned PUT whose headers carry no `If-None-Match: *`, and a
+    // storage that answers it 412.
+    let origin = mock.base_url().trim_end_matches("/api/v1").to_owned();
+    mock.fault(
+        "create_manual_upload_url",
+        Fault::status(200).json(serde_json::json!({
+            "method": "PUT",
+            "upload_uid": "8c0e2a4b-6d1f-4a3c-b5e7-f9b1d3a5c7e9",
+            "url": format!("{origin}/_storage/sink/a.jpg"),
+            "headers": {"Content-Type": "application/octet-stream"},
+        })),
+    );
+    mock.storage_fault(StorageRoute::Sink, Fault::status(412));
+    let e = upload_err(
+        mock.client()
+            .upload_files("pre", [(dir.path().join("a.jpg"), "a.jpg".to_owned())])
+            .state_dir(state.path())
+            .retry_unit(Duration::from_millis(1))
+            .send()
+            .await,
+    );
+    assert!(
+        matches!(e, UploadError::Storage { status: 412, .. }),
+        "{e:?}"
+    );
+    // Presigned again each attempt (8, bounded), never completed.
+    assert_eq!(mock.hits("create_manual_upload_url"), 8);
+    assert_eq!(mock.hits(StorageRoute::Sink.operation_id()), 8);
+    assert_eq!(mock.hits("complete_manual_upload"), 0);
+}
+
+/// The `dataset_upload_uid` of every presign so far, in order.
+fn batches(mock: &MockServer) -> Vec<String> {
+    mock.received_for("create_manual_upload_url")
+        .iter()
+        .filter_map(|r| Some(r.json()?["dataset_upload_uid"].as_str()?.to_owned()))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_state_written_for_one_source_root_is_not_used_for_another() {
+    let mock = MockServer::start().await;
+    mock.upload_mode(UploadMode::Put);
+    let (root_a, root_b) = (TempDir::new(), TempDir::new());
+    let state = TempDir::new();
+    root_a.file("a.jpg", 100);
+    root_a.file("only-in-a.jpg", 100);
+    root_b.file("a.jpg", 100);
+    let upload = |root: &TempDir| {
+        mock.client()
+            .upload_dataset(root.path())
+            .name("Same")
+            .data_type(DataType::Image)
+            .state_dir(state.path())
+            .workers(1)
+    };
+    // Root A stops after its first file: its state keeps its batch.
+    mock.storage_fault(StorageRoute::Put, Fault::delay(Duration::ZERO))
+        .times(1);
+    mock.storage_fault(StorageRoute::Put, Fault::status(403));
+    upload(&root_a).send().await.unwrap_err();
+    let batch_a = batches(&mock)[0].clone();
+    mock.reset();
+    mock.upload_mode(UploadMode::Put);
+
+    // Root B, same dataset name and slug: a batch of its own.
+    upload(&root_b).send().await.unwrap();
+    let seen = batches(&mock);
+    assert_eq!(seen.len(), 1);
+    assert_ne!(seen[0], batch_a, "root A's batch (and its objects) reused");
+    let created = mock.received_for("create_dataset_from_manual_upload");
+    assert_eq!(created[0].json().unwrap()["dataset_upload_uid"], seen[0]);
+
+    // Root A's state is still there: A resumes its own batch.
+    mock.reset();
+    mock.upload_mode(UploadMode::Put);
+    upload(&root_a).send().await.unwrap();
+    assert!(batches(&mock).iter().all(|b| *b == batch_a));
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_file_swapped_for_a_link_to_a_secret_after_the_walk_sends_none_of_it() {
+    let multipart = UploadMode::Multipart {
+        part_size: 5 * MIB as u64,
+    };
+    // What `b.bin` becomes: a link to the secret, or a FIFO no one writes
+    // (whose open must not wait for a writer).
+    let cases = [
+        (UploadMode::V1, false),
+        (UploadMode::Put, false),
+        (multipart, false),
+        (UploadMode::Put, true),
+    ];
+    for (mode, fifo) in cases {
+        let mock = MockServer::start().await;
+        mock.upload_mode(mode);
+        let dir = TempDir::new();
+        let outside = TempDir::new();
+        let state = TempDir::new();
+        let a = dir.file("a.bin", 1000);
+        let original = dir.file("b.bin", 6 * MIB);
+        // The secret has b's size: only its identity tells them apart.
+        let secret = outside.file("secret.bin", 6 * MIB);
+        assert_ne!(original, secret);
+        let b = dir.path().join("b.bin");
+        let (swap, link_to) = (b.clone(), outside.path().join("secret.bin"));
+        // Once `a.bin` is done (one file at a time), `b.bin` is swapped:
+        // after the walk, before its send.
+        let e = upload_err(
+            mock.client()
+                .upload_dataset(dir.path())
+                .name("Swap")
+                .data_type(DataType::Image)
+                .state_dir(state.path())
+                .workers(1)
+                .on_progress(move |p: &Progress| {
+                    if p.path == "a.bin" && p.event == ProgressEvent::Done {
+                        std::fs::remove_file(&swap).unwrap();
+                        std::os::unix::fs::symlink(&link_to, &swap).unwrap();
+                        if fifo {
+                            std::fs::remove_file(&swap).unwrap();
+                            mkfifo(&swap);
+                        }
+                    }
+                })
+                .send()
+                .await,
+        );
+        assert!(
+            matches!(&e, UploadError::FileChanged { path } if *path == b),
+            "{mode:?}: {e:?}"
+        );
+        // Byte for byte (by SHA-256): the storage holds `a.bin` and nothing
+        // else, and received no byte beyond it.
+        let all: Vec<_> = mock
+            .stored_objects()
+            .into_iter()
+            .map(|o| (o.path, o.size, o.sha256))
+            .collect();
+        assert_eq!(all, expected(&[("a.bin", &a)]), "{mode:?}");
+        assert!(!all.iter().any(|o| o.2.as_deref() == Some(&*sha(&secret))));
+        // a's 1000 bytes (and a v1 form's few fields): none of the secret's.
+        let received = mock.storage_bytes_received();
+        assert!(
+            (1000..1000 + 4096).contains(&received),
+            "{mode:?}: {received}"
+        );
+        assert_eq!(storage_requests(&mock), 1, "{mode:?}: nothing sent for b");
+    }
+}
+
+/// Makes a FIFO at `path`.
+#[cfg(unix)]
+fn mkfifo(path: &std::path::Path) {
+    let made = std::process::Command::new("mkfifo").arg(path).status();
+    assert!(made.is_ok_and(|s| s.success()), "mkfifo {}", path.display());
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn links_and_special_files_met_by_the_walk_are_reported_not_sent() {
+    let mock = MockServer::start().await;
+    mock.upload_mode(UploadMode::Put);
+    let dir = TempDir::new();
+    let outside = TempDir::new();
+    let state = TempDir::new();
+    let a = dir.file("a.jpg", 300);
+    outside.file("secret.txt", 50);
+    std::os::unix::fs::symlink(
+        outside.path().join("secret.txt"),
+        dir.path().join("link.jpg"),
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    mkfifo(&dir.path().join("sub/pipe"));
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let seen = events.clone();
+    mock.client()
+        .upload_dataset(dir.path())
+        .name("Walk")
+        .data_type(DataType::Image)
+        .state_dir(state.path())
+        .on_progress(move |p: &Progress| {
+            if let ProgressEvent::Excluded(kind) = p.event {
+                seen.lock().unwrap().push((p.path.clone(), kind));
+            }
+        })
+        .send()
+        .await
+        .unwrap();
+    let mut events = events.lock().unwrap().clone();
+    events.sort_by(|x, y| x.0.cmp(&y.0));
+    assert_eq!(
+        events,
+        [
+            ("link.jpg".to_owned(), Excluded::SymbolicLink),
+            ("sub/pipe".to_owned(), Excluded::SpecialFile),
+        ]
+    );
+    assert_eq!(stored(&mock, "Walk"), expected(&[("a.jpg", &a)]));
 }

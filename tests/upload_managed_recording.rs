@@ -754,3 +754,57 @@ async fn constraints_are_checked_before_any_request() {
         "no receipt written"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_day_long_retry_after_ends_the_run_with_it() {
+    let mock = MockServer::start().await;
+    let dir = TempDir::new();
+    let state = TempDir::new();
+    dir.file("a.mcap", 10);
+    mock.fault(
+        "admit_fleet_managed_upload",
+        Fault::status(429).header("Retry-After", "86400"),
+    );
+    let started = tokio::time::Instant::now();
+    let e = upload(&mock, &dir, &state).send().await.unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        matches!(e, Error::RateLimited { retry_after: Some(after), .. } if after == Duration::from_secs(86_400)),
+        "{e:?}"
+    );
+    assert_eq!(mock.hits("admit_fleet_managed_upload"), 1);
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_file_swapped_for_a_link_once_opened_is_still_sent_from_the_hashed_file() {
+    let mock = MockServer::start().await;
+    let dir = TempDir::new();
+    let outside = TempDir::new();
+    let state = TempDir::new();
+    let path = dir.file("a.mcap", 4096);
+    let secret = outside.file("secret.mcap", 4096);
+    let (hashed, secret_sha) = (sha_of(&path), sha_of(&secret));
+    assert_ne!(hashed, secret_sha);
+    let swap = path.clone();
+    let status = upload(&mock, &dir, &state)
+        .on_progress(move |p: &Progress| {
+            if matches!(p.event, ProgressEvent::Started { .. }) && !swap.is_symlink() {
+                std::fs::remove_file(&swap).unwrap();
+                std::os::unix::fs::symlink(&secret, &swap).unwrap();
+            }
+        })
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status.confirmed_files, 1);
+    assert_eq!(
+        objects(&mock),
+        [("a.mcap".to_owned(), 4096, Some(hashed))],
+        "the stored object is the hashed file, not {secret_sha}"
+    );
+}

@@ -635,3 +635,110 @@ async fn local_refusals_come_before_any_request() {
     assert!(matches!(e, Error::InvalidArgument { .. }), "{e:?}");
     assert!(rig.mock.received().is_empty());
 }
+
+/// The longest wait a server can impose on an upload (README "Security").
+const SERVER_WAIT_CAP: Duration = Duration::from_secs(60);
+
+#[tokio::test(start_paused = true)]
+async fn a_retry_after_on_a_put_is_honoured_up_to_the_cap_and_ends_the_run_past_it() {
+    let rig = Rig::new().await;
+    rig.files(1, 100);
+    rig.mock.storage_fault(
+        StorageRoute::Fleet,
+        Fault::status(429).header("Retry-After", "86400"),
+    );
+    let started = tokio::time::Instant::now();
+    let e = rig.upload().send().await.unwrap_err();
+    assert!(
+        started.elapsed() < SERVER_WAIT_CAP,
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        matches!(&e, Error::Upload(u) if matches!(**u, UploadError::Storage {
+            status: 429,
+            retry_after: Some(after),
+            ..
+        } if after == Duration::from_secs(86_400))),
+        "{e:?}"
+    );
+    assert_eq!(rig.storage_puts(), 1, "not sent again");
+
+    // Within the cap the server's wait is waited for (longer than the
+    // retry unit's 5 ms), then the PUT is sent again.
+    let rig = Rig::new().await;
+    let files = rig.files(1, 100);
+    rig.mock
+        .storage_fault(
+            StorageRoute::Fleet,
+            Fault::status(503).header("Retry-After", "20"),
+        )
+        .times(1);
+    let started = tokio::time::Instant::now();
+    rig.upload().send().await.unwrap();
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(20) && waited < SERVER_WAIT_CAP,
+        "{waited:?}"
+    );
+    assert_eq!(rig.storage_puts(), 2);
+    assert_eq!(rig.stored(), expected(&files));
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_file_swapped_for_a_link_to_a_secret_before_its_put_sends_none_of_it() {
+    let rig = Rig::new().await;
+    let files = rig.files(1, 5000);
+    let outside = TempDir::new();
+    let secret = outside.file("secret.bin", 5000);
+    assert_ne!(secret, files[0].1);
+    let path = rig.src.path().join(&files[0].0);
+    let (swap, link_to) = (path.clone(), outside.path().join("secret.bin"));
+    // Hashed and granted, then swapped as its PUT starts.
+    let e = rig
+        .upload()
+        .on_progress(move |p| {
+            if matches!(p.event, ProgressEvent::Started { .. }) && !swap.is_symlink() {
+                std::fs::remove_file(&swap).unwrap();
+                std::os::unix::fs::symlink(&link_to, &swap).unwrap();
+            }
+        })
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::Upload(u) if matches!(&**u, UploadError::FileChanged { path: p } if *p == path)),
+        "{e:?}"
+    );
+    // What storage holds is the file that was hashed, never the secret.
+    let stored = rig.stored();
+    assert!(
+        stored.iter().all(|(_, _, sha256)| *sha256 != sha(&secret)),
+        "the secret was stored: {stored:?}"
+    );
+    assert!(
+        stored.is_empty() || stored == expected(&files),
+        "{stored:?}"
+    );
+    assert_eq!(rig.mock.hits("finalize_fleet_upload"), 0);
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_special_file_in_a_recording_is_refused_before_any_request() {
+    let rig = Rig::new().await;
+    rig.files(1, 10);
+    let _socket =
+        std::os::unix::net::UnixListener::bind(rig.src.path().join("agent.sock")).unwrap();
+    let e = rig.upload().send().await.unwrap_err();
+    assert!(
+        matches!(&e, Error::Upload(u) if matches!(**u, UploadError::Rejected { .. })),
+        "{e:?}"
+    );
+    assert!(
+        e.to_string().contains("agent.sock") && e.to_string().contains("not a regular file"),
+        "{e}"
+    );
+    assert!(rig.mock.received().is_empty(), "no request");
+}

@@ -95,6 +95,15 @@ impl Progress {
         }
     }
 
+    /// Prints `line` on stderr for a person to read: above a bar on a
+    /// terminal, as a plain line otherwise; every time, not only on change.
+    pub fn note(&self, line: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None => eprintln!("{line}"),
+        }
+    }
+
     /// Removes the bar (the result follows on stdout).
     pub fn finish(&self) {
         if let Some(bar) = &self.bar {

@@ -468,6 +468,58 @@ fn server_text_in_progress_and_errors_is_escaped() {
     assert!(run.stderr.contains(HOSTILE_SHOWN), "{}", run.stderr);
 }
 
+#[cfg(unix)]
+#[test]
+fn datasets_upload_names_the_links_and_special_files_it_leaves_out() {
+    let mock = Mock::start();
+    mock.server.upload_mode(UploadMode::Put);
+    let dir = TempDir::new();
+    let outside = TempDir::new();
+    let state = TempDir::new();
+    write_files(&dir, &[("a.jpg", vec![1u8; 100])]);
+    write_files(&outside, &[("secret.txt", b"do not send".to_vec())]);
+    std::os::unix::fs::symlink(
+        outside.path().join("secret.txt"),
+        dir.path().join("link.jpg"),
+    )
+    .unwrap();
+    let _socket = std::os::unix::net::UnixListener::bind(dir.path().join("agent.sock")).unwrap();
+    let run = mock
+        .run(&[
+            "datasets",
+            "upload",
+            dir.str(),
+            "--name",
+            "Walked",
+            "--slug",
+            "walked",
+            "--data-type",
+            "image",
+            "--state-dir",
+            state.str(),
+        ])
+        .expect(0);
+    assert!(
+        run.stderr
+            .contains("skipped \"link.jpg\": a symbolic link (not followed, not uploaded)"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("skipped \"agent.sock\": not a regular file (not uploaded)"),
+        "{}",
+        run.stderr
+    );
+    let stored: Vec<String> = mock
+        .server
+        .stored_objects()
+        .into_iter()
+        .map(|o| o.path)
+        .collect();
+    assert_eq!(stored, ["a.jpg"]);
+}
+
 #[test]
 fn datasets_upload_of_a_missing_directory_fails_cleanly() {
     let mock = Mock::start();

@@ -4,7 +4,9 @@
 //!
 //! Sessions are keyed by owner, dataset name, path and size (not by batch),
 //! so a second upload of an already completed file is answered
-//! `complete: true`, as when a client lost its local state.
+//! `{method, upload_uid, complete: true}` (without URL, headers or part
+//! geometry), as when a client lost its local state or the answer to its
+//! `complete`.
 //!
 //! The stateful flow starts with a v2 presign (`upload_protocol_version: 2`
 //! and a `dataset_upload_uid`). Everything else keeps the document's example
@@ -354,7 +356,18 @@ impl Uploads {
             }
         };
         let session = &book.sessions[&uid];
-        let mut answer = match kind {
+        if session.completed {
+            // As the server: nothing to send, so no URL, headers or parts.
+            let method = match kind {
+                Kind::Put => "PUT",
+                Kind::Multipart { .. } => "MULTIPART",
+            };
+            return Answer::json(
+                StatusCode::OK,
+                &json!({"method": method, "upload_uid": uid, "complete": true}),
+            );
+        }
+        let answer = match kind {
             Kind::Put => json!({
                 "method": "PUT",
                 "upload_uid": uid,
@@ -374,9 +387,6 @@ impl Uploads {
                     .collect::<Vec<_>>(),
             }),
         };
-        if session.completed {
-            answer["complete"] = json!(true);
-        }
         Answer::json(StatusCode::OK, &answer)
     }
 

@@ -161,10 +161,8 @@ pub(crate) async fn serve(request: Request<Incoming>, state: &State) -> io::Resu
             return Ok(finish(state, record, answer));
         }
         StorageRoute::Fleet => {
-            let answer = match (
-                fault.map(|f| f.action),
-                read(&mut body, state, false, 0).await,
-            ) {
+            let read = read(&mut body, state, false, 0).await;
+            let mut answer = match (fault.as_ref().map(|f| f.action), read) {
                 (Some(Action::Status(status)), _) => Answer::bytes(status, None),
                 (_, Err(why)) => refuse(&mut record, StatusCode::BAD_REQUEST, why),
                 (_, Ok((size, sha256, _))) => {
@@ -173,6 +171,12 @@ pub(crate) async fn serve(request: Request<Incoming>, state: &State) -> io::Resu
                     state.fleet.store(&path, content_type, size, sha256)
                 }
             };
+            // As on the other routes: the fault's headers (`Retry-After`)
+            // and delay apply.
+            if let Some(fault) = fault {
+                answer.headers.extend(fault.headers);
+                answer.delay = fault.delay;
+            }
             return Ok(finish(state, record, answer));
         }
         _ => {

@@ -21,8 +21,6 @@ use crate::{config::BaseUrl, error::ResponseFacts, ApiError, Error, Result};
 pub(crate) const MAX_DOCUMENT: usize = crate::body::DEFAULT_MAX_RESPONSE_BYTES as usize;
 /// Retries of a 429 (§8: up to 3).
 const RATE_LIMIT_RETRIES: u32 = 3;
-/// The longest `Retry-After` honoured (longer ones are cut to this).
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
 
 /// The HTTP side of a resolver.
 #[derive(Debug, Clone)]
@@ -57,10 +55,11 @@ impl Transport {
     }
 
     /// `method` on `path` (below the API root) with `query`, returning the
-    /// 2xx body. 429 is retried up to 3 times (`Retry-After` capped at
-    /// 300 s, else `min(2^n, 30)` s); a POST that gets 405 is sent once
-    /// more as GET; a 410 names the withdrawn revision when `reference`
-    /// pins one.
+    /// 2xx body. 429 is retried up to 3 times after its `Retry-After`
+    /// (else `min(2^n, 30)` s); one past the SDK's cap (60 s, unlike
+    /// Python's 300 s) is not waited for: the `RateLimited` error carries
+    /// it. A POST that gets 405 is sent once more as GET; a 410 names the
+    /// withdrawn revision when `reference` pins one.
     pub(crate) async fn call(
         &self,
         method: Method,
@@ -87,8 +86,10 @@ impl Transport {
                 method = Method::GET;
                 continue;
             }
-            if status == StatusCode::TOO_MANY_REQUESTS && attempt < RATE_LIMIT_RETRIES {
-                let delay = rate_limit_delay(response.headers(), attempt);
+            let delay = (status == StatusCode::TOO_MANY_REQUESTS && attempt < RATE_LIMIT_RETRIES)
+                .then(|| rate_limit_delay(response.headers(), attempt))
+                .flatten();
+            if let Some(delay) = delay {
                 drop(response);
                 tracing::debug!(
                     attempt = attempt + 1,
@@ -119,10 +120,15 @@ impl Transport {
 }
 
 /// The wait before retry `attempt` (0-based) of a 429: `Retry-After`
-/// (seconds or HTTP date) capped at 300 s, else `min(2^attempt, 30)` s.
-fn rate_limit_delay(headers: &header::HeaderMap, attempt: u32) -> Duration {
-    let fallback = Duration::from_secs(2u64.saturating_pow(attempt).min(30));
-    crate::retry::retry_after(headers).map_or(fallback, |d| d.min(MAX_RETRY_AFTER))
+/// (seconds or HTTP date), else `min(2^attempt, 30)` s; `None` when the
+/// server asked for more than the SDK ever waits.
+fn rate_limit_delay(headers: &header::HeaderMap, attempt: u32) -> Option<Duration> {
+    use crate::retry::{retry_after, server_wait, ServerWait};
+    match server_wait(retry_after(headers)) {
+        ServerWait::TooLong(_) => None,
+        ServerWait::Wait(wait) => Some(wait),
+        ServerWait::Unset => Some(Duration::from_secs(2u64.saturating_pow(attempt).min(30))),
+    }
 }
 
 /// A request that did not complete, without its URL (which may be a grant).
@@ -187,14 +193,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rate_limit_delays_are_capped_with_a_fallback() {
+    fn rate_limit_delays_have_a_fallback_and_end_past_the_cap() {
+        let secs = |s| Some(Duration::from_secs(s));
         let mut h = header::HeaderMap::new();
-        assert_eq!(rate_limit_delay(&h, 0), Duration::from_secs(1));
-        assert_eq!(rate_limit_delay(&h, 2), Duration::from_secs(4));
-        assert_eq!(rate_limit_delay(&h, 9), Duration::from_secs(30));
+        assert_eq!(rate_limit_delay(&h, 0), secs(1));
+        assert_eq!(rate_limit_delay(&h, 2), secs(4));
+        assert_eq!(rate_limit_delay(&h, 9), secs(30));
         h.insert(header::RETRY_AFTER, "7".parse().unwrap());
-        assert_eq!(rate_limit_delay(&h, 0), Duration::from_secs(7));
+        assert_eq!(rate_limit_delay(&h, 0), secs(7));
+        h.insert(header::RETRY_AFTER, "60".parse().unwrap());
+        assert_eq!(rate_limit_delay(&h, 0), secs(60));
         h.insert(header::RETRY_AFTER, "3600".parse().unwrap());
-        assert_eq!(rate_limit_delay(&h, 0), MAX_RETRY_AFTER);
+        assert_eq!(rate_limit_delay(&h, 0), None);
     }
 }

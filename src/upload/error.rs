@@ -37,8 +37,10 @@ pub enum UploadError {
         /// What failed.
         message: String,
     },
-    /// A local file changed (size or modification time) while it was being
-    /// uploaded; the upload of that file is not trusted.
+    /// A local file is no longer the one that was listed (another file, a
+    /// link or a special file in its place: device or inode differ), or it
+    /// changed (size or modification time) while it was being uploaded;
+    /// the upload of that file is not trusted.
     #[error("{} changed while it was being uploaded; upload again once it is stable", path.display())]
     FileChanged {
         /// The local file.
@@ -122,11 +124,20 @@ pub enum UploadError {
 }
 
 impl UploadError {
+    /// The storage's `Retry-After`, when it answered with one.
+    pub(crate) fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Storage { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
     /// Whether another attempt of the same file may succeed (§8: transport
-    /// failures, timeouts, 408, 429 and any 5xx).
+    /// failures, timeouts, 408, 429 and any 5xx; and a 412 the request did
+    /// not ask for, which a new presigned URL may clear).
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::Storage { status, .. } => matches!(status, 408 | 429 | 500..),
+            Self::Storage { status, .. } => matches!(status, 408 | 412 | 429 | 500..),
             Self::StorageTransport { .. } => true,
             _ => false,
         }

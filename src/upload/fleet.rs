@@ -4,8 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
+use futures::{StreamExt, TryStreamExt};
+
 use super::{
-    inventory::{self, Links, LocalFile, Stamp},
+    inventory::{self, LocalFile, Others, Source, Stamp},
     UploadError,
 };
 use crate::{digest, Error, Result};
@@ -47,9 +49,9 @@ pub(crate) fn canonical_recording_uid(uid: &str) -> Result<String> {
 }
 
 /// The regular files of `dir`, sorted by path, walked on a blocking
-/// thread. A symbolic link anywhere inside is refused, naming it. The
-/// protocol's own limits (counts, sizes, names) are for its caller to check
-/// on the result, before [`hash`] reads a byte.
+/// thread. A symbolic link or a special file anywhere inside is refused,
+/// naming it. The protocol's own limits (counts, sizes, names) are for its
+/// caller to check on the result, before [`hash`] reads a byte.
 pub(crate) async fn walk(dir: &Path) -> Result<Vec<LocalFile>> {
     if !std::fs::metadata(dir)
         .map_err(|e| inventory::io(dir, e))?
@@ -62,38 +64,44 @@ pub(crate) async fn walk(dir: &Path) -> Result<Vec<LocalFile>> {
         .into());
     }
     let walk_dir = dir.to_owned();
-    Ok(
-        tokio::task::spawn_blocking(move || inventory::walk(&walk_dir, Links::Refuse))
-            .await
-            .map_err(|e| inventory::io(dir, std::io::Error::other(e.to_string())))??,
-    )
+    let walked = tokio::task::spawn_blocking(move || inventory::walk(&walk_dir, Others::Refuse))
+        .await
+        .map_err(|e| inventory::io(dir, std::io::Error::other(e.to_string())))??;
+    Ok(walked.files)
 }
 
-/// Each walked file with its SHA-256 (streamed, on blocking threads, a few
-/// files at a time). A file whose length changed since the walk is
+/// Each walked file with its SHA-256, streamed from the file opened once
+/// and checked to be the walked one (see [`Source::open`]), on blocking
+/// threads, a few files at a time. A file that changed since the walk is
 /// [`UploadError::FileChanged`].
 pub(crate) async fn hash(files: Vec<LocalFile>) -> Result<Vec<RecordingFile>> {
-    let hashes = digest::sha256_files(
-        files.iter().map(|f| f.local.clone()).collect(),
-        HASHING_FILES,
-    )
-    .await
-    .map_err(|(path, e)| inventory::io(&path, e))?;
-    files
-        .into_iter()
-        .zip(hashes)
-        .map(|(file, (sha, len))| {
-            if len != file.stamp.size {
-                return Err(UploadError::FileChanged { path: file.local }.into());
-            }
-            Ok(RecordingFile {
-                local: file.local,
-                path: file.remote,
-                stamp: file.stamp,
-                sha256: digest::hex(&sha),
+    futures::stream::iter(files.into_iter().map(|file| async move {
+        let local = file.local.clone();
+        tokio::task::spawn_blocking(move || hash_one(file))
+            .await
+            .unwrap_or_else(|e| {
+                Err(inventory::io(&local, std::io::Error::other(e.to_string())).into())
             })
-        })
-        .collect()
+    }))
+    .buffered(HASHING_FILES)
+    .try_collect()
+    .await
+}
+
+/// One file of [`hash`]. Blocking.
+fn hash_one(file: LocalFile) -> Result<RecordingFile> {
+    let source = Source::open(&file.local, file.stamp, Some(file.device))?;
+    let (sha, len) =
+        digest::sha256_read(source.reader()).map_err(|e| inventory::io(&file.local, e))?;
+    if len != file.stamp.size {
+        return Err(UploadError::FileChanged { path: file.local }.into());
+    }
+    Ok(RecordingFile {
+        local: file.local,
+        path: file.remote,
+        stamp: file.stamp,
+        sha256: digest::hex(&sha),
+    })
 }
 
 #[cfg(test)]

@@ -8,14 +8,14 @@ use std::{
 
 use super::{
     api_key, flight,
-    inventory::{self, Links, LocalFile, Stamp},
+    inventory::{self, LocalFile, Others, Source},
     loopback_http, slug,
     state::{self, Destination, State},
     tracker::Tracker,
     transfer::{DataPlane, Put, Slice},
     DatasetUpload, FileUpload, Options, ProgressEvent, UploadError, UploadReport,
 };
-use crate::{types, Client, Error, Result};
+use crate::{generated::open_enums::ManualUploadMethod, retry, types, Client, Error, Result};
 
 /// Attempts per file (§8).
 const ATTEMPTS: u32 = 8;
@@ -42,8 +42,8 @@ pub(crate) async fn upload_dataset(up: DatasetUpload) -> Result<types::Dataset> 
             "cannot make a slug from the name `{name}`: call .slug(..)"
         )));
     }
-    let files = inventory::walk(&up.source, Links::Skip)?;
-    if files.is_empty() {
+    let walked = inventory::walk(&up.source, Others::Report)?;
+    if walked.files.is_empty() {
         return Err(invalid(format!(
             "{} holds no file to upload",
             up.source.display()
@@ -55,8 +55,13 @@ pub(crate) async fn upload_dataset(up: DatasetUpload) -> Result<types::Dataset> 
     let org = up.options.organization_uid.as_deref();
     slug::ensure_free(&client, up.owner_name.as_deref(), org, &slug).await?;
 
-    // Steps 1–4: storage root, quota, batch id, every file.
-    let done = transfer(&client, &name, &slug, files, &up.options).await?;
+    // Steps 1–4: storage root, quota, batch id, every file. The resume
+    // state is the slug's and the source root's: another directory uploaded
+    // under the same name gets a batch of its own.
+    let source_root =
+        std::fs::canonicalize(&up.source).map_err(|e| inventory::io(&up.source, e))?;
+    let key = format!("{slug} {source_root:?}");
+    let done = transfer(&client, &name, &key, walked, &up.options).await?;
 
     // Step 5: finalise, under the storage root the files were sent to.
     let root = storage_root(&client, up.options.organization_uid.as_deref()).await;
@@ -110,12 +115,7 @@ pub(crate) async fn upload_files(up: FileUpload) -> Result<UploadReport> {
     let mut files = Vec::with_capacity(up.files.len());
     for (local, remote) in up.files {
         inventory::check_remote(&remote)?;
-        let stamp = inventory::Stamp::of(&local)?;
-        files.push(LocalFile {
-            local,
-            remote,
-            stamp,
-        });
+        files.push(LocalFile::named(local, remote)?);
     }
     let mut seen = std::collections::HashSet::new();
     if let Some(dup) = files.iter().find(|f| !seen.insert(f.remote.as_str())) {
@@ -124,7 +124,11 @@ pub(crate) async fn upload_files(up: FileUpload) -> Result<UploadReport> {
             dup.remote
         )));
     }
-    let done = transfer(&up.client, &up.dataset_name, "", files, &up.options).await?;
+    let walked = inventory::Walk {
+        files,
+        excluded: Vec::new(),
+    };
+    let done = transfer(&up.client, &up.dataset_name, "", walked, &up.options).await?;
     Ok(done.report)
 }
 
@@ -136,14 +140,17 @@ struct Transferred {
     root: Option<String>,
 }
 
-/// Steps 1–4 of §9.1.
+/// Steps 1–4 of §9.1. `key` names the upload's resume state next to the
+/// destination (for a dataset upload: its slug and source root). What the
+/// walk left out is reported first.
 async fn transfer(
     client: &Client,
     dataset_name: &str,
     key: &str,
-    files: Vec<LocalFile>,
+    walked: inventory::Walk,
     options: &Options,
 ) -> Result<Transferred> {
+    let inventory::Walk { files, excluded } = walked;
     let org = options.organization_uid.as_deref();
 
     // 1. Storage root: `__o__=/<org>` without a call, else `__u__=/<uid>`
@@ -176,6 +183,10 @@ async fn transfer(
         files.iter().map(|f| f.stamp.size).sum(),
         options.on_progress.clone(),
     );
+    for (remote, kind) in excluded {
+        tracing::warn!(path = %remote, ?kind, "left out of the upload");
+        progress.emit(&remote, ProgressEvent::Excluded(kind));
+    }
     let (done, pending): (Vec<_>, Vec<_>) = files
         .into_iter()
         .partition(|f| state.is_done(&f.remote, &f.stamp));
@@ -264,13 +275,16 @@ struct Run<'a> {
 /// How one attempt at a file ended.
 enum Outcome {
     Sent,
-    /// The server already had it (`complete: true`, or 412 on the PUT).
+    /// The server already had it (`complete: true`, or 412 on a PUT that
+    /// carried `If-None-Match: *`).
     AlreadyThere,
 }
 
 impl Run<'_> {
-    /// Step 4 for one file: up to 8 attempts, each presigning again.
+    /// Step 4 for one file: opened once (every attempt sends from that
+    /// handle), then up to 8 attempts, each presigning again.
     async fn file<'f>(&self, file: &'f LocalFile) -> Result<&'f LocalFile> {
+        let source = Source::open(&file.local, file.stamp, Some(file.device))?;
         let credited = AtomicU64::new(0);
         let mut attempt = 0;
         loop {
@@ -280,7 +294,7 @@ impl Run<'_> {
                     size: file.stamp.size,
                 },
             );
-            match self.attempt(file, &credited).await {
+            match self.attempt(file, &source, &credited).await {
                 Ok(outcome) => {
                     let skipped = matches!(outcome, Outcome::AlreadyThere);
                     self.progress.finish(
@@ -292,7 +306,9 @@ impl Run<'_> {
                     return Ok(file);
                 }
                 Err(e) if retryable(&e) && attempt + 1 < ATTEMPTS => {
-                    let delay = backoff(self.retry_unit, attempt, retry_after(&e));
+                    let Some(delay) = retry_delay(self.retry_unit, attempt, &e) else {
+                        return Err(e);
+                    };
                     tracing::debug!(path = %file.remote, attempt = attempt + 1, delay_ms = delay.as_millis() as u64, error = %e, "retrying the file");
                     tokio::time::sleep(delay).await;
                     attempt += 1;
@@ -303,7 +319,12 @@ impl Run<'_> {
     }
 
     /// One attempt: presign, then the transfer the answer asks for.
-    async fn attempt(&self, file: &LocalFile, credited: &AtomicU64) -> Result<Outcome> {
+    async fn attempt(
+        &self,
+        file: &LocalFile,
+        source: &Source,
+        credited: &AtomicU64,
+    ) -> Result<Outcome> {
         // 4.1 Presign (a 413 `{limit, used}` is `QuotaExceeded`, not retried).
         let size = file.stamp.size;
         let request = types::CreateManualUploadUrlRequest {
@@ -323,24 +344,42 @@ impl Run<'_> {
             .await?
             .into_inner();
         let whole = Slice {
-            local: file.local.clone(),
+            source: source.clone(),
             remote: file.remote.clone(),
             offset: 0,
             len: size,
         };
         match target {
+            // 4.2 A managed transfer the server already completed (its
+            // `complete` went through before, e.g. when the answer was lost):
+            // confirm again (idempotent), send nothing (§9.1, §13.1).
+            types::ManualUploadTarget::CompletedTarget(t) => {
+                let managed = matches!(
+                    t.method,
+                    ManualUploadMethod::Put | ManualUploadMethod::Multipart
+                );
+                if !t.complete || !managed {
+                    return Err(protocol(
+                        file,
+                        format!(
+                            "a `{}` answer without a url is neither a transfer nor a completed upload",
+                            t.method.as_str()
+                        ),
+                    ));
+                }
+                self.already_complete(&t.upload_uid, file).await
+            }
             // 4.2 Managed single PUT.
             types::ManualUploadTarget::PutTarget(t) => {
-                let upload = self.upload_uid(&t.upload_uid, file)?;
                 if t.complete == Some(true) {
-                    self.complete(&upload).await?;
-                    return Ok(Outcome::AlreadyThere);
+                    return self.already_complete(&t.upload_uid, file).await;
                 }
+                let upload = self.upload_uid(&t.upload_uid, file)?;
                 let put = self
                     .plane
-                    .put(&t.url, &t.headers, &whole, true, &self.key)
+                    .put(&t.url, &t.headers, &whole, &self.key)
                     .await?;
-                unchanged(file)?;
+                source.unchanged()?;
                 if put == Put::Stored {
                     self.sent(file, size, credited);
                 }
@@ -352,11 +391,10 @@ impl Run<'_> {
             }
             // 4.2 Managed MULTIPART.
             types::ManualUploadTarget::MultipartTarget(t) => {
-                let upload = self.upload_uid(&t.upload_uid, file)?;
                 if t.complete == Some(true) {
-                    self.complete(&upload).await?;
-                    return Ok(Outcome::AlreadyThere);
+                    return self.already_complete(&t.upload_uid, file).await;
                 }
+                let upload = self.upload_uid(&t.upload_uid, file)?;
                 let part_size = geometry(t.part_size, t.part_count, size)
                     .map_err(|message| protocol(file, message))?;
                 let part_count = t.part_count as u64;
@@ -384,7 +422,7 @@ impl Run<'_> {
                     Ok,
                 )
                 .await?;
-                unchanged(file)?;
+                source.unchanged()?;
                 self.complete(&upload).await?;
                 Ok(if sent_parts == 0 {
                     Outcome::AlreadyThere
@@ -397,7 +435,7 @@ impl Run<'_> {
                 self.plane
                     .post_form(&t.url, &t.fields, &whole, &self.key)
                     .await?;
-                unchanged(file)?;
+                source.unchanged()?;
                 self.sent(file, size, credited);
                 Ok(Outcome::Sent)
             }
@@ -442,12 +480,22 @@ impl Run<'_> {
                 ),
             ));
         }
-        // No 412 short-cut here: parts carry no conditional header (§13.1).
-        self.plane
-            .put(&target.url, &target.headers, slice, false, &self.key)
+        // Parts carry no conditional header (§13.1), so a 412 is an error.
+        let put = self
+            .plane
+            .put(&target.url, &target.headers, slice, &self.key)
             .await?;
-        self.sent(file, slice.len, credited);
+        if put == Put::Stored {
+            self.sent(file, slice.len, credited);
+        }
         Ok(())
+    }
+
+    /// A transfer the server reports complete: confirmed, nothing sent.
+    async fn already_complete(&self, raw_uid: &str, file: &LocalFile) -> Result<Outcome> {
+        let upload = self.upload_uid(raw_uid, file)?;
+        self.complete(&upload).await?;
+        Ok(Outcome::AlreadyThere)
     }
 
     /// `POST .../uploads/{upload_uid}/complete/` with `{}`.
@@ -496,17 +544,6 @@ fn part_number(slice: &Slice, part_size: u64) -> i64 {
     (slice.offset / part_size + 1) as i64
 }
 
-/// A file that changed since the inventory was not uploaded as it is now.
-fn unchanged(file: &LocalFile) -> Result<()> {
-    if Stamp::of(&file.local)? != file.stamp {
-        return Err(UploadError::FileChanged {
-            path: file.local.clone(),
-        }
-        .into());
-    }
-    Ok(())
-}
-
 /// §8: transport errors, timeouts, 408, 429 and any 5xx, on either plane.
 pub(super) fn retryable(e: &Error) -> bool {
     match e {
@@ -516,22 +553,27 @@ pub(super) fn retryable(e: &Error) -> bool {
     }
 }
 
-pub(super) fn retry_after(e: &Error) -> Option<Duration> {
+/// The server's `Retry-After` behind `e` (API or storage), if any.
+fn retry_after(e: &Error) -> Option<Duration> {
     match e {
         Error::RateLimited { retry_after, .. } => *retry_after,
-        Error::Upload(u) => match u.as_ref() {
-            UploadError::Storage { retry_after, .. } => *retry_after,
-            _ => None,
-        },
+        Error::Upload(u) => u.retry_after(),
         _ => None,
     }
 }
 
-/// `min(60, 2^n) + U(0, 1.5)` units, or a longer `Retry-After` (§8).
-pub(super) fn backoff(unit: Duration, attempt: u32, retry_after: Option<Duration>) -> Duration {
+/// The wait before attempt `attempt + 1` after `e`: `min(60, 2^n) + U(0,
+/// 1.5)` units, or the server's longer `Retry-After` (§8); `None` when the
+/// server asked for a wait past [`retry::MAX_SERVER_WAIT`], which is not
+/// waited for: `e` ends the upload, carrying the value.
+pub(super) fn retry_delay(unit: Duration, attempt: u32, e: &Error) -> Option<Duration> {
+    retry::server_wait(retry_after(e)).at_least(backoff(unit, attempt))
+}
+
+/// `min(60, 2^n) + U(0, 1.5)` units (§8).
+fn backoff(unit: Duration, attempt: u32) -> Duration {
     let steps = 2f64.powi(attempt.min(6) as i32).min(60.0) + fastrand::f64() * 1.5;
-    let backoff = unit.mul_f64(steps);
-    retry_after.map_or(backoff, |r| r.max(backoff))
+    unit.mul_f64(steps)
 }
 
 /// The storage root of §9.1 step 1, or `None` when it cannot be learnt.
@@ -619,13 +661,29 @@ mod tests {
             (7, 60.0),
             (30, 60.0),
         ] {
-            let d = backoff(unit, attempt, None).as_secs_f64();
+            let d = backoff(unit, attempt).as_secs_f64();
             assert!(d >= floor && d <= floor + 1.5, "{attempt}: {d}");
         }
+    }
+
+    #[test]
+    fn a_server_wait_is_a_floor_up_to_the_cap() {
+        let unit = Duration::from_secs(1);
+        let storage = |secs: u64| -> Error {
+            UploadError::Storage {
+                path: "a".into(),
+                status: 503,
+                body: String::new(),
+                retry_after: Some(Duration::from_secs(secs)),
+            }
+            .into()
+        };
         assert_eq!(
-            backoff(unit, 0, Some(Duration::from_secs(90))),
-            Duration::from_secs(90)
+            retry_delay(unit, 0, &storage(45)),
+            Some(Duration::from_secs(45))
         );
-        assert!(backoff(unit, 3, Some(Duration::from_secs(1))) >= Duration::from_secs(8));
+        assert!(retry_delay(unit, 3, &storage(1)).unwrap() >= Duration::from_secs(8));
+        assert_eq!(retry_delay(unit, 0, &storage(61)), None);
+        assert_eq!(retry_delay(unit, 0, &storage(86_400)), None);
     }
 }

@@ -1,11 +1,17 @@
-//! The local side: which files to send, their paths in the dataset, and the
-//! stamp that says whether a file is still the one recorded.
+//! The local side: which files to send, their paths in the dataset, the
+//! stamp that says whether a file is still the one recorded, and the one
+//! handle ([`Source`]) each file is read from.
 
-use std::path::{Path, PathBuf};
+use std::{
+    fs::{File, Metadata},
+    io::Read,
+    path::{Path, PathBuf},
+    sync::Arc,
+};
 
 use serde::{Deserialize, Serialize};
 
-use super::UploadError;
+use super::{Excluded, UploadError};
 
 /// One local file to upload.
 #[derive(Debug, Clone)]
@@ -14,6 +20,40 @@ pub(crate) struct LocalFile {
     /// The `/`-separated path inside the dataset.
     pub(crate) remote: String,
     pub(crate) stamp: Stamp,
+    /// The device it was found on (0 where the platform has none): with
+    /// the stamp's inode, it names the file.
+    pub(crate) device: u64,
+}
+
+impl LocalFile {
+    fn new(local: PathBuf, remote: String, meta: &Metadata) -> Self {
+        Self {
+            local,
+            remote,
+            stamp: Stamp::from_metadata(meta),
+            device: device_of(meta),
+        }
+    }
+
+    /// A file named by the caller rather than met by a walk: a symbolic
+    /// link is followed here, once, and the file it names is the one
+    /// opened later; anything but a regular file is refused.
+    pub(crate) fn named(local: PathBuf, remote: String) -> Result<Self, UploadError> {
+        let given = std::fs::symlink_metadata(&local).map_err(|e| io(&local, e))?;
+        let local = if given.is_symlink() {
+            std::fs::canonicalize(&local).map_err(|e| io(&local, e))?
+        } else {
+            local
+        };
+        let meta = std::fs::symlink_metadata(&local).map_err(|e| io(&local, e))?;
+        if !meta.is_file() {
+            return Err(UploadError::Rejected {
+                path: local,
+                reason: "it is not a regular file".to_owned(),
+            });
+        }
+        Ok(Self::new(local, remote, &meta))
+    }
 }
 
 /// What identifies a file's content without reading it: size, modification
@@ -31,7 +71,7 @@ impl Stamp {
         Ok(Self::from_metadata(&meta))
     }
 
-    fn from_metadata(meta: &std::fs::Metadata) -> Self {
+    fn from_metadata(meta: &Metadata) -> Self {
         let mtime_ns = meta
             .modified()
             .ok()
@@ -49,6 +89,13 @@ impl Stamp {
     }
 }
 
+fn device_of(meta: &Metadata) -> u64 {
+    #[cfg(unix)]
+    return std::os::unix::fs::MetadataExt::dev(meta);
+    #[cfg(not(unix))]
+    return 0;
+}
+
 pub(crate) fn io(path: &Path, source: std::io::Error) -> UploadError {
     UploadError::Io {
         path: path.to_owned(),
@@ -56,32 +103,166 @@ pub(crate) fn io(path: &Path, source: std::io::Error) -> UploadError {
     }
 }
 
-/// What a walk does with a symbolic link inside the source.
+/// A walked file opened once for its upload: every byte hashed or sent is
+/// read from this handle, never through the path again, so a file swapped
+/// after the check (for a link to a secret, say) is not what gets read.
+#[derive(Debug, Clone)]
+pub(crate) struct Source {
+    file: Arc<File>,
+    path: PathBuf,
+    stamp: Stamp,
+}
+
+impl Source {
+    /// Opens `path` without following a symbolic link in its last component
+    /// (nor waiting on a FIFO), and checks that it is the regular file that
+    /// was recorded: the same inode, size and modification time, and the
+    /// same device when `device` is known. Anything else is
+    /// [`UploadError::FileChanged`], and nothing of it is read.
+    pub(crate) fn open(
+        path: &Path,
+        stamp: Stamp,
+        device: Option<u64>,
+    ) -> Result<Self, UploadError> {
+        let changed = || UploadError::FileChanged {
+            path: path.to_owned(),
+        };
+        let file = match open_no_follow(path) {
+            Ok(file) => file,
+            // A link (or another special file) where a regular file was.
+            Err(_) if std::fs::symlink_metadata(path).is_ok_and(|m| !m.is_file()) => {
+                return Err(changed())
+            }
+            Err(e) => return Err(io(path, e)),
+        };
+        let meta = file.metadata().map_err(|e| io(path, e))?;
+        let same = meta.is_file()
+            && Stamp::from_metadata(&meta) == stamp
+            && device.is_none_or(|d| d == device_of(&meta));
+        if !same {
+            return Err(changed());
+        }
+        Ok(Self {
+            file: Arc::new(file),
+            path: path.to_owned(),
+            stamp,
+        })
+    }
+
+    /// The path it was opened from.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The opened file still has the size and modification time it was
+    /// opened with (it was not written to since).
+    pub(crate) fn unchanged(&self) -> Result<(), UploadError> {
+        let meta = self.file.metadata().map_err(|e| io(&self.path, e))?;
+        if Stamp::from_metadata(&meta) != self.stamp {
+            return Err(UploadError::FileChanged {
+                path: self.path.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The file from its start, for one reader at a time (hashing).
+    pub(crate) fn reader(&self) -> impl Read + '_ {
+        &*self.file
+    }
+
+    /// Exactly `len` bytes at `offset`, read without moving a shared
+    /// cursor (parts of one file are read concurrently). A file that ends
+    /// first has changed: `UnexpectedEof`. Blocking.
+    pub(crate) fn read_exact_at(&self, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
+        let mut buf = vec![0u8; len];
+        let mut done = 0;
+        while done < len {
+            match read_at(&self.file, &mut buf[done..], offset + done as u64) {
+                Ok(0) => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "the file is shorter than when the upload started",
+                    ))
+                }
+                Ok(n) => done += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(buf)
+    }
+}
+
+/// Opens for reading; a symbolic link as the last component is an error,
+/// not followed, and a FIFO does not block the open.
+fn open_no_follow(path: &Path) -> std::io::Result<File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    no_follow(&mut options);
+    options.open(path)
+}
+
+/// Makes `options` refuse a symbolic link as the last component instead of
+/// following it, and not block on a FIFO: the one rule for every open of a
+/// walked file and of a state, receipt or lock file.
+pub(crate) fn no_follow(options: &mut std::fs::OpenOptions) {
+    #[cfg(unix)]
+    {
+        use rustix::fs::OFlags;
+        let flags = OFlags::NOFOLLOW | OFlags::NONBLOCK;
+        std::os::unix::fs::OpenOptionsExt::custom_flags(options, flags.bits() as i32);
+    }
+    // FILE_FLAG_OPEN_REPARSE_POINT: a link is opened itself (and then
+    // refused as not a regular file), not what it names.
+    #[cfg(windows)]
+    std::os::windows::fs::OpenOptionsExt::custom_flags(options, 0x0020_0000);
+}
+
+#[cfg(unix)]
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    std::os::unix::fs::FileExt::read_at(file, buf, offset)
+}
+
+#[cfg(windows)]
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    std::os::windows::fs::FileExt::seek_read(file, buf, offset)
+}
+
+/// What a walk does with an entry that is not a regular file or a
+/// directory (a symbolic link, a FIFO, a socket, a device) inside the source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Links {
-    /// Leave it out (dataset uploads).
-    Skip,
+pub(crate) enum Others {
+    /// Leave it out and list it in [`Walk::excluded`] (dataset uploads).
+    Report,
     /// Refuse the whole upload, naming it (Fleet recordings, §9.2).
     Refuse,
 }
 
-/// The regular files under `source` (or `source` itself when it is a file),
-/// sorted by their path in the dataset. Symbolic links are followed for the
-/// source itself but not inside it (a link could leave the tree or loop):
-/// there they are skipped or refused, as `links` says.
-pub(crate) fn walk(source: &Path, links: Links) -> Result<Vec<LocalFile>, UploadError> {
+/// What a walk found.
+#[derive(Debug, Default)]
+pub(crate) struct Walk {
+    /// The regular files, sorted by their path in the dataset.
+    pub(crate) files: Vec<LocalFile>,
+    /// The entries left out (with [`Others::Report`]), sorted by path.
+    pub(crate) excluded: Vec<(String, Excluded)>,
+}
+
+/// The regular files under `source` (or `source` itself when it is a file).
+/// Symbolic links are followed for the source itself but not inside it (a
+/// link could leave the tree or loop): there, links and special files are
+/// reported or refused, as `others` says. Each entry is looked at once
+/// (`lstat`): what is recorded is what was classified.
+pub(crate) fn walk(source: &Path, others: Others) -> Result<Walk, UploadError> {
     let meta = std::fs::metadata(source).map_err(|e| io(source, e))?;
-    let mut out = Vec::new();
-    if meta.is_file() {
+    let mut out = Walk::default();
+    if !meta.is_dir() {
         let name = source
             .file_name()
             .and_then(|n| n.to_str())
             .ok_or_else(|| not_utf8(source))?;
-        out.push(LocalFile {
-            local: source.to_owned(),
-            remote: name.to_owned(),
-            stamp: Stamp::from_metadata(&meta),
-        });
+        out.files
+            .push(LocalFile::named(source.to_owned(), name.to_owned())?);
         return Ok(out);
     }
     let mut dirs = vec![(source.to_owned(), String::new())];
@@ -93,28 +274,41 @@ pub(crate) fn walk(source: &Path, links: Links) -> Result<Vec<LocalFile>, Upload
                 .file_name()
                 .into_string()
                 .map_err(|_| not_utf8(&path))?;
-            let kind = entry.file_type().map_err(|e| io(&path, e))?;
+            let meta = std::fs::symlink_metadata(&path).map_err(|e| io(&path, e))?;
             let remote = format!("{prefix}{name}");
-            if kind.is_dir() {
+            if meta.is_dir() {
                 dirs.push((path, format!("{remote}/")));
-            } else if kind.is_symlink() && links == Links::Refuse {
-                return Err(UploadError::Rejected {
-                    path,
-                    reason: "it is a symbolic link; copy the file it points to into the directory"
-                        .to_owned(),
-                });
-            } else if kind.is_file() {
-                let stamp = Stamp::of(&path)?;
-                out.push(LocalFile {
-                    local: path,
-                    remote,
-                    stamp,
-                });
+            } else if meta.is_file() {
+                out.files.push(LocalFile::new(path, remote, &meta));
+            } else {
+                let kind = if meta.is_symlink() {
+                    Excluded::SymbolicLink
+                } else {
+                    Excluded::SpecialFile
+                };
+                match others {
+                    Others::Report => out.excluded.push((remote, kind)),
+                    Others::Refuse => return Err(refused(path, kind)),
+                }
             }
         }
     }
-    out.sort_by(|a, b| a.remote.cmp(&b.remote));
+    out.files.sort_by(|a, b| a.remote.cmp(&b.remote));
+    out.excluded.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
+}
+
+fn refused(path: PathBuf, kind: Excluded) -> UploadError {
+    let reason = match kind {
+        Excluded::SymbolicLink => {
+            "it is a symbolic link; copy the file it points to into the directory"
+        }
+        _ => "it is not a regular file (a FIFO, socket or device); move it out of the directory",
+    };
+    UploadError::Rejected {
+        path,
+        reason: reason.to_owned(),
+    }
 }
 
 fn not_utf8(path: &Path) -> UploadError {
@@ -148,6 +342,128 @@ pub(crate) fn check_remote(remote: &str) -> crate::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn scratch() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("avala-inventory-{:016x}", fastrand::u64(..)));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// A special file without `unsafe` (the crate forbids it; the FIFO
+    /// cases are in tests/upload_dataset.rs): a Unix socket.
+    #[cfg(unix)]
+    fn socket(path: &Path) -> std::os::unix::net::UnixListener {
+        std::os::unix::net::UnixListener::bind(path).unwrap()
+    }
+
+    fn changed(result: Result<Source, UploadError>) -> bool {
+        matches!(result, Err(UploadError::FileChanged { .. }))
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_source_is_the_walked_regular_file_or_it_is_refused_unread() {
+        let dir = scratch();
+        let a = dir.join("a.bin");
+        std::fs::write(&a, b"0123456789").unwrap();
+        let walked = walk(&dir, Others::Refuse).unwrap().files.remove(0);
+        let open = || Source::open(&a, walked.stamp, Some(walked.device));
+
+        let source = open().unwrap();
+        assert_eq!(source.read_exact_at(3, 4).unwrap(), b"3456");
+        let short = source.read_exact_at(8, 4).unwrap_err();
+        assert_eq!(short.kind(), std::io::ErrorKind::UnexpectedEof);
+        assert!(source.unchanged().is_ok());
+        assert!(changed(Source::open(
+            &a,
+            walked.stamp,
+            Some(walked.device + 1)
+        )));
+
+        // Another file of the same size and time: its inode gives it away.
+        let mtime = std::fs::metadata(&a).unwrap().modified().unwrap();
+        std::fs::remove_file(&a).unwrap();
+        std::fs::write(dir.join("keep"), b"x").unwrap(); // the old inode stays taken
+        std::fs::write(&a, b"ABCDEFGHIJ").unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&a)
+            .unwrap()
+            .set_modified(mtime)
+            .unwrap();
+        assert!(changed(open()));
+
+        // A link to another file, and a socket.
+        std::fs::remove_file(&a).unwrap();
+        std::os::unix::fs::symlink(dir.join("keep"), &a).unwrap();
+        assert!(changed(open()));
+        std::fs::remove_file(&a).unwrap();
+        let _socket = socket(&a);
+        assert!(changed(open()));
+        std::fs::remove_file(&a).unwrap();
+        assert!(matches!(open(), Err(UploadError::Io { .. })));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_source_written_to_after_its_open_is_changed() {
+        let dir = scratch();
+        let a = dir.join("a.bin");
+        std::fs::write(&a, b"0123456789").unwrap();
+        let walked = walk(&a, Others::Refuse).unwrap().files.remove(0);
+        let source = Source::open(&a, walked.stamp, Some(walked.device)).unwrap();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&a)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, b"more"))
+            .unwrap();
+        assert!(matches!(
+            source.unchanged(),
+            Err(UploadError::FileChanged { .. })
+        ));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_walk_reports_or_refuses_links_and_special_files() {
+        let dir = scratch();
+        std::fs::create_dir_all(dir.join("d")).unwrap();
+        std::fs::write(dir.join("d/a.bin"), b"a").unwrap();
+        std::os::unix::fs::symlink(dir.join("d/a.bin"), dir.join("link")).unwrap();
+        let _socket = socket(&dir.join("d/pipe"));
+        let walked = walk(&dir, Others::Report).unwrap();
+        let files: Vec<_> = walked.files.iter().map(|f| f.remote.as_str()).collect();
+        assert_eq!(files, ["d/a.bin"]);
+        assert_eq!(
+            walked.excluded,
+            [
+                ("d/pipe".to_owned(), Excluded::SpecialFile),
+                ("link".to_owned(), Excluded::SymbolicLink),
+            ]
+        );
+        std::fs::remove_file(dir.join("link")).unwrap();
+        let e = walk(&dir, Others::Refuse).unwrap_err().to_string();
+        assert!(
+            e.contains("d/pipe") && e.contains("not a regular file"),
+            "{e}"
+        );
+        // A special file named as the source itself is refused too.
+        let e = walk(&dir.join("d/pipe"), Others::Report)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not a regular file"), "{e}");
+        // A link named as the source is followed, to the file it names.
+        std::os::unix::fs::symlink(dir.join("d/a.bin"), dir.join("named")).unwrap();
+        let walked = walk(&dir.join("named"), Others::Refuse).unwrap();
+        assert_eq!(walked.files[0].remote, "named");
+        assert_eq!(
+            walked.files[0].local,
+            std::fs::canonicalize(dir.join("d/a.bin")).unwrap()
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 
     #[test]
     fn remote_paths_are_checked() {

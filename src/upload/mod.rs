@@ -4,10 +4,13 @@
 //! [`Client::upload_dataset`] uploads a file or a directory and creates the
 //! dataset from it; [`Client::upload_files`] does the transfer alone. Both
 //! send up to 8 files at a time, each straight from disk (memory does not
-//! grow with file size), retry each file up to 8 times, send bytes only to
-//! the storage hosts of the allow-list and never with the API key, and keep
-//! a resume state so that a second run after an interruption sends only
-//! what is missing.
+//! grow with file size) through one handle opened without following links
+//! and checked to be the file that was listed, retry each file up to 8
+//! times (a server's wait of more than 60 s ends the upload instead), send
+//! bytes only to the storage hosts of the allow-list and never with the API
+//! key, and keep a resume state so that a second run after an interruption
+//! sends only what is missing. Symbolic links and special files inside the
+//! source are never sent: each is reported as [`ProgressEvent::Excluded`].
 //!
 //! ```no_run
 //! # async fn demo() -> avala::Result<()> {
@@ -93,6 +96,22 @@ pub enum ProgressEvent {
     /// It was already uploaded (by an earlier run, or the server already had
     /// it) and was not sent.
     Skipped,
+    /// The walk of the source met it and left it out: nothing of it is read
+    /// or sent (`path` is where it would be in the dataset). Reported once,
+    /// before any file is sent; it counts in no total.
+    Excluded(Excluded),
+}
+
+/// Why the walk of a dataset upload left an entry out
+/// ([`ProgressEvent::Excluded`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Excluded {
+    /// A symbolic link: links inside the source are never followed, so that
+    /// no file outside it is uploaded.
+    SymbolicLink,
+    /// Not a regular file: a FIFO, a socket or a device.
+    SpecialFile,
 }
 
 /// What [`FileUpload::send`] did.
@@ -319,7 +338,9 @@ impl FileUpload {
 impl Client {
     /// Uploads a local file or directory (walked recursively; the path in
     /// the dataset is the path relative to `source`, `/`-separated) and
-    /// creates a dataset from it. See [`DatasetUpload`].
+    /// creates a dataset from it. `source` itself may be a symbolic link;
+    /// links and special files inside it are left out and reported. See
+    /// [`DatasetUpload`].
     pub fn upload_dataset(&self, source: impl AsRef<Path>) -> DatasetUpload {
         DatasetUpload {
             client: self.clone(),
@@ -336,7 +357,9 @@ impl Client {
     }
 
     /// Uploads `files` (local path, path in the dataset) for the dataset
-    /// named `dataset_name`, without creating it. See [`FileUpload`].
+    /// named `dataset_name`, without creating it. A local path that is a
+    /// symbolic link is followed once, when the upload starts; anything but
+    /// a regular file is refused. See [`FileUpload`].
     pub fn upload_files(
         &self,
         dataset_name: impl Into<String>,

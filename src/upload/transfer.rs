@@ -6,13 +6,12 @@
 //! runs from the start of the request, so a watchdog ends a send during
 //! which the body has not moved for [`Timeouts::stall`] (600 s), and an
 //! answer that takes longer than [`Timeouts::answer`] (300 s) after the
-//! last byte. Bodies are streamed from the file at the slice's offset, so
-//! memory does not grow with the file.
+//! last byte. Bodies are streamed from the file's one open handle
+//! ([`Source`]) at the slice's offset, so memory does not grow with the
+//! file and no path is opened again.
 
 use std::{
     collections::HashMap,
-    io::SeekFrom,
-    path::PathBuf,
     sync::{
         atomic::{AtomicBool, AtomicU64, Ordering},
         Arc,
@@ -20,12 +19,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures::Stream;
 use reqwest::{header, Method, StatusCode};
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
-use super::{allow, UploadError};
+use super::{allow, inventory::Source, UploadError};
 
 /// The most of a storage error body that is read and kept.
 const MAX_ERROR_BODY: usize = crate::capture::MAX_ERROR_BODY;
@@ -52,10 +50,11 @@ impl Default for Timeouts {
     }
 }
 
-/// A byte range of a local file, and the path it has in the dataset.
+/// A byte range of an opened local file, and the path it has in the
+/// dataset.
 #[derive(Debug, Clone)]
 pub(crate) struct Slice {
-    pub(crate) local: PathBuf,
+    pub(crate) source: Source,
     pub(crate) remote: String,
     pub(crate) offset: u64,
     pub(crate) len: u64,
@@ -65,7 +64,8 @@ pub(crate) struct Slice {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Put {
     Stored,
-    /// 412: the conditional PUT found the object already there.
+    /// 412 to a PUT that carried `If-None-Match: *`: the object is already
+    /// there.
     AlreadyThere,
 }
 
@@ -102,22 +102,24 @@ impl DataPlane {
         allow::check(url, self.loopback_http)
     }
 
-    /// PUTs `slice` to `url` with the presigned `headers`. `conditional`: a
-    /// 412 means the object is already there (single PUTs only, whose
-    /// headers carry `If-None-Match: *`); for parts a 412 is an error.
+    /// PUTs `slice` to `url` with the presigned `headers`. A 412 means the
+    /// object is already there only when the request carried the
+    /// precondition (`If-None-Match: *` among `headers`); any other 412 is
+    /// a `Storage` error, to be presigned again (§13.1).
     pub(crate) async fn put(
         &self,
         url: &str,
         headers: &HashMap<String, String>,
         slice: &Slice,
-        conditional: bool,
         key: &str,
     ) -> Result<Put, UploadError> {
         let url = self.check(url)?;
-        let request = self
-            .http
-            .request(Method::PUT, url)
-            .headers(presigned_headers(headers, &slice.remote)?);
+        let headers = presigned_headers(headers, &slice.remote)?;
+        let conditional = headers
+            .get_all(header::IF_NONE_MATCH)
+            .iter()
+            .any(|v| v.as_bytes().trim_ascii() == b"*");
+        let request = self.http.request(Method::PUT, url).headers(headers);
         let (status, _) = self
             .send(request, Bytes::new(), slice, Bytes::new(), key, conditional)
             .await?;
@@ -191,8 +193,8 @@ impl DataPlane {
         Ok(())
     }
 
-    /// Sends `head` + the slice + `tail` as the body; a 2xx (or an allowed
-    /// 412) is success (with the answer's `ETag`, when it is text),
+    /// Sends `head` + the slice + `tail` as the body; a 2xx (or a 412 to a
+    /// conditional request, `allow_412`) is success (with the answer's `ETag`, when it is text),
     /// anything else an error with the bounded, redacted body.
     async fn send(
         &self,
@@ -226,7 +228,7 @@ impl DataPlane {
             Ok(response) => response,
             Err(_) if watch.changed.load(Ordering::SeqCst) => {
                 return Err(UploadError::FileChanged {
-                    path: slice.local.clone(),
+                    path: slice.source.path().to_owned(),
                 })
             }
             Err(e) => return Err(transport(crate::error::transport_message(&e.without_url()))),
@@ -323,7 +325,8 @@ struct Watch {
     /// Milliseconds since `start` of the last movement.
     last: AtomicU64,
     done: AtomicBool,
-    /// The file ended before the slice did: it changed under us.
+    /// The file ended before the slice did (it changed under us), or could
+    /// not be read.
     changed: AtomicBool,
 }
 
@@ -377,7 +380,8 @@ async fn watchdog(watch: &Watch, timeouts: Timeouts) -> String {
     }
 }
 
-/// `head`, then the slice read from disk in chunks, then `tail`.
+/// `head`, then the slice read from its file's handle in chunks (each on a
+/// blocking thread), then `tail`.
 fn body_stream(
     slice: Slice,
     head: Bytes,
@@ -386,8 +390,8 @@ fn body_stream(
 ) -> impl Stream<Item = std::io::Result<Bytes>> + Send + 'static {
     enum Step {
         Head,
-        Open,
-        File(tokio::fs::File, u64),
+        /// Bytes of the slice still to send.
+        File(u64),
         Tail,
         End,
     }
@@ -399,51 +403,37 @@ fn body_stream(
                 watch.touch();
                 match step {
                     Step::Head => {
-                        step = Step::Open;
+                        step = Step::File(slice.len);
                         if !head.is_empty() {
                             let chunk = head.clone();
                             return Some((Ok(chunk), (step, slice, head, tail, watch)));
                         }
                     }
-                    Step::Open => {
-                        let opened = async {
-                            let mut file = tokio::fs::File::open(&slice.local).await?;
-                            file.seek(SeekFrom::Start(slice.offset)).await?;
-                            Ok::<_, std::io::Error>(file)
-                        };
-                        match opened.await {
-                            Ok(file) => step = Step::File(file, slice.len),
-                            Err(e) => return Some((Err(e), (Step::End, slice, head, tail, watch))),
-                        }
-                    }
-                    Step::File(_, 0) => step = Step::Tail,
-                    Step::File(mut file, left) => {
+                    Step::File(0) => step = Step::Tail,
+                    Step::File(left) => {
                         let want = left.min(CHUNK as u64) as usize;
-                        let mut buf = BytesMut::with_capacity(want);
-                        let read = async {
-                            while buf.len() < want {
-                                let mut limited = (&mut file).take((want - buf.len()) as u64);
-                                if limited.read_buf(&mut buf).await? == 0 {
-                                    return Err(std::io::Error::new(
-                                        std::io::ErrorKind::UnexpectedEof,
-                                        "the file is shorter than when the upload started",
-                                    ));
-                                }
+                        let (source, at) = (slice.source.clone(), slice.offset + slice.len - left);
+                        let read =
+                            tokio::task::spawn_blocking(move || source.read_exact_at(at, want))
+                                .await
+                                .unwrap_or_else(|join| {
+                                    Err(std::io::Error::other(join.to_string()))
+                                });
+                        let chunk = match read {
+                            Ok(chunk) => Bytes::from(chunk),
+                            Err(e) => {
+                                watch.changed.store(true, Ordering::SeqCst);
+                                return Some((Err(e), (Step::End, slice, head, tail, watch)));
                             }
-                            Ok(())
                         };
-                        if let Err(e) = read.await {
-                            watch.changed.store(true, Ordering::SeqCst);
-                            return Some((Err(e), (Step::End, slice, head, tail, watch)));
-                        }
                         let left = left - want as u64;
                         if left == 0 && tail.is_empty() {
                             // The last chunk: hyper may not ask for more
                             // once the announced length is reached.
                             watch.done.store(true, Ordering::SeqCst);
                         }
-                        let next = Step::File(file, left);
-                        return Some((Ok(buf.freeze()), (next, slice, head, tail, watch)));
+                        let next = Step::File(left);
+                        return Some((Ok(chunk), (next, slice, head, tail, watch)));
                     }
                     Step::Tail => {
                         // The tail (if any) is the last chunk.

@@ -8,6 +8,7 @@ use std::{
     time::Duration,
 };
 
+use avala::upload::{Excluded, ProgressEvent};
 use clap::{value_parser, Arg, ArgAction, ArgMatches};
 use futures::future::LocalBoxFuture;
 
@@ -121,11 +122,21 @@ fn run<'a>(ctx: &'a Context, m: &'a ArgMatches) -> LocalBoxFuture<'a, Result<Out
 
 /// The progress callback: the bar follows the bytes; without a terminal a
 /// line at every further tenth of the bytes, and when the last file is done.
+/// Each entry the walk left out gets a line of its own.
 pub(super) fn reporter(
     progress: Progress,
 ) -> impl Fn(&avala::upload::Progress) + Send + Sync + 'static {
     let tenths_shown = Arc::new(AtomicU64::new(u64::MAX));
     move |p| {
+        if let ProgressEvent::Excluded(kind) = p.event {
+            // Debug quoting: a file name's control characters are escaped.
+            let why = match kind {
+                Excluded::SymbolicLink => "a symbolic link (not followed, not uploaded)",
+                _ => "not a regular file (not uploaded)",
+            };
+            progress.note(&format!("skipped {:?}: {why}", p.path));
+            return;
+        }
         progress.set_total(p.bytes_total);
         progress.set(p.bytes_done);
         let tenths = (p.bytes_done * 10).checked_div(p.bytes_total).unwrap_or(10);

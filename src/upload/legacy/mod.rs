@@ -27,7 +27,7 @@ use self::{
 use super::{
     api_key,
     fleet::{self, RecordingFile},
-    inventory::{LocalFile, Stamp},
+    inventory::{LocalFile, Source, Stamp},
     loopback_http,
     tracker::Tracker,
     transfer::{DataPlane, Slice, Timeouts},
@@ -530,8 +530,9 @@ impl Run<'_> {
         loopback_http(&self.up.client)
     }
 
-    /// Step 4.2 for one file: up to 3 attempts (sleeping 1, then 2 units)
-    /// on transport errors and 429/500/502/503/504; the ETag is the receipt.
+    /// Step 4.2 for one file: up to 3 attempts (sleeping 1, then 2 units, or
+    /// the storage's longer `Retry-After`) on transport errors and
+    /// 429/500/502/503/504; the ETag is the receipt.
     async fn put(&self, file: &RecordingFile, grant: &types::UploadUrlEntry) -> Result<String> {
         let mut headers: HashMap<String, String> = grant.headers.clone();
         if !headers
@@ -543,8 +544,11 @@ impl Run<'_> {
                 "application/octet-stream".to_owned(),
             );
         }
+        // Opened once, checked to be the file that was hashed; every
+        // attempt sends from this handle.
+        let source = Source::open(&file.local, file.stamp, None)?;
         let slice = Slice {
-            local: file.local.clone(),
+            source: source.clone(),
             remote: file.path.clone(),
             offset: 0,
             len: file.stamp.size,
@@ -552,7 +556,7 @@ impl Run<'_> {
         let size = file.stamp.size;
         let mut attempt = 0;
         loop {
-            unchanged(file)?;
+            source.unchanged()?;
             self.progress
                 .emit(&file.path, ProgressEvent::Started { size });
             match self
@@ -561,7 +565,7 @@ impl Run<'_> {
                 .await
             {
                 Ok(etag) => {
-                    unchanged(file)?;
+                    source.unchanged()?;
                     let etag = checks::etag(etag.as_deref()).map_err(|why| Error::UploadState {
                         message: format!("PUT of `{}`: {why}; it was not confirmed. Keep the receipts and run the same upload again to send it again", file.path),
                     })?;
@@ -570,7 +574,13 @@ impl Run<'_> {
                     return Ok(etag);
                 }
                 Err(e) if retryable(&e) && attempt + 1 < ATTEMPTS => {
-                    let delay = self.up.retry_unit * 2u32.pow(attempt);
+                    // 1 then 2 units, or the storage's longer `Retry-After`;
+                    // one past the cap ends the run with its value.
+                    let ours = self.up.retry_unit * 2u32.pow(attempt);
+                    let server = crate::retry::server_wait(e.retry_after());
+                    let Some(delay) = server.at_least(ours) else {
+                        return Err(e.into());
+                    };
                     tracing::debug!(path = %file.path, attempt = attempt + 1, delay_ms = delay.as_millis() as u64, error = %e, "retrying the PUT");
                     tokio::time::sleep(delay).await;
                     attempt += 1;
@@ -705,6 +715,7 @@ mod tests {
                 mtime_ns: 0,
                 inode: 0,
             },
+            device: 0,
         }
     }
 

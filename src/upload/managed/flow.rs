@@ -30,8 +30,8 @@ use crate::{
     upload::{
         api_key,
         fleet::{self, RecordingFile},
-        flow::{backoff, retry_after, retryable},
-        inventory::Stamp,
+        flow::{retry_delay, retryable},
+        inventory::Source,
         loopback_http,
         tracker::Tracker,
         transfer::{DataPlane, Slice, Timeouts},
@@ -154,7 +154,7 @@ impl Session<'_> {
     }
 
     /// A retryable call (§8): 3 attempts, `min(60, 2^n) + U(0, 1.5)` units
-    /// apart, or a longer `Retry-After`.
+    /// apart, or a longer `Retry-After` (one past the cap ends the run).
     async fn retried<T, F, Fut>(&self, mut call: F) -> Result<T>
     where
         F: FnMut() -> Fut,
@@ -164,7 +164,10 @@ impl Session<'_> {
         loop {
             match call().await {
                 Err(e) if retryable(&e) && attempt + 1 < ATTEMPTS => {
-                    tokio::time::sleep(backoff(self.retry_unit, attempt, retry_after(&e))).await;
+                    let Some(delay) = retry_delay(self.retry_unit, attempt, &e) else {
+                        return Err(e);
+                    };
+                    tokio::time::sleep(delay).await;
                     attempt += 1;
                 }
                 result => return result,
@@ -261,6 +264,9 @@ impl Session<'_> {
                 file.path
             )));
         }
+        // Opened once, checked to be the file that was hashed; every part
+        // is read from this handle.
+        let handle = Source::open(&file.local, file.stamp, None)?;
         self.tracker.emit(
             &file.path,
             ProgressEvent::Started {
@@ -287,7 +293,7 @@ impl Session<'_> {
                     (None, Some(first)) => PinSource::Sets(first),
                     (None, None) => PinSource::Awaits(pinned.clone()),
                 };
-                self.part(file, number, source)
+                self.part(file, &handle, number, source)
             })
             .buffer_unordered(self.workers)
             .try_fold(0, |sum, bytes| async move { Ok(sum + bytes) })
@@ -410,21 +416,22 @@ impl Session<'_> {
     }
 
     /// Step 5 for one part: its grant, checked and pinned, then one PUT of
-    /// exactly its bytes. The PUT is not retried (as Python): an answer lost
+    /// exactly its bytes, read from the file's one open `handle`. The PUT is not retried (as Python): an answer lost
     /// may have stored it, and the next run asks the server. Returns the
     /// bytes sent.
-    async fn part(&self, file: &RecordingFile, number: u64, source: PinSource) -> Result<u64> {
+    async fn part(
+        &self,
+        file: &RecordingFile,
+        handle: &Source,
+        number: u64,
+        source: PinSource,
+    ) -> Result<u64> {
         let Some(grant) = self.granted(file, number, source).await? else {
             return Ok(0);
         };
-        if Stamp::of(&file.local)? != file.stamp {
-            return Err(crate::upload::UploadError::FileChanged {
-                path: file.local.clone(),
-            }
-            .into());
-        }
+        handle.unchanged()?;
         let slice = Slice {
-            local: file.local.clone(),
+            source: handle.clone(),
             remote: file.path.clone(),
             offset: (number - 1) * PART_SIZE,
             len: part_len(file, number),
