@@ -28,7 +28,12 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 /// (memory does not grow with the file). Blocking: call it from a blocking
 /// thread.
 pub(crate) fn sha256_file(path: &Path) -> std::io::Result<([u8; 32], u64)> {
-    let mut file = std::fs::File::open(path)?;
+    sha256_reader(std::fs::File::open(path)?)
+}
+
+/// The SHA-256 of everything `reader` yields, and its length, read as a
+/// stream. Blocking, as [`sha256_file`].
+pub(crate) fn sha256_reader(mut file: impl Read) -> std::io::Result<([u8; 32], u64)> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; BLOCK];
     let mut len = 0u64;
