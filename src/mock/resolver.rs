@@ -474,9 +474,7 @@ impl MockServer {
     /// the faults of [`MockServer::download_fault`]): e.g. one object that
     /// fails while the others download.
     pub fn object_download_fault(&self, object_uid: &str, fault: Fault) -> FaultScript {
-        self.state
-            .faults
-            .add(&object_fault_key(object_uid), fault)
+        self.state.faults.add(&object_fault_key(object_uid), fault)
     }
 
     /// Holds the next `n` download requests until all `n` have arrived,

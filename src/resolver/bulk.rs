@@ -222,10 +222,12 @@ fn fold(logical: &str) -> String {
 /// Refuses two paths that fold to the same name, and a path that folds to
 /// a directory of another (a file where a directory must be).
 fn check_collisions<'a>(paths: impl Iterator<Item = &'a str>) -> Result<()> {
-    let collide = |a: &str, b: &str| Error::Integrity {
+    let collide = |a: &str, b: &str| {
+        Error::Integrity {
         message: format!(
             "the object paths {a:?} and {b:?} would be the same file on a case-insensitive or normalising file system"
         ),
+    }
     };
     let mut files: HashMap<String, &str> = HashMap::new();
     let mut dirs: HashMap<String, &str> = HashMap::new();
@@ -258,9 +260,7 @@ async fn inspect_all(
         .map(|(o, p)| (p.clone(), o.size_bytes(), o.sha256().to_owned()))
         .collect();
     stream::iter(targets)
-        .map(|(place, size, sha256)| {
-            local::blocking(move || local::inspect(&place, size, &sha256))
-        })
+        .map(|(place, size, sha256)| local::blocking(move || local::inspect(&place, size, &sha256)))
         .buffered(workers)
         .try_collect()
         .await

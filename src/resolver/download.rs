@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 use super::{
     documents::integrity,
     grant::{self, Grant, MIN_REMAINING},
-    local::{self, Existing, Place, Part},
+    local::{self, Existing, Part, Place},
     transport, ResolvedObject,
 };
 use crate::Result;

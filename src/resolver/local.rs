@@ -11,7 +11,7 @@
 //!   replaced only with `overwrite`;
 //! - the bytes go to a new temporary file beside the target, created
 //!   exclusively (so it never follows a link nor replaces a file), are
-//!   fsynced, and reach the final name only after verification: by a hard
+//!   fsynced, and get the final name only after verification: by a hard
 //!   link, which never replaces anything, or by a rename when replacing was
 //!   allowed.
 
@@ -94,7 +94,8 @@ impl Place {
                     // Created meanwhile (by another object of the same
                     // directory): look again.
                     Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                        let meta = fs::symlink_metadata(&dir).map_err(|e| local(&dir, "reading", e))?;
+                        let meta =
+                            fs::symlink_metadata(&dir).map_err(|e| local(&dir, "reading", e))?;
                         is_directory(&dir, &meta)?;
                     }
                     Err(e) => return Err(local(&dir, "creating", e)),
@@ -151,9 +152,14 @@ pub(crate) fn inspect(place: &Place, size: u64, sha256: &str) -> Result<Existing
     let file = fs::File::open(&path).map_err(|e| local(&path, "reading", e))?;
     let opened = file.metadata().map_err(|e| local(&path, "reading", e))?;
     if !same_file(&meta, &opened) {
-        return Err(conflict(&path, "it changed while it was being checked", false));
+        return Err(conflict(
+            &path,
+            "it changed while it was being checked",
+            false,
+        ));
     }
-    let (digest, len) = crate::digest::sha256_reader(file).map_err(|e| local(&path, "reading", e))?;
+    let (digest, len) =
+        crate::digest::sha256_reader(file).map_err(|e| local(&path, "reading", e))?;
     Ok(if len == size && crate::digest::hex(&digest) == sha256 {
         Existing::Same
     } else {
@@ -186,7 +192,9 @@ impl Part {
     /// temporary file `.<name>.<random>.avala-part` beside the target.
     pub(crate) async fn create(place: &Place) -> Result<Self> {
         let place = place.clone();
-        let (path, file) = blocking(move || {
+        // Made on the blocking thread, so that a download dropped meanwhile
+        // drops (and so removes) the file when the task ends.
+        blocking(move || {
             place.directories(true)?;
             let target = place.path();
             let dir = target.parent().unwrap_or(Path::new("."));
@@ -198,8 +206,18 @@ impl Part {
                 let path = dir.join(temp);
                 // `create_new` is O_EXCL: it neither follows a link nor
                 // opens an existing file.
-                match fs::OpenOptions::new().write(true).create_new(true).open(&path) {
-                    Ok(file) => return Ok((path, file)),
+                match fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&path)
+                {
+                    Ok(file) => {
+                        return Ok(Self {
+                            path,
+                            file: tokio::fs::File::from_std(file),
+                            committed: false,
+                        })
+                    }
                     Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
                     Err(e) => return Err(local(&path, "creating", e)),
                 }
@@ -208,12 +226,7 @@ impl Part {
                 message: format!("could not create a temporary file in {}", dir.display()),
             })
         })
-        .await?;
-        Ok(Self {
-            path,
-            file: tokio::fs::File::from_std(file),
-            committed: false,
-        })
+        .await
     }
 
     /// Appends `bytes`.
@@ -241,14 +254,14 @@ impl Part {
             .await
             .map_err(|e| local(&temp, "writing", e))?;
         let target = place.path();
+        // The directory is not fsynced: a name lost in a crash costs only a
+        // second fetch, since a re-run checks what is there by its SHA-256.
         let committed = blocking(move || {
             if replace {
                 rename_over_file(&temp, &target)
             } else {
                 link_new(&temp, &target)
-            }?;
-            sync_directory(&target);
-            Ok(())
+            }
         })
         .await;
         self.committed = committed.is_ok();
@@ -306,35 +319,15 @@ fn rename_over_file(temp: &Path, target: &Path) -> Result<()> {
     fs::rename(temp, target).map_err(|e| local(target, "renaming into", e))
 }
 
-/// Makes the new name durable (best effort: not every platform can open a
-/// directory).
-fn sync_directory(target: &Path) {
-    #[cfg(unix)]
-    if let Some(dir) = target.parent() {
-        let dir = if dir.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            dir
-        };
-        if let Ok(dir) = fs::File::open(dir) {
-            let _ = dir.sync_all();
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = target;
-}
-
 /// Runs blocking file work off the async threads.
 pub(crate) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T> + Send + 'static,
 ) -> Result<T> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .unwrap_or_else(|e| {
-            Err(Error::InvalidArgument {
-                message: format!("a file task failed: {e}"),
-            })
+    tokio::task::spawn_blocking(work).await.unwrap_or_else(|e| {
+        Err(Error::InvalidArgument {
+            message: format!("a file task failed: {e}"),
         })
+    })
 }
 
 /// The refusal to write at `path`.
