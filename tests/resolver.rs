@@ -235,7 +235,10 @@ async fn download_to_writes_the_verified_file() {
     let frame = dataset.object("frame", 1).await.unwrap().unwrap();
     let dir = scratch_dir("ok");
     let target = dir.join("frame.bin");
-    assert_eq!(frame.download_to(&target).await.unwrap(), Downloaded::Fetched);
+    assert_eq!(
+        frame.download_to(&target).await.unwrap(),
+        Downloaded::Fetched
+    );
     assert_eq!(std::fs::read(&target).unwrap(), published.objects[2].bytes);
     assert_eq!(files_in(&dir), ["frame.bin"]);
     // The same file again: kept, not fetched.
@@ -631,7 +634,10 @@ fn many(name: &str, n: u64) -> PublicDataset {
     })
 }
 
-async fn publish_and_load(mock: &MockServer, dataset: PublicDataset) -> (Published, ResolvedDataset) {
+async fn publish_and_load(
+    mock: &MockServer,
+    dataset: PublicDataset,
+) -> (Published, ResolvedDataset) {
     let published = mock.publish(dataset);
     let loaded = mock
         .resolver()
@@ -682,7 +688,12 @@ async fn download_all_never_replaces_a_differing_file_unless_overwrite() {
         &mock,
         PublicDataset::new("acme", "dotenv")
             .object(PublicObject::new("config", 0, ".env", &b"PLANTED=1\n"[..]))
-            .object(PublicObject::new("frame", 0, "frames/0.bin", vec![5u8; 4000])),
+            .object(PublicObject::new(
+                "frame",
+                0,
+                "frames/0.bin",
+                vec![5u8; 4000],
+            )),
     )
     .await;
     let dir = scratch_dir("dotenv");
@@ -699,7 +710,11 @@ async fn download_all_never_replaces_a_differing_file_unless_overwrite() {
         other => panic!("expected FileConflict, got {other:?}"),
     }
     assert!(err.to_string().contains(".env"), "{err}");
-    assert_eq!(std::fs::read(dir.join(".env")).unwrap(), secret, "byte for byte");
+    assert_eq!(
+        std::fs::read(dir.join(".env")).unwrap(),
+        secret,
+        "byte for byte"
+    );
     assert_eq!(tree(&dir), [".env"], "nothing fetched or written");
     assert_eq!(mock.hits(DOWNLOAD_OPERATION), 0);
     assert_eq!(mock.hits("create_resolver_object_access"), 0);
@@ -735,7 +750,10 @@ async fn a_rerun_keeps_verified_files_without_a_request_and_reports_progress() {
     assert_eq!(assert_files_verified(&dir, &published), 12);
     {
         let events = events.lock().unwrap();
-        let done = events.iter().filter(|p| p.event == DownloadEvent::Done).count();
+        let done = events
+            .iter()
+            .filter(|p| p.event == DownloadEvent::Done)
+            .count();
         assert_eq!(done, 12);
         let last = events.last().unwrap();
         assert_eq!((last.files_done, last.files_total), (12, 12));
@@ -767,7 +785,12 @@ async fn a_rerun_keeps_verified_files_without_a_request_and_reports_progress() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-fn expected_report(fetched: usize, kept: usize, bytes_fetched: u64, bytes_kept: u64) -> DownloadReport {
+fn expected_report(
+    fetched: usize,
+    kept: usize,
+    bytes_fetched: u64,
+    bytes_kept: u64,
+) -> DownloadReport {
     let mut report = DownloadReport::default();
     report.files_fetched = fetched;
     report.files_kept = kept;
@@ -795,7 +818,11 @@ async fn an_interrupted_download_resumes_fetching_only_what_is_missing() {
     );
     assert!(!dir.join(&published.objects[9].logical_path).exists());
     let present = assert_files_verified(&dir, &published);
-    assert_eq!(files.len(), present, "only verified files, under their names");
+    assert_eq!(
+        files.len(),
+        present,
+        "only verified files, under their names"
+    );
     assert!(present < 24);
 
     let before = mock.hits(DOWNLOAD_OPERATION);
@@ -820,8 +847,12 @@ async fn nothing_is_written_through_a_symlink_inside_the_directory() {
     let mock = MockServer::start().await;
     let (_, dataset) = publish_and_load(
         &mock,
-        PublicDataset::new("acme", "links")
-            .object(PublicObject::new("frame", 0, "frames/victim.bin", vec![9u8; 100])),
+        PublicDataset::new("acme", "links").object(PublicObject::new(
+            "frame",
+            0,
+            "frames/victim.bin",
+            vec![9u8; 100],
+        )),
     )
     .await;
     let dir = scratch_dir("links");
@@ -842,8 +873,15 @@ async fn nothing_is_written_through_a_symlink_inside_the_directory() {
         );
         assert!(err.to_string().contains("symbolic link"), "{err}");
     }
-    assert_eq!(std::fs::read(outside.join("victim.bin")).unwrap(), b"precious");
-    assert_eq!(files_in(&outside), ["victim.bin"], "nothing written outside");
+    assert_eq!(
+        std::fs::read(outside.join("victim.bin")).unwrap(),
+        b"precious"
+    );
+    assert_eq!(
+        files_in(&outside),
+        ["victim.bin"],
+        "nothing written outside"
+    );
     assert_eq!(mock.hits(DOWNLOAD_OPERATION), 0);
 
     // A link as the final name: refused too, even with overwrite, for
@@ -851,9 +889,19 @@ async fn nothing_is_written_through_a_symlink_inside_the_directory() {
     std::fs::remove_file(dir.join("frames")).unwrap();
     std::fs::create_dir(dir.join("frames")).unwrap();
     symlink(outside.join("victim.bin"), dir.join("frames/victim.bin")).unwrap();
-    let err = dataset.download_all(&dir).overwrite(true).await.unwrap_err();
+    let err = dataset
+        .download_all(&dir)
+        .overwrite(true)
+        .await
+        .unwrap_err();
     assert!(
-        matches!(&err, Error::FileConflict { overwritable: false, .. }),
+        matches!(
+            &err,
+            Error::FileConflict {
+                overwritable: false,
+                ..
+            }
+        ),
         "{err:?}"
     );
     let object = dataset.object("frame", 0).await.unwrap().unwrap();
@@ -863,10 +911,19 @@ async fn nothing_is_written_through_a_symlink_inside_the_directory() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, Error::FileConflict { overwritable: false, .. }),
+        matches!(
+            &err,
+            Error::FileConflict {
+                overwritable: false,
+                ..
+            }
+        ),
         "{err:?}"
     );
-    assert_eq!(std::fs::read(outside.join("victim.bin")).unwrap(), b"precious");
+    assert_eq!(
+        std::fs::read(outside.join("victim.bin")).unwrap(),
+        b"precious"
+    );
     assert_eq!(files_in(&outside), ["victim.bin"]);
     assert_eq!(mock.hits(DOWNLOAD_OPERATION), 0);
     std::fs::remove_dir_all(&dir).unwrap();

@@ -547,7 +547,12 @@ fn resolve_downloads_every_object_verified() {
 fn publish_blobs(mock: &Mock, name: &str, n: u64) -> avala::mock::Published {
     let dataset = (0..n).fold(PublicDataset::new("acme", name), |d, i| {
         let bytes: Vec<u8> = (0..2000 + i * 31).map(|j| (j * 3 + i * 11) as u8).collect();
-        d.object(PublicObject::new("blob", i, &format!("blobs/{i:03}.bin"), bytes))
+        d.object(PublicObject::new(
+            "blob",
+            i,
+            &format!("blobs/{i:03}.bin"),
+            bytes,
+        ))
     });
     mock.server.publish(dataset)
 }
@@ -581,7 +586,12 @@ fn resolve_download_never_replaces_a_user_file_without_overwrite() {
     mock.server.publish(
         PublicDataset::new("acme", "dotenv")
             .object(PublicObject::new("config", 0, ".env", &b"PLANTED=1\n"[..]))
-            .object(PublicObject::new("frame", 0, "frames/0.bin", vec![1u8; 3000])),
+            .object(PublicObject::new(
+                "frame",
+                0,
+                "frames/0.bin",
+                vec![1u8; 3000],
+            )),
     );
     let out = TempDir::new();
     let secret = b"AVALA_API_KEY=the-user-s-own\n";
@@ -634,7 +644,9 @@ fn resolve_download_resumes_with_only_the_missing_objects() {
 
     // Complete: a third run fetches nothing.
     let before = mock.server.hits(DOWNLOADS);
-    let summary = resolve_download(&mock, "resume", &out, &[]).expect(0).json();
+    let summary = resolve_download(&mock, "resume", &out, &[])
+        .expect(0)
+        .json();
     assert_eq!(summary["kept_files"], 30);
     assert_eq!(summary["downloaded_files"], 0);
     assert_eq!(mock.server.hits(DOWNLOADS), before);
@@ -683,7 +695,11 @@ fn resolve_download_workers_are_checked_and_run_in_parallel() {
     let out = TempDir::new();
     for bad in ["0", "65"] {
         let run = resolve_download(&mock, "parallel", &out, &["--workers", bad]).expect(2);
-        assert!(run.stderr.contains("workers must be 1 to 64"), "{}", run.stderr);
+        assert!(
+            run.stderr.contains("workers must be 1 to 64"),
+            "{}",
+            run.stderr
+        );
     }
     assert_eq!(mock.server.hits(DOWNLOADS), 0);
     // Held until 4 downloads are in flight at once.

@@ -130,7 +130,9 @@ pub(super) fn reporter(
 /// Shows running totals (files done, files, bytes done, bytes) of an upload
 /// or a download: the bar follows the bytes; without a terminal a line at
 /// every further tenth of the bytes, and when the last file is done.
-pub(super) fn totals(progress: Progress) -> impl Fn(usize, usize, u64, u64) + Send + Sync + 'static {
+pub(super) fn totals(
+    progress: Progress,
+) -> impl Fn(usize, usize, u64, u64) + Send + Sync + 'static {
     let tenths_shown = Arc::new(AtomicU64::new(u64::MAX));
     move |files_done, files_total, bytes_done, bytes_total| {
         progress.set_total(bytes_total);
