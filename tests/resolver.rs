@@ -981,25 +981,26 @@ async fn workers_are_validated_before_any_request() {
 #[tokio::test]
 async fn objects_are_fetched_in_parallel_up_to_the_workers() {
     common::init();
+    // The default is 8: the mock holds the downloads until 8 are in flight
+    // together (a sequential client would never get there)…
+    assert_eq!(peak_in_flight(None, 8).await, 8);
+    // …and never more than asked for.
+    assert_eq!(peak_in_flight(Some(3), 3).await, 3);
+}
+
+/// The most downloads in flight at once for 20 objects with `workers`
+/// (default when `None`), the mock holding the first `hold` together.
+async fn peak_in_flight(workers: Option<usize>, hold: usize) -> usize {
     let mock = MockServer::start().await;
     let (published, dataset) = publish_and_load(&mock, many("parallel", 20)).await;
-
-    // The default is 8: the mock holds the downloads until 8 are in flight
-    // together (a sequential client would never get there).
     let dir = scratch_dir("parallel");
-    mock.hold_downloads(8);
-    dataset.download_all(&dir).await.unwrap();
-    assert_eq!(mock.peak_downloads_in_flight(), 8);
+    mock.hold_downloads(hold);
+    let mut download = dataset.download_all(&dir);
+    if let Some(n) = workers {
+        download = download.workers(n);
+    }
+    download.await.unwrap();
     assert_eq!(assert_files_verified(&dir, &published), 20);
     std::fs::remove_dir_all(&dir).unwrap();
-
-    // And never more than asked for.
-    mock.reset();
-    let (published, dataset) = publish_and_load(&mock, many("parallel", 20)).await;
-    let dir = scratch_dir("parallel-3");
-    mock.hold_downloads(3);
-    dataset.download_all(&dir).workers(3).await.unwrap();
-    assert_eq!(mock.peak_downloads_in_flight(), 3);
-    assert_eq!(assert_files_verified(&dir, &published), 20);
-    std::fs::remove_dir_all(&dir).unwrap();
+    mock.peak_downloads_in_flight()
 }

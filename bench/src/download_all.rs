@@ -37,15 +37,7 @@ enum Side {
 /// `OBJECTS` objects of `size` distinct bytes each.
 fn dataset(size: usize) -> PublicDataset {
     (0..OBJECTS as u64).fold(PublicDataset::new("bench", "parallel"), |d, i| {
-        let mut state = 0x9e37_79b9_7f4a_7c15u64 ^ (i + 1);
-        let bytes: Vec<u8> = (0..size)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                state as u8
-            })
-            .collect();
+        let bytes = crate::download::noise(size, i + 1);
         d.object(PublicObject::new(
             "blob",
             i,

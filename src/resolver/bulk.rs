@@ -9,8 +9,9 @@
 //!    `overwrite`), is a link or is not a file. All of it before the first
 //!    byte is fetched.
 //! 3. The rest is fetched, `workers` objects at a time, each verified as it
-//!    streams and named only once verified. The first failure stops the
-//!    run: what was named stays, nothing else is left.
+//!    streams and named only once verified. After the first failure no
+//!    object starts; those in flight end, then the error is returned: what
+//!    was named stays, no temporary file is left.
 
 use std::{
     collections::HashMap,
@@ -19,7 +20,7 @@ use std::{
     path::{Path, PathBuf},
     pin::Pin,
     sync::{
-        atomic::{AtomicU64, AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
         Arc,
     },
 };
@@ -187,19 +188,29 @@ impl DatasetDownload {
             })
             .await?;
         }
-        let tracker = &tracker;
-        stream::iter(fetch)
+        // After a failure no object starts; those in flight finish (so no
+        // file gets its name after this returns), then the first error is
+        // returned.
+        let (tracker, failed) = (&tracker, &AtomicBool::new(false));
+        let results: Vec<Result<()>> = stream::iter(fetch)
             .map(|(object, place, replace)| async move {
+                if failed.load(Ordering::SeqCst) {
+                    return Ok(());
+                }
                 tracker.started(&object);
-                object
+                let fetched = object
                     .fetch_to(&place, replace, &|n| tracker.received(&object, n))
-                    .await?;
-                tracker.done(&object);
-                Ok::<_, Error>(())
+                    .await;
+                match &fetched {
+                    Ok(()) => tracker.done(&object),
+                    Err(_) => failed.store(true, Ordering::SeqCst),
+                }
+                fetched
             })
             .buffer_unordered(workers)
-            .try_collect::<()>()
-            .await?;
+            .collect()
+            .await;
+        results.into_iter().collect::<Result<()>>()?;
         Ok(tracker.report())
     }
 }
