@@ -71,12 +71,28 @@ async fn main() -> avala::Result<()> {
         );
     }
 
-    // One object straight to a file: renamed into place only once verified.
+    // One object straight to a file: it gets its name only once verified.
     if let Some(frame) = dataset.object("frame", 0).await? {
         let path = std::env::temp_dir().join(format!("avala-frame-{}.pcd", std::process::id()));
         frame.download_to(&path).await?;
         println!("Wrote {} ({} bytes).", path.display(), frame.size_bytes());
         let _ = std::fs::remove_file(&path);
     }
+
+    // Every object into a directory, 8 at a time. A second run keeps the
+    // files that are there (same size and SHA-256) without a request; a
+    // file that differs would stop it (`.overwrite(true)` replaces it).
+    let dir = std::env::temp_dir().join(format!("avala-dataset-{}", std::process::id()));
+    let first = dataset.download_all(&dir).workers(8).await?;
+    let again = dataset.download_all(&dir).await?;
+    println!(
+        "Wrote {} files ({} bytes) into {}; a second run kept {} and fetched {}.",
+        first.files_fetched,
+        first.bytes_fetched,
+        dir.display(),
+        again.files_kept,
+        again.files_fetched
+    );
+    let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

@@ -66,6 +66,18 @@ pub(crate) fn is_truthy(value: &str) -> bool {
     )
 }
 
+/// The one check of a `workers` setting (transfers run at the same time) of
+/// the uploads and downloads: 1 to `max`, else `InvalidArgument`, before any
+/// request.
+pub(crate) fn workers(workers: usize, max: usize) -> Result<usize> {
+    if (1..=max).contains(&workers) {
+        return Ok(workers);
+    }
+    Err(Error::InvalidArgument {
+        message: format!("workers must be 1 to {max}, got {workers}"),
+    })
+}
+
 /// A validated API root.
 #[derive(Debug, Clone)]
 pub(crate) struct BaseUrl {

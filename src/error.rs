@@ -140,6 +140,20 @@ pub enum Error {
         /// Which check failed (never a signed URL).
         message: String,
     },
+    /// A download stopped before writing where it must not: over a local
+    /// file that differs from the object (allowed only with `overwrite`,
+    /// then `overwritable` is true), through a symbolic link, or over
+    /// something that is not a regular file. What is at `path` is left as
+    /// it was.
+    #[error("refusing to write {}: {reason}", .path.display())]
+    FileConflict {
+        /// The local path that would have been replaced or written through.
+        path: std::path::PathBuf,
+        /// Why it was refused.
+        reason: String,
+        /// Whether `overwrite` would have replaced it.
+        overwritable: bool,
+    },
     /// A dataset upload failed outside the API calls: storage, local files,
     /// the resume state (see [`crate::upload::UploadError`]).
     #[error("upload failed: {0}")]
@@ -171,7 +185,7 @@ impl Error {
             | Self::Decode { message, .. }
             | Self::Integrity { message }
             | Self::UploadState { message } => message.clone(),
-            Self::WaitTimeout { .. } => self.to_string(),
+            Self::WaitTimeout { .. } | Self::FileConflict { .. } => self.to_string(),
             Self::Upload(e) => e.to_string(),
             other => other
                 .api_error()

@@ -8,7 +8,7 @@ use avala::{
     mock::{
         Fault, GrantFault, MockServer, PublicDataset, PublicObject, Published, DOWNLOAD_OPERATION,
     },
-    resolver::{ResolvedDataset, Resolver},
+    resolver::{DownloadEvent, DownloadReport, Downloaded, ResolvedDataset, Resolver},
     Error,
 };
 use futures::{StreamExt, TryStreamExt};
@@ -235,8 +235,37 @@ async fn download_to_writes_the_verified_file() {
     let frame = dataset.object("frame", 1).await.unwrap().unwrap();
     let dir = scratch_dir("ok");
     let target = dir.join("frame.bin");
-    std::fs::write(&target, b"old").unwrap();
-    frame.download_to(&target).await.unwrap();
+    assert_eq!(
+        frame.download_to(&target).await.unwrap(),
+        Downloaded::Fetched
+    );
+    assert_eq!(std::fs::read(&target).unwrap(), published.objects[2].bytes);
+    assert_eq!(files_in(&dir), ["frame.bin"]);
+    // The same file again: kept, not fetched.
+    assert_eq!(frame.download_to(&target).await.unwrap(), Downloaded::Kept);
+    assert_eq!(mock.hits(DOWNLOAD_OPERATION), 1);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn download_to_replaces_a_differing_file_only_when_asked() {
+    let (mock, published) = start().await;
+    let dataset = load(&mock).await;
+    let frame = dataset.object("frame", 1).await.unwrap().unwrap();
+    let dir = scratch_dir("replace-one");
+    let target = dir.join("frame.bin");
+    std::fs::write(&target, b"the user's own bytes").unwrap();
+
+    let err = frame.download_to(&target).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::FileConflict { path, overwritable: true, .. } if *path == target),
+        "{err:?}"
+    );
+    assert_eq!(std::fs::read(&target).unwrap(), b"the user's own bytes");
+    assert_eq!(mock.hits(DOWNLOAD_OPERATION), 0, "refused before fetching");
+
+    let done = frame.download_to(&target).overwrite(true).await.unwrap();
+    assert_eq!(done, Downloaded::Fetched);
     assert_eq!(std::fs::read(&target).unwrap(), published.objects[2].bytes);
     assert_eq!(files_in(&dir), ["frame.bin"]);
     std::fs::remove_dir_all(&dir).unwrap();
@@ -624,4 +653,390 @@ async fn a_retry_after_past_the_cap_ends_the_load_with_it() {
     let started = tokio::time::Instant::now();
     load(&mock).await;
     assert!(started.elapsed() >= Duration::from_secs(45));
+}
+
+// ---- download_all: what a download may replace, links, collisions, workers
+
+/// `n` objects `blobs/NNN.bin` of distinct bytes (1–3 KiB).
+fn many(name: &str, n: u64) -> PublicDataset {
+    (0..n).fold(PublicDataset::new("acme", name), |d, i| {
+        let bytes: Vec<u8> = (0..1000 + i * 37).map(|j| (j * 7 + i * 13) as u8).collect();
+        d.object(PublicObject::new(
+            "blob",
+            i,
+            &format!("blobs/{i:03}.bin"),
+            bytes,
+        ))
+    })
+}
+
+async fn publish_and_load(
+    mock: &MockServer,
+    dataset: PublicDataset,
+) -> (Published, ResolvedDataset) {
+    let published = mock.publish(dataset);
+    let loaded = mock
+        .resolver()
+        .load(&published.canonical_reference())
+        .await
+        .unwrap();
+    (published, loaded)
+}
+
+/// Every file below `dir`, relative, `/`-separated, sorted.
+fn tree(dir: &std::path::Path) -> Vec<String> {
+    fn walk(root: &std::path::Path, dir: &std::path::Path, out: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let kind = std::fs::symlink_metadata(&path).unwrap().file_type();
+            if kind.is_dir() {
+                walk(root, &path, out);
+            } else {
+                let rel = path.strip_prefix(root).unwrap().to_string_lossy();
+                out.push(rel.replace('\\', "/"));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// Asserts each file of `published` that is below `dir` has its bytes.
+fn assert_files_verified(dir: &std::path::Path, published: &Published) -> usize {
+    let mut present = 0;
+    for o in &published.objects {
+        if let Ok(bytes) = std::fs::read(dir.join(&o.logical_path)) {
+            assert_eq!(bytes, o.bytes, "{}", o.logical_path);
+            present += 1;
+        }
+    }
+    present
+}
+
+#[tokio::test]
+async fn download_all_never_replaces_a_differing_file_unless_overwrite() {
+    common::init();
+    let mock = MockServer::start().await;
+    let secret = b"AVALA_API_KEY=the-user-s-own-secret\n".to_vec();
+    let (published, dataset) = publish_and_load(
+        &mock,
+        PublicDataset::new("acme", "dotenv")
+            .object(PublicObject::new("config", 0, ".env", &b"PLANTED=1\n"[..]))
+            .object(PublicObject::new(
+                "frame",
+                0,
+                "frames/0.bin",
+                vec![5u8; 4000],
+            )),
+    )
+    .await;
+    let dir = scratch_dir("dotenv");
+    std::fs::write(dir.join(".env"), &secret).unwrap();
+
+    let err = dataset.download_all(&dir).await.unwrap_err();
+    match &err {
+        Error::FileConflict {
+            path, overwritable, ..
+        } => {
+            assert_eq!(*path, dir.join(".env"));
+            assert!(overwritable);
+        }
+        other => panic!("expected FileConflict, got {other:?}"),
+    }
+    assert!(err.to_string().contains(".env"), "{err}");
+    assert_eq!(
+        std::fs::read(dir.join(".env")).unwrap(),
+        secret,
+        "byte for byte"
+    );
+    assert_eq!(tree(&dir), [".env"], "nothing fetched or written");
+    assert_eq!(mock.hits(DOWNLOAD_OPERATION), 0);
+    assert_eq!(mock.hits("create_resolver_object_access"), 0);
+
+    let report = dataset.download_all(&dir).overwrite(true).await.unwrap();
+    assert_eq!((report.files_fetched, report.files_kept), (2, 0));
+    assert_eq!(std::fs::read(dir.join(".env")).unwrap(), b"PLANTED=1\n");
+    assert_eq!(assert_files_verified(&dir, &published), 2);
+    assert_eq!(tree(&dir), [".env", "frames/0.bin"]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn a_rerun_keeps_verified_files_without_a_request_and_reports_progress() {
+    common::init();
+    let mock = MockServer::start().await;
+    let (published, dataset) = publish_and_load(&mock, many("kept", 12)).await;
+    let dir = scratch_dir("kept");
+    let total: u64 = published.objects.iter().map(|o| o.bytes.len() as u64).sum();
+
+    let events = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = events.clone();
+    let report = dataset
+        .download_all(&dir)
+        .on_progress(move |p| seen.lock().unwrap().push(p.clone()))
+        .await
+        .unwrap();
+    assert_eq!(
+        report,
+        expected_report(12, 0, total, 0),
+        "the first run fetches everything"
+    );
+    assert_eq!(assert_files_verified(&dir, &published), 12);
+    {
+        let events = events.lock().unwrap();
+        let done = events
+            .iter()
+            .filter(|p| p.event == DownloadEvent::Done)
+            .count();
+        assert_eq!(done, 12);
+        let last = events.last().unwrap();
+        assert_eq!((last.files_done, last.files_total), (12, 12));
+        assert_eq!((last.bytes_done, last.bytes_total), (total, total));
+    }
+    let (grants, downloads) = (
+        mock.hits("create_resolver_object_access"),
+        mock.hits(DOWNLOAD_OPERATION),
+    );
+    assert_eq!(downloads, 12);
+
+    events.lock().unwrap().clear();
+    let seen = events.clone();
+    let report = dataset
+        .download_all(&dir)
+        .on_progress(move |p| seen.lock().unwrap().push(p.clone()))
+        .await
+        .unwrap();
+    assert_eq!(report, expected_report(0, 12, 0, total));
+    assert_eq!(mock.hits(DOWNLOAD_OPERATION), downloads, "zero object GETs");
+    assert_eq!(mock.hits("create_resolver_object_access"), grants);
+    let kept = events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|p| p.event == DownloadEvent::Kept)
+        .count();
+    assert_eq!(kept, 12);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn expected_report(
+    fetched: usize,
+    kept: usize,
+    bytes_fetched: u64,
+    bytes_kept: u64,
+) -> DownloadReport {
+    let mut report = DownloadReport::default();
+    report.files_fetched = fetched;
+    report.files_kept = kept;
+    report.bytes_fetched = bytes_fetched;
+    report.bytes_kept = bytes_kept;
+    report
+}
+
+#[tokio::test]
+async fn an_interrupted_download_resumes_fetching_only_what_is_missing() {
+    common::init();
+    let mock = MockServer::start().await;
+    let (published, dataset) = publish_and_load(&mock, many("resume", 24)).await;
+    let dir = scratch_dir("resume");
+    // Object 9 fails once, mid-body: the run stops there.
+    mock.object_download_fault(&published.objects[9].object_uid, Fault::truncated())
+        .times(1);
+
+    let err = dataset.download_all(&dir).workers(4).await.unwrap_err();
+    integrity(&err);
+    let files = tree(&dir);
+    assert!(
+        files.iter().all(|f| !f.ends_with(".avala-part")),
+        "no temporary file is left: {files:?}"
+    );
+    assert!(!dir.join(&published.objects[9].logical_path).exists());
+    let present = assert_files_verified(&dir, &published);
+    assert_eq!(
+        files.len(),
+        present,
+        "only verified files, under their names"
+    );
+    assert!(present < 24);
+
+    let before = mock.hits(DOWNLOAD_OPERATION);
+    let report = dataset.download_all(&dir).workers(4).await.unwrap();
+    assert_eq!(report.files_kept, present);
+    assert_eq!(report.files_fetched, 24 - present);
+    assert_eq!(
+        mock.hits(DOWNLOAD_OPERATION) - before,
+        24 - present,
+        "the re-run fetches only the missing objects"
+    );
+    assert_eq!(assert_files_verified(&dir, &published), 24);
+    assert_eq!(tree(&dir).len(), 24);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn nothing_is_written_through_a_symlink_inside_the_directory() {
+    use std::os::unix::fs::symlink;
+    common::init();
+    let mock = MockServer::start().await;
+    let (_, dataset) = publish_and_load(
+        &mock,
+        PublicDataset::new("acme", "links").object(PublicObject::new(
+            "frame",
+            0,
+            "frames/victim.bin",
+            vec![9u8; 100],
+        )),
+    )
+    .await;
+    let dir = scratch_dir("links");
+    let outside = scratch_dir("links-outside");
+    std::fs::write(outside.join("victim.bin"), b"precious").unwrap();
+    // A directory of DIR planted as a link to elsewhere, before the run.
+    symlink(&outside, dir.join("frames")).unwrap();
+
+    for overwrite in [false, true] {
+        let err = dataset
+            .download_all(&dir)
+            .overwrite(overwrite)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::FileConflict { path, overwritable: false, .. } if *path == dir.join("frames")),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+    }
+    assert_eq!(
+        std::fs::read(outside.join("victim.bin")).unwrap(),
+        b"precious"
+    );
+    assert_eq!(
+        files_in(&outside),
+        ["victim.bin"],
+        "nothing written outside"
+    );
+    assert_eq!(mock.hits(DOWNLOAD_OPERATION), 0);
+
+    // A link as the final name: refused too, even with overwrite, for
+    // download_all and download_to alike.
+    std::fs::remove_file(dir.join("frames")).unwrap();
+    std::fs::create_dir(dir.join("frames")).unwrap();
+    symlink(outside.join("victim.bin"), dir.join("frames/victim.bin")).unwrap();
+    let err = dataset
+        .download_all(&dir)
+        .overwrite(true)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            Error::FileConflict {
+                overwritable: false,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let object = dataset.object("frame", 0).await.unwrap().unwrap();
+    let err = object
+        .download_to(dir.join("frames/victim.bin"))
+        .overwrite(true)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            Error::FileConflict {
+                overwritable: false,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        std::fs::read(outside.join("victim.bin")).unwrap(),
+        b"precious"
+    );
+    assert_eq!(files_in(&outside), ["victim.bin"]);
+    assert_eq!(mock.hits(DOWNLOAD_OPERATION), 0);
+    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::remove_dir_all(&outside).unwrap();
+}
+
+#[tokio::test]
+async fn case_and_unicode_collisions_are_refused_before_any_fetch() {
+    common::init();
+    let mock = MockServer::start().await;
+    let pairs = [
+        ("case", "Frames/a.bin", "frames/A.bin"),
+        // U+212B ANGSTROM SIGN is U+00C5 after NFC.
+        ("nfc", "\u{212b}.bin", "\u{c5}.bin"),
+        ("dir", "a", "A/b.bin"),
+    ];
+    for (name, first, second) in pairs {
+        let (_, dataset) = publish_and_load(
+            &mock,
+            PublicDataset::new("acme", name)
+                .object(PublicObject::new("frame", 0, first, &b"one"[..]))
+                .object(PublicObject::new("frame", 1, second, &b"two"[..])),
+        )
+        .await;
+        let dir = scratch_dir(name);
+        let err = dataset.download_all(&dir).await.unwrap_err();
+        integrity(&err);
+        assert!(tree(&dir).is_empty(), "{name}: {:?}", tree(&dir));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+    assert_eq!(mock.hits("create_resolver_object_access"), 0);
+    assert_eq!(mock.hits(DOWNLOAD_OPERATION), 0);
+}
+
+#[tokio::test]
+async fn workers_are_validated_before_any_request() {
+    common::init();
+    let mock = MockServer::start().await;
+    let (_, dataset) = publish_and_load(&mock, many("workers", 3)).await;
+    let dir = scratch_dir("workers");
+    for bad in [0, 65, usize::MAX] {
+        let err = dataset.download_all(&dir).workers(bad).await.unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidArgument { message } if message.contains(&bad.to_string())),
+            "{bad}: {err:?}"
+        );
+    }
+    assert_eq!(mock.hits("list_resolver_objects"), 0);
+    assert!(tree(&dir).is_empty());
+    let report = dataset.download_all(&dir).workers(64).await.unwrap();
+    assert_eq!(report.files_fetched, 3);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn objects_are_fetched_in_parallel_up_to_the_workers() {
+    common::init();
+    // The default is 8: the mock holds the downloads until 8 are in flight
+    // together (a sequential client would never get there)…
+    assert_eq!(peak_in_flight(None, 8).await, 8);
+    // …and never more than asked for.
+    assert_eq!(peak_in_flight(Some(3), 3).await, 3);
+}
+
+/// The most downloads in flight at once for 20 objects with `workers`
+/// (default when `None`), the mock holding the first `hold` together.
+async fn peak_in_flight(workers: Option<usize>, hold: usize) -> usize {
+    let mock = MockServer::start().await;
+    let (published, dataset) = publish_and_load(&mock, many("parallel", 20)).await;
+    let dir = scratch_dir("parallel");
+    mock.hold_downloads(hold);
+    let mut download = dataset.download_all(&dir);
+    if let Some(n) = workers {
+        download = download.workers(n);
+    }
+    download.await.unwrap();
+    assert_eq!(assert_files_verified(&dir, &published), 20);
+    std::fs::remove_dir_all(&dir).unwrap();
+    mock.peak_downloads_in_flight()
 }

@@ -46,16 +46,7 @@ struct Object {
 
 impl Object {
     fn new(size: u64) -> Self {
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let block: Vec<u8> = (0..BLOCK)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                state as u8
-            })
-            .collect();
-        let block = Bytes::from(block);
+        let block = Bytes::from(noise(BLOCK, 0));
         let mut hasher = Sha256::new();
         for chunk in chunks(&block, size) {
             hasher.update(&chunk);
@@ -66,6 +57,19 @@ impl Object {
             sha256: hex(&hasher.finalize()),
         }
     }
+}
+
+/// `len` pseudo-random bytes (xorshift), distinct for each `seed`.
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = 0x9e37_79b9_7f4a_7c15u64 ^ seed;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
 }
 
 /// The object's bytes as slices of the block (no copy).

@@ -6,6 +6,7 @@ mod alloc;
 mod build_cost;
 mod cli;
 mod download;
+mod download_all;
 mod fleet;
 mod managed;
 mod measures;
@@ -19,7 +20,7 @@ mod upload;
 static GLOBAL: alloc::Counting = alloc::Counting;
 
 const USAGE: &str = "\
-usage: avala-bench [--quick] [--build-cost] [--download-mib N] [--download-only]
+usage: avala-bench [--quick] [--build-cost] [--download-mib N] [--download-object-kib N] [--download-only]
        avala-bench --upload [--files N] [--file-kib N] [--large-mib N] [--rounds N]
        avala-bench --cli [--reps N]
        avala-bench --fleet [--hash-mib N] [--files N] [--file-kib N] [--rounds N]
@@ -29,7 +30,11 @@ usage: avala-bench [--quick] [--build-cost] [--download-mib N] [--download-only]
                      rebuild after touching openapi/avala.json (takes minutes)
   --download-mib N   the size of the verified-download object (default 1024;
                      128 with --quick)
-  --download-only    only the verified download
+  --download-object-kib N
+                     the size of each of the 250 objects of the parallel
+                     download (default 1024; 256 with --quick)
+  --download-only    only the verified downloads (one object, then 250
+                     objects 8 at a time)
   --upload           only the upload measures (see bench/src/upload.rs)
   --cli              only our `avala` binary next to the Python CLI (avala 0.10.0
                      from PyPI, in a virtualenv it makes; needs network once)
@@ -41,6 +46,7 @@ struct Opts {
     quick: bool,
     build_cost: bool,
     download_mib: Option<u64>,
+    download_object_kib: Option<usize>,
     download_only: bool,
 }
 
@@ -75,6 +81,7 @@ fn main() {
         quick: false,
         build_cost: false,
         download_mib: None,
+        download_object_kib: None,
         download_only: false,
     };
     if args.first().map(String::as_str) == Some("--profile") {
@@ -191,6 +198,13 @@ fn main() {
                     std::process::exit(2);
                 }
             },
+            "--download-object-kib" => match rest.next().and_then(|n| n.parse().ok()) {
+                Some(n) if n > 0 => opts.download_object_kib = Some(n),
+                _ => {
+                    eprintln!("error: --download-object-kib needs a positive number\n{USAGE}");
+                    std::process::exit(2);
+                }
+            },
             "--build-cost" => opts.build_cost = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
@@ -213,6 +227,13 @@ fn main() {
         .unwrap_or(if opts.quick { 128 } else { 1024 });
     let rounds = if opts.quick { 1 } else { 3 };
     if let Err(e) = download::run(mib << 20, rounds) {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+    let object_kib = opts
+        .download_object_kib
+        .unwrap_or(if opts.quick { 256 } else { 1024 });
+    if let Err(e) = download_all::run(object_kib, rounds) {
         eprintln!("error: {e}");
         std::process::exit(1);
     }

@@ -7,7 +7,7 @@ use std::fmt;
 pub const EXIT_CODES: &str = "\
 Exit codes:
   0  success
-  1  other failure (local files, a failed integrity check, an upload error, a Fleet recording that failed processing or publication)
+  1  other failure (local files, a download that would replace a differing file or write through a link, a failed integrity check, an upload error, a Fleet recording that failed processing or publication)
   2  usage: a bad command, flag, value or request body
   3  configuration: missing key, bad or insecure base URL, unreadable .env
   4  authentication or permission: HTTP 401 or 403
@@ -100,6 +100,12 @@ impl Failure {
             (Exit::Timeout, _) => "the job is still running; wait again, or raise --timeout",
             (Exit::Api, Self::Sdk(e)) if e.is_retryable() => "retry later",
             (Exit::Api, _) => "check the request against `--help` and the API's answer",
+            (Exit::Other, Self::Sdk(avala::Error::FileConflict { overwritable: true, .. })) => {
+                "pass --overwrite to replace it, or move it away"
+            }
+            (Exit::Other, Self::Sdk(avala::Error::FileConflict { .. })) => {
+                "nothing was written there; remove it or choose another directory"
+            }
             (Exit::Other, Self::Failed(_)) => "content_mismatch and invalid_mcap are final for these files; after another code, run the same command again",
             (Exit::Other, Self::Sdk(avala::Error::Upload(u)))
                 if matches!(**u, avala::upload::UploadError::ProcessingFailed { .. }) =>
@@ -165,5 +171,25 @@ mod tests {
             "error: bad value; see `avala <command> --help`"
         );
         assert_eq!(Failure::Io("x".into()).exit() as i32, 1);
+    }
+
+    #[test]
+    fn a_download_conflict_exits_1_naming_the_file_and_the_way_out() {
+        let conflict = |overwritable| {
+            Failure::Sdk(avala::Error::FileConflict {
+                path: "out/.env".into(),
+                reason: "it differs".into(),
+                overwritable,
+            })
+        };
+        let differs = conflict(true);
+        assert_eq!(differs.exit() as i32, 1);
+        assert_eq!(
+            differs.to_string(),
+            "error: refusing to write out/.env: it differs; pass --overwrite to replace it, or move it away"
+        );
+        let link = conflict(false);
+        assert_eq!(link.exit() as i32, 1);
+        assert!(!link.to_string().contains("--overwrite"), "{link}");
     }
 }

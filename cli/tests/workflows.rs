@@ -686,6 +686,172 @@ fn resolve_downloads_every_object_verified() {
     mock.run(&["resolve", "not a reference"]).expect(2);
 }
 
+/// `n` objects `blobs/NNN.bin` of distinct bytes, published as `acme/<name>`.
+fn publish_blobs(mock: &Mock, name: &str, n: u64) -> avala::mock::Published {
+    let dataset = (0..n).fold(PublicDataset::new("acme", name), |d, i| {
+        let bytes: Vec<u8> = (0..2000 + i * 31).map(|j| (j * 3 + i * 11) as u8).collect();
+        d.object(PublicObject::new(
+            "blob",
+            i,
+            &format!("blobs/{i:03}.bin"),
+            bytes,
+        ))
+    });
+    mock.server.publish(dataset)
+}
+
+/// `avala resolve acme/<name> --download <dir> [extra…] --output json`.
+fn resolve_download(mock: &Mock, name: &str, dir: &TempDir, extra: &[&str]) -> common::Run {
+    let reference = format!("acme/{name}");
+    let mut args = vec!["resolve", &reference, "--download", dir.str()];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["--output", "json"]);
+    mock.run_with(&args, &[], None)
+}
+
+/// How many of `published`'s objects are below `dir`, each checked.
+fn verified_files(dir: &TempDir, published: &avala::mock::Published) -> u64 {
+    let mut present = 0;
+    for o in &published.objects {
+        if let Ok(bytes) = std::fs::read(dir.path().join(&o.logical_path)) {
+            assert_eq!(bytes, o.bytes, "{}", o.logical_path);
+            present += 1;
+        }
+    }
+    present
+}
+
+const DOWNLOADS: &str = avala::mock::DOWNLOAD_OPERATION;
+
+#[test]
+fn resolve_download_never_replaces_a_user_file_without_overwrite() {
+    let mock = Mock::start();
+    mock.server.publish(
+        PublicDataset::new("acme", "dotenv")
+            .object(PublicObject::new("config", 0, ".env", &b"PLANTED=1\n"[..]))
+            .object(PublicObject::new(
+                "frame",
+                0,
+                "frames/0.bin",
+                vec![1u8; 3000],
+            )),
+    );
+    let out = TempDir::new();
+    let secret = b"AVALA_API_KEY=the-user-s-own\n";
+    std::fs::write(out.path().join(".env"), secret).unwrap();
+
+    let run = resolve_download(&mock, "dotenv", &out, &[]).expect(1);
+    let last = run.stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.contains(&format!("{}", out.path().join(".env").display()))
+            && last.contains("--overwrite"),
+        "names the file and the way out: {}",
+        run.stderr
+    );
+    assert_eq!(std::fs::read(out.path().join(".env")).unwrap(), secret);
+    assert!(!out.path().join("frames").exists(), "nothing fetched");
+    assert_eq!(mock.server.hits(DOWNLOADS), 0);
+
+    let run = resolve_download(&mock, "dotenv", &out, &["--overwrite"]).expect(0);
+    assert_eq!(run.json()["downloaded_files"], 2);
+    assert_eq!(
+        std::fs::read(out.path().join(".env")).unwrap(),
+        b"PLANTED=1\n"
+    );
+}
+
+#[test]
+fn resolve_download_resumes_with_only_the_missing_objects() {
+    let mock = Mock::start();
+    let published = publish_blobs(&mock, "resume", 30);
+    mock.server
+        .object_download_fault(
+            &published.objects[12].object_uid,
+            avala::mock::Fault::status(503),
+        )
+        .times(1);
+    let out = TempDir::new();
+    let run = resolve_download(&mock, "resume", &out, &["--workers", "4"]).expect(1);
+    assert!(run.stderr.contains("503"), "{}", run.stderr);
+    let present = verified_files(&out, &published);
+    assert!(present < 30);
+
+    let before = mock.server.hits(DOWNLOADS) as u64;
+    let summary = resolve_download(&mock, "resume", &out, &["--workers", "4"])
+        .expect(0)
+        .json();
+    assert_eq!(summary["kept_files"], present);
+    assert_eq!(summary["downloaded_files"], 30 - present);
+    assert_eq!(mock.server.hits(DOWNLOADS) as u64 - before, 30 - present);
+    assert_eq!(verified_files(&out, &published), 30);
+
+    // Complete: a third run fetches nothing.
+    let before = mock.server.hits(DOWNLOADS);
+    let summary = resolve_download(&mock, "resume", &out, &[])
+        .expect(0)
+        .json();
+    assert_eq!(summary["kept_files"], 30);
+    assert_eq!(summary["downloaded_files"], 0);
+    assert_eq!(mock.server.hits(DOWNLOADS), before);
+}
+
+#[cfg(unix)]
+#[test]
+fn resolve_download_refuses_a_symlinked_directory() {
+    let mock = Mock::start();
+    publish_blobs(&mock, "links", 3);
+    let out = TempDir::new();
+    let outside = TempDir::new();
+    std::fs::write(outside.path().join("000.bin"), b"precious").unwrap();
+    std::os::unix::fs::symlink(outside.path(), out.path().join("blobs")).unwrap();
+
+    let run = resolve_download(&mock, "links", &out, &["--overwrite"]).expect(1);
+    assert!(run.stderr.contains("symbolic link"), "{}", run.stderr);
+    assert_eq!(
+        std::fs::read(outside.path().join("000.bin")).unwrap(),
+        b"precious"
+    );
+    assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 1);
+    assert_eq!(mock.server.hits(DOWNLOADS), 0);
+}
+
+#[test]
+fn resolve_download_refuses_paths_that_collide() {
+    let mock = Mock::start();
+    mock.server.publish(
+        PublicDataset::new("acme", "case")
+            .object(PublicObject::new("frame", 0, "Frames/a.bin", &b"one"[..]))
+            .object(PublicObject::new("frame", 1, "frames/A.bin", &b"two"[..])),
+    );
+    let out = TempDir::new();
+    let run = resolve_download(&mock, "case", &out, &[]).expect(1);
+    assert!(run.stderr.contains("case-insensitive"), "{}", run.stderr);
+    assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0);
+    assert_eq!(mock.server.hits("create_resolver_object_access"), 0);
+    assert_eq!(mock.server.hits(DOWNLOADS), 0);
+}
+
+#[test]
+fn resolve_download_workers_are_checked_and_run_in_parallel() {
+    let mock = Mock::start();
+    let published = publish_blobs(&mock, "parallel", 12);
+    let out = TempDir::new();
+    for bad in ["0", "65"] {
+        let run = resolve_download(&mock, "parallel", &out, &["--workers", bad]).expect(2);
+        assert!(
+            run.stderr.contains("workers must be 1 to 64"),
+            "{}",
+            run.stderr
+        );
+    }
+    assert_eq!(mock.server.hits(DOWNLOADS), 0);
+    // Held until 4 downloads are in flight at once.
+    mock.server.hold_downloads(4);
+    resolve_download(&mock, "parallel", &out, &["--workers", "4"]).expect(0);
+    assert_eq!(mock.server.peak_downloads_in_flight(), 4);
+    assert_eq!(verified_files(&out, &published), 12);
+}
+
 #[test]
 fn configure_checks_the_key_and_never_prints_it() {
     let mock = Mock::start();

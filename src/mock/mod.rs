@@ -14,7 +14,10 @@
 //! the server's 400 `{"slug": ["Dataset with this slug already exists."]}`;
 //! other owners get the example) and serves published public datasets to
 //! the resolver, with a download route whose bytes match the manifest
-//! ([`MockServer::publish`]). It runs managed Fleet uploads statefully,
+//! ([`MockServer::publish`]), per-object download faults
+//! ([`MockServer::object_download_fault`]) and a gate that proves parallel
+//! downloads by counts ([`MockServer::hold_downloads`]). It runs managed
+//! Fleet uploads statefully,
 //! parts included ([`MockServer::managed_anomaly`],
 //! [`MockServer::managed_publication`], [`MockServer::managed_objects`]).
 //!

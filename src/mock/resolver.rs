@@ -42,6 +42,10 @@ pub const DOWNLOAD_OPERATION: &str = "resolver_download";
 const DOWNLOAD_PREFIX: &str = "/api/v1/resolve/download/";
 /// The lifetime of a normal grant.
 const GRANT_LIFETIME: Duration = Duration::from_secs(60);
+/// The longest a [`MockServer::hold_downloads`] gate keeps a request
+/// waiting for the others; then it opens for good (a client that never has
+/// that many downloads in flight is not kept waiting forever).
+const GATE_LIMIT: Duration = Duration::from_secs(10);
 
 /// One object of a [`PublicDataset`].
 #[derive(Debug, Clone)]
@@ -299,11 +303,39 @@ pub enum GrantFault {
     TooLong,
 }
 
-/// The published datasets and the grant script of one server.
+/// The published datasets, the grant script and the download counters of
+/// one server.
 #[derive(Debug, Default)]
 pub(crate) struct Registry {
     datasets: Mutex<Vec<Arc<Published>>>,
     grants: Mutex<VecDeque<GrantFault>>,
+    flight: Mutex<Flight>,
+}
+
+/// The download requests being served, the most at once, and the gate of
+/// [`MockServer::hold_downloads`].
+#[derive(Debug, Default)]
+struct Flight {
+    now: usize,
+    peak: usize,
+    gate: Option<Gate>,
+}
+
+/// Holds download requests until `need` of them have arrived.
+#[derive(Debug)]
+struct Gate {
+    need: usize,
+    arrived: usize,
+    open: tokio::sync::watch::Sender<bool>,
+}
+
+/// Counts one download request in flight until dropped.
+struct InFlight<'a>(&'a Registry);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.flight().now -= 1;
+    }
 }
 
 impl Registry {
@@ -315,9 +347,51 @@ impl Registry {
         self.grants.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    fn flight(&self) -> MutexGuard<'_, Flight> {
+        self.flight.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     pub(crate) fn clear(&self) {
         self.datasets().clear();
         self.grants().clear();
+        let mut flight = self.flight();
+        flight.peak = flight.now;
+        if let Some(gate) = flight.gate.take() {
+            gate.open.send_replace(true);
+        }
+    }
+
+    /// Counts a download request in flight while `answer` runs, after the
+    /// gate (if one is set) lets it through.
+    pub(super) async fn in_flight<T>(&self, answer: impl std::future::Future<Output = T>) -> T {
+        let waiting = {
+            let mut flight = self.flight();
+            flight.now += 1;
+            flight.peak = flight.peak.max(flight.now);
+            match flight.gate.as_mut() {
+                Some(gate) if gate.arrived + 1 < gate.need => {
+                    gate.arrived += 1;
+                    Some(gate.open.subscribe())
+                }
+                Some(_) => {
+                    if let Some(gate) = flight.gate.take() {
+                        gate.open.send_replace(true);
+                    }
+                    None
+                }
+                None => None,
+            }
+        };
+        let _counted = InFlight(self);
+        if let Some(mut open) = waiting {
+            let opened = tokio::time::timeout(GATE_LIMIT, open.wait_for(|o| *o)).await;
+            if opened.is_err() {
+                if let Some(gate) = self.flight().gate.take() {
+                    gate.open.send_replace(true);
+                }
+            }
+        }
+        answer.await
     }
 
     fn by_uid(&self, dataset_uid: &str, revision_sha256: &str) -> Option<Arc<Published>> {
@@ -394,6 +468,38 @@ impl MockServer {
     /// or a redirect (`Fault::status(302).header("Location", ..)`).
     pub fn download_fault(&self, fault: Fault) -> FaultScript {
         self.state.faults.add(DOWNLOAD_OPERATION, fault)
+    }
+
+    /// Plays `fault` on the download requests of one object only (before
+    /// the faults of [`MockServer::download_fault`]): e.g. one object that
+    /// fails while the others download.
+    pub fn object_download_fault(&self, object_uid: &str, fault: Fault) -> FaultScript {
+        self.state.faults.add(&object_fault_key(object_uid), fault)
+    }
+
+    /// Holds the next `n` download requests until all `n` have arrived,
+    /// then lets them go on together: a client that downloads fewer than
+    /// `n` objects at a time is held (at most 10 s, after which the gate
+    /// opens for good). Proves concurrency by counts, with
+    /// [`MockServer::peak_downloads_in_flight`].
+    pub fn hold_downloads(&self, n: usize) {
+        let (open, _) = tokio::sync::watch::channel(n <= 1);
+        let mut flight = self.state.resolver.flight();
+        if let Some(old) = flight.gate.take() {
+            old.open.send_replace(true);
+        }
+        flight.gate = (n > 1).then_some(Gate {
+            need: n,
+            arrived: 0,
+            open,
+        });
+    }
+
+    /// The most download requests the mock was serving at the same time
+    /// (from their arrival until their answer's head is ready), since the
+    /// start or the last [`MockServer::reset`].
+    pub fn peak_downloads_in_flight(&self) -> usize {
+        self.state.resolver.flight().peak
     }
 
     /// A resolver of this server (plain `http` on the loopback is allowed,
@@ -572,10 +678,19 @@ pub(super) fn download(state: &State, record: &mut ReceivedRequest) -> Option<An
         }
         None => Answer::problem(StatusCode::NOT_FOUND, "Not found.", &[]),
     };
-    Some(match state.faults.take(DOWNLOAD_OPERATION) {
+    let fault = state
+        .faults
+        .take(&object_fault_key(&object_uid))
+        .or_else(|| state.faults.take(DOWNLOAD_OPERATION));
+    Some(match fault {
         Some(fault) => server::play(fault, normal),
         None => normal(),
     })
+}
+
+/// Where the faults of one object's downloads are kept.
+fn object_fault_key(object_uid: &str) -> String {
+    format!("{DOWNLOAD_OPERATION} {object_uid}")
 }
 
 fn hex(bytes: &[u8]) -> String {

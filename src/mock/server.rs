@@ -584,7 +584,14 @@ async fn handle(request: Request<Incoming>, state: &State) -> io::Result<Respons
     }
     let answer = answer(state, &mut record);
     record.status = (answer.delivery != Delivery::Drop).then_some(answer.status.as_u16());
+    let download = record.operation_id.as_deref() == Some(super::resolver::DOWNLOAD_OPERATION);
     state.received().push(record);
+    if download {
+        return state
+            .resolver
+            .in_flight(deliver(answer, number, state))
+            .await;
+    }
     deliver(answer, number, state).await
 }
 

@@ -160,8 +160,7 @@ fn check_resolver_path(path: &str, what: &str) -> Result<()> {
     Ok(())
 }
 
-/// A canonical `logical_path` (§13.3): NFC (checked as: no characters that
-/// NFC would change are assumed; see below), 1–1024 bytes, relative, no
+/// A canonical `logical_path` (§13.3): NFC, 1–1024 bytes, relative, no
 /// `\`, no `%2f`, no empty, `.` or `..` segment, no control characters.
 fn check_logical_path(path: &str) -> Result<()> {
     let bad = path.is_empty()
@@ -174,24 +173,13 @@ fn check_logical_path(path: &str) -> Result<()> {
             .split('/')
             .any(|s| s.is_empty() || s == "." || s == "..")
         || path.chars().any(char::is_control)
-        || !is_nfc_quick(path);
+        || !unicode_normalization::is_nfc(path);
     if bad {
         return Err(integrity(
             "an object's logical_path is not a canonical relative path",
         ));
     }
     Ok(())
-}
-
-/// A conservative NFC test without Unicode tables: refuses combining marks
-/// (U+0300–U+036F and the other common combining blocks), which is where a
-/// decomposed (NFD) path differs from its NFC form.
-fn is_nfc_quick(path: &str) -> bool {
-    !path.chars().any(|c| {
-        matches!(c as u32,
-            0x0300..=0x036F | 0x1AB0..=0x1AFF | 0x1DC0..=0x1DFF | 0x20D0..=0x20FF | 0xFE20..=0xFE2F
-                | 0x3099 | 0x309A)
-    })
 }
 
 impl Revision {
@@ -398,7 +386,8 @@ mod tests {
         }
         let long = "a".repeat(1025);
         for bad in [
-            "", "/a", "a/", "a//b", "./a", "a/../b", "a\\b", "a%2Fb", "a\u{1}b", "e\u{301}", &long,
+            "", "/a", "a/", "a//b", "./a", "a/../b", "a\\b", "a%2Fb", "a\u{1}b", "e\u{301}",
+            "\u{212b}", &long,
         ] {
             assert!(check_logical_path(bad).is_err(), "{bad:?}");
         }

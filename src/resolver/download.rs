@@ -10,6 +10,7 @@
 //!    and SHA-256 match. Memory does not grow with the object's size.
 
 use std::{
+    future::{Future, IntoFuture},
     path::{Path, PathBuf},
     pin::Pin,
 };
@@ -18,11 +19,11 @@ use bytes::{Bytes, BytesMut};
 use futures::{stream, Stream, StreamExt, TryStreamExt};
 use reqwest::{header, Method, StatusCode};
 use sha2::{Digest, Sha256};
-use tokio::io::AsyncWriteExt;
 
 use super::{
     documents::integrity,
     grant::{self, Grant, MIN_REMAINING},
+    local::{self, Existing, Part, Place},
     transport, ResolvedObject,
 };
 use crate::Result;
@@ -94,32 +95,37 @@ impl ResolvedObject {
         Ok(out.freeze())
     }
 
-    /// Writes the object to `path`: into a temporary file beside it, renamed
-    /// to `path` only after verification (replacing a file there). On any
-    /// failure nothing is left behind.
-    pub async fn download_to(&self, path: impl AsRef<Path>) -> Result<()> {
-        let path = path.as_ref();
-        let mut temp = TempFile::create(path).await?;
+    /// Writes the object to `path`, verified; run it with `.await`. A file
+    /// already there with the object's size and SHA-256 is kept (nothing is
+    /// fetched); one that differs is replaced only with
+    /// [`overwrite(true)`](ObjectDownload::overwrite), else the download
+    /// fails with [`Error::FileConflict`](crate::Error::FileConflict) before
+    /// fetching. A symbolic link at `path` is never written through.
+    pub fn download_to(&self, path: impl AsRef<Path>) -> ObjectDownload {
+        ObjectDownload {
+            object: self.clone(),
+            path: path.as_ref().to_owned(),
+            overwrite: false,
+        }
+    }
+
+    /// Fetches the object into a temporary file beside `place`, verified,
+    /// and gives it the target's name (replacing a regular file there only
+    /// when `replace`). `received` sees the length of each verified chunk.
+    /// On any failure nothing is left behind.
+    pub(crate) async fn fetch_to(
+        &self,
+        place: &Place,
+        replace: bool,
+        received: &(dyn Fn(u64) + Send + Sync),
+    ) -> Result<()> {
+        let mut part = Part::create(place).await?;
         let mut chunks = self.stream();
         while let Some(chunk) = chunks.try_next().await? {
-            temp.file
-                .write_all(&chunk)
-                .await
-                .map_err(|e| local(&temp.path, "writing", e))?;
+            part.write(&chunk).await?;
+            received(chunk.len() as u64);
         }
-        temp.file
-            .flush()
-            .await
-            .map_err(|e| local(&temp.path, "writing", e))?;
-        temp.file
-            .sync_all()
-            .await
-            .map_err(|e| local(&temp.path, "writing", e))?;
-        tokio::fs::rename(&temp.path, path)
-            .await
-            .map_err(|e| local(path, "renaming into", e))?;
-        temp.keep();
-        Ok(())
+        part.commit(place, replace).await
     }
 
     /// Steps 1–3: the grant, the request, and the verifying stream.
@@ -224,67 +230,67 @@ impl Verify {
     }
 }
 
-/// A local file error, naming the file (never a URL).
-fn local(path: &Path, doing: &str, e: std::io::Error) -> crate::Error {
-    crate::Error::InvalidArgument {
-        message: format!("{doing} {}: {e}", path.display()),
-    }
+/// What a download did with an object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Downloaded {
+    /// Its bytes were fetched, verified and written.
+    Fetched,
+    /// A file with its size and SHA-256 was already there: nothing was
+    /// fetched.
+    Kept,
 }
 
-/// A temporary file beside the target, removed on drop unless kept.
-struct TempFile {
+/// A download of one object to a file; made by
+/// [`ResolvedObject::download_to`], run by awaiting it.
+#[derive(Debug)]
+#[must_use = "nothing is downloaded until it is awaited"]
+pub struct ObjectDownload {
+    object: ResolvedObject,
     path: PathBuf,
-    file: tokio::fs::File,
-    keep: bool,
+    overwrite: bool,
 }
 
-impl TempFile {
-    async fn create(target: &Path) -> Result<Self> {
-        let name = target
-            .file_name()
-            .ok_or_else(|| crate::Error::InvalidArgument {
-                message: format!("{} does not name a file", target.display()),
-            })?;
-        let dir = match target.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
+impl ObjectDownload {
+    /// Replace a file at the path that differs from the object (default
+    /// `false`: such a file is an
+    /// [`Error::FileConflict`](crate::Error::FileConflict)). Links and
+    /// directories are never replaced.
+    pub fn overwrite(mut self, overwrite: bool) -> Self {
+        self.overwrite = overwrite;
+        self
+    }
+
+    /// Runs the download (what `.await` does).
+    pub async fn send(self) -> Result<Downloaded> {
+        let place = Place::file(&self.path)?;
+        let existing = {
+            let (place, size, sha256) = (
+                place.clone(),
+                self.object.size_bytes(),
+                self.object.sha256().to_owned(),
+            );
+            local::blocking(move || local::inspect(&place, size, &sha256)).await?
         };
-        for _ in 0..8 {
-            let mut temp = std::ffi::OsString::from(".");
-            temp.push(name);
-            temp.push(format!(".{:016x}.avala-part", fastrand::u64(..)));
-            let path = dir.join(temp);
-            match tokio::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&path)
-                .await
-            {
-                Ok(file) => {
-                    return Ok(Self {
-                        path,
-                        file,
-                        keep: false,
-                    })
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(local(&path, "creating", e)),
+        match existing {
+            Existing::Same => return Ok(Downloaded::Kept),
+            Existing::Differs if !self.overwrite => {
+                return Err(local::differs(&place.path(), &[]));
             }
+            _ => {}
         }
-        Err(crate::Error::InvalidArgument {
-            message: format!("could not create a temporary file in {}", dir.display()),
-        })
-    }
-
-    fn keep(mut self) {
-        self.keep = true;
+        self.object
+            .fetch_to(&place, existing == Existing::Differs, &|_| {})
+            .await?;
+        Ok(Downloaded::Fetched)
     }
 }
 
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        if !self.keep {
-            let _ = std::fs::remove_file(&self.path);
-        }
+impl IntoFuture for ObjectDownload {
+    type Output = Result<Downloaded>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Result<Downloaded>> + Send>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.send())
     }
 }

@@ -30,6 +30,9 @@
 //!    checks.
 //! 4. `grant`: an access grant per read, its lifetime and the download
 //!    allow-list; then `download`: the bytes, verified as they arrive.
+//! 5. `local`: where a download may write, what it keeps, and the atomic
+//!    write; `bulk`: [`ResolvedDataset::download_all`], several objects at
+//!    a time.
 
 use std::{
     collections::HashMap,
@@ -41,12 +44,17 @@ use std::{
 use futures::Stream;
 use reqwest::Method;
 
+mod bulk;
 mod documents;
 mod download;
 mod grant;
+mod local;
 mod manifest;
 mod reference;
 mod transport;
+
+pub use bulk::{DatasetDownload, DownloadEvent, DownloadProgress, DownloadReport};
+pub use download::{Downloaded, ObjectDownload};
 
 use documents::{ObjectDoc, Revision};
 use reference::Reference;

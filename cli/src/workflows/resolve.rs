@@ -1,20 +1,16 @@
-//! `resolve <REF> [--download DIR]`: the SDK's anonymous resolver; every
-//! downloaded object is verified (size and SHA-256) before it is renamed
-//! into place.
+//! `resolve <REF> [--download DIR [--workers N] [--overwrite]]`: the SDK's
+//! anonymous resolver and its `download_all`: every object verified (size
+//! and SHA-256) before it gets its name, files already there kept, others
+//! never replaced without `--overwrite`, links never written through.
 
-use std::path::{Component, Path, PathBuf};
+use std::path::PathBuf;
 
-use clap::{value_parser, Arg, ArgMatches};
-use futures::{future::LocalBoxFuture, TryStreamExt};
+use clap::{value_parser, Arg, ArgAction, ArgMatches};
+use futures::future::LocalBoxFuture;
 use serde_json::json;
 
-use super::{required, Workflow};
-use crate::{
-    context::Context,
-    failure::{Failure, Result},
-    output::Outcome,
-    progress::Progress,
-};
+use super::{required, upload::totals, workers_arg, Workflow};
+use crate::{context::Context, failure::Result, output::Outcome, progress::Progress};
 
 pub const RESOLVE: Workflow = Workflow {
     path: &["resolve"],
@@ -24,8 +20,13 @@ pub const RESOLVE: Workflow = Workflow {
                 "Resolve a public dataset reference (owner/dataset, owner/dataset@alias, \
                  owner/dataset@<64-hex revision> or avala://datasets/<uuid>@<revision>) and print \
                  the pinned revision. No API key is needed.\n\n\
-                 With --download DIR, every object is written to DIR/<logical path>, each checked \
-                 against the manifest's size and SHA-256 before it is renamed into place.",
+                 With --download DIR, every object is written to DIR/<logical path>, several at a \
+                 time, each checked against the manifest's size and SHA-256 before it gets its \
+                 name. A file already there with that size and SHA-256 is kept (so a second run \
+                 fetches only what is missing); a file that differs is not replaced unless \
+                 --overwrite is given: the command names it and exits 1 before fetching anything. \
+                 Nothing is written through a symbolic link inside DIR, and object paths that \
+                 would name the same file on a case-insensitive file system are refused.",
             )
             .arg(
                 Arg::new("reference")
@@ -39,6 +40,17 @@ pub const RESOLVE: Workflow = Workflow {
                     .value_name("DIR")
                     .value_parser(value_parser!(PathBuf))
                     .help("Download every object into this directory"),
+            )
+            .arg(
+                workers_arg("Objects fetched at the same time, 1 to 64 [default: 8]")
+                    .requires("download"),
+            )
+            .arg(
+                Arg::new("overwrite")
+                    .long("overwrite")
+                    .action(ArgAction::SetTrue)
+                    .requires("download")
+                    .help("Replace files in DIR that differ from the dataset's objects"),
             )
     },
     run,
@@ -66,65 +78,25 @@ fn run<'a>(ctx: &'a Context, m: &'a ArgMatches) -> LocalBoxFuture<'a, Result<Out
         if let Some(dir) = m.get_one::<PathBuf>("download") {
             let progress =
                 Progress::bytes(ctx.interactive, dataset.total_size_bytes(), "downloading");
-            let downloaded = download(&dataset, dir, &progress).await;
+            let show = totals(progress.clone());
+            let mut download = dataset
+                .download_all(dir)
+                .overwrite(m.get_flag("overwrite"))
+                .on_progress(move |p| {
+                    show(p.files_done, p.files_total, p.bytes_done, p.bytes_total)
+                });
+            if let Some(n) = m.get_one::<usize>("workers") {
+                download = download.workers(*n);
+            }
+            let report = download.await;
             progress.finish();
-            let (files, bytes) = downloaded?;
+            let report = report?;
             summary["downloaded_to"] = json!(dir.display().to_string());
-            summary["downloaded_files"] = json!(files);
-            summary["downloaded_bytes"] = json!(bytes);
+            summary["downloaded_files"] = json!(report.files_fetched);
+            summary["downloaded_bytes"] = json!(report.bytes_fetched);
+            summary["kept_files"] = json!(report.files_kept);
+            summary["kept_bytes"] = json!(report.bytes_kept);
         }
         Ok(Outcome::Value(summary))
     })
-}
-
-/// Downloads every object under `dir`; the files and bytes written.
-async fn download(
-    dataset: &avala::resolver::ResolvedDataset,
-    dir: &Path,
-    progress: &Progress,
-) -> Result<(u64, u64)> {
-    let (mut files, mut bytes) = (0, 0);
-    let mut objects = dataset.objects();
-    while let Some(object) = objects.try_next().await? {
-        let target = dir.join(relative(object.logical_path())?);
-        if let Some(parent) = target.parent() {
-            tokio::fs::create_dir_all(parent)
-                .await
-                .map_err(|e| Failure::Io(format!("could not create {}: {e}", parent.display())))?;
-        }
-        progress.status(object.logical_path());
-        object.download_to(&target).await?;
-        files += 1;
-        bytes += object.size_bytes();
-        progress.set(bytes);
-    }
-    Ok((files, bytes))
-}
-
-/// A logical path as a path below the download directory: relative, with
-/// no `..`, root or drive, so a hostile manifest cannot write elsewhere.
-fn relative(logical: &str) -> Result<PathBuf> {
-    let path = Path::new(logical);
-    let normal = path
-        .components()
-        .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
-    if logical.is_empty() || !normal {
-        return Err(Failure::Sdk(avala::Error::Integrity {
-            message: format!("the object path {logical:?} would leave the download directory"),
-        }));
-    }
-    Ok(path.to_owned())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn object_paths_stay_below_the_download_directory() {
-        assert_eq!(relative("a/b.bin").unwrap(), PathBuf::from("a/b.bin"));
-        for bad in ["../x", "/etc/passwd", "a/../../x", ""] {
-            assert!(relative(bad).is_err(), "{bad}");
-        }
-    }
 }

@@ -120,13 +120,12 @@ fn run<'a>(ctx: &'a Context, m: &'a ArgMatches) -> LocalBoxFuture<'a, Result<Out
     })
 }
 
-/// The progress callback: the bar follows the bytes; without a terminal a
-/// line at every further tenth of the bytes, and when the last file is done.
-/// Each entry the walk left out gets a line of its own.
+/// The progress callback of an upload (see [`totals`]); each entry the
+/// walk left out gets a line of its own.
 pub(super) fn reporter(
     progress: Progress,
 ) -> impl Fn(&avala::upload::Progress) + Send + Sync + 'static {
-    let tenths_shown = Arc::new(AtomicU64::new(u64::MAX));
+    let show = totals(progress.clone());
     move |p| {
         if let ProgressEvent::Excluded(kind) = p.event {
             // Debug quoting: a file name's control characters are escaped.
@@ -137,14 +136,25 @@ pub(super) fn reporter(
             progress.note(&format!("skipped {:?}: {why}", p.path));
             return;
         }
-        progress.set_total(p.bytes_total);
-        progress.set(p.bytes_done);
-        let tenths = (p.bytes_done * 10).checked_div(p.bytes_total).unwrap_or(10);
-        let step = tenths * 2 + u64::from(p.files_done == p.files_total);
+        show(p.files_done, p.files_total, p.bytes_done, p.bytes_total)
+    }
+}
+
+/// Shows running totals (files done, files, bytes done, bytes) of an upload
+/// or a download: the bar follows the bytes; without a terminal a line at
+/// every further tenth of the bytes, and when the last file is done.
+pub(super) fn totals(
+    progress: Progress,
+) -> impl Fn(usize, usize, u64, u64) + Send + Sync + 'static {
+    let tenths_shown = Arc::new(AtomicU64::new(u64::MAX));
+    move |files_done, files_total, bytes_done, bytes_total| {
+        progress.set_total(bytes_total);
+        progress.set(bytes_done);
+        let tenths = (bytes_done * 10).checked_div(bytes_total).unwrap_or(10);
+        let step = tenths * 2 + u64::from(files_done == files_total);
         if tenths_shown.swap(step, Ordering::Relaxed) != step {
             progress.status(&format!(
-                "{}/{} files, {}/{} bytes",
-                p.files_done, p.files_total, p.bytes_done, p.bytes_total
+                "{files_done}/{files_total} files, {bytes_done}/{bytes_total} bytes"
             ));
         }
     }

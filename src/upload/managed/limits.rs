@@ -30,12 +30,7 @@ pub(super) fn recording_uid(uid: &str) -> Result<String> {
 }
 
 pub(super) fn workers(workers: usize) -> Result<usize> {
-    if (1..=MAX_WORKERS).contains(&workers) {
-        return Ok(workers);
-    }
-    Err(Error::InvalidArgument {
-        message: format!("workers must be 1 to {MAX_WORKERS}, got {workers}"),
-    })
+    crate::config::workers(workers, MAX_WORKERS)
 }
 
 pub(super) fn wait(wait: Duration) -> Result<Duration> {
