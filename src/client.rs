@@ -39,9 +39,11 @@ impl Client {
         Self::builder().build()
     }
 
-    /// Loads `.env` from the current directory or its parents (variables
-    /// already set win), then as [`Client::from_env`]. A missing `.env` is not
-    /// an error; an unreadable one is.
+    /// Loads `./.env`, the file in the current working directory only (no
+    /// parent directory is searched; variables already set win), then as
+    /// [`Client::from_env`]. That file may set `AVALA_API_KEY`,
+    /// `AVALA_BASE_URL` and `AVALA_ALLOW_INSECURE_BASE_URL`. A missing `.env`
+    /// is not an error; an unreadable one is. See [`crate::config::load_dotenv`].
     pub fn from_dotenv() -> Result<Self> {
         config::load_dotenv()?;
         Self::from_env()

@@ -2,8 +2,9 @@
 //!
 //! Precedence: an explicit argument, then the environment (`AVALA_API_KEY`,
 //! `AVALA_BASE_URL`, `AVALA_ALLOW_INSECURE_BASE_URL`), then the default root.
-//! `.env` is read only by `Client::from_dotenv`, and never overrides a
-//! variable that is already set.
+//! `.env` is read only by `Client::from_dotenv` (and the command line), only
+//! from the working directory, and never overrides a variable that is
+//! already set.
 
 use url::{Host, Url};
 
@@ -18,23 +19,34 @@ pub const ENV_BASE_URL: &str = "AVALA_BASE_URL";
 /// Environment variable that, when truthy, allows `http` to loopback hosts.
 pub const ENV_ALLOW_INSECURE: &str = "AVALA_ALLOW_INSECURE_BASE_URL";
 
-/// Loads `.env` from the current directory or its parents into the process
-/// environment; variables already set win. A missing `.env` is not an error;
+/// The one `.env` that is read: in the current working directory.
+const DOTENV_FILE: &str = ".env";
+
+/// Loads `./.env` (the file `.env` in the current working directory, and no
+/// other: parent directories are not searched) into the
+/// process environment. It may set any variable that is not already set,
+/// `AVALA_API_KEY`, `AVALA_BASE_URL` and `AVALA_ALLOW_INSECURE_BASE_URL`
+/// included; a variable already set wins. A missing file is not an error;
 /// an unreadable or unparsable one is, and the message never quotes its
-/// lines (they typically hold the key). [`crate::Client::from_dotenv`] calls
-/// it; call it yourself before [`crate::ClientBuilder::build`] to combine
-/// `.env` with explicit settings.
+/// lines (they typically hold the key). [`crate::Client::from_dotenv`] and
+/// the `avala` command line call it; call it yourself before
+/// [`crate::ClientBuilder::build`] to combine `.env` with explicit settings.
+///
+/// Unlike python-dotenv's `load_dotenv()` (which the official guide uses and
+/// which searches upwards), a `.env` above the working directory is never
+/// read: one planted in a shared or temporary parent could otherwise choose
+/// the host the key is sent to.
 pub fn load_dotenv() -> Result<()> {
-    match dotenvy::dotenv() {
-        Ok(_) => Ok(()),
+    match dotenvy::from_path(DOTENV_FILE) {
+        Ok(()) => Ok(()),
         Err(e) if e.not_found() => Ok(()),
         // dotenvy's message quotes the whole offending line, which is
         // typically `AVALA_API_KEY=...`: give only the position.
         Err(dotenvy::Error::LineParse(_, index)) => Err(Error::config(format!(
-            "could not parse .env near character {index}; check the quoting (the line is not shown, it may hold a secret)"
+            "could not parse ./.env near character {index}; check the quoting (the line is not shown, it may hold a secret)"
         ))),
         Err(e) => Err(Error::config(format!(
-            "could not read .env: {}",
+            "could not read ./.env: {}",
             crate::redact::redact_text(&e.to_string())
         ))),
     }

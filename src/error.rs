@@ -17,7 +17,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub struct ApiError {
     /// The HTTP status.
     pub status: u16,
-    /// The body's `detail` when it is a string, else `HTTP <status>`.
+    /// One line for a person: the body's `detail` when it is a string, else
+    /// its DRF field errors (`slug: Dataset with this slug already exists.`),
+    /// else `HTTP <status>`; control characters escaped, at most 1024
+    /// characters (the body keeps the server's exact text).
     pub message: String,
     /// The body as JSON, when it was JSON (redacted).
     pub body: Option<Value>,

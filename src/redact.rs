@@ -1,4 +1,5 @@
-//! Redaction of secrets in error messages and bodies (protocol.md §7).
+//! Redaction of secrets in error messages and bodies (protocol.md §7), and
+//! the escaping of server text for a terminal.
 //!
 //! The SDK never hands back server text that could echo a credential without
 //! passing it through here first. Two rules apply:
@@ -13,8 +14,13 @@
 //!   every other string gets the text rule.
 //!
 //! Both functions are total: they never panic, whatever the input.
+//!
+//! Text meant for a person (an error's message, the `avala` command line's
+//! output) also goes through [`escape_controls`], so that a server cannot
+//! send escape sequences to the reader's terminal.
 
 use std::borrow::Cow;
+use std::fmt::Write;
 use std::sync::LazyLock;
 
 use regex::{NoExpand, Regex, RegexSet};
@@ -144,6 +150,37 @@ pub fn redact_text(text: &str) -> String {
         }
     }
     out.into_owned()
+}
+
+/// `text` with every control character but the line feed (C0, DEL and C1:
+/// ESC, BEL, carriage return, tab, the C1 CSI, …) written as a visible
+/// `\u00XX` escape, so that server text cannot move the cursor, retitle the
+/// window or clear the screen of the terminal it is printed on.
+///
+/// Everything else, `\` included, is kept, so escaping twice changes
+/// nothing, and JSON written by `serde_json` stays valid JSON with the same
+/// values (JSON spells these characters the same way, and its text holds
+/// them only inside strings).
+///
+/// ```
+/// let s = avala::redact::escape_controls("name\u{1b}]0;pwned\u{7}\n");
+/// assert_eq!(s, "name\\u001b]0;pwned\\u0007\n");
+/// ```
+pub fn escape_controls(text: &str) -> Cow<'_, str> {
+    let is_escaped = |c: char| c.is_control() && c != '\n';
+    if !text.chars().any(is_escaped) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if is_escaped(c) {
+            // Writing to a String cannot fail.
+            let _ = write!(out, "\\u{:04x}", u32::from(c));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// Redacts a JSON value in place.

@@ -12,9 +12,13 @@
 
 mod common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use common::{assert_logs_clean, checked, env_lock, hits, received, KEY};
+use common::{
+    assert_logs_clean, checked, env_lock, expect_err, hits,
+    raw::{self, RawServer},
+    received, KEY,
+};
 use wiremock::MockServer;
 
 fn set(name: &str, value: &str) {
@@ -283,6 +287,14 @@ fn temp_dir(tag: &str) -> PathBuf {
 /// Runs `f` with the current directory set to a temp dir holding `.env`
 /// with `contents`, and restores the directory even if `f` panics.
 fn with_dotenv<T>(contents: &str, f: impl FnOnce() -> T) -> T {
+    let dir = temp_dir("dotenv");
+    std::fs::write(dir.join(".env"), contents).unwrap();
+    in_dir(&dir, &dir, f)
+}
+
+/// Runs `f` with `cwd` as the current directory, then restores the
+/// directory and removes `tree`, even if `f` panics.
+fn in_dir<T>(cwd: &Path, tree: &Path, f: impl FnOnce() -> T) -> T {
     struct Restore(PathBuf, PathBuf);
     impl Drop for Restore {
         fn drop(&mut self) {
@@ -290,10 +302,8 @@ fn with_dotenv<T>(contents: &str, f: impl FnOnce() -> T) -> T {
             let _ = std::fs::remove_dir_all(&self.1);
         }
     }
-    let dir = temp_dir("dotenv");
-    std::fs::write(dir.join(".env"), contents).unwrap();
-    let _restore = Restore(std::env::current_dir().unwrap(), dir.clone());
-    std::env::set_current_dir(&dir).unwrap();
+    let _restore = Restore(std::env::current_dir().unwrap(), tree.to_owned());
+    std::env::set_current_dir(cwd).unwrap();
     f()
 }
 
@@ -328,6 +338,53 @@ async fn variables_already_set_win_over_dot_env() {
     client.get_dataset().uid("d1").send().await.unwrap();
     assert_eq!(keys_seen(&received(&set_server).await), [KEY]);
     assert_eq!(hits(&dotenv_server).await, 0);
+}
+
+/// A `.env` above the working directory (planted in a shared or temporary
+/// parent) must not choose where the key goes: only `./.env` is read.
+#[tokio::test]
+async fn a_dot_env_in_a_parent_directory_is_not_read() {
+    let _env = env_lock();
+    let planted = dataset_server().await;
+    // Every https request ends at this loopback proxy, which refuses the
+    // tunnel: the default root is never really reached.
+    let trap = RawServer::start(vec![vec![raw::response("403 Forbidden", &[], "")]]).await;
+    set("HTTPS_PROXY", &format!("http://{}", trap.addr));
+    set("AVALA_API_KEY", KEY);
+    let parent = temp_dir("planted");
+    let cwd = parent.join("work");
+    std::fs::create_dir_all(&cwd).unwrap();
+    std::fs::write(
+        parent.join(".env"),
+        format!(
+            "AVALA_BASE_URL={}/api/v1\nAVALA_ALLOW_INSECURE_BASE_URL=1\nPLANTED=1\n",
+            planted.uri()
+        ),
+    )
+    .unwrap();
+    let client = in_dir(&cwd, &parent, avala::Client::from_dotenv).unwrap();
+    assert_eq!(client.base_url(), avala::config::DEFAULT_BASE_URL);
+    for var in ["AVALA_BASE_URL", "AVALA_ALLOW_INSECURE_BASE_URL", "PLANTED"] {
+        assert_eq!(std::env::var(var).ok(), None, "{var} came from ../.env");
+    }
+    let err = expect_err(client.get_dataset().uid("d1").send().await);
+    assert!(matches!(err, avala::Error::Transport { .. }), "{err:?}");
+    assert_eq!(hits(&planted).await, 0, "the planted host was called");
+    let heads = trap.requests();
+    assert!(!heads.is_empty(), "no request reached the default root");
+    for head in &heads {
+        assert!(head.starts_with("CONNECT api.avala.ai:443 "), "{head}");
+        common::assert_no_key(head, "the proxy request");
+    }
+
+    // Nor does the key come from there.
+    std::env::remove_var("AVALA_API_KEY");
+    let parent = temp_dir("planted-key");
+    let cwd = parent.join("work");
+    std::fs::create_dir_all(&cwd).unwrap();
+    std::fs::write(parent.join(".env"), format!("AVALA_API_KEY={KEY}\n")).unwrap();
+    assert_missing_key(in_dir(&cwd, &parent, avala::Client::from_dotenv));
+    assert_logs_clean();
 }
 
 #[test]

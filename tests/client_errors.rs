@@ -77,7 +77,12 @@ async fn validation_details_are_the_body_when_it_is_an_array() {
     let body = json!([{"field": "name", "message": "required"}, "slug is taken"]);
     for status in [400, 422] {
         let err = json_error(status, &body).await;
-        assert_api(&err, status, &format!("HTTP {status}"), Some(&body));
+        assert_api(
+            &err,
+            status,
+            "[0].field: name; [0].message: required; slug is taken",
+            Some(&body),
+        );
         let Error::Validation { details, .. } = &err else {
             panic!("expected Validation, got {err:?}");
         };
@@ -86,20 +91,56 @@ async fn validation_details_are_the_body_when_it_is_an_array() {
 }
 
 #[tokio::test]
-async fn a_message_comes_only_from_a_string_detail() {
-    // DRF field errors: no `detail`, so the generic message; the map stays in the body.
-    let drf = json!({"name": ["This field is required."], "slug": ["Too long.", "Taken."]});
-    let err = json_error(400, &drf).await;
-    assert_api(&err, 400, "HTTP 400", Some(&drf));
+async fn drf_field_errors_are_the_message() {
+    // The answer to an upload into a slug that exists.
+    let taken = json!({"slug": ["Dataset with this slug already exists."]});
+    let err = json_error(400, &taken).await;
+    assert_api(
+        &err,
+        400,
+        "slug: Dataset with this slug already exists.",
+        Some(&taken),
+    );
     assert!(matches!(&err, Error::Validation { details, .. } if details.is_empty()));
+    assert_eq!(
+        err.to_string(),
+        "validation failed (HTTP 400): slug: Dataset with this slug already exists."
+    );
+    for (body, message) in [
+        (
+            json!({"name": ["This field is required."], "slug": ["Too long.", "Taken."]}),
+            "name: This field is required.; slug: Too long. Taken.",
+        ),
+        (
+            json!({"non_field_errors": ["The fields owner, slug must make a unique set."]}),
+            "The fields owner, slug must make a unique set.",
+        ),
+        (
+            json!({"metadata": {"camera": ["Not a valid string."]}}),
+            "metadata.camera: Not a valid string.",
+        ),
+        (
+            json!({"items": [{}, {"name": ["This field is required."]}]}),
+            "items[1].name: This field is required.",
+        ),
+        (json!(["Top-level error."]), "Top-level error."),
+        (json!({"slug": "Not a list."}), "slug: Not a list."),
+        (json!({"detail": ["a.", "b."]}), "a. b."),
+        // A quota body without `detail` names no field.
+        (json!({"limit": 100, "used": 0}), "HTTP 400"),
+        (json!({}), "HTTP 400"),
+    ] {
+        let err = json_error(400, &body).await;
+        assert_api(&err, 400, message, Some(&body));
+    }
 
-    // A structured detail (shared fixture): generic message, body redacted.
+    // A structured detail (shared fixture): its fields, redacted.
     let err = json_error(
         400,
         &fixture("_transport.error_400_structured_detail.response.json"),
     )
     .await;
-    assert_eq!(err.message(), "HTTP 400");
+    assert_eq!(err.message(), "aws_secret_access_key: [redacted]");
     let api = err.api_error().unwrap();
     assert_eq!(
         api.body,
@@ -108,12 +149,69 @@ async fn a_message_comes_only_from_a_string_detail() {
     assert!(!api.raw_body.contains("wJalrXUtnFEMI"), "{}", api.raw_body);
     assert!(!format!("{err:?}").contains("wJalrXUtnFEMI"));
 
-    // Non-string details.
-    for detail in [json!(5), json!(null), json!(["a", "b"]), json!(true)] {
+    // Details that hold no text.
+    for detail in [json!(5), json!(null), json!(true)] {
         let body = json!({ "detail": detail });
         let err = json_error(403, &body).await;
         assert_api(&err, 403, "HTTP 403", Some(&body));
     }
+}
+
+#[tokio::test]
+async fn a_hostile_field_error_body_makes_a_short_message() {
+    // Thousands of fields with long messages, long field names, deep nesting.
+    let mut fields = serde_json::Map::new();
+    for i in 0..100 {
+        fields.insert(format!("field_{i:04}"), json!(["m".repeat(450)]));
+    }
+    fields.insert("n".repeat(5000), json!(["x"]));
+    let mut deep = json!(["deep"]);
+    for _ in 0..100 {
+        deep = json!({ "d": deep });
+    }
+    fields.insert("zz".into(), deep);
+    let err = json_error(400, &Value::Object(fields)).await;
+    let message = err.message();
+    assert!(message.chars().count() <= 1024, "{}", message.len());
+    assert!(message.starts_with("field_0000: mmm"), "{message}");
+    assert!(
+        message.contains("more"),
+        "says that it left some out: {message}"
+    );
+    assert!(err.to_string().chars().count() <= 1100);
+    // A long detail is cut too.
+    let err = json_error(400, &json!({"detail": "d".repeat(50_000)})).await;
+    assert!(err.message().chars().count() <= 1024);
+    assert!(err.message().starts_with("ddd"));
+}
+
+#[tokio::test]
+async fn a_field_error_never_quotes_the_key() {
+    let key = common::KEY;
+    let mut body = json!({ "api_key": [format!("{key} is not valid.")],
+                           "slug": [format!("Taken by {key}.")] });
+    body[key] = json!(["a field named after the key"]);
+    let err = json_error(400, &body).await;
+    let message = err.message();
+    assert!(message.contains("slug: Taken by [redacted]."), "{message}");
+    // `checked` (in json_error) asserted Display and Debug hold no key.
+    assert!(!message.contains(key), "{message}");
+}
+
+#[tokio::test]
+async fn control_characters_in_a_message_are_escaped() {
+    let body = json!({"detail": "bad\u{1b}]0;pwned\u{7} name\u{1b}[2J\u{9b}31m\u{7f}"});
+    let err = json_error(400, &body).await;
+    let message = err.message();
+    assert_eq!(
+        message,
+        "bad\\u001b]0;pwned\\u0007 name\\u001b[2J\\u009b31m\\u007f"
+    );
+    assert!(!err.to_string().chars().any(char::is_control));
+    // The body keeps the server's text exactly.
+    assert_eq!(err.api_error().unwrap().body.as_ref(), Some(&body));
+    let err = json_error(400, &json!({"na\u{1b}me": ["x\u{7}y"]})).await;
+    assert_eq!(err.message(), "na\\u001bme: x\\u0007y");
 }
 
 #[tokio::test]

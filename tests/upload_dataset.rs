@@ -1215,3 +1215,66 @@ async fn links_and_special_files_met_by_the_walk_are_reported_not_sent() {
     );
     assert_eq!(stored(&mock, "Walk"), expected(&[("a.jpg", &a)]));
 }
+
+#[tokio::test]
+async fn an_upload_into_a_taken_slug_sends_no_byte() {
+    let mock = MockServer::start().await;
+    mock.upload_mode(UploadMode::Put);
+    let dir = TempDir::new();
+    let state = TempDir::new();
+    dir.file("a.jpg", 1000);
+    let upload = |name: &str| {
+        mock.client()
+            .upload_dataset(dir.path())
+            .name(name)
+            .slug("frames")
+            .data_type(DataType::Image)
+            .state_dir(state.path())
+    };
+    assert_eq!(upload("Frames").send().await.unwrap().slug, "frames");
+    let bytes = mock.storage_bytes_received();
+    let presigns = mock.hits("create_manual_upload_url");
+
+    // Another dataset (not a resume of the first), the same slug and owner:
+    // refused before the first presign, so not one byte goes to storage.
+    let err = upload("Frames again").send().await.unwrap_err();
+    assert_eq!(mock.storage_bytes_received(), bytes, "bytes were sent");
+    assert_eq!(mock.hits("create_manual_upload_url"), presigns);
+    assert_eq!(mock.hits("create_dataset_from_manual_upload"), 1);
+    let shown = err.to_string();
+    assert!(
+        shown.contains("`frames`") && shown.contains("`jdoe`"),
+        "{shown}"
+    );
+    match upload_err(Err::<(), _>(err)) {
+        UploadError::SlugTaken { owner, slug } => {
+            assert_eq!((owner, slug), ("jdoe".into(), "frames".into()))
+        }
+        other => panic!("expected SlugTaken, got {other:?}"),
+    }
+    let checks = mock.received_for("get_dataset_by_slug");
+    assert_eq!(checks.last().unwrap().path_params["owner"], "jdoe");
+    assert_eq!(checks.last().unwrap().path_params["slug"], "frames");
+
+    // Under another owner the slug is free.
+    upload("Frames elsewhere")
+        .owner_name("acme-robotics")
+        .send()
+        .await
+        .unwrap();
+    assert!(mock.storage_bytes_received() > bytes);
+    assert_eq!(mock.hits("create_dataset_from_manual_upload"), 2);
+
+    // An organization's uploads are checked under its slug, looked up by uid.
+    let bytes = mock.storage_bytes_received();
+    let err = upload("Frames of the org")
+        .organization_uid("org-1")
+        .send()
+        .await
+        .unwrap_err();
+    match upload_err(Err::<(), _>(err)) {
+        UploadError::SlugTaken { owner, .. } => assert_eq!(owner, "acme-robotics"),
+        other => panic!("expected SlugTaken, got {other:?}"),
+    }
+    assert_eq!(mock.storage_bytes_received(), bytes);
+}

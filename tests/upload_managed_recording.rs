@@ -333,7 +333,7 @@ async fn a_grant_to_a_disallowed_host_gets_no_byte() {
 }
 
 #[tokio::test]
-async fn a_503_on_a_grant_is_retried_but_an_init_is_never() {
+async fn a_503_on_a_grant_is_retried_and_an_init_is_sent_until_answered() {
     let mock = MockServer::start().await;
     let dir = TempDir::new();
     let state = TempDir::new();
@@ -353,7 +353,10 @@ async fn a_503_on_a_grant_is_retried_but_an_init_is_never() {
     assert_eq!(e.status(), Some(503), "{e:?}");
     assert_eq!(mock.hits("admit_fleet_managed_upload"), 3);
 
-    // The init is sent once; without its answer the session cannot go on.
+    // An init answered 503 created nothing: within a run it is not retried
+    // (its outcome could be uncertain), and the next run, seeing no
+    // generation in the status, sends it again.
+    let a = dir.path().join("a.mcap");
     let mock = MockServer::start().await;
     let state = TempDir::new();
     mock.fault("init_fleet_managed_multipart", Fault::status(503))
@@ -361,9 +364,83 @@ async fn a_503_on_a_grant_is_retried_but_an_init_is_never() {
     let e = upload(&mock, &dir, &state).send().await.unwrap_err();
     assert_eq!(e.status(), Some(503), "{e:?}");
     assert_eq!(mock.hits("init_fleet_managed_multipart"), 1);
-    let message = state_error(upload(&mock, &dir, &state).send().await);
-    assert!(message.contains("not active"), "{message}");
+    let status = upload(&mock, &dir, &state).send().await.unwrap();
+    assert_eq!(status.confirmed_files, 1);
+    assert_eq!(mock.hits("init_fleet_managed_multipart"), 2);
+    assert_eq!(
+        objects(&mock),
+        vec![("a.mcap".to_owned(), 10, Some(sha_of(&a)))]
+    );
+
+    // An init whose answer was lost (the connection dropped after the
+    // server created the generation): the next run adopts that generation
+    // from the status, without a second init.
+    let mock = MockServer::start().await;
+    let state = TempDir::new();
+    mock.fault("init_fleet_managed_multipart", Fault::drop_connection())
+        .times(1);
+    let e = upload(&mock, &dir, &state).send().await.unwrap_err();
+    assert!(e.status().is_none(), "a transport error: {e:?}");
+    let status = upload(&mock, &dir, &state).send().await.unwrap();
+    assert_eq!(status.confirmed_files, 1);
     assert_eq!(mock.hits("init_fleet_managed_multipart"), 1);
+    assert_eq!(
+        objects(&mock),
+        vec![("a.mcap".to_owned(), 10, Some(sha_of(&a)))]
+    );
+}
+
+#[tokio::test]
+async fn the_pin_is_the_first_parts_whichever_grant_answers_first() {
+    let dir = TempDir::new();
+    let two = dir.sparse("two.mcap", PART + 1);
+    // Two parts (the sparse file's last mark makes it a little longer).
+    let size = std::fs::metadata(&two).unwrap().len();
+    assert!(size > PART && size < 2 * PART);
+    let hold_part_1 = ManagedAnomaly::HoldGrant {
+        part: 1,
+        until_answered: 2,
+    };
+    let part_2_puts = |mock: &MockServer| {
+        mock.received_for(StorageRoute::ManagedPart.operation_id())
+            .iter()
+            .filter(|r| r.query_param("partNumber").as_deref() == Some("2"))
+            .count()
+    };
+    for round in 0..20 {
+        // Part 2's grant reaches the client first, on the same destination.
+        let mock = MockServer::start().await;
+        let state = TempDir::new();
+        mock.managed_anomaly(hold_part_1.clone());
+        let status = upload(&mock, &dir, &state).workers(2).send().await;
+        let status = status.unwrap_or_else(|e| panic!("round {round}: {e}"));
+        assert_eq!(status.confirmed_files, 1, "round {round}");
+
+        // Part 2's grant, first again, moves the part: it is the one
+        // refused (against part 1's pin), and nothing is sent to it.
+        let mock = MockServer::start().await;
+        let state = TempDir::new();
+        mock.managed_anomaly(hold_part_1.clone());
+        mock.managed_anomaly(ManagedAnomaly::MovedPart(2));
+        let message = state_error(upload(&mock, &dir, &state).workers(2).send().await);
+        assert!(
+            message.contains("part 2 ") && message.contains("another destination"),
+            "round {round}: {message}"
+        );
+        assert_eq!(part_2_puts(&mock), 0, "round {round}");
+        // The receipt pinned part 1's destination: the next run's grants
+        // fit it and the file is whole (checked in some rounds: it sends
+        // the whole file again).
+        if round % 5 != 0 {
+            continue;
+        }
+        upload(&mock, &dir, &state).workers(2).send().await.unwrap();
+        assert_eq!(
+            objects(&mock),
+            vec![("two.mcap".to_owned(), size, Some(sha_of(&two)))],
+            "round {round}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -450,6 +527,35 @@ async fn an_abandoned_session_and_changed_files_stop_the_resume() {
         "{message}"
     );
     assert_eq!(mock.received().len(), before);
+}
+
+#[tokio::test]
+async fn legacy_and_managed_receipts_of_one_recording_share_a_state_dir() {
+    let mock = MockServer::start().await;
+    let dir = TempDir::new();
+    let state = TempDir::new();
+    let a = dir.file("a.mcap", 3000);
+    // A legacy attempt stopped by a refused PUT leaves its receipts.
+    mock.storage_fault(StorageRoute::Fleet, Fault::status(403))
+        .times(1);
+    let legacy = || {
+        mock.client()
+            .upload_recording(RECORDING, dir.path())
+            .state_dir(state.path())
+            .retry_unit(Duration::from_millis(1))
+    };
+    legacy().send().await.unwrap_err();
+    // A managed run of the same recording in the same directory has its own.
+    let status = upload(&mock, &dir, &state).send().await.unwrap();
+    assert_eq!(status.confirmed_files, 1);
+    assert_eq!(
+        objects(&mock),
+        vec![("a.mcap".to_owned(), 3000, Some(sha_of(&a)))]
+    );
+    // And the legacy receipts still resume their session.
+    legacy().send().await.unwrap();
+    assert_eq!(mock.hits("init_fleet_upload"), 1);
+    assert_eq!(mock.fleet_objects().len(), 1);
 }
 
 #[tokio::test]

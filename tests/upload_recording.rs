@@ -9,7 +9,7 @@ use std::{
 };
 
 use avala::{
-    mock::{Fault, FleetAnomaly, MockServer, StorageRoute},
+    mock::{Fault, FleetAnomaly, FleetUrlStyle, MockServer, StorageRoute},
     types::FleetUploadSessionStatus,
     upload::{ProgressEvent, RecordingUpload, UploadError},
     Error,
@@ -294,6 +294,35 @@ async fn grants_that_move_the_object_are_refused_before_a_put() {
 }
 
 #[tokio::test]
+async fn virtual_hosted_urls_on_loopback_are_accepted_when_they_name_the_key() {
+    // `/<key>` without a bucket segment, as S3-compatible local stores serve.
+    let rig = Rig::new().await;
+    let files = rig.files(3, 700);
+    rig.mock.fleet_url_style(FleetUrlStyle::VirtualHosted);
+    rig.upload().send().await.unwrap();
+    assert_eq!(rig.stored(), expected(&files));
+    for put in rig.mock.received_for("storage.fleet") {
+        assert!(put.path.starts_with("/fleet/mock-org/"), "{}", put.path);
+    }
+
+    // `/<other key>`: refused before a byte is sent, the receipts kept.
+    let rig = Rig::new().await;
+    rig.files(2, 100);
+    rig.mock.fleet_url_style(FleetUrlStyle::VirtualHosted);
+    rig.mock.fleet_anomaly(FleetAnomaly::WrongObject);
+    let e = rig.upload().send().await.unwrap_err();
+    let message = upload_state(&e);
+    assert!(
+        message.contains("does not name its object key"),
+        "{message}"
+    );
+    assert_eq!(rig.mock.storage_bytes_received(), 0);
+    assert_eq!(rig.storage_puts(), 0);
+    rig.upload().send().await.unwrap();
+    assert_eq!(rig.mock.hits("init_fleet_upload"), 1);
+}
+
+#[tokio::test]
 async fn a_missing_etag_stops_after_confirming_the_others() {
     let rig = Rig::new().await;
     let files = rig.files(4, 100);
@@ -493,6 +522,59 @@ async fn the_wait_ends_on_ready_error_or_timeout() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+/// `UploadError::StateNotPrivate`.
+#[cfg(unix)]
+fn not_private(e: &Error) -> &UploadError {
+    match e {
+        Error::Upload(u) if matches!(**u, UploadError::StateNotPrivate { .. }) => u,
+        other => panic!("expected StateNotPrivate, got {other:?}"),
+    }
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn receipts_are_not_read_through_a_symlink_nor_kept_in_a_shared_dir() {
+    use std::os::unix::fs::PermissionsExt;
+    // A receipt replaced by a symbolic link to another file.
+    let rig = Rig::new().await;
+    rig.files(2, 100);
+    rig.interrupted().await;
+    let receipt = std::fs::read_dir(rig.state.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "json"))
+        .unwrap();
+    let target = rig.src.path().join("..").join(format!(
+        "{}.target",
+        receipt.file_name().unwrap().to_string_lossy()
+    ));
+    std::fs::rename(&receipt, &target).unwrap();
+    let before = std::fs::read(&target).unwrap();
+    std::os::unix::fs::symlink(&target, &receipt).unwrap();
+    let requests = rig.mock.received().len();
+    let e = rig.upload().send().await.unwrap_err();
+    not_private(&e);
+    assert_eq!(std::fs::read(&target).unwrap(), before);
+    assert!(std::fs::symlink_metadata(&receipt)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(rig.mock.received().len(), requests, "no request");
+    std::fs::remove_file(&target).unwrap();
+
+    // A state directory others may write to.
+    let rig = Rig::new().await;
+    rig.files(1, 10);
+    std::fs::set_permissions(rig.state.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let e = rig.upload().send().await.unwrap_err();
+    match not_private(&e) {
+        UploadError::StateNotPrivate { path, .. } => assert_eq!(path, rig.state.path()),
+        _ => unreachable!(),
+    }
+    assert!(rig.mock.received().is_empty());
+    assert_eq!(std::fs::read_dir(rig.state.path()).unwrap().count(), 0);
 }
 
 #[tokio::test]

@@ -106,20 +106,40 @@ impl Failure {
             {
                 "the upload is complete; see the recording with `avala fleet recordings get`"
             }
+            (Exit::Other, Self::Sdk(avala::Error::Upload(u)))
+                if matches!(**u, avala::upload::UploadError::SlugTaken { .. }) =>
+            {
+                "they are set with --slug and --owner"
+            }
             (Exit::Other, _) => "see the message above",
         }
     }
 }
 
-impl fmt::Display for Failure {
-    /// One line: what happened, then what to do.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Failure {
+    /// The error line: what happened, on one line, passed through `clean`
+    /// (the redaction and escaping of what is printed) and then cut to
+    /// [`MAX_WHAT`] characters (after `clean`, so that a cut cannot leave
+    /// a piece of the key it would no longer recognise), then what to do.
+    pub fn line(&self, clean: impl Fn(&str) -> String) -> String {
         let what = match self {
             Self::Usage(m) | Self::Io(m) | Self::Failed(m) | Self::GaveUp(m) => m.clone(),
             Self::Sdk(e) => e.to_string(),
         };
-        let what = what.split_whitespace().collect::<Vec<_>>().join(" ");
-        write!(f, "error: {}; {}", what.trim_end_matches('.'), self.hint())
+        let what = clean(&what.split_whitespace().collect::<Vec<_>>().join(" "));
+        let what = crate::output::cut(what.trim_end_matches('.'), MAX_WHAT);
+        format!("error: {what}; {}", self.hint())
+    }
+}
+
+/// The most characters of "what happened" an error line shows: a server's
+/// error body can be 64 KiB.
+const MAX_WHAT: usize = 2048;
+
+impl fmt::Display for Failure {
+    /// [`Failure::line`], without cleaning.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.line(str::to_owned))
     }
 }
 

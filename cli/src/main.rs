@@ -25,7 +25,8 @@ fn main() -> ExitCode {
         Ok(m) => m,
         Err(e) => return clap_exit(&e),
     };
-    // `.env` first, so that the key and base URL it holds count everywhere.
+    // `./.env` first (the working directory's only: one in a parent could be
+    // planted), so that the key and base URL it holds count everywhere.
     let loaded = avala::config::load_dotenv();
     let ctx = Context::new(&matches);
     let result = match loaded {
@@ -39,7 +40,7 @@ fn main() -> ExitCode {
         }
         Ok(None) => ExitCode::SUCCESS,
         Err(failure) => {
-            eprintln!("{}", ctx.redactor.clean(&failure.to_string()));
+            eprintln!("{}", failure.line(|text| ctx.redactor.clean(text)));
             ExitCode::from(failure.exit() as u8)
         }
     }

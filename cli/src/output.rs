@@ -1,5 +1,6 @@
 //! What a command prints on stdout: JSON for scripts, a table or key/value
-//! view for people. Every text passes through [`Redactor`] on its way out.
+//! view for people. Every text passes through [`Redactor`] on its way out,
+//! which also escapes control characters (see [`Redactor::clean`]).
 
 use std::{
     io::{IsTerminal, Write},
@@ -42,7 +43,8 @@ pub enum Outcome {
 }
 
 /// Takes the key (and anything the SDK's patterns recognise as a secret) out
-/// of every text the command line prints.
+/// of every text the command line prints, and escapes its control
+/// characters.
 #[derive(Debug, Default)]
 pub struct Redactor {
     keys: Mutex<Vec<String>>,
@@ -70,14 +72,22 @@ impl Redactor {
         }
     }
 
-    /// `text` without the keys.
+    /// `text` without the keys, and with every control character but the
+    /// line feed escaped (`\u001b`), so that server text in it cannot drive
+    /// the terminal. JSON stays valid JSON with the same values.
     pub fn clean(&self, text: &str) -> String {
         let mut text = avala::redact::redact_text(text);
         for key in self.keys.lock().unwrap_or_else(|p| p.into_inner()).iter() {
             text = text.replace(key.as_str(), "[redacted]");
         }
-        text
+        for_terminal(&text)
     }
+}
+
+/// `text` with its control characters escaped for a person's terminal (the
+/// SDK's one rule, [`avala::redact::escape_controls`]).
+pub fn for_terminal(text: &str) -> String {
+    avala::redact::escape_controls(text).into_owned()
 }
 
 /// Prints `outcome` on stdout in `format`.
@@ -142,7 +152,7 @@ fn table(items: &[Value]) -> String {
     }
     let mut t = Table::new();
     t.load_preset(UTF8_BORDERS_ONLY)
-        .set_header(columns.iter().copied());
+        .set_header(columns.iter().map(|c| for_terminal(c)));
     for item in items {
         t.add_row(
             columns
@@ -160,24 +170,30 @@ fn table(items: &[Value]) -> String {
 fn key_values(m: &serde_json::Map<String, Value>) -> String {
     let width = m.keys().map(String::len).max().unwrap_or(0);
     m.iter()
-        .map(|(k, v)| format!("{k:<width$}  {}", cell(v)))
+        .map(|(k, v)| format!("{:<width$}  {}", for_terminal(k), cell(v)))
         .collect::<Vec<_>>()
         .join("\n")
 }
 
 /// A value on one line, cut at 60 characters.
 fn cell(v: &Value) -> String {
-    let text = scalar(v);
-    match text.char_indices().nth(60) {
+    cut(&scalar(v), 60)
+}
+
+/// `text` with at most `max` characters, then `…` when there were more.
+pub fn cut(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
         Some((at, _)) => format!("{}…", &text[..at]),
-        None => text,
+        None => text.to_owned(),
     }
 }
 
+/// A value as text, escaped here already so that a table is laid out on
+/// what is shown.
 fn scalar(v: &Value) -> String {
     match v {
         Value::Null => String::new(),
-        Value::String(s) => s.replace('\n', " "),
+        Value::String(s) => for_terminal(&s.replace('\n', " ")),
         other => other.to_string(),
     }
 }
@@ -215,6 +231,25 @@ mod tests {
             "{text}"
         );
         assert!(text.contains(&format!("{}…", "x".repeat(60))), "{text}");
+    }
+
+    #[test]
+    fn control_characters_are_escaped_in_cells_keys_and_any_text() {
+        let text = human(&json!({"na\u{1b}me": "x\u{1b}[2J\u{9b}\ry"}));
+        assert_eq!(text, "na\\u001bme  x\\u001b[2J\\u009b\\u000dy");
+        let r = Redactor::new(None);
+        assert_eq!(r.clean("a\u{7}\nb"), "a\\u0007\nb");
+        // JSON keeps its meaning: DEL and C1 become JSON escapes.
+        let json = pretty(&json!({"n": "a\u{7f}\u{85}\u{1b}"}));
+        let shown = r.clean(&json);
+        assert!(
+            !shown.chars().any(|c| c.is_control() && c != '\n'),
+            "{shown}"
+        );
+        assert_eq!(
+            serde_json::from_str::<Value>(&shown).unwrap(),
+            json!({"n": "a\u{7f}\u{85}\u{1b}"})
+        );
     }
 
     #[test]

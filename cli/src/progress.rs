@@ -1,5 +1,7 @@
 //! Progress on stderr: `indicatif` bars and spinners on a terminal; on a pipe
 //! or a log, a plain line when something changes, and nothing in between.
+//! Every text shown (labels, statuses, counters, often from the server) has
+//! its control characters escaped first.
 
 use std::{
     sync::{Arc, Mutex},
@@ -7,6 +9,8 @@ use std::{
 };
 
 use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::output::for_terminal;
 
 /// A progress display. Cheap to clone; clones share the display.
 #[derive(Clone)]
@@ -28,7 +32,7 @@ impl Progress {
             .progress_chars("=> ");
             ProgressBar::new(total)
                 .with_style(style)
-                .with_message(label.to_owned())
+                .with_message(for_terminal(label))
         });
         Self::with(bar, label)
     }
@@ -36,7 +40,7 @@ impl Progress {
     /// A spinner with a message on a terminal (`interactive`).
     pub fn spinner(interactive: bool, label: &str) -> Self {
         let bar = interactive.then(|| {
-            let bar = ProgressBar::new_spinner().with_message(label.to_owned());
+            let bar = ProgressBar::new_spinner().with_message(for_terminal(label));
             bar.enable_steady_tick(Duration::from_millis(120));
             bar
         });
@@ -47,7 +51,7 @@ impl Progress {
         Self {
             bar,
             last: Arc::default(),
-            label: label.to_owned(),
+            label: for_terminal(label),
         }
     }
 
@@ -71,20 +75,21 @@ impl Progress {
     /// to print as lines.
     pub fn tick(&self, text: &str) {
         if let Some(bar) = &self.bar {
-            bar.set_message(format!("{}: {text}", self.label));
+            bar.set_message(format!("{}: {}", self.label, for_terminal(text)));
         }
     }
 
     /// Shows `status`: the spinner's message on a terminal, a line
     /// `<label>: <status>` otherwise when it differs from the last one.
     pub fn status(&self, status: &str) {
+        let status = for_terminal(status);
         match &self.bar {
             Some(bar) => bar.set_message(format!("{}: {status}", self.label)),
             None => {
                 let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
                 if *last != status {
                     eprintln!("{}: {status}", self.label);
-                    status.clone_into(&mut last);
+                    *last = status;
                 }
             }
         }
@@ -93,6 +98,7 @@ impl Progress {
     /// Prints `line` on stderr for a person to read: above a bar on a
     /// terminal, as a plain line otherwise; every time, not only on change.
     pub fn note(&self, line: &str) {
+        let line = for_terminal(line);
         match &self.bar {
             Some(bar) => bar.println(line),
             None => eprintln!("{line}"),

@@ -15,7 +15,7 @@ pub fn root() -> Command {
         .version(env!("CARGO_PKG_VERSION"))
         .about("The Avala API from the command line: every operation, uploads, waits and verified downloads")
         .after_help(format!(
-            "Configuration: AVALA_API_KEY and AVALA_BASE_URL (or --api-key, --base-url), also read from .env.\n\
+            "Configuration: AVALA_API_KEY and AVALA_BASE_URL (or --api-key, --base-url), also read from ./.env (the working directory's only, never a parent's).\n\
              Output: a table on a terminal, JSON otherwise; --output json for scripts.\n\n{EXIT_CODES}"
         ))
         .subcommand_required(true)

@@ -7,7 +7,9 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 
 use avala::mock::{examples, schema, Fault};
-use common::{avala, Mock, KEY};
+use common::{
+    assert_no_controls, avala, command_in, finish, Mock, TempDir, Trap, HOSTILE, HOSTILE_SHOWN, KEY,
+};
 use serde_json::{json, Value};
 
 /// The subcommands listed in a help text's `Commands:` section.
@@ -417,4 +419,135 @@ fn the_key_never_appears_even_when_echoed_or_passed_as_a_flag() {
     assert!(sent
         .iter()
         .all(|r| r.header("x-avala-api-key") == Some(KEY)));
+}
+
+/// A `.env` in a parent of the working directory (a shared or temporary
+/// directory someone else can write) chooses nothing: `avala` reads
+/// `./.env` only, so the key in the environment goes to the default root.
+#[test]
+fn a_dot_env_in_a_parent_directory_is_not_read() {
+    let planted = Mock::start();
+    let trap = Trap::start();
+    let parent = TempDir::new();
+    let cwd = parent.path().join("work");
+    std::fs::create_dir_all(&cwd).unwrap();
+    std::fs::write(
+        parent.path().join(".env"),
+        format!(
+            "AVALA_BASE_URL={}\nAVALA_ALLOW_INSECURE_BASE_URL=true\n",
+            planted.server.base_url()
+        ),
+    )
+    .unwrap();
+    let mut cmd = command_in(&cwd);
+    cmd.env_remove("AVALA_ALLOW_INSECURE_BASE_URL")
+        .env("AVALA_API_KEY", KEY)
+        // https goes to the trap, which refuses the tunnel: nothing leaves
+        // the machine, and the trap shows where the request was headed.
+        .env("HTTPS_PROXY", format!("http://{}", trap.addr));
+    let run = finish(cmd, &["datasets", "list", "--output", "json"], None).expect(7);
+    assert!(
+        planted.server.received().is_empty(),
+        "the planted host was called: {:?}",
+        planted.server.received()
+    );
+    let heads = trap.heads();
+    assert!(!heads.is_empty(), "no request: {}", run.stderr);
+    for head in heads {
+        assert!(head.starts_with("CONNECT api.avala.ai:443 "), "{head}");
+        assert!(!head.contains(KEY), "{head}");
+    }
+
+    // The working directory's own `.env` is read.
+    std::fs::write(
+        cwd.join(".env"),
+        format!(
+            "AVALA_API_KEY={KEY}\nAVALA_BASE_URL={}\nAVALA_ALLOW_INSECURE_BASE_URL=true\n",
+            planted.server.base_url()
+        ),
+    )
+    .unwrap();
+    let mut cmd = command_in(&cwd);
+    cmd.env_remove("AVALA_ALLOW_INSECURE_BASE_URL");
+    finish(cmd, &["datasets", "list", "--output", "json"], None).expect(0);
+    let sent = planted.server.received_for("list_datasets");
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].header("x-avala-api-key"), Some(KEY));
+}
+
+/// DRF field errors (`{"slug": ["..."]}`) are what the error line says.
+#[test]
+fn field_errors_are_shown_on_the_error_line() {
+    let mock = Mock::start();
+    mock.server
+        .fault(
+            "create_dataset",
+            Fault::status(400).json(json!({"slug": ["Dataset with this slug already exists."]})),
+        )
+        .always();
+    let args = [
+        "datasets",
+        "create",
+        "--name",
+        "Cars",
+        "--slug",
+        "cars",
+        "--data-type",
+        "image",
+    ];
+    let run = mock.run(&args).expect(6);
+    assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
+    assert!(
+        run.stderr.starts_with(
+            "error: validation failed (HTTP 400): slug: Dataset with this slug already exists;"
+        ),
+        "{}",
+        run.stderr
+    );
+}
+
+/// Server text cannot drive the terminal: its control characters are shown
+/// escaped in tables, key/value views and error lines, and JSON output is
+/// still the exact JSON of the same values.
+#[test]
+fn control_characters_from_the_server_are_escaped() {
+    let mock = Mock::start();
+    let dataset = json!({"uid": "ds_1", "name": HOSTILE, "slug": "s", "data_type": "image"});
+    mock.server.paginate("list_datasets", [dataset.clone()], 10);
+    for args in [
+        &["datasets", "list", "--output", "table"][..],
+        &["datasets", "get", "ds_1", "--output", "table"],
+    ] {
+        if args[1] == "get" {
+            mock.server
+                .fault("get_dataset", Fault::status(200).json(dataset.clone()))
+                .times(1);
+        }
+        let run = mock.run(args).expect(0);
+        assert_no_controls(&run.stdout, "the table");
+        assert!(run.stdout.contains(HOSTILE_SHOWN), "{}", run.stdout);
+    }
+
+    // JSON: no raw control character either, and the same values.
+    let run = mock
+        .run(&["datasets", "list", "--output", "json"])
+        .expect(0);
+    assert_no_controls(&run.stdout, "the JSON");
+    assert_eq!(run.json()["results"][0]["name"], HOSTILE);
+
+    // An error detail.
+    mock.server
+        .fault(
+            "get_dataset",
+            Fault::status(400).json(json!({"detail": HOSTILE})),
+        )
+        .times(1);
+    let run = mock.run(&["datasets", "get", "ds_1"]).expect(6);
+    assert_no_controls(&run.stderr, "the error line");
+    assert!(
+        run.stderr
+            .contains("evil\\u001b]0;pwned\\u0007\\u001b[2J\\u009b31m\\u007f"),
+        "{}",
+        run.stderr
+    );
 }

@@ -8,7 +8,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use avala::mock::{PublicDataset, PublicObject, UploadMode};
-use common::{avala, Mock, TempDir, KEY};
+use common::{assert_no_controls, avala, Mock, TempDir, HOSTILE, HOSTILE_SHOWN, KEY};
 use sha2::{Digest, Sha256};
 
 fn sha256(bytes: &[u8]) -> String {
@@ -367,14 +367,105 @@ fn datasets_upload_sends_every_file_to_storage_creates_and_waits() {
         "{}",
         run.stderr
     );
-    // Resumable: the same command again sends no bytes.
+    // The same command again: the slug is taken now, which is found before
+    // the first byte is sent.
     let sent = mock.server.storage_bytes_received();
-    mock.run(&args).expect(0);
+    let presigns = mock.server.hits("create_manual_upload_url");
+    let run = mock.run(&args).expect(1);
     assert_eq!(
         mock.server.storage_bytes_received(),
         sent,
-        "the second run resumed"
+        "bytes were sent"
     );
+    assert_eq!(mock.server.hits("create_manual_upload_url"), presigns);
+    assert_eq!(mock.server.hits("create_dataset_from_manual_upload"), 1);
+    assert_eq!(
+        run.stderr.lines().last().map(|l| l.starts_with("error: ")),
+        Some(true)
+    );
+    assert!(
+        run.stderr.contains("`frames`") && run.stderr.contains("--slug"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// `datasets upload` of one file into a storage that refuses it with a 403
+/// and `body`: exit 1.
+fn upload_refused_by_storage(mock: &Mock, body: String) -> common::Run {
+    mock.server.upload_mode(UploadMode::Put);
+    mock.server
+        .storage_fault(
+            avala::mock::StorageRoute::Put,
+            avala::mock::Fault::status(403).body(body),
+        )
+        .always();
+    let dir = TempDir::new();
+    let state = TempDir::new();
+    write_files(&dir, &[("a.jpg", vec![1u8; 10])]);
+    let args = [
+        "datasets",
+        "upload",
+        dir.str(),
+        "--name",
+        "Refused",
+        "--slug",
+        "refused",
+    ];
+    let run = mock.run(
+        &[
+            &args[..],
+            &["--data-type", "image", "--state-dir", state.str()],
+        ]
+        .concat(),
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    run
+}
+
+/// A huge error body (here the storage's) makes a short error line.
+#[test]
+fn a_huge_error_body_makes_a_short_error_line() {
+    let mock = Mock::start();
+    let run = upload_refused_by_storage(&mock, "<Error>".repeat(8000));
+    let line = run.stderr.lines().last().unwrap_or_default();
+    assert!(
+        line.starts_with("error: upload failed: storage refused"),
+        "{line}"
+    );
+    assert!(
+        line.chars().count() <= 2200,
+        "{} characters",
+        line.chars().count()
+    );
+    assert!(
+        line.ends_with("; see the message above"),
+        "the hint stays: {line}"
+    );
+}
+
+/// Text from the storage service and the API in progress and error lines
+/// is shown with its control characters escaped.
+#[test]
+fn server_text_in_progress_and_errors_is_escaped() {
+    let mock = Mock::start();
+    let run = upload_refused_by_storage(&mock, HOSTILE.to_owned());
+    assert_no_controls(&run.stderr, "the upload's stderr");
+    assert!(
+        run.stderr.contains("evil\\u001b]0;pwned\\u0007"),
+        "{}",
+        run.stderr
+    );
+
+    // A status line of a wait.
+    let status = format!("{HOSTILE}creating");
+    mock.server
+        .script_dataset_statuses("ds_9", [status.as_str(), "created"]);
+    let run = mock
+        .run(&["datasets", "wait", "ds_9", "--interval", "1"])
+        .expect(0);
+    assert_no_controls(&run.stderr, "the status lines");
+    assert!(run.stderr.contains(HOSTILE_SHOWN), "{}", run.stderr);
 }
 
 #[cfg(unix)]

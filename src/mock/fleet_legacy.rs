@@ -1,7 +1,8 @@
 //! The legacy Fleet recording upload (protocol §9.2) on the mock: sessions
 //! and their pending paths, presigned URLs that point at the mock's own
 //! storage (`PUT /_storage/fleet/…`: path-style, bucket `_storage`, key
-//! `fleet/mock-org/{recording}/{path}`), confirmations, finalisation, the
+//! `fleet/mock-org/{recording}/{path}`; or virtual-hosted, `PUT /fleet/…`,
+//! see [`FleetUrlStyle`]), confirmations, finalisation, the
 //! session's and the recording's status, and one-shot server anomalies
 //! ([`FleetAnomaly`]) for tests.
 //!
@@ -25,6 +26,9 @@ use crate::upload::quote_s3_key as quote;
 
 /// The storage route's path prefix (bucket `_storage`, keys `fleet/…`).
 pub(crate) const FLEET_PATH: &str = "/_storage/fleet/";
+/// The same route without a bucket segment: virtual-hosted URLs, whose
+/// path is the key itself.
+pub(crate) const FLEET_KEY_PATH: &str = "/fleet/";
 /// The owner segment of every `s3_prefix`.
 const OWNER: &str = "mock-org";
 /// The exact body of the 404 that says a recording has no session.
@@ -69,6 +73,18 @@ pub enum FleetAnomaly {
     ConfirmSession,
     /// `finalize`: `{"status": "finalized"}` without `detail`.
     FinalizeNoDetail,
+}
+
+/// How the mock's legacy Fleet presigned URLs name their object
+/// ([`MockServer::fleet_url_style`](super::MockServer::fleet_url_style)).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FleetUrlStyle {
+    /// `/<bucket>/<key>` (bucket `_storage`): the default.
+    #[default]
+    PathStyle,
+    /// `/<key>`, as S3-compatible stores address a bucket by host name.
+    VirtualHosted,
 }
 
 /// An object the mock's Fleet storage holds.
@@ -132,6 +148,7 @@ struct Book {
     /// URL path issued → (recording, path in the recording).
     issued: HashMap<String, (String, String)>,
     anomalies: Vec<FleetAnomaly>,
+    style: FleetUrlStyle,
     /// Recording uid → its statuses after finalisation (the last stays).
     recording_statuses: HashMap<String, VecDeque<String>>,
     next: u64,
@@ -158,6 +175,10 @@ impl FleetLegacy {
 
     pub(crate) fn anomaly(&self, anomaly: FleetAnomaly) {
         self.book().anomalies.push(anomaly);
+    }
+
+    pub(crate) fn url_style(&self, style: FleetUrlStyle) {
+        self.book().style = style;
     }
 
     pub(crate) fn script_recording(&self, uid: &str, statuses: Vec<String>) {
@@ -378,6 +399,10 @@ fn urls(book: &mut Book, origin: &str, recording: &str, body: &Value) -> Answer 
     .into_iter()
     .filter(|a| book.play(*a))
     .collect();
+    let bucket = match book.style {
+        FleetUrlStyle::PathStyle => "/_storage",
+        FleetUrlStyle::VirtualHosted => "",
+    };
     let session = match named(&mut book.sessions, recording, body) {
         Ok(session) => session,
         Err(answer) => return answer,
@@ -395,7 +420,7 @@ fn urls(book: &mut Book, origin: &str, recording: &str, body: &Value) -> Answer 
         if anomalies.contains(&FleetAnomaly::MovedKey) {
             key = key.replacen(OWNER, "other-org", 1);
         }
-        let mut url_path = format!("/_storage/{}", quote(&key));
+        let mut url_path = format!("{bucket}/{}", quote(&key));
         if anomalies.contains(&FleetAnomaly::WrongObject) {
             url_path.push_str(".other");
         }

@@ -11,7 +11,7 @@
 
 use std::{
     collections::{BTreeMap, HashMap},
-    sync::{Mutex, MutexGuard},
+    sync::{Arc, Mutex, MutexGuard},
 };
 
 use bytes::Bytes;
@@ -20,6 +20,7 @@ use http::StatusCode;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
 
 use super::{
     faults::Action,
@@ -61,6 +62,20 @@ pub enum ManagedAnomaly {
     InitNotFirstGeneration,
     /// The next part grant moves the part to another upload id.
     MovedDestination,
+    /// The next grant for this part number moves the part to another
+    /// upload id.
+    MovedPart(u64),
+    /// The next grant for part `part` is answered only once the next grant
+    /// for part `until_answered` has been: an order of events, not a delay.
+    /// With the parts of a file granted concurrently, the later part's
+    /// grant reaches the client first. (A client that asks for the two
+    /// grants one after the other waits forever.)
+    HoldGrant {
+        /// The part whose grant waits.
+        part: u64,
+        /// The part whose grant goes first.
+        until_answered: u64,
+    },
     /// The next part grant points at this origin (e.g.
     /// `https://uploads.evil.example`) instead of the mock's storage.
     GrantOrigin(String),
@@ -98,11 +113,24 @@ pub(crate) struct Managed {
 struct Book {
     sessions: HashMap<String, Session>,
     anomalies: Vec<ManagedAnomaly>,
+    /// The [`ManagedAnomaly::HoldGrant`]s not yet played out.
+    gates: Vec<Gate>,
     /// Status observations after a finalize until the publication settles
     /// (0 counts as 1), and the failure code it settles with.
     settle_after: usize,
     failure: Option<String>,
     objects: Vec<ManagedObject>,
+}
+
+/// One [`ManagedAnomaly::HoldGrant`]: the held answer waits for a permit,
+/// which the other answer adds once it has left.
+#[derive(Debug)]
+struct Gate {
+    part: u64,
+    until: u64,
+    permit: Arc<Semaphore>,
+    held: bool,
+    opened: bool,
 }
 
 #[derive(Debug)]
@@ -167,7 +195,20 @@ impl Managed {
     }
 
     pub(crate) fn anomaly(&self, anomaly: ManagedAnomaly) {
-        self.book().anomalies.push(anomaly);
+        let mut book = self.book();
+        match anomaly {
+            ManagedAnomaly::HoldGrant {
+                part,
+                until_answered,
+            } => book.gates.push(Gate {
+                part,
+                until: until_answered,
+                permit: Arc::new(Semaphore::new(0)),
+                held: false,
+                opened: false,
+            }),
+            other => book.anomalies.push(other),
+        }
     }
 
     pub(crate) fn publication(&self, settle_after: usize, failure: Option<&str>) {
@@ -296,6 +337,24 @@ impl Book {
     fn take(&mut self, wanted: impl Fn(&ManagedAnomaly) -> bool) -> Option<ManagedAnomaly> {
         let at = self.anomalies.iter().position(wanted)?;
         Some(self.anomalies.remove(at))
+    }
+
+    /// Orders the grant answer of part `number` by the scripted gates: it
+    /// waits for one, or opens one once it has left.
+    fn gate(&mut self, number: u64, answer: &mut Answer) {
+        if let Some(gate) = self.gates.iter_mut().find(|g| g.part == number && !g.held) {
+            gate.held = true;
+            answer.after = Some(gate.permit.clone());
+        }
+        if let Some(gate) = self
+            .gates
+            .iter_mut()
+            .find(|g| g.until == number && !g.opened)
+        {
+            gate.opened = true;
+            answer.opens = Some(gate.permit.clone());
+        }
+        self.gates.retain(|g| !(g.held && g.opened));
     }
 
     fn admit(&mut self, recording: &str, session_uid: &str, body: &Value) -> Answer {
@@ -477,7 +536,10 @@ impl Book {
     ) -> Answer {
         let moved = self
             .take(|a| *a == ManagedAnomaly::MovedDestination)
-            .is_some();
+            .is_some()
+            || numbers
+                .first()
+                .is_some_and(|n| self.take(|a| *a == ManagedAnomaly::MovedPart(*n)).is_some());
         let elsewhere = self
             .take(|a| matches!(a, ManagedAnomaly::GrantOrigin(_)))
             .map(|a| match a {
@@ -517,7 +579,7 @@ impl Book {
         );
         let size = part_len(file.size, number);
         let expires = signed + chrono::TimeDelta::seconds(300);
-        Answer::json(
+        let mut answer = Answer::json(
             StatusCode::OK,
             &json!({
                 "protocol": PROTOCOL,
@@ -534,7 +596,9 @@ impl Book {
                     "expires_at": expires.to_rfc3339_opts(SecondsFormat::Secs, true),
                 }],
             }),
-        )
+        );
+        self.gate(number, &mut answer);
+        answer
     }
 
     fn finalize(&mut self, session_uid: &str, body: &Value) -> Answer {

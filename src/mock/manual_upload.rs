@@ -126,6 +126,10 @@ struct Book {
 pub(crate) struct Uploads {
     book: Mutex<Book>,
     user_root: String,
+    /// The mock account's own namespaces, from the examples: the user's
+    /// `username`, and its organizations as (uid, slug).
+    user_name: String,
+    organizations: Vec<(String, String)>,
 }
 
 /// The single-PUT route's path prefix.
@@ -137,9 +141,20 @@ pub(crate) const FORM_PATH: &str = "/_storage/form/";
 
 impl Default for Uploads {
     fn default() -> Self {
-        let uid = super::examples::default_response("get_current_user")
-            .and_then(|e| e.body.get("uid")?.as_str().map(str::to_owned))
-            .unwrap_or_else(|| "mock-user".to_owned());
+        let me = |k: &str| {
+            super::examples::default_response("get_current_user")
+                .and_then(|e| e.body.get(k)?.as_str().map(str::to_owned))
+        };
+        let uid = me("uid").unwrap_or_else(|| "mock-user".to_owned());
+        let organizations = super::examples::default_response("list_organizations")
+            .and_then(|e| e.body.get("results")?.as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|o| {
+                let text = |k: &str| o.get(k)?.as_str().map(str::to_owned);
+                Some((text("uid")?, text("slug")?))
+            })
+            .collect();
         let quota = |k: &str| {
             super::examples::default_response("get_manual_upload_quota")
                 .and_then(|e| e.body.get(k)?.as_u64())
@@ -158,6 +173,8 @@ impl Default for Uploads {
                 next: 0,
             }),
             user_root: format!("__u__=/{uid}"),
+            user_name: me("username").unwrap_or_else(|| "mock-user".to_owned()),
+            organizations,
         }
     }
 }
@@ -209,7 +226,8 @@ impl Uploads {
     }
 
     /// The answer to a manual-upload operation (or a `get_dataset` of a
-    /// dataset it created); `None` for other operations.
+    /// dataset it created, or a `get_dataset_by_slug` in one of the mock
+    /// account's namespaces); `None` for other operations.
     pub(crate) fn answer(
         &self,
         origin: &str,
@@ -247,6 +265,11 @@ impl Uploads {
                 let mut dataset = self.book().datasets.get(uid)?.clone();
                 dataset["status"] = json!("created");
                 Answer::json(StatusCode::OK, &dataset)
+            }
+            "get_dataset_by_slug" => {
+                let owner = record.path_params.get("owner")?;
+                let slug = record.path_params.get("slug")?;
+                self.by_slug(owner, slug)?
             }
             _ => return None,
         })
@@ -451,8 +474,63 @@ impl Uploads {
         Answer::json(StatusCode::OK, &json!({}))
     }
 
+    /// The dataset `owner`/`slug` when the mock created it, a 404 when the
+    /// owner is one of the mock account's namespaces (or of a dataset it
+    /// created), and `None` (the example) for anyone else's.
+    fn by_slug(&self, owner: &str, slug: &str) -> Option<Answer> {
+        let book = self.book();
+        let found = book
+            .datasets
+            .values()
+            .find(|d| d["owner_name"].as_str() == Some(owner) && d["slug"].as_str() == Some(slug));
+        if let Some(dataset) = found {
+            let mut dataset = dataset.clone();
+            dataset["status"] = json!("created");
+            return Some(Answer::json(StatusCode::OK, &dataset));
+        }
+        let ours = owner == self.user_name
+            || self.organizations.iter().any(|(_, s)| s == owner)
+            || book
+                .datasets
+                .values()
+                .any(|d| d["owner_name"].as_str() == Some(owner));
+        ours.then(|| Answer::problem(StatusCode::NOT_FOUND, "Not found.", &[]))
+    }
+
+    /// Who a finalised dataset belongs to: `owner_name`, else the
+    /// organization's slug (its uid when the examples do not know it), else
+    /// the mock user.
+    fn owner_of(&self, body: &Value) -> String {
+        let text = |k: &str| body.get(k).and_then(Value::as_str);
+        if let Some(owner) = text("owner_name") {
+            return owner.to_owned();
+        }
+        match text("organization_uid") {
+            Some(org) => self
+                .organizations
+                .iter()
+                .find(|(uid, _)| uid == org)
+                .map_or(org, |(_, slug)| slug)
+                .to_owned(),
+            None => self.user_name.clone(),
+        }
+    }
+
     fn finalise(&self, body: &Value) -> Answer {
+        let owner = self.owner_of(body);
+        let slug = body.get("slug").cloned().unwrap_or(Value::Null);
         let mut book = self.book();
+        // As the server: one slug per owner, said as a DRF field error.
+        if book
+            .datasets
+            .values()
+            .any(|d| d["owner_name"] == owner.as_str() && d["slug"] == slug)
+        {
+            return Answer::json(
+                StatusCode::BAD_REQUEST,
+                &json!({"slug": ["Dataset with this slug already exists."]}),
+            );
+        }
         book.next += 1;
         let uid = format!("mock-dataset-{}", book.next);
         let name = body.get("name").and_then(Value::as_str).unwrap_or_default();
@@ -464,9 +542,9 @@ impl Uploads {
         let dataset = json!({
             "uid": uid,
             "name": name,
-            "slug": body.get("slug").cloned().unwrap_or(Value::Null),
+            "slug": slug,
             "data_type": body.get("data_type").cloned().unwrap_or(Value::Null),
-            "owner_name": body.get("owner_name").cloned().unwrap_or(Value::Null),
+            "owner_name": owner,
             "item_count": items,
             "status": "creating",
         });

@@ -8,8 +8,12 @@
 //! sequences that waits observe ([`MockServer::script_export_statuses`]),
 //! serves the storage side of dataset uploads (its presign answers point at
 //! its own loopback storage routes: see [`UploadMode`], [`StorageRoute`],
-//! [`StoredObject`]) and serves published public datasets to the resolver,
-//! with a download route whose bytes match the manifest
+//! [`StoredObject`]; under the mock account's own names, its example user
+//! `jdoe` and organizations, `get_dataset_by_slug` finds only the datasets
+//! that uploads created, else 404, and a slug is refused a second time with
+//! the server's 400 `{"slug": ["Dataset with this slug already exists."]}`;
+//! other owners get the example) and serves published public datasets to
+//! the resolver, with a download route whose bytes match the manifest
 //! ([`MockServer::publish`]). It runs managed Fleet uploads statefully,
 //! parts included ([`MockServer::managed_anomaly`],
 //! [`MockServer::managed_publication`], [`MockServer::managed_objects`]).
@@ -62,7 +66,7 @@ mod server;
 mod storage;
 
 pub use faults::{Fault, FaultScript};
-pub use fleet_legacy::{FleetAnomaly, FleetObject};
+pub use fleet_legacy::{FleetAnomaly, FleetObject, FleetUrlStyle};
 pub use fleet_managed::{ManagedAnomaly, ManagedObject};
 pub use manual_upload::{StoredObject, UploadMode};
 pub use resolver::{

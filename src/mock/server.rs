@@ -23,7 +23,7 @@ use serde_json::{json, Value};
 
 use super::{
     faults::{Action, Fault, FaultBook, FaultScript},
-    fleet_legacy::{FleetAnomaly, FleetObject},
+    fleet_legacy::{FleetAnomaly, FleetObject, FleetUrlStyle},
     fleet_managed::{ManagedAnomaly, ManagedObject},
     manual_upload::{StoredObject, UploadMode, Uploads},
     paging::PageScript,
@@ -32,6 +32,7 @@ use super::{
     storage::StorageRoute,
 };
 use crate::{Client, ClientBuilder};
+use tokio::sync::Semaphore;
 
 /// The path of the API root on the mock, as on the real API.
 const BASE_PATH: &str = "/api/v1";
@@ -294,6 +295,13 @@ impl MockServer {
         self.state.fleet.anomaly(anomaly);
     }
 
+    /// How the legacy Fleet presigned URLs name their object from now on:
+    /// path-style `/_storage/<key>` (the default) or virtual-hosted
+    /// `/<key>`; both are served by [`StorageRoute::Fleet`].
+    pub fn fleet_url_style(&self, style: FleetUrlStyle) {
+        self.state.fleet.url_style(style);
+    }
+
     /// The statuses `get_fleet_recording` reports for `recording_uid` after
     /// its legacy upload is finalised, one per call, the last staying
     /// (default `processing`, then `ready`); before, it is `uploading`.
@@ -471,6 +479,10 @@ pub(super) struct Answer {
     pub(super) body: Option<Bytes>,
     pub(super) delay: Duration,
     pub(super) delivery: Delivery,
+    /// Scripted order: the answer leaves only once it gets a permit here…
+    pub(super) after: Option<Arc<Semaphore>>,
+    /// …and adds one here once it has left.
+    pub(super) opens: Option<Arc<Semaphore>>,
 }
 
 impl Answer {
@@ -485,6 +497,8 @@ impl Answer {
             body,
             delay: Duration::ZERO,
             delivery: Delivery::Whole,
+            after: None,
+            opens: None,
         }
     }
 
@@ -575,7 +589,15 @@ async fn handle(request: Request<Incoming>, state: &State) -> io::Result<Respons
 }
 
 /// Sends `answer` (after its delay), or drops the connection.
-async fn deliver(answer: Answer, number: u64, state: &State) -> io::Result<Response<MockBody>> {
+async fn deliver(mut answer: Answer, number: u64, state: &State) -> io::Result<Response<MockBody>> {
+    if let Some(gate) = answer.after.take() {
+        // Closed only when the mock is dropped: then nothing waits anyway.
+        if let Ok(permit) = gate.acquire().await {
+            permit.forget();
+        }
+    }
+    // Opened on every way out, so a held answer never waits forever.
+    let _opens = answer.opens.take().map(Opens);
     if !answer.delay.is_zero() {
         tokio::time::sleep(answer.delay).await;
     }
@@ -621,6 +643,15 @@ async fn deliver(answer: Answer, number: u64, state: &State) -> io::Result<Respo
         _ => MockBody::Whole(answer.body),
     };
     Ok(response)
+}
+
+/// Adds the permit of a scripted order when the answer has left.
+struct Opens(Arc<Semaphore>);
+
+impl Drop for Opens {
+    fn drop(&mut self) {
+        self.0.add_permits(1);
+    }
 }
 
 fn header_value(text: &str) -> HeaderValue {

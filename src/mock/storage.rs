@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 
 use super::{
     faults::Action,
-    fleet_legacy::FLEET_PATH,
+    fleet_legacy::{FLEET_KEY_PATH, FLEET_PATH},
     manual_upload::{hex, Slot, FORM_PATH, PART_PATH, PUT_PATH},
     server::{Answer, Delivery, ReceivedRequest, State},
 };
@@ -39,7 +39,8 @@ pub enum StorageRoute {
     Form,
     /// `PUT /_storage/sink/{any}`: any body, counted and dropped.
     Sink,
-    /// `PUT /_storage/fleet/…`: a legacy Fleet recording file.
+    /// `PUT /_storage/fleet/…` (or `PUT /fleet/…`, virtual-hosted): a
+    /// legacy Fleet recording file.
     Fleet,
     /// A part of a managed Fleet upload (`PUT /mock-r2/...`).
     ManagedPart,
@@ -62,7 +63,9 @@ impl StorageRoute {
 
 /// Whether `path` is a storage route.
 pub(crate) fn owns(path: &str) -> bool {
-    path.starts_with("/_storage/") || path.starts_with(super::fleet_managed::PART_PATH)
+    path.starts_with("/_storage/")
+        || path.starts_with(FLEET_KEY_PATH)
+        || path.starts_with(super::fleet_managed::PART_PATH)
 }
 
 /// Serves one storage request. The request is recorded (with an empty
@@ -78,7 +81,9 @@ pub(crate) async fn serve(request: Request<Incoming>, state: &State) -> io::Resu
         Some(StorageRoute::Form)
     } else if path.starts_with(SINK_PATH) && parts.method == http::Method::PUT {
         Some(StorageRoute::Sink)
-    } else if path.starts_with(FLEET_PATH) && parts.method == http::Method::PUT {
+    } else if (path.starts_with(FLEET_PATH) || path.starts_with(FLEET_KEY_PATH))
+        && parts.method == http::Method::PUT
+    {
         Some(StorageRoute::Fleet)
     } else if path.starts_with(super::fleet_managed::PART_PATH) && parts.method == http::Method::PUT
     {

@@ -31,11 +31,8 @@ pub(crate) fn check(raw: &str, loopback_http: bool) -> Result<Url, UploadError> 
     if url.fragment().is_some() {
         return Err(refuse(&host, "the presigned URL has a fragment"));
     }
-    let loopback = matches!(url.host(), Some(Host::Ipv4(ip)) if ip.is_loopback())
-        || matches!(url.host(), Some(Host::Ipv6(ip)) if ip.is_loopback())
-        || host == "localhost";
     match url.scheme() {
-        "http" if loopback_http && loopback => return Ok(url),
+        "http" if loopback_http && is_loopback(&url) => return Ok(url),
         "https" => {}
         _ => return Err(refuse(&host, "the presigned URL must use https")),
     }
@@ -49,6 +46,18 @@ pub(crate) fn check(raw: &str, loopback_http: bool) -> Result<Url, UploadError> 
         ));
     }
     Ok(url)
+}
+
+/// Whether `url` names a loopback host (`localhost`, `127.0.0.0/8`,
+/// `[::1]`): the one test of "this is the local mock or store" for the
+/// upload checks.
+pub(crate) fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
 }
 
 /// The storage hosts of protocol §9.1.

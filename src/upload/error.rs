@@ -74,6 +74,17 @@ pub enum UploadError {
         /// What is wrong and how to start over.
         message: String,
     },
+    /// A resume-state directory or file that is not private to this user:
+    /// a directory owned by another user or writable by group or others,
+    /// or a state or lock file that is a symbolic link or not a regular
+    /// file. Nothing was read from it or written to it.
+    #[error("upload state {}: {reason}", path.display())]
+    StateNotPrivate {
+        /// The directory or file.
+        path: PathBuf,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
     /// The server's answer breaks the upload protocol.
     #[error("unexpected upload answer for `{path}`: {message}")]
     Protocol {
@@ -93,6 +104,15 @@ pub enum UploadError {
         before: String,
         /// The root at finalisation.
         after: String,
+    },
+    /// A dataset with the upload's slug already exists under its owner;
+    /// found before the first byte was sent, so nothing was uploaded.
+    #[error("a dataset with the slug `{slug}` already exists under `{owner}`, so nothing was uploaded; use another slug or owner")]
+    SlugTaken {
+        /// The owner (user or organization handle) the slug was looked up under.
+        owner: String,
+        /// The slug.
+        slug: String,
     },
     /// A Fleet recording went to `error` while its processing was waited
     /// for (§10.3); the upload itself was finalised.

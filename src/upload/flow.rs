@@ -9,7 +9,7 @@ use std::{
 use super::{
     api_key, flight,
     inventory::{self, LocalFile, Others, Source},
-    loopback_http,
+    loopback_http, slug,
     state::{self, Destination, State},
     tracker::Tracker,
     transfer::{DataPlane, Put, Slice},
@@ -49,6 +49,11 @@ pub(crate) async fn upload_dataset(up: DatasetUpload) -> Result<types::Dataset> 
             up.source.display()
         )));
     }
+
+    // Step 0: a taken slug is refused now, before any byte is sent, not at
+    // the finalisation after all of them.
+    let org = up.options.organization_uid.as_deref();
+    slug::ensure_free(&client, up.owner_name.as_deref(), org, &slug).await?;
 
     // Steps 1–4: storage root, quota, batch id, every file. The resume
     // state is the slug's and the source root's: another directory uploaded

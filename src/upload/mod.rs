@@ -37,6 +37,7 @@ mod inventory;
 mod legacy;
 mod lock;
 mod managed;
+mod slug;
 mod state;
 mod tracker;
 mod transfer;

@@ -1,10 +1,15 @@
 //! The resume state: one JSON file per destination (API root, owner,
 //! dataset name, state key) holding the batch id and the files already
-//! uploaded. Written atomically (temp file + rename), private (0600 on Unix).
+//! uploaded; and the one store under it and the Fleet receipts. Every file
+//! lives in a private directory (created 0700; one owned by another user or
+//! writable by group or others is refused), is opened without following a
+//! symbolic link, and is written atomically (temp file + rename, 0600); a
+//! record the server cannot give back is fsynced first.
 
 use std::{
     collections::BTreeMap,
-    io::Write,
+    fs::{File, OpenOptions},
+    io::{Read, Write},
     path::{Path, PathBuf},
     time::{Duration, Instant},
 };
@@ -19,6 +24,21 @@ const VERSION: u32 = 1;
 /// At most one write per this interval while files complete (and always at
 /// the end or on an error): a lost record only means a file is sent again.
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
+/// The largest dataset state or legacy receipt read back (50 000 files with
+/// their longest paths fit many times over).
+pub(crate) const MAX_STATE_BYTES: u64 = 256 * 1024 * 1024;
+
+/// How much a write of a document must survive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Durability {
+    /// A cache of work done (the dataset state: losing its last write only
+    /// sends files again): renamed into place, not fsynced.
+    Cache,
+    /// A record the server cannot give back (a Fleet receipt: the session
+    /// uid, which session is ours, the destination pin): the file and its
+    /// directory are fsynced around the rename.
+    Record,
+}
 
 /// Where the state of an upload belongs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,6 +75,7 @@ pub(crate) struct Saved<T> {
     lock: Lock,
     path: PathBuf,
     pub(crate) doc: T,
+    durability: Durability,
     dirty: bool,
     last_write: Option<Instant>,
 }
@@ -62,11 +83,18 @@ pub(crate) struct Saved<T> {
 impl<T: Serialize> Saved<T> {
     /// `doc` at `path` (claimed with [`claim`]); `dirty` when it is not
     /// what the file holds yet.
-    pub(crate) fn new(lock: Lock, path: PathBuf, doc: T, dirty: bool) -> Self {
+    pub(crate) fn new(
+        lock: Lock,
+        path: PathBuf,
+        doc: T,
+        durability: Durability,
+        dirty: bool,
+    ) -> Self {
         Self {
             lock,
             path,
             doc,
+            durability,
             dirty,
             last_write: None,
         }
@@ -92,12 +120,18 @@ impl<T: Serialize> Saved<T> {
         Ok(())
     }
 
+    /// Writes the document now.
+    pub(crate) fn save(&mut self) -> Result<(), UploadError> {
+        self.dirty = true;
+        self.flush()
+    }
+
     /// Writes the document if it changed since the last write.
     pub(crate) fn flush(&mut self) -> Result<(), UploadError> {
         if !self.dirty {
             return Ok(());
         }
-        save(&self.path, &self.doc)?;
+        save(&self.path, &self.doc, self.durability)?;
         self.dirty = false;
         self.last_write = Some(Instant::now());
         Ok(())
@@ -146,23 +180,15 @@ impl State {
                     batch_id: uuid::Uuid::new_v4().to_string(),
                     files: BTreeMap::new(),
                 },
+                Durability::Cache,
                 true,
             ),
         };
         if !resume {
             return Ok(fresh(path, lock));
         }
-        let text = match std::fs::read(&path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(fresh(path, lock)),
-            Err(e) => {
-                return Err(UploadError::State {
-                    message: format!(
-                        "cannot be read ({e}); fix its permissions, or delete it to start over"
-                    ),
-                    path,
-                })
-            }
+        let Some(text) = read_private(&path, MAX_STATE_BYTES)? else {
+            return Ok(fresh(path, lock));
         };
         let start_over = "delete the file (or upload with resume(false)) to start over";
         let doc: Document = match serde_json::from_slice(&text) {
@@ -196,7 +222,7 @@ impl State {
             });
         }
         Ok(Self {
-            saved: Saved::new(lock, path, doc, false),
+            saved: Saved::new(lock, path, doc, Durability::Cache, false),
         })
     }
 
@@ -246,53 +272,176 @@ pub(crate) fn claim(dir: &Path, identity: &str) -> Result<(PathBuf, Lock), Uploa
 
 /// Writes `doc` as JSON to `path` with [`write_private`] (the dataset
 /// upload state and the Fleet upload receipts).
-pub(crate) fn save<T: Serialize>(path: &Path, doc: &T) -> Result<(), UploadError> {
+pub(crate) fn save<T: Serialize>(
+    path: &Path,
+    doc: &T,
+    durability: Durability,
+) -> Result<(), UploadError> {
     let bytes = serde_json::to_vec(doc).map_err(|e| UploadError::State {
         message: format!("could not be serialised: {e}"),
         path: path.to_owned(),
     })?;
-    write_private(path, &bytes).map_err(|e| UploadError::State {
+    write_private(path, &bytes, durability).map_err(|e| UploadError::State {
         message: format!("could not be written ({e}); check the state directory"),
         path: path.to_owned(),
     })
 }
 
-/// Creates `dir` and its parents, private (0700 on Unix) where created.
-pub(crate) fn private_dir(dir: &Path) -> std::io::Result<()> {
+/// Creates `dir` and its parents (0700 on Unix where created), then checks
+/// that it is private: owned by this user and writable by nobody else, so
+/// that nobody else can plant, swap or remove a state or lock file in it.
+pub(crate) fn private_dir(dir: &Path) -> Result<(), UploadError> {
+    let unusable = |e: std::io::Error| UploadError::State {
+        path: dir.to_owned(),
+        message: format!("cannot be created or inspected ({e}); check the state directory"),
+    };
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir)
+    builder.create(dir).map_err(unusable)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(dir).map_err(unusable)?;
+        let me = rustix::process::geteuid().as_raw();
+        private_to(meta.uid(), meta.mode(), me).map_err(|reason| UploadError::StateNotPrivate {
+            path: dir.to_owned(),
+            reason,
+        })?;
+    }
+    Ok(())
 }
 
-/// Writes `bytes` to a private temporary file next to `path`, then renames
-/// it over `path`, so that a reader sees the old or the new file whole.
-pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Whether a directory of owner `uid` and `mode` is private to the user
+/// `me`; if not, why.
+#[cfg(unix)]
+fn private_to(uid: u32, mode: u32, me: u32) -> Result<(), String> {
+    if uid != me {
+        return Err(format!(
+            "the state directory belongs to user {uid}, not to this user ({me}); use a directory of your own"
+        ));
+    }
+    if mode & 0o022 != 0 {
+        return Err(format!(
+            "the state directory is writable by group or others (mode {:o}); run `chmod go-w` on it or use a private directory",
+            mode & 0o7777
+        ));
+    }
+    Ok(())
+}
+
+/// Opens the state or lock file `path` with `options`, never through a
+/// symbolic link at it nor blocking on a FIFO, and only if it is a regular
+/// file; `None` when it does not exist.
+pub(crate) fn open_private(
+    path: &Path,
+    options: &mut OpenOptions,
+) -> Result<Option<File>, UploadError> {
+    let refused = |reason: &str| UploadError::StateNotPrivate {
+        path: path.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let link = || std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+    #[cfg(unix)]
+    {
+        use rustix::fs::OFlags;
+        let flags = OFlags::NOFOLLOW | OFlags::NONBLOCK;
+        std::os::unix::fs::OpenOptionsExt::custom_flags(options, flags.bits() as i32);
+    }
+    const LINK: &str =
+        "is a symbolic link, which state files never follow; remove it (its target is untouched)";
+    #[cfg(not(unix))]
+    if link() {
+        return Err(refused(LINK));
+    }
+    let file = match options.open(path) {
+        Ok(file) => file,
+        Err(_) if link() => return Err(refused(LINK)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(UploadError::State {
+                path: path.to_owned(),
+                message: format!("cannot be opened ({e}); check its permissions"),
+            })
+        }
+    };
+    match file.metadata() {
+        Ok(meta) if meta.is_file() => Ok(Some(file)),
+        Ok(_) => Err(refused("is not a regular file; move it away")),
+        Err(e) => Err(UploadError::State {
+            path: path.to_owned(),
+            message: format!("cannot be inspected ({e})"),
+        }),
+    }
+}
+
+/// The bytes of the state file `path` (opened by [`open_private`]), at
+/// most `max` of them; `None` when there is no such file.
+pub(crate) fn read_private(path: &Path, max: u64) -> Result<Option<Vec<u8>>, UploadError> {
+    let Some(file) = open_private(path, OpenOptions::new().read(true))? else {
+        return Ok(None);
+    };
+    let mut bytes = Vec::new();
+    file.take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| UploadError::State {
+            path: path.to_owned(),
+            message: format!("cannot be read ({e}); fix its permissions, or move it away"),
+        })?;
+    if bytes.len() as u64 > max {
+        return Err(UploadError::State {
+            path: path.to_owned(),
+            message: format!(
+                "is larger than any state this SDK writes ({max} bytes); move it away"
+            ),
+        });
+    }
+    Ok(Some(bytes))
+}
+
+/// Writes `bytes` to a new private temporary file next to `path` (in the
+/// directory [`claim`] checked), then renames it over `path`, so that a
+/// reader sees the old or the new file whole and a link planted at `path`
+/// is replaced, never written through. A [`Durability::Record`] is fsynced
+/// before the rename, and its directory after, so that a crash cannot lose
+/// it once this returns.
+pub(crate) fn write_private(
+    path: &Path,
+    bytes: &[u8],
+    durability: Durability,
+) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    private_dir(dir)?;
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("state");
     let tmp = dir.join(format!(
         ".{name}.{}.{}.tmp",
         std::process::id(),
         fastrand::u64(..)
     ));
-    let mut options = std::fs::OpenOptions::new();
+    let mut options = OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let durable = durability == Durability::Record;
     let result = (|| {
         let mut file = options.open(&tmp)?;
         file.write_all(bytes)?;
-        // No fsync: the state is a cache of what is done (losing it re-sends
-        // files, never corrupts them), and an fsync per write costs more than
-        // a small file's upload on a busy disk. The rename keeps it whole.
+        // A cache is not fsynced: an fsync per write costs more than a
+        // small file's upload on a busy disk, and the rename keeps it whole.
+        if durable {
+            file.sync_all()?;
+        }
         std::fs::rename(&tmp, path)
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
-    result
+    result?;
+    #[cfg(unix)]
+    if durable {
+        File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -364,6 +513,96 @@ mod tests {
         fresh.remove().unwrap();
         assert!(!path.exists());
         assert!(!path.with_extension("json.lock").exists());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_at_the_state_path_is_refused_and_its_target_untouched() {
+        let dir = tempdir();
+        let mut state = State::open(&dir, dest("a"), true).unwrap();
+        state.flush().unwrap();
+        let path = state.path().to_owned();
+        drop(state);
+        // The link points at a valid state (read through, it would be used
+        // and then written over) kept elsewhere.
+        let elsewhere = dir.join("elsewhere.json");
+        std::fs::rename(&path, &elsewhere).unwrap();
+        let before = std::fs::read(&elsewhere).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, &path).unwrap();
+        let e = State::open(&dir, dest("a"), true).unwrap_err();
+        assert!(matches!(e, UploadError::StateNotPrivate { .. }), "{e:?}");
+        assert!(e.to_string().contains("symbolic link"), "{e}");
+        assert_eq!(std::fs::read(&elsewhere).unwrap(), before);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_state_dir_is_created_private_and_a_shared_one_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempdir();
+        let dir = root.join("new").join("states");
+        State::open(&dir, dest("a"), true).unwrap();
+        for created in [&dir, &root.join("new")] {
+            let mode = std::fs::metadata(created).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o700, "{}", created.display());
+        }
+        for mode in [0o777, 0o770, 0o702] {
+            let shared = tempdir();
+            std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(mode)).unwrap();
+            let e = State::open(&shared, dest("a"), true).unwrap_err();
+            match &e {
+                UploadError::StateNotPrivate { path, reason } => {
+                    assert_eq!(path, &shared);
+                    assert!(reason.contains("writable"), "{reason}");
+                }
+                other => panic!("{mode:o}: {other:?}"),
+            }
+            // Nothing was written there.
+            assert_eq!(std::fs::read_dir(&shared).unwrap().count(), 0);
+            std::fs::remove_dir_all(shared).unwrap();
+        }
+        std::fs::remove_dir_all(root).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_directory_of_another_user_or_writable_by_others_is_not_private() {
+        assert!(private_to(1000, 0o40700, 1000).is_ok());
+        assert!(private_to(1000, 0o40755, 1000).is_ok());
+        assert!(private_to(0, 0o40700, 0).is_ok());
+        let e = private_to(1001, 0o40700, 1000).unwrap_err();
+        assert!(e.contains("belongs to user 1001"), "{e}");
+        // Root too refuses another user's directory.
+        assert!(private_to(1000, 0o40700, 0).is_err());
+        for mode in [0o40720, 0o40702, 0o41777] {
+            let e = private_to(1000, mode, 1000).unwrap_err();
+            assert!(e.contains("writable by group or others"), "{mode:o}: {e}");
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn state_files_are_regular_files_of_bounded_size() {
+        let dir = tempdir();
+        let fifo = dir.join("fifo.json");
+        assert!(std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success());
+        // Refused without blocking on the FIFO.
+        let e = read_private(&fifo, 10).unwrap_err();
+        assert!(matches!(e, UploadError::StateNotPrivate { .. }), "{e:?}");
+        let big = dir.join("big.json");
+        std::fs::write(&big, [b' '; 11]).unwrap();
+        assert!(matches!(
+            read_private(&big, 10),
+            Err(UploadError::State { .. })
+        ));
+        assert_eq!(read_private(&big, 11).unwrap().unwrap().len(), 11);
+        assert!(read_private(&dir.join("none.json"), 10).unwrap().is_none());
         std::fs::remove_dir_all(dir).unwrap();
     }
 

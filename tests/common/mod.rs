@@ -41,6 +41,18 @@ pub const ENV_VARS: [&str; 3] = [
     "AVALA_ALLOW_INSECURE_BASE_URL",
 ];
 
+/// The proxy variables `reqwest` reads: cleared by [`env_lock`] so that a
+/// test that sets one (to trap a request that must not leave the machine)
+/// cannot leak it into the next test, and none from outside applies.
+pub const PROXY_VARS: [&str; 6] = [
+    "HTTPS_PROXY",
+    "https_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "NO_PROXY",
+    "no_proxy",
+];
+
 /// Everything written by `tracing` in this test binary.
 pub static LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
 
@@ -109,11 +121,11 @@ pub fn init() {
 }
 
 /// For `client_env.rs`: the process-wide lock around every environment read
-/// and write. The `AVALA_*` variables are cleared on entry.
+/// and write. The `AVALA_*` and proxy variables are cleared on entry.
 pub fn env_lock() -> MutexGuard<'static, ()> {
     static ENV: Mutex<()> = Mutex::new(());
     let guard = ENV.lock().unwrap_or_else(|p| p.into_inner());
-    for var in ENV_VARS {
+    for var in ENV_VARS.iter().chain(&PROXY_VARS) {
         std::env::remove_var(var);
     }
     install_tracing();

@@ -1,7 +1,8 @@
 //! Lint against what progenitor 0.15.1 (and our build.rs) can generate, so a
 //! bad document is refused with a message naming the operation or schema and
 //! the rule, instead of a panic in every user's `cargo build`.
-//! The rules follow §6 of the progenitor notes; each finding has a rule id.
+//! The rules follow §6 of docs/progenitor-0.15.md (what progenitor 0.15.1
+//! accepts); each finding has a rule id.
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -3,8 +3,10 @@
 #![allow(dead_code)]
 
 use std::{
+    io::{Read, Write},
     path::{Path, PathBuf},
     process::{Command, Output, Stdio},
+    sync::{Arc, Mutex},
 };
 
 use avala::mock::MockServer;
@@ -80,12 +82,31 @@ impl Run {
 /// neither stdout nor stderr.
 pub fn avala(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Run {
     let dir = TempDir::new();
+    let mut cmd = command_in(dir.path());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    finish(cmd, args, stdin)
+}
+
+/// The binary in `dir` with a clean environment: no `AVALA_*` variable but
+/// `AVALA_ALLOW_INSECURE_BASE_URL=1` (the mock serves plain http), no proxy.
+pub fn command_in(dir: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_avala"));
-    cmd.args(args)
-        .current_dir(dir.path())
+    cmd.current_dir(dir)
         .env_remove("AVALA_API_KEY")
         .env_remove("AVALA_BASE_URL")
-        .env("AVALA_ALLOW_INSECURE_BASE_URL", "1")
+        .env("AVALA_ALLOW_INSECURE_BASE_URL", "1");
+    for var in ["HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"] {
+        cmd.env_remove(var).env_remove(var.to_lowercase());
+    }
+    cmd
+}
+
+/// Runs `cmd` with `args` and `stdin`, and asserts the key is in neither
+/// stdout nor stderr.
+pub fn finish(mut cmd: Command, args: &[&str], stdin: Option<&str>) -> Run {
+    cmd.args(args)
         .stdin(if stdin.is_some() {
             Stdio::piped()
         } else {
@@ -93,12 +114,8 @@ pub fn avala(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Run {
         })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
     let mut child = cmd.spawn().expect("the avala binary runs");
     if let Some(text) = stdin {
-        use std::io::Write;
         let mut pipe = child.stdin.take().expect("piped");
         pipe.write_all(text.as_bytes()).expect("stdin written");
     }
@@ -123,6 +140,70 @@ pub fn avala(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Run {
         run.stderr
     );
     run
+}
+
+/// Text with terminal control characters from a server: an OSC that sets
+/// the window title (ended by BEL), a CSI that clears the screen, a C1 CSI,
+/// DEL and a carriage return.
+pub const HOSTILE: &str = "evil\u{1b}]0;pwned\u{7}\u{1b}[2J\u{9b}31m\u{7f}\r end";
+
+/// [`HOSTILE`] as `avala` shows it to a person.
+pub const HOSTILE_SHOWN: &str = "evil\\u001b]0;pwned\\u0007\\u001b[2J\\u009b31m\\u007f\\u000d end";
+
+/// Fails if `text` holds a control character other than the line feed:
+/// ESC and BEL byte for byte, and every other C0, DEL and C1 character.
+pub fn assert_no_controls(text: &str, what: &str) {
+    assert!(
+        !text.bytes().any(|b| b == 0x1b || b == 0x07),
+        "ESC or BEL in {what}: {text:?}"
+    );
+    assert!(
+        !text.chars().any(|c| c.is_control() && c != '\n'),
+        "a control character in {what}: {text:?}"
+    );
+}
+
+/// A loopback listener standing in for a proxy: it records the head of
+/// each request and refuses it with a 403, so nothing leaves the machine.
+pub struct Trap {
+    pub addr: std::net::SocketAddr,
+    heads: Arc<Mutex<Vec<String>>>,
+}
+
+impl Trap {
+    pub fn start() -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let heads = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&heads);
+        std::thread::spawn(move || {
+            for mut stream in listener.incoming().flatten() {
+                let head = read_head(&mut stream);
+                log.lock().unwrap().push(head);
+                let _ = stream.write_all(
+                    b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+            }
+        });
+        Self { addr, heads }
+    }
+
+    /// The request heads received so far.
+    pub fn heads(&self) -> Vec<String> {
+        self.heads.lock().unwrap().clone()
+    }
+}
+
+fn read_head(stream: &mut std::net::TcpStream) -> String {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && head.len() < 64 * 1024 {
+        match stream.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&head).into_owned()
 }
 
 /// A directory removed on drop.

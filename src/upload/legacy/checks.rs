@@ -279,10 +279,11 @@ pub(crate) enum GrantRefusal {
     State(Refusal),
 }
 
-/// The raw path of `raw` (as written, before any normalisation) is the
-/// quoted key (virtual-hosted style), or `/<bucket>/<quoted key>` on a
-/// path-style S3 host (and on loopback, the mock's storage). The parsed
-/// URL, which is what is sent, must have the same path.
+/// The raw path of `raw` (as written, before any normalisation) names the
+/// quoted key: `/<quoted key>` (virtual-hosted style) on a real host,
+/// `/<bucket>/<quoted key>` on a path-style S3 host, and either form on
+/// loopback when `loopback_http` (the mock, or an S3-compatible local
+/// store). The parsed URL, which is what is sent, must have the same path.
 pub(crate) fn object_path(
     raw: &str,
     parsed: &url::Url,
@@ -295,12 +296,17 @@ pub(crate) fn object_path(
     }
     let expected = format!("/{}", quote(key));
     let host = parsed.host_str().unwrap_or_default();
-    let path_style = is_path_style_s3(host) || (loopback_http && is_loopback(parsed));
-    let ok = if path_style {
+    let virtual_hosted = path == expected;
+    let path_style = || {
         path.strip_suffix(expected.as_str())
             .is_some_and(bucket_shape)
+    };
+    let ok = if loopback_http && super::super::allow::is_loopback(parsed) {
+        virtual_hosted || path_style()
+    } else if is_path_style_s3(host) {
+        path_style()
     } else {
-        path == expected
+        virtual_hosted
     };
     if ok {
         Ok(())
@@ -315,15 +321,6 @@ fn raw_path(raw: &str) -> &str {
     let end = after_scheme.find(['?', '#']).unwrap_or(after_scheme.len());
     let rest = &after_scheme[..end];
     rest.find('/').map_or("", |i| &rest[i..])
-}
-
-fn is_loopback(url: &url::Url) -> bool {
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d == "localhost",
-        None => false,
-    }
 }
 
 /// `/<bucket>` with a bucket name of `[A-Za-z0-9._-]+`.
@@ -529,7 +526,17 @@ mod tests {
             key
         )
         .is_ok());
+        // Loopback: path-style and virtual-hosted, each naming the key; a
+        // real host keeps its one form (below), and without `loopback_http`
+        // loopback is a host like any other.
         assert!(check("http://127.0.0.1:9/_storage/fleet/o/r/a%20b%3Dc.mcap", key).is_ok());
+        assert!(check("http://127.0.0.1:9/fleet/o/r/a%20b%3Dc.mcap", key).is_ok());
+        assert!(check("http://localhost:9/fleet/o/r/a%20b%3Dc.mcap", key).is_ok());
+        assert!(check("http://127.0.0.1:9/fleet/o/r/other.mcap", key).is_err());
+        assert!(check("http://127.0.0.1:9/b/fleet/o/r/other.mcap", key).is_err());
+        assert!(check("http://127.0.0.1:9/a/b/fleet/o/r/a%20b%3Dc.mcap", key).is_err());
+        let strict = |url: &str| object_path(url, &url::Url::parse(url).unwrap(), key, false);
+        assert!(strict("http://127.0.0.1:9/_storage/fleet/o/r/a%20b%3Dc.mcap").is_err());
         // A bucket segment on a virtual-hosted host, or none on a path-style one.
         assert!(check(
             "https://b.s3.us-west-2.amazonaws.com/bucket/fleet/o/r/a%20b%3Dc.mcap",

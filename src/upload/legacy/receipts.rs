@@ -1,6 +1,7 @@
 //! The receipts of a legacy Fleet upload: what a later run needs to resume
 //! without sending a confirmed byte twice. One private JSON file per API
-//! root and recording, written atomically: the manifest sent to init (path,
+//! root and recording, written atomically and fsynced (the receipts alone
+//! say which server session is ours): the manifest sent to init (path,
 //! size, SHA-256), the session and its `s3_prefix` once init answered, and
 //! every confirmed file with its ETag and the stamp it had.
 
@@ -12,7 +13,7 @@ use std::{
 use super::super::{
     fleet::RecordingFile,
     inventory::Stamp,
-    state::{self, Saved},
+    state::{self, Durability, Saved},
     UploadError,
 };
 use serde::{Deserialize, Serialize};
@@ -79,6 +80,8 @@ impl Receipts {
         recording_uid: &str,
         files: &[RecordingFile],
     ) -> Result<Self, UploadError> {
+        // The managed receipt of the same recording prefixes its protocol,
+        // so the two never share a file.
         let (path, lock) = state::claim(dir, &format!("{api_root}\n{recording_uid}"))?;
         let manifest = files
             .iter()
@@ -90,32 +93,24 @@ impl Receipts {
                 (f.path.clone(), entry)
             })
             .collect();
-        let text = match std::fs::read(&path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(Self {
-                    saved: Saved::new(
-                        lock,
-                        path,
-                        Document {
-                            format: FORMAT.to_owned(),
-                            version: VERSION,
-                            api_root: api_root.to_owned(),
-                            recording_uid: recording_uid.to_owned(),
-                            manifest,
-                            session: None,
-                            confirmed: BTreeMap::new(),
-                        },
-                        true,
-                    ),
-                })
-            }
-            Err(e) => {
-                return Err(UploadError::State {
-                    message: format!("cannot be read ({e}); fix its permissions"),
+        let Some(text) = state::read_private(&path, state::MAX_STATE_BYTES)? else {
+            return Ok(Self {
+                saved: Saved::new(
+                    lock,
                     path,
-                })
-            }
+                    Document {
+                        format: FORMAT.to_owned(),
+                        version: VERSION,
+                        api_root: api_root.to_owned(),
+                        recording_uid: recording_uid.to_owned(),
+                        manifest,
+                        session: None,
+                        confirmed: BTreeMap::new(),
+                    },
+                    Durability::Record,
+                    true,
+                ),
+            });
         };
         let unusable = |why: String| {
             UploadError::State {
@@ -137,7 +132,7 @@ impl Receipts {
             )));
         }
         let mut receipts = Self {
-            saved: Saved::new(lock, path, doc, false),
+            saved: Saved::new(lock, path, doc, Durability::Record, false),
         };
         if receipts.saved.doc.session.is_none() {
             // Init was sent but its answer not kept: the manifest may be

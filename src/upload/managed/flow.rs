@@ -7,7 +7,11 @@ use std::{
     time::Duration,
 };
 
-use futures::{StreamExt, TryStreamExt};
+use futures::{
+    channel::oneshot,
+    future::{FutureExt, Shared},
+    StreamExt, TryStreamExt,
+};
 use tokio::time::Instant;
 
 use super::{
@@ -123,7 +127,7 @@ impl Session<'_> {
     }
 
     fn session_uid(&self) -> String {
-        self.store().value.session_uid.clone()
+        self.store().doc.session_uid.clone()
     }
 
     /// `Error::UploadState`: what did not fit, and how to resume.
@@ -133,7 +137,7 @@ impl Session<'_> {
             message: format!(
                 "managed upload session {}: {why}. Keep {} and the original files; run the upload \
                  again to resume (or delete that file to start a new session)",
-                store.value.session_uid,
+                store.doc.session_uid,
                 store.path().display()
             ),
         }
@@ -174,7 +178,7 @@ impl Session<'_> {
     /// Step 1: the admit when the receipt has not learnt the files yet (the
     /// session uid makes repeating it safe), else the status.
     async fn admit_or_observe(&self) -> Result<Status> {
-        if !self.store().value.originals.is_empty() {
+        if !self.store().doc.originals.is_empty() {
             return self.observe().await;
         }
         let body = types::AdmitFleetManagedUploadRequest {
@@ -220,7 +224,7 @@ impl Session<'_> {
     /// it confirms.
     fn accept(&self, status: Status) -> Result<Status> {
         let mut store = self.store();
-        let originals = status::observe(&status, self.files, &store.value);
+        let originals = status::observe(&status, self.files, &store.doc);
         let originals = match originals {
             Ok(originals) => originals,
             Err(why) => {
@@ -228,14 +232,14 @@ impl Session<'_> {
                 return Err(self.mismatch(why));
             }
         };
-        store.value.originals = originals;
+        store.doc.originals = originals;
         if let Some(outcome) = &status.finalization {
-            store.value.finalization_uid = Some(outcome.uid.clone());
+            store.doc.finalization_uid = Some(outcome.uid.clone());
             store
-                .value
+                .doc
                 .publication_uid
                 .clone_from(&outcome.publication_uid);
-            store.value.dataset_uid.clone_from(&outcome.dataset_uid);
+            store.doc.dataset_uid.clone_from(&outcome.dataset_uid);
         }
         store.save()?;
         Ok(status)
@@ -262,7 +266,7 @@ impl Session<'_> {
         }
         // Opened once, checked to be the file that was hashed; every part
         // is read from this handle.
-        let source = Source::open(&file.local, file.stamp, None)?;
+        let opened = Source::open(&file.local, file.stamp, None)?;
         self.tracker.emit(
             &file.path,
             ProgressEvent::Started {
@@ -274,9 +278,23 @@ impl Session<'_> {
         let missing: Vec<u64> = (1..=part_count(file.stamp.size))
             .filter(|n| !present.contains(n))
             .collect();
-        // 5. Each missing part: a grant, then the PUT.
+        // 5. Each missing part: a grant, then the PUT. The grants are asked
+        // for concurrently; the destination pin comes from the receipt, or
+        // else from the first missing part's grant, whatever order the
+        // answers arrive in.
+        let known = self.store().doc.originals[&file.path].pin.clone();
+        let (first, pinned) = oneshot::channel();
+        let pinned = pinned.shared();
+        let mut first = Some(first);
         let sent: u64 = futures::stream::iter(missing)
-            .map(|number| self.part(file, &source, number))
+            .map(|number| {
+                let pin = match (&known, first.take()) {
+                    (Some(pin), _) => PinSource::Known(pin.clone()),
+                    (None, Some(first)) => PinSource::Sets(first),
+                    (None, None) => PinSource::Awaits(pinned.clone()),
+                };
+                self.part(file, &opened, number, pin)
+            })
             .buffer_unordered(self.workers)
             .try_fold(0, |sum, bytes| async move { Ok(sum + bytes) })
             .await?;
@@ -285,18 +303,20 @@ impl Session<'_> {
         Ok(())
     }
 
-    /// Step 2: the multipart init, sent at most once per session (never
-    /// retried: an answer lost is recovered from the status).
+    /// Step 2: the multipart init, unless the receipt (kept up to date by
+    /// every status) knows the file's generation. Not retried within a run
+    /// (an answer lost may have created the generation) and recorded only
+    /// once answered: after a failure the next run's status shows whether
+    /// the generation exists, and the init is sent again only if it does
+    /// not.
     async fn initialize(&self, file: &RecordingFile) -> Result<()> {
         let file_uid = {
-            let mut store = self.store();
-            let original = &store.value.originals[&file.path];
-            if original.initializing {
+            let store = self.store();
+            let original = &store.doc.originals[&file.path];
+            if original.generation_uid.is_some() {
                 return Ok(());
             }
-            let file_uid = original.file_uid.clone();
-            store.update(&file.path, |o| o.initializing = true)?;
-            file_uid
+            original.file_uid.clone()
         };
         let body = types::InitFleetManagedMultipartRequest {
             file_uid: file_uid.clone(),
@@ -388,18 +408,51 @@ impl Session<'_> {
 
     fn generation_of(&self, file: &RecordingFile) -> (String, String) {
         let store = self.store();
-        let original = &store.value.originals[&file.path];
+        let original = &store.doc.originals[&file.path];
         (
             original.file_uid.clone(),
             original.generation_uid.clone().unwrap_or_default(),
         )
     }
 
-    /// Step 5 for one part: its grant (retryable), checked and pinned, then
-    /// one PUT of exactly its bytes. The PUT is not retried (as Python): an
-    /// answer lost may have stored it, and the next run asks the server.
-    /// Returns the bytes sent.
-    async fn part(&self, file: &RecordingFile, source: &Source, number: u64) -> Result<u64> {
+    /// Step 5 for one part: its grant, checked and pinned, then one PUT of
+    /// exactly its bytes. The PUT is not retried (as Python): an answer lost
+    /// may have stored it, and the next run asks the server. Returns the
+    /// bytes sent.
+    async fn part(
+        &self,
+        file: &RecordingFile,
+        opened: &Source,
+        number: u64,
+        pin: PinSource,
+    ) -> Result<u64> {
+        let Some(grant) = self.granted(file, number, pin).await? else {
+            return Ok(0);
+        };
+        opened.unchanged()?;
+        let slice = Slice {
+            source: opened.clone(),
+            remote: file.path.clone(),
+            offset: (number - 1) * PART_SIZE,
+            len: part_len(file, number),
+        };
+        self.plane
+            .put_exact(&grant.url, &slice, api_key(self.client))
+            .await?;
+        self.tracker.sent(&file.path, slice.len);
+        Ok(slice.len)
+    }
+
+    /// The grant of part `number` (retryable), checked against the file's
+    /// pin from `source`; a grant that sets the pin saves it in the receipt
+    /// before it is used. `None` when the pin never came: the grant that
+    /// was to set it failed, and its error ends the run.
+    async fn granted(
+        &self,
+        file: &RecordingFile,
+        number: u64,
+        source: PinSource,
+    ) -> Result<Option<grant::Grant>> {
         let (file_uid, generation_uid) = self.generation_of(file);
         let body = types::SignFleetManagedMultipartPartsRequest {
             file_uid: file_uid.clone(),
@@ -430,51 +483,46 @@ impl Session<'_> {
                 file.path
             )));
         }
-        let grant = {
-            let mut store = self.store();
-            let pin = store.value.originals[&file.path].pin.clone();
-            let want = Expected {
-                session_uid: &store.value.session_uid,
-                path: &file.path,
-                size: file.stamp.size,
-                number,
-                pin: pin.as_deref(),
-            };
-            let checked = grant::check(
-                granted,
-                &want,
-                |url| self.plane.check(url),
-                chrono::Utc::now(),
-            );
-            match checked {
-                Ok(grant) => {
-                    if pin.is_none() {
-                        store.update(&file.path, |o| o.pin = Some(grant.pin.clone()))?;
-                    }
-                    grant
+        let (pin, sets) = match source {
+            PinSource::Known(pin) => (Some(pin), None),
+            PinSource::Sets(first) => (None, Some(first)),
+            PinSource::Awaits(pinned) => match pinned.await {
+                Ok(pin) => (Some(pin), None),
+                Err(_) => return Ok(None),
+            },
+        };
+        let mut store = self.store();
+        let want = Expected {
+            session_uid: &store.doc.session_uid,
+            path: &file.path,
+            size: file.stamp.size,
+            number,
+            pin: pin.as_deref(),
+        };
+        let checked = grant::check(
+            granted,
+            &want,
+            |url| self.plane.check(url),
+            chrono::Utc::now(),
+        );
+        match checked {
+            Ok(grant) => {
+                if let Some(first) = sets {
+                    store.update(&file.path, |o| o.pin = Some(grant.pin.clone()))?;
+                    // Nobody waits any more when the run already failed.
+                    let _ = first.send(grant.pin.clone());
                 }
-                Err(Refusal::Host(e)) => return Err(e.into()),
-                Err(Refusal::Invalid(why)) => {
-                    drop(store);
-                    return Err(self.mismatch(format!(
-                        "the grant for part {number} of `{}` is refused: {why}",
-                        file.path
-                    )));
-                }
+                Ok(Some(grant))
             }
-        };
-        source.unchanged()?;
-        let slice = Slice {
-            source: source.clone(),
-            remote: file.path.clone(),
-            offset: (number - 1) * PART_SIZE,
-            len: part_len(file, number),
-        };
-        self.plane
-            .put_exact(&grant.url, &slice, api_key(self.client))
-            .await?;
-        self.tracker.sent(&file.path, slice.len);
-        Ok(slice.len)
+            Err(Refusal::Host(e)) => Err(e.into()),
+            Err(Refusal::Invalid(why)) => {
+                drop(store);
+                Err(self.mismatch(format!(
+                    "the grant for part {number} of `{}` is refused: {why}",
+                    file.path
+                )))
+            }
+        }
     }
 
     /// Step 6: finalize unless a finalization is under way, done, or failed
@@ -490,10 +538,10 @@ impl Session<'_> {
         }
         let mut files: Vec<types::FinalizeFleetManagedUploadRequestFilesItem> = {
             let mut store = self.store();
-            store.value.finalizing = true;
+            store.doc.finalizing = true;
             store.save()?;
             store
-                .value
+                .doc
                 .originals
                 .values()
                 .map(|o| types::FinalizeFleetManagedUploadRequestFilesItem {
@@ -523,7 +571,7 @@ impl Session<'_> {
         {
             let mut store = self.store();
             if store
-                .value
+                .doc
                 .finalization_uid
                 .as_ref()
                 .is_some_and(|uid| *uid != outcome.uid)
@@ -533,7 +581,7 @@ impl Session<'_> {
                     self.mismatch("the finalize answer names another finalization than before")
                 );
             }
-            store.value.finalization_uid = Some(outcome.uid.clone());
+            store.doc.finalization_uid = Some(outcome.uid.clone());
             store.save()?;
         }
         self.observe().await
@@ -569,6 +617,16 @@ impl Session<'_> {
         }
         Ok(status)
     }
+}
+
+/// Where a part's grant finds the destination pin it is checked against.
+enum PinSource {
+    /// The receipt's.
+    Known(String),
+    /// None yet: this grant, the file's first missing part's, sets it.
+    Sets(oneshot::Sender<String>),
+    /// Set by the first missing part's grant, whenever that arrives.
+    Awaits(Shared<oneshot::Receiver<String>>),
 }
 
 /// The length of part `number` of `file`.

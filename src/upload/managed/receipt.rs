@@ -1,6 +1,7 @@
 //! The resume state of a managed upload: one private JSON file per API root
-//! and recording, written atomically (`state::write_private`) after every
-//! fact the server confirmed, and never deleted by the SDK (Python keeps its
+//! and recording, kept by the shared store ([`Saved`], as a
+//! [`Durability::Record`]: written atomically and fsynced) after every fact
+//! the server confirmed, and never deleted by the SDK (Python keeps its
 //! receipt too: it is the only record of the session uid).
 
 use std::{
@@ -13,8 +14,7 @@ use sha2::{Digest, Sha256};
 
 use super::super::{
     fleet::RecordingFile,
-    lock::Lock,
-    state::{self, save},
+    state::{self, Durability, Saved},
     UploadError,
 };
 use crate::digest;
@@ -39,12 +39,13 @@ pub(super) fn default_dir() -> Option<PathBuf> {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(super) struct Original {
     pub(super) file_uid: String,
-    /// The multipart init was sent (its answer may have been lost): it is
-    /// never sent again for this session.
-    pub(super) initializing: bool,
+    /// The file's multipart generation, written once the init answered (or
+    /// a status showed the generation of an init whose answer was lost);
+    /// `None`: the next run sends the init.
     pub(super) generation_uid: Option<String>,
-    /// SHA-256 of the first grant's host, path and `uploadId`: later grants
-    /// must name the same destination.
+    /// SHA-256 of the host, path and `uploadId` of the grant for the file's
+    /// first missing part (part 1 of a new file): every later grant, in
+    /// this run and the next, must name the same destination.
     pub(super) pin: Option<String>,
     pub(super) verified: bool,
 }
@@ -69,13 +70,15 @@ pub(super) struct Receipt {
     pub(super) dataset_uid: Option<String>,
 }
 
-/// The receipt and where it lives.
-#[derive(Debug)]
-pub(super) struct Store {
-    /// Held while the upload runs: a second run of it is refused.
-    _lock: Lock,
-    path: PathBuf,
-    pub(super) value: Receipt,
+/// The receipt and where it lives, with the upload's lock held.
+pub(super) type Store = Saved<Receipt>;
+
+/// What names the receipt's file: the protocol, the API root and the
+/// recording. The protocol keeps it apart from the legacy receipt of the
+/// same recording (`"{api_root}\n{recording_uid}"`) in a shared state
+/// directory.
+fn identity(api_root: &str, recording_uid: &str) -> String {
+    format!("fleet-managed-mcap-v1\n{api_root}\n{recording_uid}")
 }
 
 /// SHA-256 over every file's path, size and content hash, in path order.
@@ -90,7 +93,7 @@ pub(super) fn manifest_digest(files: &[RecordingFile]) -> String {
     digest::hex(&hasher.finalize())
 }
 
-impl Store {
+impl Saved<Receipt> {
     /// The receipt of `recording_uid` on `api_root` under `dir`: read back
     /// when one exists (it must be for the same files), else a new session
     /// saved before anything is sent.
@@ -100,34 +103,35 @@ impl Store {
         recording_uid: &str,
         files: &[RecordingFile],
     ) -> crate::Result<Self> {
-        let (path, lock) = state::claim(dir, &format!("{api_root}\n{recording_uid}"))?;
+        let (path, lock) = state::claim(dir, &identity(api_root, recording_uid))?;
         let manifest = manifest_digest(files);
-        if !path.exists() {
-            let store = Self {
-                _lock: lock,
-                path,
-                value: Receipt {
-                    format: FORMAT.to_owned(),
-                    version: VERSION,
-                    api_root: api_root.to_owned(),
-                    recording_uid: recording_uid.to_owned(),
-                    session_uid: uuid::Uuid::new_v4().to_string(),
-                    manifest_sha256: manifest,
-                    originals: BTreeMap::new(),
-                    finalizing: false,
-                    finalization_uid: None,
-                    publication_uid: None,
-                    dataset_uid: None,
-                },
+        let Some(bytes) = state::read_private(&path, MAX_BYTES)? else {
+            let receipt = Receipt {
+                format: FORMAT.to_owned(),
+                version: VERSION,
+                api_root: api_root.to_owned(),
+                recording_uid: recording_uid.to_owned(),
+                session_uid: uuid::Uuid::new_v4().to_string(),
+                manifest_sha256: manifest,
+                originals: BTreeMap::new(),
+                finalizing: false,
+                finalization_uid: None,
+                publication_uid: None,
+                dataset_uid: None,
             };
-            store.save()?;
+            let mut store = Saved::new(lock, path, receipt, Durability::Record, true);
+            store.flush()?;
             return Ok(store);
-        }
-        let value = read(&path)?;
+        };
         let unusable = |message: String| UploadError::State {
             path: path.clone(),
             message,
         };
+        let value: Receipt = serde_json::from_slice(&bytes).map_err(|e| {
+            unusable(format!(
+                "it is corrupt ({e}); move it away to start over (a new session is admitted)"
+            ))
+        })?;
         if value.format != FORMAT || value.version != VERSION {
             return Err(unusable(
                 "it is not a managed Fleet upload receipt of this SDK; move it away to start over"
@@ -154,20 +158,7 @@ impl Store {
                 ),
             });
         }
-        Ok(Self {
-            _lock: lock,
-            path,
-            value,
-        })
-    }
-
-    pub(super) fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Writes the receipt (atomically, 0600).
-    pub(super) fn save(&self) -> crate::Result<()> {
-        Ok(save(&self.path, &self.value)?)
+        Ok(Saved::new(lock, path, value, Durability::Record, false))
     }
 
     /// Changes the original at `path` and saves.
@@ -176,33 +167,11 @@ impl Store {
         path: &str,
         change: impl FnOnce(&mut Original),
     ) -> crate::Result<()> {
-        if let Some(original) = self.value.originals.get_mut(path) {
+        if let Some(original) = self.doc.originals.get_mut(path) {
             change(original);
         }
-        self.save()
+        Ok(self.save()?)
     }
-}
-
-fn read(path: &Path) -> crate::Result<Receipt> {
-    let unusable = |message: String| -> crate::Error {
-        UploadError::State {
-            path: path.to_owned(),
-            message,
-        }
-        .into()
-    };
-    let meta = std::fs::symlink_metadata(path).map_err(|e| unusable(format!("unreadable: {e}")))?;
-    if !meta.is_file() || meta.len() > MAX_BYTES {
-        return Err(unusable(
-            "it is not a receipt file; move it away to start over".to_owned(),
-        ));
-    }
-    let bytes = std::fs::read(path).map_err(|e| unusable(format!("unreadable: {e}")))?;
-    serde_json::from_slice(&bytes).map_err(|e| {
-        unusable(format!(
-            "it is corrupt ({e}); move it away to start over (a new session is admitted)"
-        ))
-    })
 }
 
 #[cfg(test)]
@@ -228,12 +197,14 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("avala-receipt-{}", fastrand::u64(..)));
         let files = [file("a.mcap", "aa")];
         let mut store = Store::open(&dir, "http://x/api/v1", "r", &files).unwrap();
-        let session = store.value.session_uid.clone();
+        let session = store.doc.session_uid.clone();
         store
-            .value
+            .doc
             .originals
             .insert("a.mcap".into(), Original::default());
-        store.update("a.mcap", |o| o.initializing = true).unwrap();
+        store
+            .update("a.mcap", |o| o.pin = Some("p".repeat(64)))
+            .unwrap();
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -249,11 +220,11 @@ mod tests {
         let path = store.path().to_owned();
         drop(store);
         let again = Store::open(&dir, "http://x/api/v1", "r", &files).unwrap();
-        assert_eq!(again.value.session_uid, session);
-        assert!(again.value.originals["a.mcap"].initializing);
+        assert_eq!(again.doc.session_uid, session);
+        assert_eq!(again.doc.originals["a.mcap"].pin, Some("p".repeat(64)));
         // Another recording is another file; changed files are refused.
         let other = Store::open(&dir, "http://x/api/v1", "s", &files).unwrap();
-        assert_ne!(other.value.session_uid, session);
+        assert_ne!(other.doc.session_uid, session);
         drop(again);
         let e = Store::open(&dir, "http://x/api/v1", "r", &[file("a.mcap", "bb")]).unwrap_err();
         assert!(matches!(e, crate::Error::UploadState { .. }), "{e}");

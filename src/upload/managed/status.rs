@@ -108,10 +108,12 @@ fn merge(row: &ManagedOriginal, known: Option<&Original>) -> Result<Original, St
             &format!("the multipart generation of `{}` disappeared", row.path),
         )?,
         Some(generation) => {
-            // Only the generation our own (single) init created is adopted.
+            // Only the first generation, which our own init created, is
+            // adopted: the one the receipt names, or, when the init's
+            // answer was lost, the one the status shows (nobody else can
+            // open a generation in our session, whose uid is ours alone).
             ensure(
-                known.initializing
-                    && generation.number == 1
+                generation.number == 1
                     && known
                         .generation_uid
                         .as_ref()
@@ -321,7 +323,6 @@ mod tests {
     fn initialized() -> Original {
         Original {
             file_uid: FILE_UID.into(),
-            initializing: true,
             ..Original::default()
         }
     }
@@ -402,13 +403,18 @@ mod tests {
                 "{what} passed"
             );
         }
-        // A generation the receipt never asked for cannot be adopted.
+        // Work on a file the admit just listed was not ours.
         assert!(observe(&status(|_| {}), &local(), &receipt(None)).is_err());
-        let not_initialized = Original {
-            initializing: false,
-            ..initialized()
-        };
-        assert!(observe(&status(|_| {}), &local(), &receipt(Some(not_initialized))).is_err());
+        // A lost init answer: the receipt names no generation, the status
+        // shows generation 1, which is adopted; a later one is not.
+        let merged = observe(&status(|_| {}), &local(), &receipt(Some(initialized()))).unwrap();
+        let adopted = merged["run-042/session.mcap"].generation_uid.as_deref();
+        assert_eq!(adopted, Some(GENERATION));
+        let second = status(|s| s["files"][0]["generation"]["number"] = json!(2));
+        assert!(observe(&second, &local(), &receipt(Some(initialized()))).is_err());
+        // A generation the receipt knew may not disappear.
+        let gone = status(|s| s["files"][0]["generation"] = json!(null));
+        assert!(observe(&gone, &local(), &receipt(Some(known))).is_err());
     }
 
     #[test]
