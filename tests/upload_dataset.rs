@@ -1163,13 +1163,19 @@ async fn a_file_swapped_for_a_link_to_a_secret_after_the_walk_sends_none_of_it()
     }
 }
 
-/// Makes a FIFO at `path`.
+/// Makes a FIFO at `path` (a socket on Apple systems, where rustix has no
+/// mkfifo: a special file all the same).
 #[cfg(unix)]
 fn mkfifo(path: &std::path::Path) {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
-    // SAFETY: a valid NUL-terminated path; mkfifo only reads it.
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    #[cfg(not(target_vendor = "apple"))]
+    rustix::fs::mkfifoat(
+        rustix::fs::CWD,
+        path,
+        rustix::fs::Mode::from_raw_mode(0o600),
+    )
+    .unwrap();
+    #[cfg(target_vendor = "apple")]
+    drop(std::os::unix::net::UnixListener::bind(path).unwrap());
 }
 
 #[cfg(unix)]

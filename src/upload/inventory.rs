@@ -197,18 +197,25 @@ impl Source {
 /// Opens for reading; a symbolic link as the last component is an error,
 /// not followed, and a FIFO does not block the open.
 fn open_no_follow(path: &Path) -> std::io::Result<File> {
-    let mut options = std::fs::OpenOptions::new();
-    options.read(true);
+    no_follow(std::fs::OpenOptions::new().read(true)).open(path)
+}
+
+/// The one rule for every file an upload opens (its files, its state and
+/// lock files): a symbolic link as the last component is not followed (the
+/// open fails), and a FIFO does not block the open (Unix: `O_NOFOLLOW |
+/// O_NONBLOCK`; Windows: the link itself is opened, and is then no regular
+/// file).
+pub(crate) fn no_follow(options: &mut std::fs::OpenOptions) -> &mut std::fs::OpenOptions {
     #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::custom_flags(
-        &mut options,
-        libc::O_NOFOLLOW | libc::O_NONBLOCK,
-    );
-    // FILE_FLAG_OPEN_REPARSE_POINT: a link is opened itself (and then
-    // refused as not a regular file), not what it names.
+    {
+        use rustix::fs::OFlags;
+        let flags = OFlags::NOFOLLOW | OFlags::NONBLOCK;
+        std::os::unix::fs::OpenOptionsExt::custom_flags(options, flags.bits() as i32);
+    }
+    // FILE_FLAG_OPEN_REPARSE_POINT.
     #[cfg(windows)]
-    std::os::windows::fs::OpenOptionsExt::custom_flags(&mut options, 0x0020_0000);
-    options.open(path)
+    std::os::windows::fs::OpenOptionsExt::custom_flags(options, 0x0020_0000);
+    options
 }
 
 #[cfg(unix)]
@@ -341,11 +348,24 @@ mod tests {
         dir
     }
 
-    /// A special file without `unsafe` (the crate forbids it; the FIFO
-    /// cases are in tests/upload_dataset.rs): a Unix socket.
+    /// A Unix socket: a special file that stays when the listener drops.
     #[cfg(unix)]
-    fn socket(path: &Path) -> std::os::unix::net::UnixListener {
-        std::os::unix::net::UnixListener::bind(path).unwrap()
+    fn socket(path: &Path) {
+        drop(std::os::unix::net::UnixListener::bind(path).unwrap());
+    }
+
+    /// A FIFO (a socket on Apple systems, where rustix has no mkfifo).
+    #[cfg(unix)]
+    fn fifo(path: &Path) {
+        #[cfg(not(target_vendor = "apple"))]
+        rustix::fs::mkfifoat(
+            rustix::fs::CWD,
+            path,
+            rustix::fs::Mode::from_raw_mode(0o600),
+        )
+        .unwrap();
+        #[cfg(target_vendor = "apple")]
+        socket(path);
     }
 
     fn changed(result: Result<Source, UploadError>) -> bool {
@@ -385,12 +405,16 @@ mod tests {
             .unwrap();
         assert!(changed(open()));
 
-        // A link to another file, and a socket.
+        // A link to another file, a socket, and a FIFO no one writes (its
+        // open must not wait for a writer).
         std::fs::remove_file(&a).unwrap();
         std::os::unix::fs::symlink(dir.join("keep"), &a).unwrap();
         assert!(changed(open()));
         std::fs::remove_file(&a).unwrap();
-        let _socket = socket(&a);
+        socket(&a);
+        assert!(changed(open()));
+        std::fs::remove_file(&a).unwrap();
+        fifo(&a);
         assert!(changed(open()));
         std::fs::remove_file(&a).unwrap();
         assert!(matches!(open(), Err(UploadError::Io { .. })));
@@ -424,7 +448,8 @@ mod tests {
         std::fs::create_dir_all(dir.join("d")).unwrap();
         std::fs::write(dir.join("d/a.bin"), b"a").unwrap();
         std::os::unix::fs::symlink(dir.join("d/a.bin"), dir.join("link")).unwrap();
-        let _socket = socket(&dir.join("d/pipe"));
+        fifo(&dir.join("d/pipe"));
+        socket(&dir.join("sock"));
         let walked = walk(&dir, Others::Report).unwrap();
         let files: Vec<_> = walked.files.iter().map(|f| f.remote.as_str()).collect();
         assert_eq!(files, ["d/a.bin"]);
@@ -433,9 +458,11 @@ mod tests {
             [
                 ("d/pipe".to_owned(), Excluded::SpecialFile),
                 ("link".to_owned(), Excluded::SymbolicLink),
+                ("sock".to_owned(), Excluded::SpecialFile),
             ]
         );
         std::fs::remove_file(dir.join("link")).unwrap();
+        std::fs::remove_file(dir.join("sock")).unwrap();
         let e = walk(&dir, Others::Refuse).unwrap_err().to_string();
         assert!(
             e.contains("d/pipe") && e.contains("not a regular file"),

@@ -344,11 +344,7 @@ pub(crate) fn open_private(
     };
     let link = || std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
     #[cfg(unix)]
-    {
-        use rustix::fs::OFlags;
-        let flags = OFlags::NOFOLLOW | OFlags::NONBLOCK;
-        std::os::unix::fs::OpenOptionsExt::custom_flags(options, flags.bits() as i32);
-    }
+    super::inventory::no_follow(options);
     const LINK: &str =
         "is a symbolic link, which state files never follow; remove it (its target is untouched)";
     #[cfg(not(unix))]
