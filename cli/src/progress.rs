@@ -98,6 +98,7 @@ impl Progress {
     /// Prints `line` on stderr for a person to read: above a bar on a
     /// terminal, as a plain line otherwise; every time, not only on change.
     pub fn note(&self, line: &str) {
+        let line = for_terminal(line);
         match &self.bar {
             Some(bar) => bar.println(line),
             None => eprintln!("{line}"),
