@@ -582,11 +582,17 @@ mod tests {
     fn state_files_are_regular_files_of_bounded_size() {
         let dir = tempdir();
         let fifo = dir.join("fifo.json");
-        assert!(std::process::Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap()
-            .success());
+        // Not `mkfifo` in a child process: a fork while another test holds
+        // a lock would hold it too, until the child's exec.
+        #[cfg(not(target_vendor = "apple"))]
+        rustix::fs::mkfifoat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+        )
+        .unwrap();
+        #[cfg(target_vendor = "apple")]
+        drop(std::os::unix::net::UnixListener::bind(&fifo).unwrap());
         // Refused without blocking on the FIFO.
         let e = read_private(&fifo, 10).unwrap_err();
         assert!(matches!(e, UploadError::StateNotPrivate { .. }), "{e:?}");
