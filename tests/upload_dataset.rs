@@ -1229,8 +1229,10 @@ async fn a_file_swapped_for_a_link_to_a_secret_after_the_walk_sends_none_of_it()
 /// Makes a FIFO at `path`.
 #[cfg(unix)]
 fn mkfifo(path: &std::path::Path) {
-    let made = std::process::Command::new("mkfifo").arg(path).status();
-    assert!(made.is_ok_and(|s| s.success()), "mkfifo {}", path.display());
+    // Not `mkfifo(1)` in a child process: a fork while another test holds
+    // an upload lock would hold it too, until the child's exec.
+    let mode = rustix::fs::Mode::from_raw_mode(0o600);
+    rustix::fs::mkfifoat(rustix::fs::CWD, path, mode).expect("mkfifo");
 }
 
 #[cfg(unix)]
