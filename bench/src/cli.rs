@@ -69,12 +69,7 @@ fn hundred_datasets(out: &str) -> Result<(), String> {
 pub fn run(root: &Path, reps: usize) -> Result<(), String> {
     let ours = build_ours(root)?;
     let theirs = python_cli(root)?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .thread_name("bench-server")
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
+    let rt = crate::server::runtime(1)?;
     let mock = rt.block_on(MockServer::start());
     let datasets: Vec<_> = (1..=DATASETS)
         .map(|i| {

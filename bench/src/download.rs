@@ -346,12 +346,7 @@ pub fn run(size: u64, rounds: usize) -> Result<(), String> {
         size >> 20
     );
     let object = Object::new(size);
-    let server_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .thread_name("bench-server")
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
+    let server_rt = crate::server::runtime(1)?;
     let addr = start_server(&server_rt, object.clone())?;
     let base = format!("http://{addr}/api/v1");
     let client_rt = tokio::runtime::Builder::new_multi_thread()

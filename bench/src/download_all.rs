@@ -155,12 +155,7 @@ fn fresh(root: &Path, n: usize) -> PathBuf {
 /// Runs the measure: `rounds` a side, objects of `object_kib` KiB.
 pub fn run(object_kib: usize, rounds: usize) -> Result<(), String> {
     let started = Instant::now();
-    let server_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .thread_name("bench-server")
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
+    let server_rt = crate::server::runtime(1)?;
     let mock = server_rt.block_on(MockServer::start());
     eprintln!("parallel download: publishing {OBJECTS} objects of {object_kib} KiB ...");
     let published = mock.publish(dataset(object_kib * 1024));

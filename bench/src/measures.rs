@@ -19,7 +19,7 @@ use crate::{
 const TASKS: usize = 64;
 
 /// The server runtime's thread name (not counted as client CPU).
-const SERVER_THREAD: &str = "bench-server";
+use crate::server::SERVER_THREAD;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Side {
@@ -378,12 +378,7 @@ pub fn run(quick: bool, with_build_cost: bool) -> Result<(), String> {
 
     let started = Instant::now();
     println!("avala-bench on {} (load average {})", machine(), load());
-    let server_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name(SERVER_THREAD)
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
+    let server_rt = crate::server::runtime(2)?;
     let server = server::start(&server_rt).map_err(|e| format!("starting the server: {e}"))?;
     let base = format!("http://{}/api/v1", server.addr);
     println!(

@@ -18,6 +18,20 @@ use hyper::{body::Incoming, header, service::service_fn, Request, Response, Stat
 use hyper_util::rt::TokioIo;
 use serde_json::json;
 
+/// The name of the server runtime's threads (the CPU probes leave them out).
+pub const SERVER_THREAD: &str = "bench-server";
+
+/// The runtime every loopback server of the benchmark runs on, on threads
+/// of its own (`workers` of them) so the measured side does not share them.
+pub fn runtime(workers: usize) -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .thread_name(SERVER_THREAD)
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+}
+
 /// Items per page, as requested with `limit`.
 pub const PAGE_SIZE: usize = 100;
 /// Pages of the long listing; the short one (`name=short`) has a tenth.

@@ -47,12 +47,7 @@ impl Drop for Scratch {
 }
 
 pub fn run(opts: &Opts) -> Result<(), String> {
-    let server_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("bench-server")
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
+    let server_rt = crate::server::runtime(2)?;
     let mock = server_rt.block_on(MockServer::start());
     // Completed uploads count against the mock's quota: make room for many GiB.
     mock.upload_quota(u64::MAX / 2, 0);
