@@ -235,17 +235,23 @@ fn every_enum_cites_its_sources() {
     assert!(count >= 28, "{count} enums");
 }
 
-#[test]
-fn the_manual_upload_target_samples_the_v1_post_form_first() {
-    let doc = document();
-    let v = Validators::new(&doc);
+/// The `oneOf` branches of `ManualUploadTarget`, in document order.
+fn manual_upload_branches(doc: &OpenAPI) -> &[ReferenceOr<openapiv3::Schema>] {
     let target = &doc.components.as_ref().unwrap().schemas["ManualUploadTarget"];
     let ReferenceOr::Item(schema) = target else {
-        panic!()
+        panic!("ManualUploadTarget is a reference")
     };
     let openapiv3::SchemaKind::OneOf { one_of } = &schema.schema_kind else {
         panic!("ManualUploadTarget is not a oneOf")
     };
+    one_of
+}
+
+#[test]
+fn the_manual_upload_target_samples_the_v1_post_form_first() {
+    let doc = document();
+    let v = Validators::new(&doc);
+    let one_of = manual_upload_branches(&doc);
     let names: Vec<String> = one_of
         .iter()
         .map(|b| match b {
@@ -267,13 +273,7 @@ fn the_manual_upload_target_samples_the_v1_post_form_first() {
 fn a_completed_manual_upload_target_fits_its_own_branch_only() {
     let doc = document();
     let v = Validators::new(&doc);
-    let target = &doc.components.as_ref().unwrap().schemas["ManualUploadTarget"];
-    let ReferenceOr::Item(schema) = target else {
-        panic!()
-    };
-    let openapiv3::SchemaKind::OneOf { one_of } = &schema.schema_kind else {
-        panic!("ManualUploadTarget is not a oneOf")
-    };
+    let one_of = manual_upload_branches(&doc);
     let uid = "8c0e2a4b-6d1f-4a3c-b5e7-f9b1d3a5c7e9";
     let fits = |answer: &Value| -> Vec<bool> {
         one_of
