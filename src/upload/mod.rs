@@ -1,5 +1,7 @@
-//! Dataset uploads: local files into an Avala dataset, resumable, streamed,
-//! and checked (protocol §9.1).
+//! Uploads: local files into an Avala dataset (protocol §9.1,
+//! [`Client::upload_dataset`]), or a Fleet recording over the legacy or the
+//! managed protocol (§9.2, §9.3: [`Client::upload_recording`],
+//! [`Client::upload_managed_recording`]); resumable, streamed and checked.
 //!
 //! [`Client::upload_dataset`] uploads a file or a directory and creates the
 //! dataset from it; [`Client::upload_files`] does the transfer alone. Both
@@ -29,34 +31,28 @@
 //! ```
 
 mod allow;
+pub(crate) mod dataset;
 mod error;
 mod fleet;
-mod flight;
-mod flow;
 mod inventory;
-mod legacy;
 mod lock;
-mod managed;
-mod slug;
+mod parallel;
 mod state;
-mod tracker;
+mod totals;
 mod transfer;
 
-use std::{
-    path::{Path, PathBuf},
-    sync::Arc,
-    time::Duration,
-};
+use std::sync::Arc;
 
-use serde_json::Value;
-
+pub use dataset::{DatasetUpload, FileUpload, UploadReport};
 pub use error::UploadError;
 #[cfg(feature = "mock")]
-pub(crate) use legacy::quote_s3_key;
-pub use legacy::{sha256_file_hex, RecordingUpload};
-pub use managed::ManagedRecordingUpload;
+pub(crate) use fleet::legacy::quote_s3_key;
+pub use fleet::{
+    legacy::{sha256_file_hex, RecordingUpload},
+    managed::ManagedRecordingUpload,
+};
 
-use crate::{types, Client, Result};
+use crate::Client;
 
 /// One step of an upload, passed to the [`on_progress`](DatasetUpload::on_progress)
 /// callback with the running totals.
@@ -114,265 +110,7 @@ pub enum Excluded {
     SpecialFile,
 }
 
-/// What [`FileUpload::send`] did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct UploadReport {
-    /// Files whose bytes were sent (wholly, or the parts that were missing).
-    pub files_sent: usize,
-    /// Files not sent because they were already uploaded.
-    pub files_skipped: usize,
-    /// Bytes sent to storage.
-    pub bytes_sent: u64,
-    /// The batch id to pass to `create_dataset_from_manual_upload` as
-    /// `dataset_upload_uid`.
-    pub dataset_upload_uid: Option<String>,
-}
-
 type Callback = Arc<dyn Fn(&Progress) + Send + Sync + 'static>;
-
-/// The settings shared by both kinds of upload.
-#[derive(Clone)]
-struct Options {
-    organization_uid: Option<String>,
-    workers: usize,
-    resume: bool,
-    check_quota: bool,
-    state_dir: Option<PathBuf>,
-    on_progress: Option<Callback>,
-    /// The retry delay unit: `min(60, 2^n) + U(0, 1.5)` of it (§8: 1 s).
-    retry_unit: Duration,
-    timeouts: transfer::Timeouts,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Self {
-            organization_uid: None,
-            workers: 8,
-            resume: true,
-            check_quota: true,
-            state_dir: None,
-            on_progress: None,
-            retry_unit: Duration::from_secs(1),
-            timeouts: transfer::Timeouts::default(),
-        }
-    }
-}
-
-impl std::fmt::Debug for Options {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Options")
-            .field("organization_uid", &self.organization_uid)
-            .field("workers", &self.workers)
-            .field("resume", &self.resume)
-            .field("check_quota", &self.check_quota)
-            .field("state_dir", &self.state_dir)
-            .finish_non_exhaustive()
-    }
-}
-
-/// The setters of [`Options`], on both builders.
-macro_rules! option_setters {
-    () => {
-        /// Upload into this organization's storage (and create the dataset
-        /// there); default: the calling user's.
-        pub fn organization_uid(mut self, uid: impl Into<String>) -> Self {
-            self.options.organization_uid = Some(uid.into());
-            self
-        }
-
-        /// Files sent at the same time (default 8, at least 1).
-        pub fn workers(mut self, workers: usize) -> Self {
-            self.options.workers = workers.max(1);
-            self
-        }
-
-        /// Resume from the state of an earlier run (default `true`); with
-        /// `false` the earlier state is replaced and every file is sent.
-        pub fn resume(mut self, resume: bool) -> Self {
-            self.options.resume = resume;
-            self
-        }
-
-        /// Compare the bytes to send with the storage quota first (default
-        /// `true`).
-        pub fn check_quota(mut self, check: bool) -> Self {
-            self.options.check_quota = check;
-            self
-        }
-
-        /// Where the resume state is kept; default
-        /// `<user data dir>/avala/uploads/datasets`.
-        pub fn state_dir(mut self, dir: impl Into<PathBuf>) -> Self {
-            self.options.state_dir = Some(dir.into());
-            self
-        }
-
-        /// Called on every [`Progress`] step, from the uploading task: keep
-        /// it quick.
-        pub fn on_progress<F>(mut self, f: F) -> Self
-        where
-            F: Fn(&Progress) + Send + Sync + 'static,
-        {
-            self.options.on_progress = Some(Arc::new(f));
-            self
-        }
-
-        /// The unit of the retry delays (default 1 s); for tests.
-        #[doc(hidden)]
-        pub fn retry_unit(mut self, unit: Duration) -> Self {
-            self.options.retry_unit = unit;
-            self
-        }
-
-        /// The stall and answer timeouts of storage requests (default 600 s
-        /// and 300 s); for tests.
-        #[doc(hidden)]
-        pub fn storage_timeouts(mut self, stall: Duration, answer: Duration) -> Self {
-            self.options.timeouts.stall = stall;
-            self.options.timeouts.answer = answer;
-            self
-        }
-    };
-}
-
-/// An upload of a local file or directory into a new dataset; made by
-/// [`Client::upload_dataset`], run by [`send`](Self::send).
-#[derive(Debug)]
-#[must_use = "nothing is uploaded until `.send().await`"]
-pub struct DatasetUpload {
-    client: Client,
-    source: PathBuf,
-    name: Option<String>,
-    slug: Option<String>,
-    data_type: Option<types::DataType>,
-    visibility: types::DatasetVisibility,
-    owner_name: Option<String>,
-    metadata: serde_json::Map<String, Value>,
-    wait: Option<Duration>,
-    options: Options,
-}
-
-impl DatasetUpload {
-    /// The dataset's name (required).
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = Some(name.into());
-        self
-    }
-
-    /// The dataset's slug; default: the name in lower case with every run
-    /// of other characters than `a-z0-9` replaced by `-`.
-    pub fn slug(mut self, slug: impl Into<String>) -> Self {
-        self.slug = Some(slug.into());
-        self
-    }
-
-    /// What the files are (required).
-    pub fn data_type(mut self, data_type: types::DataType) -> Self {
-        self.data_type = Some(data_type);
-        self
-    }
-
-    /// Who may see the dataset (default private).
-    pub fn visibility(mut self, visibility: types::DatasetVisibility) -> Self {
-        self.visibility = visibility;
-        self
-    }
-
-    /// The owner handle to create the dataset under.
-    pub fn owner_name(mut self, owner: impl Into<String>) -> Self {
-        self.owner_name = Some(owner.into());
-        self
-    }
-
-    /// Metadata stored with the dataset.
-    pub fn metadata(mut self, metadata: serde_json::Map<String, Value>) -> Self {
-        self.metadata = metadata;
-        self
-    }
-
-    /// After creating the dataset, poll it until its status is `created`,
-    /// for at most `timeout` (§10.2, with
-    /// [`Client::wait_for_dataset`](crate::Client::wait_for_dataset));
-    /// past it, [`crate::Error::WaitTimeout`].
-    pub fn wait(mut self, timeout: Duration) -> Self {
-        self.wait = Some(timeout);
-        self
-    }
-
-    option_setters!();
-
-    /// Uploads the files, creates the dataset and returns it (after the
-    /// wait, when one was asked for). On an error the resume state stays,
-    /// so the same call again continues where this one stopped.
-    pub async fn send(self) -> Result<types::Dataset> {
-        flow::upload_dataset(self).await
-    }
-}
-
-/// The transfer of chosen files into a dataset's upload area, without
-/// creating the dataset; made by [`Client::upload_files`].
-#[derive(Debug)]
-#[must_use = "nothing is uploaded until `.send().await`"]
-pub struct FileUpload {
-    client: Client,
-    dataset_name: String,
-    files: Vec<(PathBuf, String)>,
-    options: Options,
-}
-
-impl FileUpload {
-    option_setters!();
-
-    /// Uploads the files. Then create the dataset with the generated
-    /// `create_dataset_from_manual_upload`, passing
-    /// [`UploadReport::dataset_upload_uid`] and the same organization. The
-    /// resume state is kept (so a re-run skips what is done); delete the
-    /// state directory's file, or use `resume(false)`, for a new batch.
-    pub async fn send(self) -> Result<UploadReport> {
-        flow::upload_files(self).await
-    }
-}
-
-impl Client {
-    /// Uploads a local file or directory (walked recursively; the path in
-    /// the dataset is the path relative to `source`, `/`-separated) and
-    /// creates a dataset from it. `source` itself may be a symbolic link;
-    /// links and special files inside it are left out and reported. See
-    /// [`DatasetUpload`].
-    pub fn upload_dataset(&self, source: impl AsRef<Path>) -> DatasetUpload {
-        DatasetUpload {
-            client: self.clone(),
-            source: source.as_ref().to_owned(),
-            name: None,
-            slug: None,
-            data_type: None,
-            visibility: types::DatasetVisibility::Private,
-            owner_name: None,
-            metadata: serde_json::Map::new(),
-            wait: None,
-            options: Options::default(),
-        }
-    }
-
-    /// Uploads `files` (local path, path in the dataset) for the dataset
-    /// named `dataset_name`, without creating it. A local path that is a
-    /// symbolic link is followed once, when the upload starts; anything but
-    /// a regular file is refused. See [`FileUpload`].
-    pub fn upload_files(
-        &self,
-        dataset_name: impl Into<String>,
-        files: impl IntoIterator<Item = (PathBuf, String)>,
-    ) -> FileUpload {
-        FileUpload {
-            client: self.clone(),
-            dataset_name: dataset_name.into(),
-            files: files.into_iter().collect(),
-            options: Options::default(),
-        }
-    }
-}
 
 /// Whether the client may send file bytes over `http` to loopback: only
 /// when it was itself built for such a base URL (which needs

@@ -31,8 +31,8 @@
 //! ```
 
 mod flow;
-mod grant;
 mod limits;
+mod part_grant;
 mod receipt;
 mod status;
 
@@ -42,7 +42,7 @@ use std::{
     time::Duration,
 };
 
-use super::{Callback, Progress};
+use crate::upload::{Callback, Progress};
 use crate::{types, Client, Result};
 
 /// The protocol's fixed part size (models.md: `part_size` is exactly 64 MiB).

@@ -258,8 +258,8 @@ pub(crate) fn grants<'g>(
                 grant.s3_key
             )));
         }
-        let url =
-            super::super::allow::check(&grant.put_url, loopback_http).map_err(GrantRefusal::Url)?;
+        let url = crate::upload::allow::check(&grant.put_url, loopback_http)
+            .map_err(GrantRefusal::Url)?;
         let host = url.host_str().unwrap_or_default().to_owned();
         object_path(&grant.put_url, &url, &grant.s3_key, loopback_http)
             .map_err(|why| GrantRefusal::State(format!("the URL of `{path}` on {host} {why}")))?;
@@ -274,7 +274,7 @@ pub(crate) fn grants<'g>(
 #[derive(Debug)]
 pub(crate) enum GrantRefusal {
     /// The host is not allowed (nothing is sent there).
-    Url(super::super::UploadError),
+    Url(crate::upload::UploadError),
     /// The grants break the protocol.
     State(Refusal),
 }
@@ -301,7 +301,7 @@ pub(crate) fn object_path(
         path.strip_suffix(expected.as_str())
             .is_some_and(bucket_shape)
     };
-    let ok = if loopback_http && super::super::allow::is_loopback(parsed) {
+    let ok = if loopback_http && crate::upload::allow::is_loopback(parsed) {
         virtual_hosted || path_style()
     } else if is_path_style_s3(host) {
         path_style()

@@ -4,7 +4,7 @@
 
 use futures::TryStreamExt;
 
-use super::UploadError;
+use crate::upload::UploadError;
 use crate::{Client, Error, Result};
 
 /// Fails with [`UploadError::SlugTaken`] when `GET /datasets/{owner}/{slug}/`

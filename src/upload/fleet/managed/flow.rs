@@ -15,8 +15,8 @@ use futures::{
 use tokio::time::Instant;
 
 use super::{
-    grant::{self, Expected, Refusal},
     limits,
+    part_grant::{self, Expected, Refusal},
     receipt::{self, Store},
     status::{self, canonical_uid, part_count},
     ManagedRecordingUpload, PART_SIZE,
@@ -29,11 +29,11 @@ use crate::{
     },
     upload::{
         api_key,
+        dataset::flow::{retry_delay, retryable},
         fleet::{self, RecordingFile},
-        flow::{retry_delay, retryable},
         inventory::Source,
         loopback_http,
-        tracker::Tracker,
+        totals::Totals,
         transfer::{DataPlane, Slice, Timeouts},
         ProgressEvent,
     },
@@ -74,7 +74,7 @@ pub(super) async fn run(up: ManagedRecordingUpload) -> Result<Status> {
     };
     // The session uid is saved before the admit.
     let store = Store::open(&dir, up.client.base_url(), &recording_uid, &files)?;
-    let tracker = Tracker::new(
+    let tracker = Totals::new(
         files.len(),
         files.iter().map(|f| f.stamp.size).sum(),
         up.on_progress.clone(),
@@ -116,7 +116,7 @@ struct Session<'a> {
     recording_uid: String,
     files: &'a [RecordingFile],
     store: Mutex<Store>,
-    tracker: Tracker,
+    tracker: Totals,
     workers: usize,
     retry_unit: Duration,
 }
@@ -452,7 +452,7 @@ impl Session<'_> {
         file: &RecordingFile,
         number: u64,
         source: PinSource,
-    ) -> Result<Option<grant::Grant>> {
+    ) -> Result<Option<part_grant::Grant>> {
         let (file_uid, generation_uid) = self.generation_of(file);
         let body = types::SignFleetManagedMultipartPartsRequest {
             file_uid: file_uid.clone(),
@@ -499,7 +499,7 @@ impl Session<'_> {
             number,
             pin: pin.as_deref(),
         };
-        let checked = grant::check(
+        let checked = part_grant::check(
             granted,
             &want,
             |url| self.plane.check(url),

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use super::{Callback, Progress, ProgressEvent};
 
 /// The running totals, and the callback they are reported to.
-pub(crate) struct Tracker {
+pub(crate) struct Totals {
     files_total: usize,
     bytes_total: u64,
     files_done: AtomicUsize,
@@ -17,7 +17,7 @@ pub(crate) struct Tracker {
     callback: Option<Callback>,
 }
 
-impl Tracker {
+impl Totals {
     pub(crate) fn new(files_total: usize, bytes_total: u64, callback: Option<Callback>) -> Self {
         Self {
             files_total,

@@ -4,7 +4,7 @@
 
 use std::{path::Path, time::Duration};
 
-use super::super::{fleet, inventory::LocalFile, UploadError};
+use crate::upload::{fleet, inventory::LocalFile, UploadError};
 use crate::{Error, Result};
 
 pub(super) const MAX_FILES: usize = 64;

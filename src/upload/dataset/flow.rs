@@ -6,14 +6,15 @@ use std::{
     time::Duration,
 };
 
-use super::{
-    api_key, flight,
+use super::{slug, DatasetUpload, FileUpload, Options, UploadReport};
+use crate::upload::{
+    api_key,
     inventory::{self, LocalFile, Others, Source},
-    loopback_http, slug,
+    loopback_http, parallel,
     state::{self, Destination, State},
-    tracker::Tracker,
+    totals::Totals,
     transfer::{DataPlane, Put, Slice},
-    DatasetUpload, FileUpload, Options, ProgressEvent, UploadError, UploadReport,
+    ProgressEvent, UploadError,
 };
 use crate::{generated::open_enums::ManualUploadMethod, retry, types, Client, Error, Result};
 
@@ -23,7 +24,7 @@ const ATTEMPTS: u32 = 8;
 const MIN_PART: u64 = 5 * 1024 * 1024;
 const MAX_PART: u64 = 128 * 1024 * 1024;
 const MAX_PARTS: u64 = 10_000;
-/// Part PUTs in flight for one file.
+/// Part PUTs in parallel for one file.
 const PARTS_IN_FLIGHT: usize = 2;
 
 /// `create_from_local`: transfer, finalise, wait.
@@ -178,7 +179,7 @@ async fn transfer(
     };
     let mut state = State::open(&dir, destination, options.resume)?;
 
-    let progress = Tracker::new(
+    let progress = Totals::new(
         files.len(),
         files.iter().map(|f| f.stamp.size).sum(),
         options.on_progress.clone(),
@@ -194,7 +195,7 @@ async fn transfer(
         progress.finish(&file.remote, file.stamp.size, 0, true);
     }
 
-    // 2. Quota preflight: the bytes still to send against `limit` (not
+    // 2. Quota preparallel: the bytes still to send against `limit` (not
     //    `remaining`). An error of this call is ignored.
     if options.check_quota && !pending.is_empty() {
         let to_send: u64 = pending.iter().map(|f| f.stamp.size).sum();
@@ -231,7 +232,7 @@ async fn transfer(
         retry_unit: options.retry_unit,
         progress: &progress,
     };
-    let sent = flight::each(
+    let sent = parallel::each(
         pending.len(),
         options.workers,
         |i| run.file(&pending[i]),
@@ -269,7 +270,7 @@ struct Run<'a> {
     org: Option<&'a str>,
     batch: &'a str,
     retry_unit: Duration,
-    progress: &'a Tracker,
+    progress: &'a Totals,
 }
 
 /// How one attempt at a file ended.
@@ -415,7 +416,7 @@ impl Run<'_> {
                     .filter(|s| have.get(&part_number(s, part_size)) != Some(&(s.len as i64)))
                     .collect();
                 let sent_parts = missing.len();
-                flight::each(
+                parallel::each(
                     missing.len(),
                     PARTS_IN_FLIGHT,
                     |i| self.part(&upload, &missing[i], part_size, file, credited),
@@ -545,7 +546,7 @@ fn part_number(slice: &Slice, part_size: u64) -> i64 {
 }
 
 /// §8: transport errors, timeouts, 408, 429 and any 5xx, on either plane.
-pub(super) fn retryable(e: &Error) -> bool {
+pub(crate) fn retryable(e: &Error) -> bool {
     match e {
         Error::Upload(u) => u.is_retryable(),
         Error::Transport { .. } => true,
@@ -566,7 +567,7 @@ fn retry_after(e: &Error) -> Option<Duration> {
 /// 1.5)` units, or the server's longer `Retry-After` (§8); `None` when the
 /// server asked for a wait past [`retry::MAX_SERVER_WAIT`], which is not
 /// waited for: `e` ends the upload, carrying the value.
-pub(super) fn retry_delay(unit: Duration, attempt: u32, e: &Error) -> Option<Duration> {
+pub(crate) fn retry_delay(unit: Duration, attempt: u32, e: &Error) -> Option<Duration> {
     retry::server_wait(retry_after(e)).at_least(backoff(unit, attempt))
 }
 
@@ -585,7 +586,7 @@ async fn storage_root(client: &Client, org: Option<&str>) -> Option<String> {
     Some(format!("__u__=/{}", me.uid))
 }
 
-/// `QuotaExceeded` from the local preflight (no response behind it).
+/// `QuotaExceeded` from the local preparallel (no response behind it).
 fn quota_exceeded(to_send: u64, limit: u64, used: Option<u64>) -> Error {
     let message = format!(
         "the upload needs {to_send} bytes but the storage quota is {limit} bytes; free space or raise the quota"

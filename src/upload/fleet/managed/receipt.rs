@@ -12,12 +12,12 @@ use std::{
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::super::{
+use crate::digest;
+use crate::upload::{
     fleet::RecordingFile,
     state::{self, Durability, Saved},
     UploadError,
 };
-use crate::digest;
 
 const FORMAT: &str = "avala-fleet-managed-upload";
 const VERSION: u32 = 1;

@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 
 use futures::{StreamExt, TryStreamExt};
 
-use super::{
+pub(crate) mod legacy;
+pub(crate) mod managed;
+
+use crate::upload::{
     inventory::{self, LocalFile, Others, Source, Stamp},
     UploadError,
 };

@@ -10,7 +10,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use super::super::{
+use crate::upload::{
     fleet::RecordingFile,
     inventory::Stamp,
     state::{self, Durability, Saved},
