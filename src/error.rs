@@ -32,8 +32,34 @@ pub struct ApiError {
 
 /// Every error the SDK returns.
 ///
-/// No variant ever holds the API key: bodies and messages are redacted
-/// before they are stored.
+/// | variant | when |
+/// |---|---|
+/// | `Config` | missing key, bad or insecure base URL (before any request) |
+/// | `InvalidArgument` | a bad argument, e.g. a path parameter of `""`, `.` or `..` (before any request) |
+/// | `Authentication` / `Forbidden` / `NotFound` | 401 / 403 / 404 |
+/// | `Validation` | 400 or 422, with `details` |
+/// | `QuotaExceeded` | 413 with `limit` and `used` |
+/// | `RateLimited` | 429, or a retryable status asking for a wait over the 60 s cap; with `retry_after` |
+/// | `Server` | 500–599 |
+/// | `Api` | any other status, 3xx included (redirects are never followed), and statuses outside 100–599 |
+/// | `Transport` | connect, TLS, timeout, a body that breaks off; its source carries no URL |
+/// | `ResponseTooLarge` | a 2xx body over `max_response_bytes` |
+/// | `Decode` | a 2xx body that does not fit the model |
+/// | `WaitTimeout` | a wait reached its timeout, with the last status seen |
+/// | `Upload` | an upload's storage, local file, resume state or protocol failure ([`crate::upload::UploadError`]) |
+/// | `Integrity` | resolver: a size or SHA-256 mismatch, a cut-short or redirected download, a document that does not match what was asked, object paths that collide |
+/// | `FileConflict` | a download would replace a file that differs (without `overwrite`) or write through a symbolic link; nothing was written there |
+///
+/// No variant ever holds the API key. No server chooses the client's
+/// memory: a 2xx body is read up to `ClientBuilder::max_response_bytes`
+/// (default 64 MiB), an error body up to 64 KiB, and kept redacted in
+/// [`ApiError::raw_body`]. The key is scrubbed from everything an error
+/// keeps (bodies, also when cut short or not JSON; the `X-Request-Id`;
+/// messages; the source chain) in every spelling a server can echo it in:
+/// literal, JSON `\uXXXX` escapes or percent-encoding in any mix, any 8 or
+/// more consecutive characters of it, and its start where a cut split it.
+/// The protocol's secret patterns (JWTs, AWS keys, bearer tokens, …) are
+/// redacted too.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {

@@ -1,34 +1,226 @@
-//! Uploads: local files into an Avala dataset (protocol §9.1,
-//! [`Client::upload_dataset`]), or a Fleet recording over the legacy or the
-//! managed protocol (§9.2, §9.3: [`Client::upload_recording`],
-//! [`Client::upload_managed_recording`]); resumable, streamed and checked.
+//! Uploads: local files into an Avala dataset (protocol §9.1), or a Fleet
+//! recording over the legacy or the managed protocol (§9.2, §9.3); streamed from
+//! disk, resumable, and checked at every step.
 //!
-//! [`Client::upload_dataset`] uploads a file or a directory and creates the
-//! dataset from it; [`Client::upload_files`] does the transfer alone. Both
-//! send up to 8 files at a time, each straight from disk (memory does not
-//! grow with file size) through one handle opened without following links
-//! and checked to be the file that was listed, retry each file up to 8
-//! times (a server's wait of more than 60 s ends the upload instead), send
-//! bytes only to the storage hosts of the allow-list and never with the API
-//! key, and keep a resume state so that a second run after an interruption
-//! sends only what is missing. Symbolic links and special files inside the
-//! source are never sent: each is reported as [`ProgressEvent::Excluded`].
+//! # Datasets
 //!
-//! ```no_run
-//! # async fn demo() -> avala::Result<()> {
+//! `client.upload_dataset(path)` puts a local file or folder (walked recursively;
+//! paths in the dataset are relative and `/`-separated) into a new dataset, the
+//! whole flow of the manual upload in one call; `client.upload_files(name, files)`
+//! does the transfer alone and returns an `UploadReport` whose
+//! `dataset_upload_uid` goes to `create_dataset_from_manual_upload`.
+//!
+//! ```rust,no_run
+//! # async fn demo(client: avala::Client) -> avala::Result<()> {
+//! use std::time::Duration;
 //! use avala::types::DataType;
 //!
-//! let client = avala::Client::from_env()?;
 //! let dataset = client
 //!     .upload_dataset("./frames")
-//!     .name("Warehouse frames")
+//!     .name("Warehouse frames") // slug defaults to `warehouse-frames`
 //!     .data_type(DataType::Image)
+//!     .workers(8) // files in flight (the default)
+//!     .wait(Duration::from_secs(3600)) // until the dataset is `created`
+//!     .on_progress(|p| eprintln!("{}/{} bytes, {}", p.bytes_done, p.bytes_total, p.path))
+//!     .send()
+//!     .await?;
+//! # let _ = dataset; Ok(()) }
+//! ```
+//!
+//! - **Streamed and checked.** Each file is opened once, without following a
+//!   symbolic link, and must be the very file the walk found (device, inode, size,
+//!   modification time); every byte sent (each multipart part, 2 in flight) is
+//!   read from that handle at its offset, so memory does not grow with file size
+//!   and a file swapped after the walk (for a link to a secret, say) is never
+//!   read. A file that changes before or while it is sent is
+//!   `UploadError::FileChanged`, not a corrupt object. Symbolic links and special
+//!   files (FIFOs, sockets, devices) inside the source are not followed or sent:
+//!   each is reported (`ProgressEvent::Excluded`, and a `skipped …` line in the
+//!   CLI).
+//! - **Safe data plane.** Bytes go through a separate HTTP client that never
+//!   carries the API key and never follows a redirect, and only to presigned URLs
+//!   that pass the storage-host allow-list (`https`, no userinfo, port or
+//!   fragment; `data.avala.ai`, S3, R2, GCS, Azure Blob). A refused URL is
+//!   `UploadError::DisallowedUrl` naming the host, and nothing is sent there.
+//!   Timeouts: 30 s to connect, 600 s without the body moving, 300 s for the answer.
+//! - **Retried.** Each file gets up to 8 attempts on transport errors, 408, 429
+//!   and 5xx, waiting `min(60, 2^n) + U(0, 1.5)` s or a longer `Retry-After`, with
+//!   a new presigned URL each time. A `Retry-After` over 60 s is not waited for:
+//!   the upload ends at once with `RateLimited` or `UploadError::Storage`, whose
+//!   `retry_after` carries it. A storage `412` means "already uploaded" only when
+//!   the PUT carried `If-None-Match: *`; any other 412 presigns the file again. A 413 `{limit, used}` is `Error::QuotaExceeded`
+//!   at once; so is a quota preflight that finds more bytes to send than `limit`.
+//! - **Resumable.** A state file (under the user's data directory,
+//!   `…/avala/uploads/datasets/`, or `state_dir(..)`; written atomically, mode
+//!   0600) keeps the batch id and the files done (one state per API, owner,
+//!   dataset name, slug and source directory: another directory uploaded under
+//!   the same name starts a batch of its own), so running the same call again
+//!   after a failure sends only what is missing (files, and multipart parts the
+//!   server already has). A file the server reports complete (`complete: true`,
+//!   as after a lost answer to `complete`) is confirmed and counted as skipped,
+//!   not sent again. A corrupt or foreign state file is `UploadError::State`,
+//!   which says how to start over (`resume(false)`). One run of an upload at a
+//!   time: while a run holds its state (an OS lock, released even by a crash), a
+//!   second run of the same upload is refused at once with `UploadError::State`
+//!   (Fleet receipts, below, are locked the same way).
+//! - **Stopped cleanly.** After a failure no new file or part starts, but those
+//!   already in flight finish and are recorded, so a re-run does not send them
+//!   again. Upload futures are `Send + 'static`: `tokio::spawn` them freely.
+//!
+//! Against the mock, which also serves the storage side:
+//!
+//! ```rust
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> avala::Result<()> {
+//! use avala::mock::{Fault, MockServer, StorageRoute, UploadMode};
+//!
+//! let mock = MockServer::start().await;
+//! mock.upload_mode(UploadMode::Put); // or V1, Multipart { part_size }, Auto { .. }
+//! // The first PUT fails with a 503: the file is presigned and sent again.
+//! mock.storage_fault(StorageRoute::Put, Fault::status(503)).times(1);
+//!
+//! let dir = std::env::temp_dir().join(format!("avala-readme-{}", std::process::id()));
+//! std::fs::create_dir_all(&dir).unwrap();
+//! std::fs::write(dir.join("a.jpg"), b"jpeg bytes").unwrap();
+//! let report = mock
+//!     .client()
+//!     .upload_files("My dataset", [(dir.join("a.jpg"), "images/a.jpg".to_owned())])
+//!     .state_dir(dir.join("state"))
+//!     # .retry_unit(std::time::Duration::from_millis(1))
+//!     .send()
+//!     .await?;
+//! assert_eq!((report.files_sent, report.bytes_sent), (1, 10));
+//! assert_eq!(mock.stored_objects()[0].path, "images/a.jpg");
+//! assert_eq!(mock.hits("create_manual_upload_url"), 2);
+//! # std::fs::remove_dir_all(&dir).unwrap();
+//! # Ok(()) }
+//! ```
+//!
+//! # Fleet recordings (legacy presigned PUT)
+//!
+//! `client.upload_recording(recording_uid, dir)` uploads a recording directory
+//! over the legacy presigned-PUT protocol and returns the last upload status the
+//! server reported; `examples/fleet_upload.rs` shows it with a progress bar.
+//!
+//! ```rust,no_run
+//! # async fn demo(client: avala::Client) -> avala::Result<()> {
+//! use std::time::Duration;
+//!
+//! let status = client
+//!     .upload_recording("0f8fad5b-d9cb-469f-a165-70867728950e", "./recordings/run-42")
+//!     .workers(4) // files in flight (the default)
+//!     .wait(Duration::from_secs(3600)) // until the recording is `ready`
+//!     .on_progress(|p| eprintln!("{}/{} files", p.files_done, p.files_total))
+//!     .send()
+//!     .await?;
+//! println!("session {} is {}", status.session_uid, status.status.as_str());
+//! # Ok(()) }
+//! ```
+//!
+//! - **Checked locally first.** Every file is hashed (SHA-256) and the limits are
+//!   checked before any request: at most 50 000 files, relative paths of at most
+//!   1024 characters without `\`, NUL, `..` segments or surrounding whitespace,
+//!   no symbolic link or special file. A refusal is `UploadError::Rejected`
+//!   naming the file. Each file is hashed and sent from a handle opened without
+//!   following links and checked to be the walked file, as for datasets.
+//! - **Every answer checked.** A new upload needs the server's exact "no session"
+//!   404; the session, the counters, the pending list, each presigned URL (its
+//!   object key, host allow-list, exact percent-encoding and headers) and each
+//!   storage `ETag` must agree with the manifest. A mismatch is
+//!   `Error::UploadState`, which says what to keep and how to resume; nothing
+//!   more is sent.
+//! - **Retried and resumable.** Each PUT (streamed from disk, 300 s timeout) gets
+//!   3 attempts on transport errors and 429/500/502/503/504, 1 s then 2 s apart
+//!   (or the storage's longer `Retry-After`, up to 60 s; past it the run ends);
+//!   the files stored in a batch are confirmed before a failure stops the run.
+//!   Receipts (the manifest, the session and every confirmed file's ETag; under
+//!   `…/avala/uploads/fleet-v1/` or `state_dir(..)`, atomic, mode 0600) let the
+//!   same call resume without sending a confirmed file again; a local file that
+//!   changed since the session began is refused, not uploaded into it.
+//! - **Waiting.** `wait(timeout)` polls the recording and the session (every
+//!   10 s) until the recording is `ready` and the upload `completed`; a
+//!   recording in `error` is `UploadError::ProcessingFailed`, past the timeout
+//!   `Error::WaitTimeout`.
+//!
+//! The mock plays the whole legacy protocol for canonical recording UUIDs, with
+//! server anomalies to script (`MockServer::fleet_anomaly`):
+//!
+//! ```rust
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> avala::Result<()> {
+//! use avala::mock::{FleetAnomaly, MockServer};
+//!
+//! let mock = MockServer::start().await;
+//! let dir = std::env::temp_dir().join(format!("avala-readme-fleet-{}", std::process::id()));
+//! std::fs::create_dir_all(dir.join("rec")).unwrap();
+//! std::fs::write(dir.join("rec/drive.mcap"), b"mcap bytes").unwrap();
+//! let upload = || {
+//!     mock.client()
+//!         .upload_recording("0f8fad5b-d9cb-469f-a165-70867728950e", dir.join("rec"))
+//!         .state_dir(dir.join("receipts"))
+//! };
+//!
+//! // The storage answers without an ETag: nothing is confirmed, the run stops.
+//! mock.fleet_anomaly(FleetAnomaly::NoEtag);
+//! assert!(matches!(upload().send().await, Err(avala::Error::UploadState { .. })));
+//! // The same call resumes the same session and finishes it.
+//! let status = upload().send().await?;
+//! assert_eq!((status.confirmed_files, status.status.as_str()), (1, "completing"));
+//! assert_eq!(mock.fleet_objects()[0].path, "drive.mcap");
+//! # std::fs::remove_dir_all(&dir).unwrap();
+//! # Ok(()) }
+//! ```
+//!
+//! # Managed Fleet recordings
+//!
+//! `client.upload_managed_recording(recording_uid, dir)` uploads a robot's
+//! recording directory (1 to 64 `*.mcap` files, each up to 8 GiB, 64 GiB in all)
+//! to a Fleet recording with the managed protocol (`fleet-managed-mcap-v1`). It
+//! hashes every file, admits the session once (its uid is created and saved
+//! before anything is sent), sends only the 64 MiB parts the server lacks,
+//! straight from disk, to the granted R2 URLs (exactly `Content-Length`, exactly
+//! `200` expected, never the API key, never a redirect), finalizes, and can wait
+//! for the publication.
+//!
+//! ```rust,no_run
+//! # async fn demo(client: avala::Client) -> avala::Result<()> {
+//! use std::time::Duration;
+//! use avala::types::ManagedFinalizationState;
+//!
+//! let status = client
+//!     .upload_managed_recording("0f8fad5b-d9cb-469f-a165-70867728950e", "./run-042")
+//!     .workers(2) // parts in flight, 1 to 4
+//!     .wait(Duration::from_secs(600)) // poll every 2 s until published or failed
 //!     .on_progress(|p| eprintln!("{}/{} bytes", p.bytes_done, p.bytes_total))
 //!     .send()
 //!     .await?;
-//! println!("created {}", dataset.uid);
-//! # Ok(()) }
+//! let published = status
+//!     .finalization
+//!     .is_some_and(|f| f.state == ManagedFinalizationState::Succeeded);
+//! # let _ = published; Ok(()) }
 //! ```
+//!
+//! - **Checked.** The limits, path rules (NFC, no control characters, no
+//!   `__derived__/`) and arguments are checked before any request. Every answer
+//!   is compared with the local manifest and the receipt: counters, sizes and
+//!   hashes, the session, the exact init document, the part listings (at most 2
+//!   pages of 100), each grant (R2 host, object key, SigV4 query, lifetime) and
+//!   its destination, pinned by the file's first grant. A mismatch is
+//!   `Error::UploadState`, whose message says what to keep and how to resume.
+//! - **Retried as Python does.** Admit, part grants and finalize get 3 attempts
+//!   (§8 classifier and delays); the multipart init and a part PUT are not
+//!   retried within a run (their outcome is uncertain): running the same call
+//!   again sends the init again when the status shows no generation for the
+//!   file, asks the server which parts it has and sends the rest.
+//! - **Resumable.** The receipt (`…/avala/uploads/fleet-managed-v1/` under the
+//!   user's data directory, or `state_dir(..)`; atomic, mode 0600) keeps the
+//!   session uid, the manifest digest and what the server confirmed; it is never
+//!   deleted. A file changed since the admit is refused (`UploadState`).
+//! - **The result is the last status.** As in Python, `send` returns it whether
+//!   the publication succeeded, failed (see `finalization.code`:
+//!   `content_mismatch` and `invalid_mcap` are final, after any other code a
+//!   re-run finalizes again) or is still running when the wait (default 0: one
+//!   observation) ends.
 
 mod allow;
 pub(crate) mod dataset;
