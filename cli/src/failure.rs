@@ -155,10 +155,10 @@ mod tests {
 
     #[test]
     fn the_readme_documents_these_exit_codes() {
-        let readme = include_str!("../../README.md");
+        let readme = include_str!("../README.md");
         assert!(
             readme.contains(EXIT_CODES),
-            "README.md's exit codes differ from EXIT_CODES"
+            "cli/README.md's exit codes differ from EXIT_CODES"
         );
     }
 

@@ -2,6 +2,7 @@
 //! line", and `avala --help`.
 
 mod catalog;
+mod columns;
 mod completions;
 mod configure;
 mod context;
@@ -35,7 +36,8 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(Some(outcome)) => {
-            output::print(&outcome, ctx.format, &ctx.redactor);
+            let (path, _) = leaf(&matches);
+            output::print(&outcome, ctx.format, &ctx.redactor, columns::chosen(&path));
             ExitCode::SUCCESS
         }
         Ok(None) => ExitCode::SUCCESS,
@@ -64,7 +66,7 @@ fn clap_exit(e: &clap::Error) -> ExitCode {
 }
 
 /// The leaf command's path below `avala` and its matches.
-fn leaf(matches: &ArgMatches) -> (Vec<&str>, &ArgMatches) {
+pub(crate) fn leaf(matches: &ArgMatches) -> (Vec<&str>, &ArgMatches) {
     let mut path = Vec::new();
     let mut m = matches;
     while let Some((name, sub)) = m.subcommand() {
@@ -92,12 +94,7 @@ fn run(ctx: &Context, matches: &ArgMatches) -> Result<Option<Outcome>> {
         if let Some(w) = workflows::find(&path) {
             return (w.run)(ctx, m).await.map(Some);
         }
-        let (verb, group) = path
-            .split_last()
-            .ok_or_else(|| Failure::Usage("no command".into()))?;
-        let op = catalog::OPERATIONS
-            .iter()
-            .find(|op| op.verb == *verb && op.group == group)
+        let op = columns::operation_at(&path)
             .ok_or_else(|| Failure::Usage(format!("unknown command `{}`", path.join(" "))))?;
         operation::run(ctx, op, m).await.map(Some)
     })

@@ -10,6 +10,8 @@ use std::{
 use comfy_table::{presets::UTF8_BORDERS_ONLY, Table};
 use serde_json::Value;
 
+use crate::columns::IDENTIFIERS;
+
 /// `--output`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -90,8 +92,9 @@ pub fn for_terminal(text: &str) -> String {
     avala::redact::escape_controls(text).into_owned()
 }
 
-/// Prints `outcome` on stdout in `format`.
-pub fn print(outcome: &Outcome, format: Format, redactor: &Redactor) {
+/// Prints `outcome` on stdout in `format`; a table shows the `chosen`
+/// columns when the items have them (see `columns.rs`).
+pub fn print(outcome: &Outcome, format: Format, redactor: &Redactor, chosen: &[&str]) {
     let text = match (outcome, format) {
         (Outcome::Done(what), Format::Json) => {
             serde_json::json!({ "ok": true, "done": what }).to_string()
@@ -99,8 +102,8 @@ pub fn print(outcome: &Outcome, format: Format, redactor: &Redactor) {
         (Outcome::Done(what), Format::Table) => what.clone(),
         (Outcome::Value(v), Format::Json) => pretty(v),
         (Outcome::Items(items), Format::Json) => pretty(&Value::Array(items.clone())),
-        (Outcome::Value(v), Format::Table) => human(v),
-        (Outcome::Items(items), Format::Table) => table(items),
+        (Outcome::Value(v), Format::Table) => human(v, chosen),
+        (Outcome::Items(items), Format::Table) => table(items, chosen),
     };
     let mut out = std::io::stdout().lock();
     // A closed pipe (`avala … | head`) is not an error worth reporting.
@@ -113,11 +116,11 @@ fn pretty(v: &Value) -> String {
 
 /// A page as a table with a note about the next one, an array as a table,
 /// an object as key/value lines.
-fn human(v: &Value) -> String {
+fn human(v: &Value, chosen: &[&str]) -> String {
     match v {
         Value::Object(m) => match m.get("results") {
             Some(Value::Array(items)) => {
-                let mut text = table(items);
+                let mut text = table(items, chosen);
                 if m.get("next").is_some_and(|n| !n.is_null()) {
                     text.push_str("\n(more results: add --all, or pass the next page's --cursor)");
                 }
@@ -125,28 +128,17 @@ fn human(v: &Value) -> String {
             }
             _ => key_values(m),
         },
-        Value::Array(items) => table(items),
+        Value::Array(items) => table(items, chosen),
         other => scalar(other),
     }
 }
 
-/// Columns: the scalar fields of the first items, at most eight.
-fn table(items: &[Value]) -> String {
+/// A table of `items`, with [`columns`].
+fn table(items: &[Value], chosen: &[&str]) -> String {
     if items.is_empty() {
         return "(no results)".into();
     }
-    let mut columns: Vec<&str> = Vec::new();
-    for item in items.iter().take(20) {
-        for (k, v) in item.as_object().into_iter().flatten() {
-            if !v.is_object()
-                && !v.is_array()
-                && !columns.contains(&k.as_str())
-                && columns.len() < 8
-            {
-                columns.push(k);
-            }
-        }
-    }
+    let columns = columns(items, chosen);
     if columns.is_empty() {
         return items.iter().map(pretty).collect::<Vec<_>>().join("\n");
     }
@@ -167,9 +159,37 @@ fn table(items: &[Value]) -> String {
     )
 }
 
+/// Columns: the `chosen` ones the first items have; without them, the
+/// identifiers (`uid`, `owner`, `slug`, `name`), then the other scalar fields,
+/// at most eight.
+fn columns<'a>(items: &'a [Value], chosen: &[&'a str]) -> Vec<&'a str> {
+    let sample = || items.iter().take(20).filter_map(Value::as_object);
+    let shown = |k: &str| sample().any(|m| m.get(k).is_some_and(|v| !v.is_null()));
+    let columns: Vec<&str> = chosen.iter().copied().filter(|k| shown(k)).collect();
+    if !columns.is_empty() {
+        return columns;
+    }
+    let scalar = |v: &Value| !v.is_object() && !v.is_array();
+    let mut columns: Vec<&str> = IDENTIFIERS
+        .iter()
+        .copied()
+        .filter(|k| sample().any(|m| m.get(*k).is_some_and(scalar)))
+        .collect();
+    for (k, v) in sample().flatten() {
+        if scalar(v) && !columns.contains(&k.as_str()) && columns.len() < 8 {
+            columns.push(k);
+        }
+    }
+    columns
+}
+
+/// One object as `key  value` lines, its identifiers first.
 fn key_values(m: &serde_json::Map<String, Value>) -> String {
     let width = m.keys().map(String::len).max().unwrap_or(0);
-    m.iter()
+    let first = IDENTIFIERS.iter().filter_map(|k| m.get_key_value(*k));
+    let rest = m.iter().filter(|(k, _)| !IDENTIFIERS.contains(&k.as_str()));
+    first
+        .chain(rest)
         .map(|(k, v)| format!("{:<width$}  {}", for_terminal(k), cell(v)))
         .collect::<Vec<_>>()
         .join("\n")
@@ -207,7 +227,7 @@ mod tests {
     fn a_page_is_a_table_of_its_results_with_a_note_when_more_follow() {
         let page = json!({"next": "https://x/?cursor=a", "previous": null,
             "results": [{"uid": "ds_1", "name": "One", "meta": {"a": 1}}, {"uid": "ds_2", "name": "Two"}]});
-        let text = human(&page);
+        let text = human(&page, &[]);
         assert!(
             text.contains("uid") && text.contains("ds_2") && text.contains("Two"),
             "{text}"
@@ -224,7 +244,7 @@ mod tests {
 
     #[test]
     fn an_object_is_key_values_and_long_values_are_cut() {
-        let text = human(&json!({"uid": "ds_1", "description": "x".repeat(100)}));
+        let text = human(&json!({"uid": "ds_1", "description": "x".repeat(100)}), &[]);
         assert!(
             text.lines()
                 .any(|l| l.starts_with("uid") && l.ends_with("  ds_1")),
@@ -235,7 +255,7 @@ mod tests {
 
     #[test]
     fn control_characters_are_escaped_in_cells_keys_and_any_text() {
-        let text = human(&json!({"na\u{1b}me": "x\u{1b}[2J\u{9b}\ry"}));
+        let text = human(&json!({"na\u{1b}me": "x\u{1b}[2J\u{9b}\ry"}), &[]);
         assert_eq!(text, "na\\u001bme  x\\u001b[2J\\u009b\\u000dy");
         let r = Redactor::new(None);
         assert_eq!(r.clean("a\u{7}\nb"), "a\\u0007\nb");
@@ -250,6 +270,48 @@ mod tests {
             serde_json::from_str::<Value>(&shown).unwrap(),
             json!({"n": "a\u{7f}\u{85}\u{1b}"})
         );
+    }
+
+    /// The header row of a table, as its cells.
+    fn header(text: &str) -> Vec<String> {
+        let line = text.lines().nth(1).unwrap();
+        line.split(|c: char| c == '│' || c.is_whitespace())
+            .filter(|c| !c.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn a_listing_shows_its_chosen_columns_in_their_order() {
+        let items = [
+            json!({"created_at": "t", "data_type": "image", "item_count": 3,
+            "name": "One", "slug": "one", "uid": "ds_1", "visibility": "private"}),
+        ];
+        let text = table(
+            &items,
+            &["uid", "name", "slug", "item_count", "data_type", "absent"],
+        );
+        assert_eq!(
+            header(&text),
+            ["uid", "name", "slug", "item_count", "data_type"]
+        );
+    }
+
+    #[test]
+    fn without_chosen_columns_the_identifiers_come_first() {
+        // Alphabetically `uid` would be past the eighth column.
+        let mut item = serde_json::Map::new();
+        for k in [
+            "a", "b", "c", "d", "e", "f", "g", "h", "name", "slug", "uid",
+        ] {
+            item.insert(k.into(), json!("v"));
+        }
+        let text = table(&[Value::Object(item)], &[]);
+        let header = header(&text);
+        assert_eq!(header[..3], ["uid", "slug", "name"]);
+        assert_eq!(header.len(), 8);
+        let one = human(&json!({"a": 1, "uid": "x", "name": "n"}), &[]);
+        assert!(one.starts_with("uid "), "{one}");
     }
 
     #[test]

@@ -52,6 +52,77 @@ pub fn root() -> Command {
         let (leaf, group) = w.path.split_last().expect("a workflow has a name");
         root = upsert(root, group, leaf, w.command);
     }
+    with_aliases(root)
+}
+
+/// A command under the name the official Python CLI gives it, so that
+/// scripts written for that CLI run.
+pub struct Alias {
+    /// The Python CLI's path below `avala`.
+    pub path: &'static [&'static str],
+    /// The operation it runs.
+    pub operation: &'static str,
+}
+
+/// Every alias of a generated command. One in the command's own group is a
+/// clap alias of it; one in another group is a command of its own that
+/// runs the same operation (`columns::operation_at` finds it).
+pub static ALIASES: &[Alias] = &[
+    Alias {
+        path: &["consensus", "summary"],
+        operation: "get_consensus_summary",
+    },
+    Alias {
+        path: &["consensus", "scores"],
+        operation: "list_consensus_scores",
+    },
+    Alias {
+        path: &["consensus", "config"],
+        operation: "get_consensus_config",
+    },
+    Alias {
+        path: &["datasets", "health"],
+        operation: "get_dataset_health",
+    },
+    Alias {
+        path: &["agents", "executions"],
+        operation: "list_agent_executions",
+    },
+    Alias {
+        path: &["webhooks", "deliveries"],
+        operation: "list_webhook_deliveries",
+    },
+];
+
+/// Groups and top-level commands under the Python CLI's names.
+const GROUP_ALIASES: &[(&str, &str)] = &[
+    ("auto-label-jobs", "auto-label"),
+    ("completions", "shell-completion"),
+];
+
+fn with_aliases(mut root: Command) -> Command {
+    for (name, alias) in GROUP_ALIASES {
+        root = root.mut_subcommand(*name, |c| c.visible_alias(*alias));
+    }
+    for alias in ALIASES {
+        let op = OPERATIONS
+            .iter()
+            .find(|op| op.id == alias.operation)
+            .expect("an alias names an operation of the document");
+        let (leaf, group) = alias.path.split_last().expect("an alias has a name");
+        root = if op.group == group {
+            upsert(root, group, op.verb, |c| c.visible_alias(*leaf))
+        } else {
+            upsert(root, group, leaf, |_| {
+                operation_command(op).name(*leaf).about(format!(
+                    "{} (as `avala {} {}`)",
+                    op.summary,
+                    op.group.join(" "),
+                    op.verb
+                ))
+            })
+        };
+    }
     root
 }
 
@@ -209,5 +280,41 @@ mod tests {
         assert!(path(&["organizations", "list-members"]).is_some());
         assert!(path(&["datasets", "upload"]).is_some());
         assert!(path(&["list_datasets"]).is_none(), "no flat operation ids");
+    }
+
+    #[test]
+    fn the_python_cli_names_reach_the_same_commands() {
+        let root = root();
+        let m = |args: &[&str]| {
+            let m = root
+                .clone()
+                .try_get_matches_from([&["avala"], args].concat())
+                .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+            let (path, _) = crate::leaf(&m);
+            let path: Vec<String> = path.iter().map(|s| s.to_string()).collect();
+            path
+        };
+        assert_eq!(
+            m(&["consensus", "summary", "p1"]),
+            ["consensus", "get-summary"]
+        );
+        assert_eq!(
+            m(&["datasets", "health", "o", "s"]),
+            ["datasets", "get-health"]
+        );
+        assert_eq!(
+            m(&["agents", "executions", "a1"]),
+            ["agents", "list-executions"]
+        );
+        assert_eq!(m(&["auto-label", "list"]), ["auto-label-jobs", "list"]);
+        assert_eq!(m(&["shell-completion", "bash"]), ["completions"]);
+        // Another group's operation: a command of its own, found by its path.
+        let deliveries = m(&["webhooks", "deliveries"]);
+        assert_eq!(deliveries, ["webhooks", "deliveries"]);
+        let path: Vec<&str> = deliveries.iter().map(String::as_str).collect();
+        assert_eq!(
+            crate::columns::operation_at(&path).map(|op| op.id),
+            Some("list_webhook_deliveries")
+        );
     }
 }
