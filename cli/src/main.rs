@@ -10,6 +10,7 @@ mod failure;
 mod operation;
 mod output;
 mod progress;
+mod status;
 mod tree;
 mod workflows;
 
@@ -90,6 +91,9 @@ fn run(ctx: &Context, matches: &ArgMatches) -> Result<Option<Outcome>> {
     runtime.block_on(async {
         if path == ["configure"] {
             return configure::run(ctx, m).await.map(Some);
+        }
+        if path == ["status"] {
+            return status::run(ctx, m).await.map(Some);
         }
         if let Some(w) = workflows::find(&path) {
             return (w.run)(ctx, m).await.map(Some);

@@ -44,6 +44,7 @@ pub fn root() -> Command {
                 .help("json: the API's fields, for scripts; table: for people [default: table on a terminal, else json]"),
         )
         .subcommand(crate::configure::command())
+        .subcommand(crate::status::command())
         .subcommand(crate::completions::command());
     for op in OPERATIONS {
         root = upsert(root, op.group, op.verb, |_| operation_command(op));

@@ -117,6 +117,7 @@ fn help_works_for_every_command_and_the_leaves_are_every_operation() {
         "exports wait",
         "fleet recordings upload",
         "resolve",
+        "status",
     ]
     .into_iter()
     .map(str::to_owned)
@@ -644,4 +645,36 @@ fn control_characters_from_the_server_are_escaped() {
         "{}",
         run.stderr
     );
+}
+
+#[test]
+fn status_reports_the_user_organizations_root_and_latency() {
+    let mock = Mock::start();
+    let run = mock.run(&["status", "--output", "json"]).expect(0);
+    let report = run.json();
+    // The mock's first examples (openapi/examples.json).
+    assert_eq!(
+        report["user"]["uid"],
+        "2b9d6c4e-1f3a-4e5b-9c7d-8e6f5a4b3c2d"
+    );
+    assert_eq!(
+        report["organizations"],
+        json!([{"slug": "acme-robotics", "name": "Acme Robotics"}])
+    );
+    assert_eq!(report["base_url"], mock.server.base_url());
+    assert_eq!(report["reachable"], true);
+    assert!(report["latency_ms"].is_u64(), "{report}");
+    assert_eq!(mock.server.hits("get_current_user"), 1);
+    assert!(!run.stdout.contains(KEY) && !run.stderr.contains(KEY));
+
+    // A refused key is the status: exit 4, one line, nothing else asked.
+    mock.server
+        .fault(
+            "get_current_user",
+            Fault::status(401).json(json!({"detail": "Invalid API key."})),
+        )
+        .times(1);
+    let run = mock.run(&["status"]).expect(4);
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+    assert_eq!(mock.server.hits("list_organizations"), 1);
 }
