@@ -11,6 +11,7 @@ mod digest;
 #[cfg(feature = "dynamic")]
 pub mod dynamic;
 mod error;
+pub mod frames;
 mod generated;
 mod hooks;
 #[cfg(feature = "mock")]
