@@ -57,7 +57,10 @@ fn run() -> Result<(), String> {
         .map_err(|e| format!("not an OpenAPI 3.0 document: {e}"))?;
 
     let enums = string_enums(&raw);
-    let settings = generation::settings(&raw);
+    let mut settings = generation::settings(&raw);
+    if env::var_os("CARGO_FEATURE_SCHEMARS").is_some() {
+        generation::with_schemas(&mut settings);
+    }
     let mut generator = progenitor::Generator::new(&settings);
     let tokens = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         generator.generate_tokens(&spec)
@@ -445,7 +448,13 @@ fn open_enums_code(enums: &[(String, Vec<String>)]) -> String {
              impl std::fmt::Display for {name} {{\n    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {{ f.write_str(self.as_str()) }}\n}}\n\
              impl serde::Serialize for {name} {{\n    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {{ s.serialize_str(self.as_str()) }}\n}}\n\
              impl<'de> serde::Deserialize<'de> for {name} {{\n    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {{\n        \
-             crate::generated::open_enums::deserialize_open(d).map(Self::from)\n    }}\n}}\n"
+             crate::generated::open_enums::deserialize_open(d).map(Self::from)\n    }}\n}}\n\
+             #[cfg(feature = \"schemars\")]\n\
+             impl schemars::JsonSchema for {name} {{\n    \
+             fn schema_name() -> String {{ {name:?}.to_owned() }}\n    \
+             fn json_schema(_: &mut schemars::gen::SchemaGenerator) -> schemars::schema::Schema {{\n        \
+             crate::generated::open_enums::open_schema(&[{known}])\n    }}\n}}\n",
+            known = values.iter().map(|v| format!("{v:?}")).collect::<Vec<_>>().join(", ")
         );
     }
     c

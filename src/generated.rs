@@ -24,6 +24,27 @@ pub mod open_enums {
     ) -> Result<String, D::Error> {
         <String as serde::Deserialize>::deserialize(d)
     }
+
+    /// The schema of an open enum: any string (a value the server adds
+    /// later is valid), with the known values as examples and in the
+    /// description.
+    #[cfg(feature = "schemars")]
+    pub(crate) fn open_schema(known: &[&str]) -> schemars::schema::Schema {
+        use schemars::schema::{InstanceType, Metadata, SchemaObject};
+        SchemaObject {
+            instance_type: Some(InstanceType::String.into()),
+            metadata: Some(Box::new(Metadata {
+                description: Some(format!(
+                    "One of {}, or a value added later.",
+                    known.join(", ")
+                )),
+                examples: known.iter().map(|v| (*v).into()).collect(),
+                ..Default::default()
+            })),
+            ..Default::default()
+        }
+        .into()
+    }
 }
 
 include!(concat!(env!("OUT_DIR"), "/routes.rs"));

@@ -135,6 +135,15 @@ pub fn settings(doc: &Value) -> progenitor::GenerationSettings {
     settings
 }
 
+/// With the `schemars` feature: every generated type derives
+/// `schemars::JsonSchema` (the open enums implement it by hand). Only
+/// `build.rs` calls it: `xtask`, which includes this file too, checks the
+/// document without the feature.
+#[allow(dead_code)]
+pub fn with_schemas(settings: &mut progenitor::GenerationSettings) {
+    settings.with_derive("schemars::JsonSchema");
+}
+
 /// `fleet-managed-mcap-v1` -> `FleetManagedMcapV1`: open-enum variants and
 /// builder type names.
 pub fn pascal(s: &str) -> String {
