@@ -4,10 +4,13 @@
 
 use std::time::{Duration, Instant};
 
-use avala::mock::{Fault, MockServer};
+use avala::mock::{Fault, MockServer, StorageRoute};
 use serde_json::{json, Value};
 
 const KEY: &str = MockServer::API_KEY;
+
+#[path = "common/tempdir.rs"]
+mod tempdir;
 
 fn http() -> reqwest::Client {
     reqwest::Client::builder()
@@ -636,4 +639,46 @@ async fn concurrent_requests_are_all_answered_and_recorded() {
         .map(|r| r.path_params["uid"].clone())
         .collect();
     assert_eq!(uids.len(), 20);
+}
+
+/// The mock reads the key from the literal `X-Avala-Api-Key` (not from the
+/// SDK's constant): the SDK's requests carry it under that name, and the
+/// key under any other name is no key.
+#[tokio::test]
+async fn the_key_is_read_from_x_avala_api_key_only() {
+    let mock = MockServer::start().await;
+    mock.client().get_dataset().uid("d1").send().await.unwrap();
+    let sent = mock.received_for("get_dataset").pop().unwrap();
+    assert_eq!(sent.header("X-Avala-Api-Key"), Some(KEY));
+
+    let url = format!("{}/agents/a1/", mock.base_url());
+    for other in ["X-Api-Key", "Authorization", "X-Avala-Key"] {
+        let response = http().delete(&url).header(other, KEY).send().await.unwrap();
+        assert_eq!(response.status(), 401, "{other}");
+    }
+}
+
+/// The legacy Fleet PUT URLs quote the object key by the mock's own rule: a
+/// path with a space, `+` and non-ASCII letters reaches storage at the
+/// literal path below, which the SDK accepted as the key's URL.
+#[tokio::test]
+async fn legacy_fleet_urls_quote_keys_by_a_literal_rule() {
+    let mock = MockServer::start().await;
+    let (src, state) = (tempdir::TempDir::new(), tempdir::TempDir::new());
+    src.file("cam 1/a+b ü.bin", 10);
+    let uid = "0b7c6a1e-2f3d-4c5b-8a9e-1d2c3b4a5f60";
+    mock.client()
+        .upload_recording(uid, src.path())
+        .state_dir(state.path())
+        .send()
+        .await
+        .unwrap();
+    let puts = mock.received_for(StorageRoute::Fleet.operation_id());
+    let paths: Vec<&str> = puts.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [format!(
+            "/_storage/fleet/mock-org/{uid}/cam%201/a%2Bb%20%C3%BC.bin"
+        )]
+    );
 }
