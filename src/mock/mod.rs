@@ -92,7 +92,13 @@
 //! ```
 
 pub mod contract;
+// Internals, not part of the API (hidden from the docs, no stability
+// promise): public only because the crate's own integration tests
+// (tests/fixtures.rs, tests/void_operations.rs, tests/contract.rs,
+// cli/tests/commands.rs) check the document and its examples through them.
+#[doc(hidden)]
 pub mod examples;
+#[doc(hidden)]
 pub mod schema;
 
 mod faults;

@@ -48,30 +48,11 @@ const TRUNCATE_LINGER: Duration = Duration::from_millis(20);
 ///
 /// It serves every operation of the checked-in OpenAPI document with its
 /// example response, checks every request against the document, records
-/// what it received, and plays scripted faults and pages. Dropping it stops
-/// the server and every connection.
+/// what it received, and plays scripted answers, faults and pages. Dropping
+/// it stops the server and every connection.
 ///
-/// What it answers, in order:
-/// - a path outside `/api/v1/` or matching no template: 404;
-/// - a path whose template has no operation with the method: 405 with
-///   `Allow` (the most literal template decides: `/datasets/manual-upload/quota/`
-///   is never `/datasets/{owner}/{slug}/`);
-/// - no `X-Avala-Api-Key` on an operation that needs one: 401;
-/// - a body that is not `application/json`: 415; a missing or unparsable
-///   body, or a missing or badly typed query parameter: 400; a body that
-///   does not fit the request schema: 422. These answers have a JSON body
-///   `{"detail": "<summary>", "errors": ["<violation naming the field>", ..]}`;
-/// - a registered [`Fault`] for the operation;
-/// - a page of the items given to [`MockServer::paginate`];
-/// - `204` when the operation answers without a body;
-/// - otherwise the operation's default example response (the first that is
-///   not `forward-compat:`) from `openapi/examples.json`. In a page envelope
-///   the example's `next` and `previous` are set to `null`, so that
-///   `.stream()` over an unscripted list ends after one page.
-///
-/// Every answer carries `X-Request-Id` and `X-RateLimit-Limit`,
-/// `X-RateLimit-Remaining` and `X-RateLimit-Reset` (an epoch second); every
-/// answer with a body has `Content-Type: application/json`.
+/// What answers a request, in order, is listed once, in the
+/// [module documentation](super#what-answers-a-request-in-order).
 #[derive(Debug)]
 pub struct MockServer {
     address: SocketAddr,
