@@ -267,8 +267,10 @@ impl MockServer {
             .insert(operation_id.to_owned(), Arc::new(script));
     }
 
-    /// Forgets every fault, page script and recorded request, and every
-    /// upload session and stored object.
+    /// Forgets every fault, scripted answer, page script and recorded
+    /// request, and the state of every flow (sessions, stored objects,
+    /// published datasets, job scripts, Fleet anomalies and settings); the
+    /// dataset uploads' mode and quota stay.
     pub fn reset(&self) {
         self.state.faults.clear();
         self.state.pages().clear();
