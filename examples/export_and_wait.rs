@@ -25,7 +25,8 @@ async fn main() -> avala::Result<()> {
     );
     if let Some(mock) = &target.mock {
         // Offline: the export is pending, then processing, then done.
-        mock.script_export_statuses(&export.uid, ["pending", "processing", "exported"]);
+        mock.jobs()
+            .export_statuses(&export.uid, ["pending", "processing", "exported"]);
     }
 
     // Poll every 2 s (the default) for up to 10 minutes.

@@ -24,7 +24,7 @@ async fn main() -> avala::Result<()> {
                 "No reference given: using the embedded mock at {} (no network needed).",
                 mock.base_url()
             );
-            mock.publish(
+            mock.resolver().publish(
                 PublicDataset::new("acme-robotics", "warehouse-lidar")
                     .object(PublicObject::new(
                         "episode",
@@ -42,7 +42,7 @@ async fn main() -> avala::Result<()> {
                     ),
             );
             (
-                mock.resolver(),
+                mock.resolver().client(),
                 "acme-robotics/warehouse-lidar".to_owned(),
                 Some(mock),
             )

@@ -30,8 +30,7 @@ async fn main() -> avala::Result<()> {
             })
             .collect();
         // `get_dataset` answers with the first of them.
-        mock.fault("get_dataset", Fault::status(200).json(datasets[0].clone()))
-            .times(1);
+        mock.respond("get_dataset", &datasets[0]).times(1);
         mock.paginate("list_datasets", datasets, 20);
     }
 

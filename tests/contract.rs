@@ -793,7 +793,7 @@ async fn a_repeated_cursor_ends_the_stream_with_an_error() {
         .body
         .clone();
     page["next"] = json!(format!("{}/exports/?cursor=same", mock.base_url()));
-    mock.fault("list_exports", Fault::status(200).json(page));
+    mock.respond("list_exports", page);
     let result: avala::Result<Vec<_>> = client.list_exports().stream().try_collect().await;
     assert!(matches!(result, Err(Error::Decode { .. })), "{result:?}");
     assert_eq!(mock.hits("list_exports"), 2);

@@ -4,10 +4,13 @@
 
 use std::time::{Duration, Instant};
 
-use avala::mock::{Fault, MockServer};
+use avala::mock::{Fault, MockServer, StorageRoute};
 use serde_json::{json, Value};
 
 const KEY: &str = MockServer::API_KEY;
+
+#[path = "common/tempdir.rs"]
+mod tempdir;
 
 fn http() -> reqwest::Client {
     reqwest::Client::builder()
@@ -636,4 +639,122 @@ async fn concurrent_requests_are_all_answered_and_recorded() {
         .map(|r| r.path_params["uid"].clone())
         .collect();
     assert_eq!(uids.len(), 20);
+}
+
+/// The mock reads the key from the literal `X-Avala-Api-Key` (not from the
+/// SDK's constant): the SDK's requests carry it under that name, and the
+/// key under any other name is no key.
+#[tokio::test]
+async fn the_key_is_read_from_x_avala_api_key_only() {
+    let mock = MockServer::start().await;
+    mock.client().get_dataset().uid("d1").send().await.unwrap();
+    let sent = mock.received_for("get_dataset").pop().unwrap();
+    assert_eq!(sent.header("X-Avala-Api-Key"), Some(KEY));
+
+    let url = format!("{}/agents/a1/", mock.base_url());
+    for other in ["X-Api-Key", "Authorization", "X-Avala-Key"] {
+        let response = http().delete(&url).header(other, KEY).send().await.unwrap();
+        assert_eq!(response.status(), 401, "{other}");
+    }
+}
+
+/// The legacy Fleet PUT URLs quote the object key by the mock's own rule: a
+/// path with a space, `+` and non-ASCII letters reaches storage at the
+/// literal path below, which the SDK accepted as the key's URL.
+#[tokio::test]
+async fn legacy_fleet_urls_quote_keys_by_a_literal_rule() {
+    let mock = MockServer::start().await;
+    let (src, state) = (tempdir::TempDir::new(), tempdir::TempDir::new());
+    src.file("cam 1/a+b ü.bin", 10);
+    let uid = "0b7c6a1e-2f3d-4c5b-8a9e-1d2c3b4a5f60";
+    mock.client()
+        .upload_recording(uid, src.path())
+        .state_dir(state.path())
+        .send()
+        .await
+        .unwrap();
+    let puts = mock.received_for(StorageRoute::Fleet.operation_id());
+    let paths: Vec<&str> = puts.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [format!(
+            "/_storage/fleet/mock-org/{uid}/cam%201/a%2Bb%20%C3%BC.bin"
+        )]
+    );
+}
+
+/// `respond` scripts a normal answer: after any fault on the operation,
+/// for as many requests as `times` says, then the example again.
+#[tokio::test]
+async fn respond_answers_after_faults_then_runs_out() {
+    let mock = MockServer::start().await;
+    let cats = json!({"uid": "d1", "name": "Cats", "slug": "cats", "data_type": "image"});
+    let reply = mock.respond("get_dataset", &cats).times(2);
+    mock.fault("get_dataset", Fault::status(503)).times(1);
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        let (status, headers, body) = send(&mock, "GET", "/datasets/d1/", None).await;
+        assert_eq!(headers["content-type"], "application/json");
+        let name = serde_json::from_str::<Value>(&body).unwrap()["name"].clone();
+        seen.push((status, name));
+    }
+    let example = seen[3].1.clone();
+    assert_ne!(example, json!("Cats"));
+    assert_eq!(
+        seen,
+        [
+            (503, Value::Null),
+            (200, json!("Cats")),
+            (200, json!("Cats")),
+            (200, example)
+        ]
+    );
+    assert_eq!(reply.remaining(), Some(0));
+}
+
+/// `respond` uses the operation's documented success status (201 for a
+/// create), `respond_status` the one given; both answer instead of a
+/// stateful flow, and `reset` forgets them.
+#[tokio::test]
+async fn respond_takes_the_documented_status_and_beats_the_flows() {
+    let mock = MockServer::start().await;
+    let body = r#"{"name": "n", "slug": "n", "data_type": "image"}"#;
+    mock.respond("create_dataset", json!({"uid": "new"}));
+    let (status, _, text) = send(&mock, "POST", "/datasets/", Some(body)).await;
+    assert_eq!((status, text.as_str()), (201, r#"{"uid":"new"}"#));
+
+    // The dataset uploads' quota is stateful; a scripted answer comes first.
+    mock.uploads().quota(100, 5);
+    mock.respond_status(
+        "get_manual_upload_quota",
+        203,
+        json!({"limit": 9, "used": 2}),
+    );
+    let (status, _, text) = send(&mock, "GET", "/datasets/manual-upload/quota/", None).await;
+    assert_eq!((status, text.as_str()), (203, r#"{"limit":9,"used":2}"#));
+
+    // `reset` forgets the scripted answer (the quota is a setting and stays).
+    mock.reset();
+    let (status, _, text) = send(&mock, "GET", "/datasets/manual-upload/quota/", None).await;
+    assert_eq!((status, text.as_str()), (200, r#"{"limit":100,"used":5}"#));
+}
+
+/// A request that does not fit the document is refused before a scripted
+/// answer, and does not use it up.
+#[tokio::test]
+async fn respond_does_not_answer_invalid_requests() {
+    let mock = MockServer::start().await;
+    let reply = mock
+        .respond("create_dataset", json!({"uid": "new"}))
+        .times(1);
+    let (status, _, _) = send(&mock, "POST", "/datasets/", Some("[]")).await;
+    assert_eq!(status, 422);
+    assert_eq!(reply.remaining(), Some(1));
+}
+
+#[tokio::test]
+#[should_panic(expected = "no operation \"no_such_operation\"")]
+async fn respond_needs_a_known_operation() {
+    let mock = MockServer::start().await;
+    mock.respond("no_such_operation", json!({}));
 }

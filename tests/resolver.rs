@@ -31,12 +31,12 @@ async fn start() -> (MockServer, Published) {
     // Before any environment read of this binary (see tests/common).
     common::init();
     let mock = MockServer::start().await;
-    let published = mock.publish(sample());
+    let published = mock.resolver().publish(sample());
     (mock, published)
 }
 
 async fn load(mock: &MockServer) -> ResolvedDataset {
-    mock.resolver().load("acme/lidar").await.unwrap()
+    mock.resolver().client().load("acme/lidar").await.unwrap()
 }
 
 fn integrity(err: &Error) -> &str {
@@ -137,7 +137,7 @@ async fn no_resolver_request_carries_a_key_or_credentials() {
 #[tokio::test]
 async fn canonical_and_digest_references_resolve_the_same_revision() {
     let (mock, published) = start().await;
-    let resolver = mock.resolver();
+    let resolver = mock.resolver().client();
     let by_canonical = resolver
         .load(&published.canonical_reference())
         .await
@@ -156,7 +156,11 @@ async fn canonical_and_digest_references_resolve_the_same_revision() {
 #[tokio::test]
 async fn an_alias_works_and_warns_that_it_is_mutable() {
     let (mock, _) = start().await;
-    mock.resolver().load("acme/lidar@main").await.unwrap();
+    mock.resolver()
+        .client()
+        .load("acme/lidar@main")
+        .await
+        .unwrap();
     let logs = common::logs();
     assert!(logs.contains("aliases are mutable"), "{logs}");
     assert!(logs.contains("acme/lidar@main"), "{logs}");
@@ -165,7 +169,7 @@ async fn an_alias_works_and_warns_that_it_is_mutable() {
 #[tokio::test]
 async fn malformed_references_fail_before_any_request() {
     let (mock, _) = start().await;
-    let resolver = mock.resolver();
+    let resolver = mock.resolver().client();
     for reference in [
         "",
         "acme",
@@ -189,7 +193,12 @@ async fn malformed_references_fail_before_any_request() {
 #[tokio::test]
 async fn an_unknown_dataset_is_not_found() {
     let (mock, _) = start().await;
-    let err = mock.resolver().load("acme/other").await.unwrap_err();
+    let err = mock
+        .resolver()
+        .client()
+        .load("acme/other")
+        .await
+        .unwrap_err();
     assert_eq!(err.status(), Some(404), "{err:?}");
 }
 
@@ -200,7 +209,8 @@ async fn a_tampered_byte_fails_and_download_to_leaves_nothing() {
     let frame = dataset.object("frame", 0).await.unwrap().unwrap();
     let mut tampered = published.objects[1].bytes.to_vec();
     tampered[4321] ^= 1;
-    mock.download_fault(Fault::status(200).body(tampered));
+    mock.resolver()
+        .download_fault(Fault::status(200).body(tampered));
 
     let err = frame.read().await.unwrap_err();
     assert!(integrity(&err).contains("SHA-256"), "{err}");
@@ -278,19 +288,21 @@ async fn short_long_and_cut_bodies_fail() {
     let frame = dataset.object("frame", 0).await.unwrap().unwrap();
     let bytes = published.objects[1].bytes.to_vec();
 
-    mock.download_fault(Fault::status(200).body(bytes[..4000].to_vec()))
+    mock.resolver()
+        .download_fault(Fault::status(200).body(bytes[..4000].to_vec()))
         .times(1);
     let err = frame.read().await.unwrap_err();
     assert!(integrity(&err).contains("4000"), "{err}");
 
     let mut longer = bytes.clone();
     longer.push(1);
-    mock.download_fault(Fault::status(200).body(longer))
+    mock.resolver()
+        .download_fault(Fault::status(200).body(longer))
         .times(1);
     let err = frame.read().await.unwrap_err();
     assert!(integrity(&err).contains("longer"), "{err}");
 
-    mock.download_fault(Fault::truncated()).times(1);
+    mock.resolver().download_fault(Fault::truncated()).times(1);
     let err = frame.read().await.unwrap_err();
     integrity(&err);
 
@@ -303,7 +315,8 @@ async fn a_redirect_is_refused_not_followed() {
     let (mock, published) = start().await;
     let dataset = load(&mock).await;
     let frame = dataset.object("frame", 0).await.unwrap().unwrap();
-    mock.download_fault(Fault::status(302).header("Location", &published.download_url(1)))
+    mock.resolver()
+        .download_fault(Fault::status(302).header("Location", &published.download_url(1)))
         .times(1);
     let err = frame.read().await.unwrap_err();
     assert!(integrity(&err).contains("redirect"), "{err}");
@@ -315,7 +328,7 @@ async fn any_status_but_200_fails_the_download() {
     let (mock, _) = start().await;
     let dataset = load(&mock).await;
     let frame = dataset.object("frame", 0).await.unwrap().unwrap();
-    mock.download_fault(Fault::status(206)).times(1);
+    mock.resolver().download_fault(Fault::status(206)).times(1);
     let err = frame.read().await.unwrap_err();
     assert!(integrity(&err).contains("206"), "{err}");
 }
@@ -325,7 +338,7 @@ async fn a_disallowed_host_gets_no_request() {
     let (mock, published) = start().await;
     let dataset = load(&mock).await;
     let frame = dataset.object("frame", 0).await.unwrap().unwrap();
-    mock.script_grants([GrantFault::DisallowedHost]);
+    mock.resolver().grants([GrantFault::DisallowedHost]);
     let err = frame.read().await.unwrap_err();
     assert!(integrity(&err).contains("not allowed"), "{err}");
     // `localhost` is this very server: a request would have been recorded.
@@ -342,7 +355,7 @@ async fn expired_and_overlong_grants_are_refused() {
     let dataset = load(&mock).await;
     let frame = dataset.object("frame", 0).await.unwrap().unwrap();
     for fault in [GrantFault::Expired, GrantFault::TooLong] {
-        mock.script_grants([fault]);
+        mock.resolver().grants([fault]);
         let err = frame.read().await.unwrap_err();
         assert!(integrity(&err).contains("300 s"), "{fault:?}: {err}");
     }
@@ -354,11 +367,12 @@ async fn a_grant_about_to_expire_is_renewed_once() {
     let (mock, published) = start().await;
     let dataset = load(&mock).await;
     let frame = dataset.object("frame", 0).await.unwrap().unwrap();
-    mock.script_grants([GrantFault::ShortLived]);
+    mock.resolver().grants([GrantFault::ShortLived]);
     assert_eq!(frame.read().await.unwrap(), published.objects[1].bytes);
     assert_eq!(mock.hits("create_resolver_object_access"), 2);
 
-    mock.script_grants([GrantFault::ShortLived, GrantFault::ShortLived]);
+    mock.resolver()
+        .grants([GrantFault::ShortLived, GrantFault::ShortLived]);
     let err = frame.read().await.unwrap_err();
     assert!(integrity(&err).contains("expire too soon"), "{err}");
     assert_eq!(mock.hits("create_resolver_object_access"), 4);
@@ -397,6 +411,7 @@ async fn a_withdrawn_pinned_revision_says_so_with_410() {
     );
     let err = mock
         .resolver()
+        .client()
         .load(&published.canonical_reference())
         .await
         .unwrap_err();
@@ -408,7 +423,12 @@ async fn a_withdrawn_pinned_revision_says_so_with_410() {
         "resolve_dataset_reference",
         Fault::status(410).json(published.withdrawn_json()),
     );
-    let err = mock.resolver().load("acme/lidar").await.unwrap_err();
+    let err = mock
+        .resolver()
+        .client()
+        .load("acme/lidar")
+        .await
+        .unwrap_err();
     integrity(&err);
 }
 
@@ -421,15 +441,21 @@ async fn rate_limits_are_retried_three_times() {
     assert_eq!(mock.hits("resolve_dataset_reference"), 4);
 
     mock.reset();
-    let published = mock.publish(sample());
+    let published = mock.resolver().publish(sample());
     mock.fault("resolve_dataset_reference", busy()).times(4);
-    let err = mock.resolver().load("acme/lidar").await.unwrap_err();
+    let err = mock
+        .resolver()
+        .client()
+        .load("acme/lidar")
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::RateLimited { .. }), "{err:?}");
     assert_eq!(mock.hits("resolve_dataset_reference"), 4);
 
     // Pages and grants too.
     let dataset = mock
         .resolver()
+        .client()
         .load(&published.canonical_reference())
         .await
         .unwrap();
@@ -481,18 +507,15 @@ async fn manifest_order_duplicates_and_totals_are_checked() {
     // A page of another revision.
     let mut foreign = published.page_json(vec![published.object_json(0)], None, None);
     foreign["manifest_sha256"] = serde_json::json!("0".repeat(64));
-    mock.fault("list_resolver_objects", Fault::status(200).json(foreign))
-        .times(1);
+    mock.respond("list_resolver_objects", foreign).times(1);
     let err = dataset.objects().try_collect::<Vec<_>>().await.unwrap_err();
     assert!(integrity(&err).contains("another revision"), "{err}");
 
     // A repeated cursor.
     let first = published.page_json(vec![published.object_json(0)], Some("c1"), None);
     let again = published.page_json(vec![published.object_json(1)], Some("c1"), Some("c0"));
-    mock.fault("list_resolver_objects", Fault::status(200).json(first))
-        .times(1);
-    mock.fault("list_resolver_objects", Fault::status(200).json(again))
-        .times(1);
+    mock.respond("list_resolver_objects", first).times(1);
+    mock.respond("list_resolver_objects", again).times(1);
     let err = dataset.objects().try_collect::<Vec<_>>().await.unwrap_err();
     assert!(integrity(&err).contains("cursor"), "{err}");
 }
@@ -506,23 +529,36 @@ async fn a_tampered_resolve_document_is_refused() {
         published.dataset_uid,
         "f".repeat(64)
     ));
-    mock.fault("resolve_dataset_reference", Fault::status(200).json(doc))
-        .times(1);
-    let err = mock.resolver().load("acme/lidar").await.unwrap_err();
+    mock.respond("resolve_dataset_reference", doc).times(1);
+    let err = mock
+        .resolver()
+        .client()
+        .load("acme/lidar")
+        .await
+        .unwrap_err();
     integrity(&err);
 
     // The server answering another reference than the one asked for.
     let doc = published.revision_json("acme/lidar@other");
-    mock.fault("resolve_dataset_reference", Fault::status(200).json(doc))
-        .times(1);
-    let err = mock.resolver().load("acme/lidar").await.unwrap_err();
+    mock.respond("resolve_dataset_reference", doc).times(1);
+    let err = mock
+        .resolver()
+        .client()
+        .load("acme/lidar")
+        .await
+        .unwrap_err();
     assert!(integrity(&err).contains("another reference"), "{err}");
 
     // A JSON body past the bound is not read whole.
     let huge = vec![b' '; 64 * 1024 * 1024 + 1];
     mock.fault("resolve_dataset_reference", Fault::status(200).body(huge))
         .times(1);
-    let err = mock.resolver().load("acme/lidar").await.unwrap_err();
+    let err = mock
+        .resolver()
+        .client()
+        .load("acme/lidar")
+        .await
+        .unwrap_err();
     assert!(integrity(&err).contains("exceeds"), "{err}");
 }
 
@@ -560,14 +596,14 @@ async fn an_episode_lookup_must_answer_exactly_what_was_asked() {
     let (mock, published) = start().await;
     let dataset = load(&mock).await;
     // The ordinals lookup answers nothing.
-    mock.fault(
+    mock.respond(
         "list_resolver_objects",
-        Fault::status(200).json(published.page_json(vec![published.object_json(1)], None, None)),
+        published.page_json(vec![published.object_json(1)], None, None),
     )
     .times(1);
-    mock.fault(
+    mock.respond(
         "list_resolver_objects",
-        Fault::status(200).json(published.page_json(vec![], None, None)),
+        published.page_json(vec![], None, None),
     )
     .times(1);
     let err = dataset
@@ -609,7 +645,7 @@ async fn base_url_rules_are_the_clients() {
     }
     // AVALA_ALLOW_INSECURE_BASE_URL (set by `init`) allows loopback http.
     let mock = MockServer::start().await;
-    mock.publish(sample());
+    mock.resolver().publish(sample());
     let resolver = Resolver::builder()
         .base_url(mock.base_url())
         .timeout(Duration::from_secs(5))
@@ -632,7 +668,12 @@ async fn a_retry_after_past_the_cap_ends_the_load_with_it() {
         .times(1);
         let hits = mock.hits("resolve_dataset_reference");
         let started = tokio::time::Instant::now();
-        let err = mock.resolver().load("acme/lidar").await.unwrap_err();
+        let err = mock
+            .resolver()
+            .client()
+            .load("acme/lidar")
+            .await
+            .unwrap_err();
         assert!(
             started.elapsed() < Duration::from_secs(60),
             "{value}: {:?}",
@@ -674,9 +715,10 @@ async fn publish_and_load(
     mock: &MockServer,
     dataset: PublicDataset,
 ) -> (Published, ResolvedDataset) {
-    let published = mock.publish(dataset);
+    let published = mock.resolver().publish(dataset);
     let loaded = mock
         .resolver()
+        .client()
         .load(&published.canonical_reference())
         .await
         .unwrap();
@@ -842,7 +884,8 @@ async fn an_interrupted_download_resumes_fetching_only_what_is_missing() {
     let (published, dataset) = publish_and_load(&mock, many("resume", 24)).await;
     let dir = scratch_dir("resume");
     // Object 9 fails once, mid-body: the run stops there.
-    mock.object_download_fault(&published.objects[9].object_uid, Fault::truncated())
+    mock.resolver()
+        .object_download_fault(&published.objects[9].object_uid, Fault::truncated())
         .times(1);
 
     let err = dataset.download_all(&dir).workers(4).await.unwrap_err();
@@ -1030,7 +1073,7 @@ async fn peak_in_flight(workers: Option<usize>, hold: usize) -> usize {
     let mock = MockServer::start().await;
     let (published, dataset) = publish_and_load(&mock, many("parallel", 20)).await;
     let dir = scratch_dir("parallel");
-    mock.hold_downloads(hold);
+    mock.resolver().hold_downloads(hold);
     let mut download = dataset.download_all(&dir);
     if let Some(n) = workers {
         download = download.workers(n);
@@ -1038,5 +1081,5 @@ async fn peak_in_flight(workers: Option<usize>, hold: usize) -> usize {
     download.await.unwrap();
     assert_eq!(assert_files_verified(&dir, &published), 20);
     std::fs::remove_dir_all(&dir).unwrap();
-    mock.peak_downloads_in_flight()
+    mock.resolver().peak_downloads_in_flight()
 }

@@ -30,7 +30,8 @@ fn sha(bytes: &[u8]) -> String {
 
 /// The stored objects of `dataset` as (path, size, sha256).
 fn stored(mock: &MockServer, dataset: &str) -> Vec<(String, u64, Option<String>)> {
-    mock.stored_objects()
+    mock.uploads()
+        .objects()
         .into_iter()
         .filter(|o| o.dataset_name == dataset)
         .map(|o| (o.path, o.size, o.sha256))
@@ -79,7 +80,7 @@ fn upload_err<T: std::fmt::Debug>(result: avala::Result<T>) -> UploadError {
 #[tokio::test]
 async fn put_uploads_a_directory_creates_the_dataset_and_waits() {
     let mock = MockServer::start().await;
-    mock.upload_mode(UploadMode::Put);
+    mock.uploads().mode(UploadMode::Put);
     let dir = TempDir::new();
     let state = TempDir::new();
     let a = dir.file("a.jpg", 1000);
@@ -154,7 +155,7 @@ async fn put_uploads_a_directory_creates_the_dataset_and_waits() {
 #[tokio::test]
 async fn v1_form_post_when_the_server_answers_post() {
     let mock = MockServer::start().await;
-    mock.upload_mode(UploadMode::V1);
+    mock.uploads().mode(UploadMode::V1);
     let dir = TempDir::new();
     let state = TempDir::new();
     let a = dir.file("x/a.bin", 5000);
@@ -183,7 +184,7 @@ async fn v1_form_post_when_the_server_answers_post() {
 #[tokio::test]
 async fn multipart_resumes_and_skips_the_parts_the_server_has() {
     let mock = MockServer::start().await;
-    mock.upload_mode(UploadMode::Multipart {
+    mock.uploads().mode(UploadMode::Multipart {
         part_size: 5 * MIB as u64,
     });
     let dir = TempDir::new();
@@ -193,9 +194,10 @@ async fn multipart_resumes_and_skips_the_parts_the_server_has() {
     let client = mock.client();
 
     // Two parts go through, then storage refuses for good (403, not retried).
-    mock.storage_fault(StorageRoute::Part, Fault::delay(Duration::ZERO))
+    mock.storage()
+        .fault(StorageRoute::Part, Fault::delay(Duration::ZERO))
         .times(2);
-    let refusal = mock.storage_fault(StorageRoute::Part, Fault::status(403));
+    let refusal = mock.storage().fault(StorageRoute::Part, Fault::status(403));
     let e = upload_err(
         client
             .upload_files("scans", files())
@@ -208,7 +210,7 @@ async fn multipart_resumes_and_skips_the_parts_the_server_has() {
         "{e:?}"
     );
     assert!(stored(&mock, "scans").is_empty());
-    let first_run = mock.storage_bytes_received();
+    let first_run = mock.storage().bytes_received();
 
     refusal.times(0);
     let report = client
@@ -218,7 +220,7 @@ async fn multipart_resumes_and_skips_the_parts_the_server_has() {
         .await
         .unwrap();
     // Only the missing part was sent: the 2 MiB tail, or a 5 MiB part.
-    let second_run = mock.storage_bytes_received() - first_run;
+    let second_run = mock.storage().bytes_received() - first_run;
     assert_eq!(report.bytes_sent, second_run);
     assert!(
         report.bytes_sent == 2 * MIB as u64 || report.bytes_sent == 5 * MIB as u64,
@@ -252,7 +254,7 @@ async fn complete_true_when_the_server_already_has_the_file() {
         .unwrap();
     assert_eq!((first.files_sent, first.bytes_sent), (2, 700));
     // The local state is lost (a new batch): the server says `complete: true`.
-    let bytes = mock.storage_bytes_received();
+    let bytes = mock.storage().bytes_received();
     let second = client
         .upload_files("done", files())
         .state_dir(state.path())
@@ -265,7 +267,7 @@ async fn complete_true_when_the_server_already_has_the_file() {
         (0, 2, 0)
     );
     assert_ne!(second.dataset_upload_uid, first.dataset_upload_uid);
-    assert_eq!(mock.storage_bytes_received(), bytes);
+    assert_eq!(mock.storage().bytes_received(), bytes);
     assert_eq!(mock.hits("complete_manual_upload"), 4);
     // And with the state kept, nothing at all is asked.
     let presigns = mock.hits("create_manual_upload_url");
@@ -282,7 +284,7 @@ async fn complete_true_when_the_server_already_has_the_file() {
 #[tokio::test]
 async fn a_412_on_the_put_means_already_there() {
     let mock = MockServer::start().await;
-    mock.upload_mode(UploadMode::Put);
+    mock.uploads().mode(UploadMode::Put);
     let dir = TempDir::new();
     let state = TempDir::new();
     let a = dir.file("a.jpg", 4096);
@@ -318,15 +320,16 @@ async fn a_412_on_the_put_means_already_there() {
 #[tokio::test]
 async fn a_503_then_success_presigns_again() {
     let mock = MockServer::start().await;
-    mock.upload_mode(UploadMode::Put);
+    mock.uploads().mode(UploadMode::Put);
     let dir = TempDir::new();
     let state = TempDir::new();
     let a = dir.file("a.jpg", 2048);
-    mock.storage_fault(
-        StorageRoute::Put,
-        Fault::status(503).header("Retry-After", "0"),
-    )
-    .times(1);
+    mock.storage()
+        .fault(
+            StorageRoute::Put,
+            Fault::status(503).header("Retry-After", "0"),
+        )
+        .times(1);
     let report = mock
         .client()
         .upload_files("retry", [(dir.path().join("a.jpg"), "a.jpg".to_owned())])
@@ -348,13 +351,14 @@ async fn a_503_then_success_presigns_again() {
 #[tokio::test]
 async fn a_connection_dropped_mid_part_is_retried() {
     let mock = MockServer::start().await;
-    mock.upload_mode(UploadMode::Multipart {
+    mock.uploads().mode(UploadMode::Multipart {
         part_size: 5 * MIB as u64,
     });
     let dir = TempDir::new();
     let state = TempDir::new();
     let big = dir.file("v.mp4", 7 * MIB);
-    mock.storage_fault(StorageRoute::Part, Fault::drop_connection())
+    mock.storage()
+        .fault(StorageRoute::Part, Fault::drop_connection())
         .times(1);
     let report = mock
         .client()
@@ -371,7 +375,7 @@ async fn a_connection_dropped_mid_part_is_retried() {
         "each part is stored once"
     );
     assert!(
-        mock.storage_bytes_received() > report.bytes_sent,
+        mock.storage().bytes_received() > report.bytes_sent,
         "half a part was sent before the drop"
     );
     assert_eq!(stored(&mock, "drop"), expected(&[("v.mp4", &big)]));
@@ -385,7 +389,7 @@ async fn a_413_at_presign_is_quota_exceeded_at_once() {
     let state = TempDir::new();
     dir.file("a.jpg", 100);
     let files = || [(dir.path().join("a.jpg"), "a.jpg".to_owned())];
-    mock.upload_quota(150, 100);
+    mock.uploads().quota(150, 100);
     let e = mock
         .client()
         .upload_files("q", files())
@@ -404,7 +408,7 @@ async fn a_413_at_presign_is_quota_exceeded_at_once() {
     assert_eq!(mock.hits("create_manual_upload_url"), 1, "not retried");
 
     // The preflight compares the bytes to send with `limit`: no presign.
-    mock.upload_quota(99, 0);
+    mock.uploads().quota(99, 0);
     let e = mock
         .client()
         .upload_files("q", files())
@@ -442,14 +446,14 @@ async fn a_disallowed_host_gets_no_byte() {
         "http://data.avala.ai/a.jpg".to_owned(),
     ] {
         mock.reset();
-        mock.fault(
+        mock.respond(
             "create_manual_upload_url",
-            Fault::status(200).json(serde_json::json!({
+            serde_json::json!({
                 "method": "PUT",
                 "upload_uid": "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9",
                 "url": url,
                 "headers": {},
-            })),
+            }),
         );
         let e = upload_err(
             mock.client()
@@ -480,7 +484,7 @@ async fn a_disallowed_host_gets_no_byte() {
 #[tokio::test]
 async fn a_file_that_changes_during_the_upload_is_an_error() {
     let mock = MockServer::start().await;
-    mock.upload_mode(UploadMode::Put);
+    mock.uploads().mode(UploadMode::Put);
     let dir = TempDir::new();
     let state = TempDir::new();
     dir.file("a.jpg", 100_000);
@@ -591,7 +595,7 @@ async fn a_corrupt_state_file_is_an_error_that_says_how_to_start_over() {
 #[tokio::test]
 async fn a_second_run_of_the_same_upload_is_refused_while_the_first_runs() {
     let mock = MockServer::start().await;
-    mock.upload_mode(UploadMode::Put);
+    mock.uploads().mode(UploadMode::Put);
     let dir = TempDir::new();
     let state = TempDir::new();
     dir.file("a.jpg", 1000);
@@ -600,7 +604,8 @@ async fn a_second_run_of_the_same_upload_is_refused_while_the_first_runs() {
             .upload_files("busy", [(dir.path().join("a.jpg"), "a.jpg".to_owned())])
             .state_dir(state.path())
     };
-    mock.storage_fault(StorageRoute::Put, Fault::delay(Duration::from_millis(700)));
+    mock.storage()
+        .fault(StorageRoute::Put, Fault::delay(Duration::from_millis(700)));
     let first = tokio::spawn(upload().send());
     while mock.hits("create_manual_upload_url") == 0 {
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -623,7 +628,7 @@ async fn a_second_run_of_the_same_upload_is_refused_while_the_first_runs() {
 #[tokio::test]
 async fn an_interrupted_run_resumes_with_fewer_bytes_and_the_same_objects() {
     let mock = MockServer::start().await;
-    mock.upload_mode(UploadMode::Put);
+    mock.uploads().mode(UploadMode::Put);
     let dir = TempDir::new();
     let state = TempDir::new();
     let names = ["f0.jpg", "f1.jpg", "f2.jpg", "f3.jpg", "f4.jpg", "f5.jpg"];
@@ -642,17 +647,18 @@ async fn an_interrupted_run_resumes_with_fewer_bytes_and_the_same_objects() {
             .workers(1)
     };
     // Two files, then storage fails for good.
-    mock.storage_fault(StorageRoute::Put, Fault::delay(Duration::ZERO))
+    mock.storage()
+        .fault(StorageRoute::Put, Fault::delay(Duration::ZERO))
         .times(2);
-    let refusal = mock.storage_fault(StorageRoute::Put, Fault::status(403));
+    let refusal = mock.storage().fault(StorageRoute::Put, Fault::status(403));
     upload_err(upload().send().await);
-    let first = mock.storage_bytes_received();
+    let first = mock.storage().bytes_received();
     let presigns = mock.hits("create_manual_upload_url");
     assert_eq!(mock.hits("create_dataset_from_manual_upload"), 0);
 
     refusal.times(0);
     upload().send().await.unwrap();
-    let second = mock.storage_bytes_received() - first;
+    let second = mock.storage().bytes_received() - first;
     assert!(
         second < total,
         "the second run sent {second} of {total} bytes"
@@ -720,7 +726,7 @@ async fn bad_arguments_are_refused_before_any_request() {
 #[tokio::test]
 async fn a_stalled_send_and_a_silent_storage_end() {
     let mock = MockServer::start().await;
-    mock.upload_mode(UploadMode::Put);
+    mock.uploads().mode(UploadMode::Put);
     let dir = TempDir::new();
     let state = TempDir::new();
     dir.file("big.bin", 16 * MIB);
@@ -735,13 +741,13 @@ async fn a_stalled_send_and_a_silent_storage_end() {
             sockets.push(socket);
         }
     });
-    mock.fault(
+    mock.respond(
         "create_manual_upload_url",
-        Fault::status(200).json(serde_json::json!({
+        serde_json::json!({
             "method": "PUT",
             "upload_uid": "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9",
             "url": format!("http://127.0.0.1:{port}/bucket/big.bin"),
-        })),
+        }),
     );
     let started = std::time::Instant::now();
     let e = upload_err(
@@ -768,8 +774,9 @@ async fn a_stalled_send_and_a_silent_storage_end() {
     // The answer timeout: storage reads the body, then says nothing.
     dir.file("small.bin", 64 * 1024);
     let mock = MockServer::start().await;
-    mock.upload_mode(UploadMode::Put);
-    mock.storage_fault(StorageRoute::Put, Fault::delay(Duration::from_secs(5)))
+    mock.uploads().mode(UploadMode::Put);
+    mock.storage()
+        .fault(StorageRoute::Put, Fault::delay(Duration::from_secs(5)))
         .times(1);
     let report = mock
         .client()
@@ -800,7 +807,7 @@ async fn a_stalled_send_and_a_silent_storage_end() {
 #[tokio::test]
 async fn an_upload_into_a_taken_slug_sends_no_byte() {
     let mock = MockServer::start().await;
-    mock.upload_mode(UploadMode::Put);
+    mock.uploads().mode(UploadMode::Put);
     let dir = TempDir::new();
     let state = TempDir::new();
     dir.file("a.jpg", 1000);
@@ -813,13 +820,13 @@ async fn an_upload_into_a_taken_slug_sends_no_byte() {
             .state_dir(state.path())
     };
     assert_eq!(upload("Frames").send().await.unwrap().slug, "frames");
-    let bytes = mock.storage_bytes_received();
+    let bytes = mock.storage().bytes_received();
     let presigns = mock.hits("create_manual_upload_url");
 
     // Another dataset (not a resume of the first), the same slug and owner:
     // refused before the first presign, so not one byte goes to storage.
     let err = upload("Frames again").send().await.unwrap_err();
-    assert_eq!(mock.storage_bytes_received(), bytes, "bytes were sent");
+    assert_eq!(mock.storage().bytes_received(), bytes, "bytes were sent");
     assert_eq!(mock.hits("create_manual_upload_url"), presigns);
     assert_eq!(mock.hits("create_dataset_from_manual_upload"), 1);
     let shown = err.to_string();
@@ -843,11 +850,11 @@ async fn an_upload_into_a_taken_slug_sends_no_byte() {
         .send()
         .await
         .unwrap();
-    assert!(mock.storage_bytes_received() > bytes);
+    assert!(mock.storage().bytes_received() > bytes);
     assert_eq!(mock.hits("create_dataset_from_manual_upload"), 2);
 
     // An organization's uploads are checked under its slug, looked up by uid.
-    let bytes = mock.storage_bytes_received();
+    let bytes = mock.storage().bytes_received();
     let err = upload("Frames of the org")
         .organization_uid("org-1")
         .send()
@@ -857,7 +864,7 @@ async fn an_upload_into_a_taken_slug_sends_no_byte() {
         UploadError::SlugTaken { owner, .. } => assert_eq!(owner, "acme-robotics"),
         other => panic!("expected SlugTaken, got {other:?}"),
     }
-    assert_eq!(mock.storage_bytes_received(), bytes);
+    assert_eq!(mock.storage().bytes_received(), bytes);
 }
 
 /// The longest wait a server can impose on an upload (README "Security").
@@ -910,7 +917,7 @@ async fn a_day_long_retry_after_on_the_presign_ends_the_upload_with_it() {
     };
     assert_eq!(after, Duration::from_secs(86_400));
     assert_eq!(mock.hits("create_manual_upload_url"), 1, "not asked again");
-    assert_eq!(mock.storage_bytes_received(), 0);
+    assert_eq!(mock.storage().bytes_received(), 0);
 
     // A wait within the cap is honoured, then the upload goes on.
     mock.reset();
@@ -952,12 +959,13 @@ async fn a_day_long_retry_after_from_storage_ends_the_upload_with_it() {
     for (mode, route, status) in cases {
         for (value, at_least) in day_long_waits() {
             let mock = MockServer::start().await;
-            mock.upload_mode(mode);
+            mock.uploads().mode(mode);
             let dir = TempDir::new();
             let state = TempDir::new();
             // One part at most: a single request meets the fault.
             dir.file("a.bin", 5 * MIB);
-            mock.storage_fault(route, Fault::status(status).header("Retry-After", value));
+            mock.storage()
+                .fault(route, Fault::status(status).header("Retry-After", value));
             let started = tokio::time::Instant::now();
             let e = upload_err(
                 mock.client()
@@ -1006,7 +1014,7 @@ async fn a_lost_answer_to_complete_is_resumed_from_the_completed_presign() {
     ];
     for mode in modes {
         let mock = MockServer::start().await;
-        mock.upload_mode(mode);
+        mock.uploads().mode(mode);
         let dir = TempDir::new();
         let state = TempDir::new();
         let a = dir.file("a.bin", 6 * MIB);
@@ -1077,16 +1085,16 @@ async fn a_412_to_a_put_without_the_precondition_is_not_already_there() {
     // A presigned PUT whose headers carry no `If-None-Match: *`, and a
     // storage that answers it 412.
     let origin = mock.base_url().trim_end_matches("/api/v1").to_owned();
-    mock.fault(
+    mock.respond(
         "create_manual_upload_url",
-        Fault::status(200).json(serde_json::json!({
+        serde_json::json!({
             "method": "PUT",
             "upload_uid": "8c0e2a4b-6d1f-4a3c-b5e7-f9b1d3a5c7e9",
             "url": format!("{origin}/_storage/sink/a.jpg"),
             "headers": {"Content-Type": "application/octet-stream"},
-        })),
+        }),
     );
-    mock.storage_fault(StorageRoute::Sink, Fault::status(412));
+    mock.storage().fault(StorageRoute::Sink, Fault::status(412));
     let e = upload_err(
         mock.client()
             .upload_files("pre", [(dir.path().join("a.jpg"), "a.jpg".to_owned())])
@@ -1116,7 +1124,7 @@ fn batches(mock: &MockServer) -> Vec<String> {
 #[tokio::test]
 async fn a_state_written_for_one_source_root_is_not_used_for_another() {
     let mock = MockServer::start().await;
-    mock.upload_mode(UploadMode::Put);
+    mock.uploads().mode(UploadMode::Put);
     let (root_a, root_b) = (TempDir::new(), TempDir::new());
     let state = TempDir::new();
     root_a.file("a.jpg", 100);
@@ -1131,13 +1139,14 @@ async fn a_state_written_for_one_source_root_is_not_used_for_another() {
             .workers(1)
     };
     // Root A stops after its first file: its state keeps its batch.
-    mock.storage_fault(StorageRoute::Put, Fault::delay(Duration::ZERO))
+    mock.storage()
+        .fault(StorageRoute::Put, Fault::delay(Duration::ZERO))
         .times(1);
-    mock.storage_fault(StorageRoute::Put, Fault::status(403));
+    mock.storage().fault(StorageRoute::Put, Fault::status(403));
     upload(&root_a).send().await.unwrap_err();
     let batch_a = batches(&mock)[0].clone();
     mock.reset();
-    mock.upload_mode(UploadMode::Put);
+    mock.uploads().mode(UploadMode::Put);
 
     // Root B, same dataset name and slug: a batch of its own.
     upload(&root_b).send().await.unwrap();
@@ -1149,7 +1158,7 @@ async fn a_state_written_for_one_source_root_is_not_used_for_another() {
 
     // Root A's state is still there: A resumes its own batch.
     mock.reset();
-    mock.upload_mode(UploadMode::Put);
+    mock.uploads().mode(UploadMode::Put);
     upload(&root_a).send().await.unwrap();
     assert!(batches(&mock).iter().all(|b| *b == batch_a));
 }
@@ -1170,7 +1179,7 @@ async fn a_file_swapped_for_a_link_to_a_secret_after_the_walk_sends_none_of_it()
     ];
     for (mode, fifo) in cases {
         let mock = MockServer::start().await;
-        mock.upload_mode(mode);
+        mock.uploads().mode(mode);
         let dir = TempDir::new();
         let outside = TempDir::new();
         let state = TempDir::new();
@@ -1210,14 +1219,15 @@ async fn a_file_swapped_for_a_link_to_a_secret_after_the_walk_sends_none_of_it()
         // Byte for byte (by SHA-256): the storage holds `a.bin` and nothing
         // else, and received no byte beyond it.
         let all: Vec<_> = mock
-            .stored_objects()
+            .uploads()
+            .objects()
             .into_iter()
             .map(|o| (o.path, o.size, o.sha256))
             .collect();
         assert_eq!(all, expected(&[("a.bin", &a)]), "{mode:?}");
         assert!(!all.iter().any(|o| o.2.as_deref() == Some(&*sha(&secret))));
         // a's 1000 bytes (and a v1 form's few fields): none of the secret's.
-        let received = mock.storage_bytes_received();
+        let received = mock.storage().bytes_received();
         assert!(
             (1000..1000 + 4096).contains(&received),
             "{mode:?}: {received}"
@@ -1239,7 +1249,7 @@ fn mkfifo(path: &std::path::Path) {
 #[tokio::test]
 async fn links_and_special_files_met_by_the_walk_are_reported_not_sent() {
     let mock = MockServer::start().await;
-    mock.upload_mode(UploadMode::Put);
+    mock.uploads().mode(UploadMode::Put);
     let dir = TempDir::new();
     let outside = TempDir::new();
     let state = TempDir::new();

@@ -135,7 +135,8 @@ fn assert_parts_clean(mock: &MockServer) {
 }
 
 fn objects(mock: &MockServer) -> Vec<(String, u64, Option<String>)> {
-    mock.managed_objects()
+    mock.fleet()
+        .managed_objects()
         .into_iter()
         .map(|o| (o.path, o.size, o.sha256))
         .collect()
@@ -184,7 +185,7 @@ async fn a_clean_upload_stores_every_file_whole_and_publishes() {
     got.sort();
     want.sort();
     assert_eq!(got, want);
-    assert_eq!(mock.storage_bytes_received(), 5001);
+    assert_eq!(mock.storage().bytes_received(), 5001);
     assert_parts_clean(&mock);
     // The admit carried the manifest; the finalize listed the files sorted
     // by file uid; every call carried the protocol and one session uid.
@@ -239,7 +240,7 @@ async fn a_clean_upload_stores_every_file_whole_and_publishes() {
         again.finalization.unwrap().state,
         ManagedFinalizationState::Succeeded
     );
-    assert_eq!(mock.storage_bytes_received(), 5001);
+    assert_eq!(mock.storage().bytes_received(), 5001);
     assert_eq!(mock.hits("admit_fleet_managed_upload"), 1);
     assert_eq!(mock.hits("finalize_fleet_managed_upload"), 1);
 }
@@ -255,7 +256,8 @@ async fn a_run_stopped_by_a_503_on_a_part_resumes_without_resending() {
     let faulty = mock.clone();
     let first = after_first_part(upload(&mock, &dir, &state).workers(1), move || {
         faulty
-            .storage_fault(StorageRoute::ManagedPart, Fault::status(503))
+            .storage()
+            .fault(StorageRoute::ManagedPart, Fault::status(503))
             .times(1);
     })
     .send()
@@ -266,7 +268,7 @@ async fn a_run_stopped_by_a_503_on_a_part_resumes_without_resending() {
         } => assert_eq!(path, "drive.mcap"),
         other => panic!("{other:?}"),
     }
-    let first_run = mock.storage_bytes_received();
+    let first_run = mock.storage().bytes_received();
     assert_eq!(first_run, 2 * PART, "part 1 stored, part 2 refused");
 
     let status = upload(&mock, &dir, &state).workers(2).send().await.unwrap();
@@ -274,7 +276,7 @@ async fn a_run_stopped_by_a_503_on_a_part_resumes_without_resending() {
         status.finalization.unwrap().state,
         ManagedFinalizationState::Succeeded
     );
-    let second_run = mock.storage_bytes_received() - first_run;
+    let second_run = mock.storage().bytes_received() - first_run;
     assert_eq!(second_run, PART + 2 * MIB, "only parts 2 and 3");
     assert_eq!(
         objects(&mock),
@@ -296,7 +298,8 @@ async fn a_dropped_connection_stops_the_run_and_the_next_one_finishes() {
     let dir = TempDir::new();
     let state = TempDir::new();
     let a = dir.file("a.mcap", 300_000);
-    mock.storage_fault(StorageRoute::ManagedPart, Fault::drop_connection())
+    mock.storage()
+        .fault(StorageRoute::ManagedPart, Fault::drop_connection())
         .times(1);
     let e = upload_error(upload(&mock, &dir, &state).send().await);
     assert!(matches!(e, UploadError::StorageTransport { .. }), "{e:?}");
@@ -322,12 +325,13 @@ async fn a_grant_to_a_disallowed_host_gets_no_byte() {
         let dir = TempDir::new();
         let state = TempDir::new();
         dir.file("a.mcap", 10);
-        mock.managed_anomaly(ManagedAnomaly::GrantOrigin(origin.to_owned()));
+        mock.fleet()
+            .managed_anomaly(ManagedAnomaly::GrantOrigin(origin.to_owned()));
         match upload_error(upload(&mock, &dir, &state).send().await) {
             UploadError::DisallowedUrl { host: h, .. } => assert_eq!(h, host),
             other => panic!("{other:?}"),
         }
-        assert_eq!(mock.storage_bytes_received(), 0);
+        assert_eq!(mock.storage().bytes_received(), 0);
         assert_eq!(mock.hits(StorageRoute::ManagedPart.operation_id()), 0);
     }
 }
@@ -411,7 +415,7 @@ async fn the_pin_is_the_first_parts_whichever_grant_answers_first() {
         // Part 2's grant reaches the client first, on the same destination.
         let mock = MockServer::start().await;
         let state = TempDir::new();
-        mock.managed_anomaly(hold_part_1.clone());
+        mock.fleet().managed_anomaly(hold_part_1.clone());
         let status = upload(&mock, &dir, &state).workers(2).send().await;
         let status = status.unwrap_or_else(|e| panic!("round {round}: {e}"));
         assert_eq!(status.confirmed_files, 1, "round {round}");
@@ -420,8 +424,8 @@ async fn the_pin_is_the_first_parts_whichever_grant_answers_first() {
         // refused (against part 1's pin), and nothing is sent to it.
         let mock = MockServer::start().await;
         let state = TempDir::new();
-        mock.managed_anomaly(hold_part_1.clone());
-        mock.managed_anomaly(ManagedAnomaly::MovedPart(2));
+        mock.fleet().managed_anomaly(hold_part_1.clone());
+        mock.fleet().managed_anomaly(ManagedAnomaly::MovedPart(2));
         let message = state_error(upload(&mock, &dir, &state).workers(2).send().await);
         assert!(
             message.contains("part 2 ") && message.contains("another destination"),
@@ -459,10 +463,10 @@ async fn every_scripted_anomaly_is_refused_with_upload_state() {
         let dir = TempDir::new();
         let state = TempDir::new();
         dir.file("a.mcap", 10);
-        mock.managed_anomaly(anomaly.clone());
+        mock.fleet().managed_anomaly(anomaly.clone());
         let message = state_error(upload(&mock, &dir, &state).send().await);
         assert!(message.contains(says), "{anomaly:?}: {message}");
-        assert_eq!(mock.storage_bytes_received(), 0, "{anomaly:?}");
+        assert_eq!(mock.storage().bytes_received(), 0, "{anomaly:?}");
     }
 }
 
@@ -474,22 +478,26 @@ async fn a_moved_destination_and_an_endless_listing_are_refused() {
     dir.sparse("two.mcap", PART + 1);
     let scripted = mock.clone();
     let run = after_first_part(upload(&mock, &dir, &state).workers(1), move || {
-        scripted.managed_anomaly(ManagedAnomaly::MovedDestination);
+        scripted
+            .fleet()
+            .managed_anomaly(ManagedAnomaly::MovedDestination);
     });
     let message = state_error(run.send().await);
     assert!(message.contains("another destination"), "{message}");
     assert_eq!(
-        mock.storage_bytes_received(),
+        mock.storage().bytes_received(),
         PART,
         "nothing sent to the moved part"
     );
 
     // The pin is in the receipt: a later run refuses the move too.
-    mock.managed_anomaly(ManagedAnomaly::MovedDestination);
+    mock.fleet()
+        .managed_anomaly(ManagedAnomaly::MovedDestination);
     let message = state_error(upload(&mock, &dir, &state).send().await);
     assert!(message.contains("another destination"), "{message}");
 
-    mock.managed_anomaly(ManagedAnomaly::EndlessProgress);
+    mock.fleet()
+        .managed_anomaly(ManagedAnomaly::EndlessProgress);
     let message = state_error(upload(&mock, &dir, &state).send().await);
     assert!(
         message.contains("cursor") || message.contains("pages"),
@@ -503,17 +511,20 @@ async fn an_abandoned_session_and_changed_files_stop_the_resume() {
     let dir = TempDir::new();
     let state = TempDir::new();
     let a = dir.file("a.mcap", 1000);
-    mock.storage_fault(StorageRoute::ManagedPart, Fault::status(500))
+    mock.storage()
+        .fault(StorageRoute::ManagedPart, Fault::status(500))
         .times(1);
     upload(&mock, &dir, &state).send().await.unwrap_err();
-    mock.managed_anomaly(ManagedAnomaly::AbandonedSession);
+    mock.fleet()
+        .managed_anomaly(ManagedAnomaly::AbandonedSession);
     let message = state_error(upload(&mock, &dir, &state).send().await);
     assert!(message.contains("not active"), "{message}");
 
     // A local file changed between runs: refused before any request.
     let mock = MockServer::start().await;
     let state = TempDir::new();
-    mock.storage_fault(StorageRoute::ManagedPart, Fault::status(500))
+    mock.storage()
+        .fault(StorageRoute::ManagedPart, Fault::status(500))
         .times(1);
     upload(&mock, &dir, &state).send().await.unwrap_err();
     std::fs::write(&a, b"other bytes").unwrap();
@@ -536,7 +547,8 @@ async fn legacy_and_managed_receipts_of_one_recording_share_a_state_dir() {
     let state = TempDir::new();
     let a = dir.file("a.mcap", 3000);
     // A legacy attempt stopped by a refused PUT leaves its receipts.
-    mock.storage_fault(StorageRoute::Fleet, Fault::status(403))
+    mock.storage()
+        .fault(StorageRoute::Fleet, Fault::status(403))
         .times(1);
     let legacy = || {
         mock.client()
@@ -555,7 +567,7 @@ async fn legacy_and_managed_receipts_of_one_recording_share_a_state_dir() {
     // And the legacy receipts still resume their session.
     legacy().send().await.unwrap();
     assert_eq!(mock.hits("init_fleet_upload"), 1);
-    assert_eq!(mock.fleet_objects().len(), 1);
+    assert_eq!(mock.fleet().objects().len(), 1);
 }
 
 #[tokio::test]
@@ -565,7 +577,7 @@ async fn the_publication_waits() {
     let dir = TempDir::new();
     dir.file("a.mcap", 10);
     let state = TempDir::new();
-    mock.managed_publication(3, None);
+    mock.fleet().managed_publication(3, None);
     let status = upload(&mock, &dir, &state)
         .wait(Duration::from_secs(30))
         .send()
@@ -578,7 +590,7 @@ async fn the_publication_waits() {
     // Failed for good: returned as it is, and a re-run does not finalize again.
     let mock = MockServer::start().await;
     let state = TempDir::new();
-    mock.managed_publication(2, Some("invalid_mcap"));
+    mock.fleet().managed_publication(2, Some("invalid_mcap"));
     let status = upload(&mock, &dir, &state)
         .wait(Duration::from_secs(30))
         .send()
@@ -598,13 +610,14 @@ async fn the_publication_waits() {
     // Failed with a code another finalize can fix: a re-run finalizes again.
     let mock = MockServer::start().await;
     let state = TempDir::new();
-    mock.managed_publication(1, Some("attempts_exhausted"));
+    mock.fleet()
+        .managed_publication(1, Some("attempts_exhausted"));
     let status = upload(&mock, &dir, &state).send().await.unwrap();
     assert_eq!(
         status.finalization.unwrap().state,
         ManagedFinalizationState::Failed
     );
-    mock.managed_publication(1, None);
+    mock.fleet().managed_publication(1, None);
     let status = upload(&mock, &dir, &state).send().await.unwrap();
     assert_eq!(
         status.finalization.unwrap().state,
@@ -615,7 +628,7 @@ async fn the_publication_waits() {
     // A timeout returns the last status, still running.
     let mock = MockServer::start().await;
     let state = TempDir::new();
-    mock.managed_publication(10_000, None);
+    mock.fleet().managed_publication(10_000, None);
     let started = Instant::now();
     let status = upload(&mock, &dir, &state)
         .wait(Duration::from_millis(300))
@@ -634,7 +647,7 @@ async fn the_publication_waits() {
     // 0 = one observation after the finalize.
     let mock = MockServer::start().await;
     let state = TempDir::new();
-    mock.managed_publication(5, None);
+    mock.fleet().managed_publication(5, None);
     let status = upload(&mock, &dir, &state).send().await.unwrap();
     assert_eq!(
         status.finalization.unwrap().state,

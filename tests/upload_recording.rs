@@ -67,7 +67,8 @@ impl Rig {
     /// (path, size, sha256) of the stored objects of this recording.
     fn stored(&self) -> Vec<(String, u64, String)> {
         self.mock
-            .fleet_objects()
+            .fleet()
+            .objects()
             .into_iter()
             .filter(|o| o.recording_uid == self.uid)
             .map(|o| (o.path, o.size, o.sha256))
@@ -82,7 +83,8 @@ impl Rig {
     /// confirming the rest of its batch.
     async fn interrupted(&self) {
         self.mock
-            .storage_fault(StorageRoute::Fleet, Fault::status(403))
+            .storage()
+            .fault(StorageRoute::Fleet, Fault::status(403))
             .times(1);
         let e = self.upload().workers(1).send().await.unwrap_err();
         assert!(
@@ -199,16 +201,16 @@ async fn a_resume_sends_only_what_the_server_has_not_confirmed() {
         first[0].json().unwrap()["files"].as_array().unwrap().len(),
         99
     );
-    let before = rig.mock.storage_bytes_received();
+    let before = rig.mock.storage().bytes_received();
 
     rig.upload().send().await.unwrap();
-    let second = rig.mock.storage_bytes_received() - before;
+    let second = rig.mock.storage().bytes_received() - before;
     assert_eq!(
         second,
         51 * 1000,
         "only the 51 unconfirmed files are sent again"
     );
-    assert!(rig.mock.fleet_objects().iter().all(|o| o.puts == 1));
+    assert!(rig.mock.fleet().objects().iter().all(|o| o.puts == 1));
     assert_eq!(rig.stored(), expected(&files));
     assert_eq!(rig.mock.hits("init_fleet_upload"), 1);
 }
@@ -218,10 +220,12 @@ async fn a_dropped_connection_and_a_503_are_retried() {
     let rig = Rig::new().await;
     let files = rig.files(3, 64 * 1024);
     rig.mock
-        .storage_fault(StorageRoute::Fleet, Fault::drop_connection())
+        .storage()
+        .fault(StorageRoute::Fleet, Fault::drop_connection())
         .times(1);
     rig.mock
-        .storage_fault(StorageRoute::Fleet, Fault::status(503))
+        .storage()
+        .fault(StorageRoute::Fleet, Fault::status(503))
         .times(1);
     rig.upload().workers(1).send().await.unwrap();
     assert_eq!(rig.storage_puts(), 5);
@@ -233,7 +237,8 @@ async fn puts_stop_after_three_attempts_and_refusals_are_not_retried() {
     let rig = Rig::new().await;
     rig.files(1, 10);
     rig.mock
-        .storage_fault(StorageRoute::Fleet, Fault::status(503))
+        .storage()
+        .fault(StorageRoute::Fleet, Fault::status(503))
         .times(3);
     let started = std::time::Instant::now();
     let e = rig.upload().send().await.unwrap_err();
@@ -247,7 +252,8 @@ async fn puts_stop_after_three_attempts_and_refusals_are_not_retried() {
     assert_eq!(rig.mock.hits("confirm_fleet_upload"), 0);
 
     rig.mock
-        .storage_fault(StorageRoute::Fleet, Fault::status(400))
+        .storage()
+        .fault(StorageRoute::Fleet, Fault::status(400))
         .times(1);
     rig.upload().send().await.unwrap_err();
     assert_eq!(rig.storage_puts(), 4);
@@ -258,7 +264,7 @@ async fn puts_stop_after_three_attempts_and_refusals_are_not_retried() {
 async fn a_disallowed_host_gets_no_byte() {
     let rig = Rig::new().await;
     rig.files(2, 100);
-    rig.mock.fleet_anomaly(FleetAnomaly::ForeignHost);
+    rig.mock.fleet().anomaly(FleetAnomaly::ForeignHost);
     let e = rig.upload().send().await.unwrap_err();
     match &e {
         Error::Upload(u) => match &**u {
@@ -268,7 +274,7 @@ async fn a_disallowed_host_gets_no_byte() {
         other => panic!("{other:?}"),
     }
     assert!(!e.to_string().contains("mock-signature"), "{e}");
-    assert_eq!(rig.mock.storage_bytes_received(), 0);
+    assert_eq!(rig.mock.storage().bytes_received(), 0);
     assert_eq!(rig.storage_puts(), 0);
     assert_eq!(rig.mock.hits("confirm_fleet_upload"), 0);
 }
@@ -282,7 +288,7 @@ async fn grants_that_move_the_object_are_refused_before_a_put() {
     ] {
         let rig = Rig::new().await;
         rig.files(2, 100);
-        rig.mock.fleet_anomaly(anomaly);
+        rig.mock.fleet().anomaly(anomaly);
         let e = rig.upload().send().await.unwrap_err();
         let message = upload_state(&e);
         assert!(message.contains("urls"), "{anomaly:?}: {message}");
@@ -298,7 +304,7 @@ async fn virtual_hosted_urls_on_loopback_are_accepted_when_they_name_the_key() {
     // `/<key>` without a bucket segment, as S3-compatible local stores serve.
     let rig = Rig::new().await;
     let files = rig.files(3, 700);
-    rig.mock.fleet_url_style(FleetUrlStyle::VirtualHosted);
+    rig.mock.fleet().url_style(FleetUrlStyle::VirtualHosted);
     rig.upload().send().await.unwrap();
     assert_eq!(rig.stored(), expected(&files));
     for put in rig.mock.received_for("storage.fleet") {
@@ -308,15 +314,15 @@ async fn virtual_hosted_urls_on_loopback_are_accepted_when_they_name_the_key() {
     // `/<other key>`: refused before a byte is sent, the receipts kept.
     let rig = Rig::new().await;
     rig.files(2, 100);
-    rig.mock.fleet_url_style(FleetUrlStyle::VirtualHosted);
-    rig.mock.fleet_anomaly(FleetAnomaly::WrongObject);
+    rig.mock.fleet().url_style(FleetUrlStyle::VirtualHosted);
+    rig.mock.fleet().anomaly(FleetAnomaly::WrongObject);
     let e = rig.upload().send().await.unwrap_err();
     let message = upload_state(&e);
     assert!(
         message.contains("does not name its object key"),
         "{message}"
     );
-    assert_eq!(rig.mock.storage_bytes_received(), 0);
+    assert_eq!(rig.mock.storage().bytes_received(), 0);
     assert_eq!(rig.storage_puts(), 0);
     rig.upload().send().await.unwrap();
     assert_eq!(rig.mock.hits("init_fleet_upload"), 1);
@@ -326,7 +332,7 @@ async fn virtual_hosted_urls_on_loopback_are_accepted_when_they_name_the_key() {
 async fn a_missing_etag_stops_after_confirming_the_others() {
     let rig = Rig::new().await;
     let files = rig.files(4, 100);
-    rig.mock.fleet_anomaly(FleetAnomaly::NoEtag);
+    rig.mock.fleet().anomaly(FleetAnomaly::NoEtag);
     let e = rig.upload().workers(1).send().await.unwrap_err();
     assert!(upload_state(&e).contains("ETag"), "{e}");
     let confirm = rig.mock.received_for("confirm_fleet_upload");
@@ -358,7 +364,7 @@ async fn each_reconcile_rule_is_refused_and_the_receipts_stay() {
         rig.files(3, 100);
         rig.interrupted().await;
         let puts = rig.storage_puts();
-        rig.mock.fleet_anomaly(anomaly);
+        rig.mock.fleet().anomaly(anomaly);
         let e = rig.upload().send().await.unwrap_err();
         let message = upload_state(&e);
         assert!(message.contains(says), "{anomaly:?}: {message}");
@@ -431,7 +437,7 @@ async fn bad_init_confirm_and_finalize_answers_are_refused() {
     ] {
         let rig = Rig::new().await;
         rig.files(2, 100);
-        rig.mock.fleet_anomaly(anomaly);
+        rig.mock.fleet().anomaly(anomaly);
         let e = rig.upload().send().await.unwrap_err();
         assert!(
             upload_state(&e).contains(&format!(", {step}:")),
@@ -490,7 +496,8 @@ async fn the_wait_ends_on_ready_error_or_timeout() {
     let rig = Rig::new().await;
     rig.files(2, 100);
     rig.mock
-        .fleet_recording_statuses(&rig.uid, ["processing", "error"]);
+        .fleet()
+        .recording_statuses(&rig.uid, ["processing", "error"]);
     let e = rig
         .upload()
         .wait(Duration::from_secs(10))
@@ -505,7 +512,9 @@ async fn the_wait_ends_on_ready_error_or_timeout() {
 
     let rig = Rig::new().await;
     rig.files(2, 100);
-    rig.mock.fleet_recording_statuses(&rig.uid, ["processing"]);
+    rig.mock
+        .fleet()
+        .recording_statuses(&rig.uid, ["processing"]);
     let e = rig
         .upload()
         .wait(Duration::from_millis(200))
@@ -643,7 +652,7 @@ const SERVER_WAIT_CAP: Duration = Duration::from_secs(60);
 async fn a_retry_after_on_a_put_is_honoured_up_to_the_cap_and_ends_the_run_past_it() {
     let rig = Rig::new().await;
     rig.files(1, 100);
-    rig.mock.storage_fault(
+    rig.mock.storage().fault(
         StorageRoute::Fleet,
         Fault::status(429).header("Retry-After", "86400"),
     );
@@ -669,7 +678,8 @@ async fn a_retry_after_on_a_put_is_honoured_up_to_the_cap_and_ends_the_run_past_
     let rig = Rig::new().await;
     let files = rig.files(1, 100);
     rig.mock
-        .storage_fault(
+        .storage()
+        .fault(
             StorageRoute::Fleet,
             Fault::status(503).header("Retry-After", "20"),
         )

@@ -17,7 +17,8 @@ const STEP: Duration = Duration::from_millis(500);
 #[tokio::test]
 async fn export_wait_polls_until_exported() {
     let mock = MockServer::start().await;
-    mock.script_export_statuses("exp_1", ["pending", "processing", "exported"]);
+    mock.jobs()
+        .export_statuses("exp_1", ["pending", "processing", "exported"]);
     let seen = Arc::new(Mutex::new(Vec::new()));
     let record = seen.clone();
     let started = Instant::now();
@@ -47,7 +48,8 @@ async fn export_wait_polls_until_exported() {
 #[tokio::test]
 async fn a_failed_export_is_returned_not_an_error() {
     let mock = MockServer::start().await;
-    mock.script_export_statuses("exp_2", ["processing", "failed"]);
+    mock.jobs()
+        .export_statuses("exp_2", ["processing", "failed"]);
     let export = mock
         .client()
         .wait_for_export("exp_2")
@@ -64,7 +66,8 @@ async fn a_completed_export_ends_the_wait() {
     // `completed` is in the fixtures (a finished export with its download
     // URL); Python's wait ignores it and would poll until its timeout.
     let mock = MockServer::start().await;
-    mock.script_export_statuses("exp_c", ["processing", "completed", "exported"]);
+    mock.jobs()
+        .export_statuses("exp_c", ["processing", "completed", "exported"]);
     let export = mock
         .client()
         .wait_for_export("exp_c")
@@ -79,7 +82,7 @@ async fn a_completed_export_ends_the_wait() {
 #[tokio::test]
 async fn export_wait_times_out_within_one_interval() {
     let mock = MockServer::start().await;
-    mock.script_export_statuses("exp_3", ["pending"]);
+    mock.jobs().export_statuses("exp_3", ["pending"]);
     let timeout = Duration::from_millis(1200);
     let started = Instant::now();
     let err = mock
@@ -145,7 +148,8 @@ async fn a_hanging_poll_still_ends_one_interval_past_the_timeout() {
 #[tokio::test]
 async fn a_zero_timeout_polls_once() {
     let mock = MockServer::start().await;
-    mock.script_export_statuses("exp_5", ["processing", "exported"]);
+    mock.jobs()
+        .export_statuses("exp_5", ["processing", "exported"]);
     let err = mock
         .client()
         .wait_for_export("exp_5")
@@ -160,7 +164,8 @@ async fn a_zero_timeout_polls_once() {
 #[tokio::test]
 async fn intervals_below_the_minimum_are_raised_to_it() {
     let mock = MockServer::start().await;
-    mock.script_export_statuses("exp_6", ["pending", "exported"]);
+    mock.jobs()
+        .export_statuses("exp_6", ["pending", "exported"]);
     let started = Instant::now();
     mock.client()
         .wait_for_export("exp_6")
@@ -176,7 +181,7 @@ async fn transient_errors_are_retried_by_the_client() {
     let mock = MockServer::start().await;
     mock.fault("get_export", Fault::status(503).header("Retry-After", "0"))
         .times(1);
-    mock.script_export_statuses("exp_7", ["exported"]);
+    mock.jobs().export_statuses("exp_7", ["exported"]);
     let export = mock.client().wait_for_export("exp_7").send().await.unwrap();
     assert_eq!(export.status, Some(ExportStatus::Exported));
     assert_eq!(mock.hits("get_export"), 2);
@@ -199,7 +204,8 @@ async fn a_lasting_error_ends_the_wait() {
 #[tokio::test]
 async fn dataset_wait_defaults_to_created() {
     let mock = MockServer::start().await;
-    mock.script_dataset_statuses("ds_1", ["creating", "created"]);
+    mock.jobs()
+        .dataset_statuses("ds_1", ["creating", "created"]);
     let dataset = mock
         .client()
         .wait_for_dataset("ds_1")
@@ -217,7 +223,7 @@ async fn dataset_wait_does_not_stop_early_on_another_status() {
     let mock = MockServer::start().await;
     // The target is a status this SDK does not know; `created` comes first
     // and must not end the wait.
-    mock.script_dataset_statuses("ds_2", ["created", "indexed"]);
+    mock.jobs().dataset_statuses("ds_2", ["created", "indexed"]);
     let polled = Arc::new(Mutex::new(0));
     let count = polled.clone();
     let dataset = mock
@@ -240,7 +246,7 @@ async fn dataset_wait_does_not_stop_early_on_another_status() {
 #[tokio::test]
 async fn dataset_wait_times_out_with_the_last_status() {
     let mock = MockServer::start().await;
-    mock.script_dataset_statuses("ds_3", ["creating"]);
+    mock.jobs().dataset_statuses("ds_3", ["creating"]);
     let started = Instant::now();
     let err = mock
         .client()

@@ -158,7 +158,7 @@ pub fn run(object_kib: usize, rounds: usize) -> Result<(), String> {
     let server_rt = crate::server::runtime(1)?;
     let mock = server_rt.block_on(MockServer::start());
     eprintln!("parallel download: publishing {OBJECTS} objects of {object_kib} KiB ...");
-    let published = mock.publish(dataset(object_kib * 1024));
+    let published = mock.resolver().publish(dataset(object_kib * 1024));
     let client_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name("bench-client")
@@ -167,7 +167,7 @@ pub fn run(object_kib: usize, rounds: usize) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let root = std::env::temp_dir().join(format!("avala-bench-download-{}", std::process::id()));
     let result = client_rt.block_on(async {
-        let resolver = mock.resolver();
+        let resolver = mock.resolver().client();
         let dataset = resolver
             .load(&published.canonical_reference())
             .await

@@ -50,7 +50,7 @@ pub fn run(opts: &Opts) -> Result<(), String> {
     let server_rt = crate::server::runtime(2)?;
     let mock = server_rt.block_on(MockServer::start());
     // Completed uploads count against the mock's quota: make room for many GiB.
-    mock.upload_quota(u64::MAX / 2, 0);
+    mock.uploads().quota(u64::MAX / 2, 0);
     let client_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("bench-client")
@@ -99,7 +99,7 @@ pub fn run(opts: &Opts) -> Result<(), String> {
                 let state = scratch.0.join("state");
                 let started = Instant::now();
                 if sdk {
-                    mock.upload_mode(UploadMode::Put);
+                    mock.uploads().mode(UploadMode::Put);
                     let files = small.iter().map(|p| {
                         (
                             p.clone(),
@@ -122,7 +122,7 @@ pub fn run(opts: &Opts) -> Result<(), String> {
                 }
                 small_times[usize::from(!sdk)].push(started.elapsed());
             }
-            mock.upload_mode(UploadMode::Put);
+            mock.uploads().mode(UploadMode::Put);
             let started = Instant::now();
             raw_protocol(&raw, mock.base_url(), &format!("small-raw-{round}"), &small).await?;
             protocol_times.push(started.elapsed());
@@ -132,7 +132,7 @@ pub fn run(opts: &Opts) -> Result<(), String> {
             for sdk in [sdk_first, !sdk_first] {
                 let started = Instant::now();
                 if sdk {
-                    mock.upload_mode(UploadMode::Multipart {
+                    mock.uploads().mode(UploadMode::Multipart {
                         part_size: PART_SIZE,
                     });
                     sdk_large(

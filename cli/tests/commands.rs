@@ -483,10 +483,10 @@ fn the_key_never_appears_even_when_echoed_or_passed_as_a_flag() {
         .times(1);
     mock.run(&["datasets", "get", "ds_1"]).expect(6);
     mock.server
-        .fault(
+        .respond(
             "get_dataset",
-            Fault::status(200).json(json!({"uid": "ds_1", "name": KEY, "slug": "s",
-            "data_type": "image"})),
+            json!({"uid": "ds_1", "name": KEY, "slug": "s",
+            "data_type": "image"}),
         )
         .times(2);
     mock.run(&["datasets", "get", "ds_1", "--output", "json"])
@@ -614,9 +614,7 @@ fn control_characters_from_the_server_are_escaped() {
         &["datasets", "get", "ds_1", "--output", "table"],
     ] {
         if args[1] == "get" {
-            mock.server
-                .fault("get_dataset", Fault::status(200).json(dataset.clone()))
-                .times(1);
+            mock.server.respond("get_dataset", dataset.clone()).times(1);
         }
         let run = mock.run(args).expect(0);
         assert_no_controls(&run.stdout, "the table");

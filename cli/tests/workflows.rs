@@ -41,7 +41,7 @@ fn fleet_recordings_upload_stores_every_file_waits_and_resumes() {
     ];
     write_files(&dir, &files);
     // Ready at the first poll: the wait ends without a 10 s interval.
-    mock.server.fleet_recording_statuses(RECORDING, ["ready"]);
+    mock.server.fleet().recording_statuses(RECORDING, ["ready"]);
     let args = [
         "fleet",
         "recordings",
@@ -67,7 +67,8 @@ fn fleet_recordings_upload_stores_every_file_waits_and_resumes() {
     assert_eq!(status["confirmed_files"], 2);
     let mut stored: Vec<(String, u64, String)> = mock
         .server
-        .fleet_objects()
+        .fleet()
+        .objects()
         .into_iter()
         .filter(|o| o.recording_uid == RECORDING)
         .map(|o| (o.path, o.size, o.sha256))
@@ -92,19 +93,21 @@ fn fleet_recordings_upload_stores_every_file_waits_and_resumes() {
         run.stderr
     );
     // The same command again sends nothing more.
-    let sent = mock.server.storage_bytes_received();
+    let sent = mock.server.storage().bytes_received();
     let puts = mock
         .server
-        .fleet_objects()
+        .fleet()
+        .objects()
         .iter()
         .map(|o| o.puts)
         .sum::<u32>();
     let run = mock.run(&args).expect(0);
     assert_eq!(run.json()["status"], "completed");
-    assert_eq!(mock.server.storage_bytes_received(), sent, "resumed");
+    assert_eq!(mock.server.storage().bytes_received(), sent, "resumed");
     assert_eq!(
         mock.server
-            .fleet_objects()
+            .fleet()
+            .objects()
             .iter()
             .map(|o| o.puts)
             .sum::<u32>(),
@@ -118,7 +121,7 @@ fn fleet_recordings_upload_that_fails_processing_exits_1() {
     let dir = TempDir::new();
     let state = TempDir::new();
     write_files(&dir, &[("a.bin", vec![7u8; 100])]);
-    mock.server.fleet_recording_statuses(RECORDING, ["error"]);
+    mock.server.fleet().recording_statuses(RECORDING, ["error"]);
     let run = mock
         .run(&[
             "fleet",
@@ -147,7 +150,7 @@ fn fleet_recordings_upload_managed_stores_the_mcap_and_publishes() {
     let state = TempDir::new();
     let bytes: Vec<u8> = (0..5000u32).map(|i| (i * 7) as u8).collect();
     write_files(&dir, &[("run/a.mcap", bytes.clone())]);
-    mock.server.managed_publication(1, None);
+    mock.server.fleet().managed_publication(1, None);
     let args = [
         "fleet",
         "recordings",
@@ -171,6 +174,7 @@ fn fleet_recordings_upload_managed_stores_the_mcap_and_publishes() {
     assert_eq!(status["finalization"]["state"], "succeeded", "{status}");
     let objects: Vec<(String, u64)> = mock
         .server
+        .fleet()
         .managed_objects()
         .into_iter()
         .map(|o| {
@@ -183,9 +187,9 @@ fn fleet_recordings_upload_managed_stores_the_mcap_and_publishes() {
     assert_eq!(objects, vec![("run/a.mcap".to_owned(), 5000)]);
     assert_eq!(mock.server.hits("finalize_fleet_managed_upload"), 1);
     // Again: nothing more is sent.
-    let sent = mock.server.storage_bytes_received();
+    let sent = mock.server.storage().bytes_received();
     mock.run(&args).expect(0);
-    assert_eq!(mock.server.storage_bytes_received(), sent, "resumed");
+    assert_eq!(mock.server.storage().bytes_received(), sent, "resumed");
 
     // Out of the protocol's range: usage errors, before any upload.
     let other = TempDir::new();
@@ -224,7 +228,9 @@ fn fleet_recordings_upload_managed_failed_publication_exits_1_naming_the_code() 
     let dir = TempDir::new();
     let state = TempDir::new();
     write_files(&dir, &[("a.mcap", vec![3u8; 10])]);
-    mock.server.managed_publication(1, Some("invalid_mcap"));
+    mock.server
+        .fleet()
+        .managed_publication(1, Some("invalid_mcap"));
     let run = mock
         .run(&[
             "fleet",
@@ -266,7 +272,7 @@ fn fleet_recordings_upload_managed_wait_that_gives_up_exits_8() {
     let dir = TempDir::new();
     let state = TempDir::new();
     write_files(&dir, &[("a.mcap", vec![3u8; 10])]);
-    mock.server.managed_publication(10_000, None);
+    mock.server.fleet().managed_publication(10_000, None);
     let started = Instant::now();
     let run = mock
         .run(&[
@@ -317,7 +323,7 @@ fn fleet_recordings_upload_refuses_a_storage_config_with_managed() {
 #[test]
 fn datasets_upload_sends_every_file_to_storage_creates_and_waits() {
     let mock = Mock::start();
-    mock.server.upload_mode(UploadMode::Put);
+    mock.server.uploads().mode(UploadMode::Put);
     let dir = TempDir::new();
     let state = TempDir::new();
     let files = [("a.jpg", vec![1u8; 1000]), ("sub/b.jpg", vec![2u8; 70_000])];
@@ -350,7 +356,8 @@ fn datasets_upload_sends_every_file_to_storage_creates_and_waits() {
     assert_eq!(dataset["status"], "created", "--wait waited");
     let mut stored: Vec<(String, u64)> = mock
         .server
-        .stored_objects()
+        .uploads()
+        .objects()
         .into_iter()
         .filter(|o| o.dataset_name == "Frames")
         .map(|o| (o.path, o.size))
@@ -369,11 +376,11 @@ fn datasets_upload_sends_every_file_to_storage_creates_and_waits() {
     );
     // The same command again: the slug is taken now, which is found before
     // the first byte is sent.
-    let sent = mock.server.storage_bytes_received();
+    let sent = mock.server.storage().bytes_received();
     let presigns = mock.server.hits("create_manual_upload_url");
     let run = mock.run(&args).expect(1);
     assert_eq!(
-        mock.server.storage_bytes_received(),
+        mock.server.storage().bytes_received(),
         sent,
         "bytes were sent"
     );
@@ -393,9 +400,10 @@ fn datasets_upload_sends_every_file_to_storage_creates_and_waits() {
 /// `datasets upload` of one file into a storage that refuses it with a 403
 /// and `body`: exit 1.
 fn upload_refused_by_storage(mock: &Mock, body: String) -> common::Run {
-    mock.server.upload_mode(UploadMode::Put);
+    mock.server.uploads().mode(UploadMode::Put);
     mock.server
-        .storage_fault(
+        .storage()
+        .fault(
             avala::mock::StorageRoute::Put,
             avala::mock::Fault::status(403).body(body),
         )
@@ -460,7 +468,8 @@ fn server_text_in_progress_and_errors_is_escaped() {
     // A status line of a wait.
     let status = format!("{HOSTILE}creating");
     mock.server
-        .script_dataset_statuses("ds_9", [status.as_str(), "created"]);
+        .jobs()
+        .dataset_statuses("ds_9", [status.as_str(), "created"]);
     let run = mock
         .run(&["datasets", "wait", "ds_9", "--interval", "1"])
         .expect(0);
@@ -472,7 +481,7 @@ fn server_text_in_progress_and_errors_is_escaped() {
 #[test]
 fn datasets_upload_names_the_links_and_special_files_it_leaves_out() {
     let mock = Mock::start();
-    mock.server.upload_mode(UploadMode::Put);
+    mock.server.uploads().mode(UploadMode::Put);
     let dir = TempDir::new();
     let outside = TempDir::new();
     let state = TempDir::new();
@@ -513,7 +522,8 @@ fn datasets_upload_names_the_links_and_special_files_it_leaves_out() {
     );
     let stored: Vec<String> = mock
         .server
-        .stored_objects()
+        .uploads()
+        .objects()
         .into_iter()
         .map(|o| o.path)
         .collect();
@@ -546,7 +556,8 @@ fn datasets_upload_of_a_missing_directory_fails_cleanly() {
 fn exports_wait_polls_until_exported_and_times_out_with_8() {
     let mock = Mock::start();
     mock.server
-        .script_export_statuses("exp_1", ["pending", "exported"]);
+        .jobs()
+        .export_statuses("exp_1", ["pending", "exported"]);
     let run = mock
         .run(&[
             "exports",
@@ -566,7 +577,7 @@ fn exports_wait_polls_until_exported_and_times_out_with_8() {
         run.stderr
     );
 
-    mock.server.script_export_statuses("exp_2", ["pending"]);
+    mock.server.jobs().export_statuses("exp_2", ["pending"]);
     let started = Instant::now();
     let run = mock
         .run(&[
@@ -594,7 +605,8 @@ fn exports_create_wait_creates_then_waits() {
         .json();
     let uid = created["uid"].as_str().expect("an export uid").to_owned();
     mock.server
-        .script_export_statuses(&uid, ["processing", "exported"]);
+        .jobs()
+        .export_statuses(&uid, ["processing", "exported"]);
     let run = mock
         .run(&[
             "exports",
@@ -622,7 +634,8 @@ fn exports_create_wait_creates_then_waits() {
 fn datasets_wait_waits_for_the_status() {
     let mock = Mock::start();
     mock.server
-        .script_dataset_statuses("ds_9", ["creating", "created"]);
+        .jobs()
+        .dataset_statuses("ds_9", ["creating", "created"]);
     let run = mock
         .run(&[
             "datasets",
@@ -641,7 +654,7 @@ fn datasets_wait_waits_for_the_status() {
 #[test]
 fn resolve_downloads_every_object_verified() {
     let mock = Mock::start();
-    let published = mock.server.publish(
+    let published = mock.server.resolver().publish(
         PublicDataset::new("acme", "lidar")
             .object(PublicObject::new(
                 "episode",
@@ -697,7 +710,7 @@ fn publish_blobs(mock: &Mock, name: &str, n: u64) -> avala::mock::Published {
             bytes,
         ))
     });
-    mock.server.publish(dataset)
+    mock.server.resolver().publish(dataset)
 }
 
 /// `avala resolve acme/<name> --download <dir> [extra…] --output json`.
@@ -726,7 +739,7 @@ const DOWNLOADS: &str = avala::mock::DOWNLOAD_OPERATION;
 #[test]
 fn resolve_download_never_replaces_a_user_file_without_overwrite() {
     let mock = Mock::start();
-    mock.server.publish(
+    mock.server.resolver().publish(
         PublicDataset::new("acme", "dotenv")
             .object(PublicObject::new("config", 0, ".env", &b"PLANTED=1\n"[..]))
             .object(PublicObject::new(
@@ -765,6 +778,7 @@ fn resolve_download_resumes_with_only_the_missing_objects() {
     let mock = Mock::start();
     let published = publish_blobs(&mock, "resume", 30);
     mock.server
+        .resolver()
         .object_download_fault(
             &published.objects[12].object_uid,
             avala::mock::Fault::status(503),
@@ -818,7 +832,7 @@ fn resolve_download_refuses_a_symlinked_directory() {
 #[test]
 fn resolve_download_refuses_paths_that_collide() {
     let mock = Mock::start();
-    mock.server.publish(
+    mock.server.resolver().publish(
         PublicDataset::new("acme", "case")
             .object(PublicObject::new("frame", 0, "Frames/a.bin", &b"one"[..]))
             .object(PublicObject::new("frame", 1, "frames/A.bin", &b"two"[..])),
@@ -846,9 +860,9 @@ fn resolve_download_workers_are_checked_and_run_in_parallel() {
     }
     assert_eq!(mock.server.hits(DOWNLOADS), 0);
     // Held until 4 downloads are in flight at once.
-    mock.server.hold_downloads(4);
+    mock.server.resolver().hold_downloads(4);
     resolve_download(&mock, "parallel", &out, &["--workers", "4"]).expect(0);
-    assert_eq!(mock.server.peak_downloads_in_flight(), 4);
+    assert_eq!(mock.server.resolver().peak_downloads_in_flight(), 4);
     assert_eq!(verified_files(&out, &published), 12);
 }
 

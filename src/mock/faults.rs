@@ -1,5 +1,6 @@
-//! Scripted faults: answers that replace the mock's normal one for an
-//! operation, for the next N requests or always.
+//! Scripted faults (answers that replace or alter the mock's normal one for
+//! an operation) and scripted normal answers, for the next N requests or
+//! always.
 
 use std::{
     collections::HashMap,
@@ -13,9 +14,10 @@ use serde_json::Value;
 ///
 /// Register one with [`MockServer::fault`](super::MockServer::fault); it then
 /// applies to every valid request of that operation until limited with
-/// [`FaultScript::times`]. A request that fails validation gets its
-/// validation error and does not use up a fault. A 2xx "fault" scripts a
-/// particular success answer: `Fault::status(200).json(body)`.
+/// [`Script::times`]. A request that fails validation gets its
+/// validation error and does not use up a fault. A normal answer of your
+/// choosing is not a fault: script it with
+/// [`MockServer::respond`](super::MockServer::respond).
 ///
 /// ```
 /// use std::time::Duration;
@@ -123,17 +125,19 @@ impl Fault {
     }
 }
 
-/// A fault registered with [`MockServer::fault`](super::MockServer::fault).
+/// A fault or answer registered with
+/// [`MockServer::fault`](super::MockServer::fault),
+/// [`MockServer::respond`](super::MockServer::respond) or a flow's knobs.
 /// It applies always until [`times`](Self::times) limits it.
 #[derive(Debug, Clone)]
-pub struct FaultScript {
+pub struct Script {
     book: Arc<FaultBook>,
     operation_id: String,
     id: u64,
 }
 
-impl FaultScript {
-    /// Applies the fault to the next `n` valid requests of the operation
+impl Script {
+    /// Applies the script to the next `n` valid requests of the operation
     /// only (counting from now); `0` removes it.
     pub fn times(self, n: usize) -> Self {
         self.book
@@ -141,14 +145,14 @@ impl FaultScript {
         self
     }
 
-    /// Applies the fault to every request from now on (the default).
+    /// Applies the script to every request from now on (the default).
     pub fn always(self) -> Self {
         self.book.set_remaining(&self.operation_id, self.id, None);
         self
     }
 
-    /// How many more requests the fault will answer: `Some(0)` once used up
-    /// or removed, `None` when it applies always.
+    /// How many more requests the script will answer: `Some(0)` once used
+    /// up or removed, `None` when it applies always.
     pub fn remaining(&self) -> Option<usize> {
         self.book.remaining(&self.operation_id, self.id)
     }
@@ -173,7 +177,7 @@ impl FaultBook {
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub(crate) fn add(self: &Arc<Self>, operation_id: &str, fault: Fault) -> FaultScript {
+    pub(crate) fn add(self: &Arc<Self>, operation_id: &str, fault: Fault) -> Script {
         let mut guard = self.lock();
         guard.0 += 1;
         let id = guard.0;
@@ -186,7 +190,7 @@ impl FaultBook {
                 fault,
                 remaining: None,
             });
-        FaultScript {
+        Script {
             book: self.clone(),
             operation_id: operation_id.to_owned(),
             id,

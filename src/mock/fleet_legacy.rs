@@ -19,10 +19,10 @@ use http::StatusCode;
 use serde_json::{json, Value};
 
 use super::{
+    fleet_managed::{ManagedAnomaly, ManagedObject},
     schema,
-    server::{Answer, ReceivedRequest},
+    server::{Answer, MockServer, ReceivedRequest, State},
 };
-use crate::upload::quote_s3_key as quote;
 
 /// The storage route's path prefix (bucket `_storage`, keys `fleet/…`).
 pub(crate) const FLEET_PATH: &str = "/_storage/fleet/";
@@ -35,7 +35,7 @@ const OWNER: &str = "mock-org";
 const NO_SESSION: &str = "No upload session found for this recording.";
 
 /// A server-side anomaly of the legacy Fleet upload, played once on the
-/// next answer it applies to ([`MockServer::fleet_anomaly`](super::MockServer::fleet_anomaly)).
+/// next answer it applies to ([`FleetKnobs::anomaly`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum FleetAnomaly {
@@ -76,7 +76,7 @@ pub enum FleetAnomaly {
 }
 
 /// How the mock's legacy Fleet presigned URLs name their object
-/// ([`MockServer::fleet_url_style`](super::MockServer::fleet_url_style)).
+/// ([`FleetKnobs::url_style`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum FleetUrlStyle {
@@ -191,36 +191,6 @@ impl FleetLegacy {
         self.book().objects.values().cloned().collect()
     }
 
-    pub(crate) fn clear(&self) {
-        *self.book() = Book::default();
-    }
-
-    /// The answer to a legacy Fleet operation on a canonical recording uid;
-    /// `None` for anything else.
-    pub(crate) fn answer(
-        &self,
-        origin: &str,
-        op: &schema::Operation,
-        record: &ReceivedRequest,
-    ) -> Option<Answer> {
-        let recording = record
-            .path_params
-            .get("recording_uid")
-            .or_else(|| record.path_params.get("recording_id"))
-            .filter(|uid| canonical(uid))?;
-        let body = record.json().unwrap_or(Value::Null);
-        let mut book = self.book();
-        Some(match op.id.as_str() {
-            "get_fleet_upload_status" => status(&mut book, recording),
-            "init_fleet_upload" => init(&mut book, recording, &body),
-            "get_fleet_upload_urls" => urls(&mut book, origin, recording, &body),
-            "confirm_fleet_upload" => confirm(&mut book, recording, &body),
-            "finalize_fleet_upload" => finalize(&mut book, recording, &body),
-            "get_fleet_recording" => recording_of(&mut book, recording)?,
-            _ => return None,
-        })
-    }
-
     /// A PUT on the Fleet storage route, its body read: stores the object
     /// when the mock issued the URL and the size is the manifest's.
     pub(crate) fn store(
@@ -273,6 +243,128 @@ impl FleetLegacy {
             answer.headers.push((http::header::ETAG, value));
         }
         answer
+    }
+}
+
+impl super::Flow for FleetLegacy {
+    /// The answer to a legacy Fleet operation on a canonical recording uid;
+    /// `None` for anything else.
+    fn answer(
+        &self,
+        origin: &str,
+        op: &schema::Operation,
+        record: &ReceivedRequest,
+    ) -> Option<Answer> {
+        let recording = record
+            .path_params
+            .get("recording_uid")
+            .or_else(|| record.path_params.get("recording_id"))
+            .filter(|uid| canonical(uid))?;
+        let body = record.json().unwrap_or(Value::Null);
+        let mut book = self.book();
+        Some(match op.id.as_str() {
+            "get_fleet_upload_status" => status(&mut book, recording),
+            "init_fleet_upload" => init(&mut book, recording, &body),
+            "get_fleet_upload_urls" => urls(&mut book, origin, recording, &body),
+            "confirm_fleet_upload" => confirm(&mut book, recording, &body),
+            "finalize_fleet_upload" => finalize(&mut book, recording, &body),
+            "get_fleet_recording" => recording_of(&mut book, recording)?,
+            _ => return None,
+        })
+    }
+
+    fn clear(&self) {
+        *self.book() = Book::default();
+    }
+}
+
+/// How an object key appears in a presigned URL's path, as the official
+/// SDK's server writes it (Python's `quote(key, safe="/")`): `/` and
+/// `A-Z a-z 0-9 - . _ ~` as they are, every other byte of the UTF-8 form
+/// as `%XX` in upper-case hex. Written here rather than taken from the SDK,
+/// whose check of these URLs the mock exists to exercise.
+fn key_in_url(key: &str) -> String {
+    const KEPT: &[u8] = b"/-._~";
+    let mut out = String::new();
+    for byte in key.bytes() {
+        if byte.is_ascii_alphanumeric() || KEPT.contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+impl MockServer {
+    /// The knobs of Fleet recording uploads, legacy and managed: anomalies,
+    /// URL style, recording statuses, publications and stored objects.
+    pub fn fleet(&self) -> FleetKnobs<'_> {
+        FleetKnobs { state: &self.state }
+    }
+}
+
+/// The knobs of the Fleet uploads of a [`MockServer`], from
+/// [`MockServer::fleet`]. The legacy upload's knobs come first; the managed
+/// upload's are named `managed_…`.
+#[derive(Debug, Clone, Copy)]
+pub struct FleetKnobs<'a> {
+    state: &'a State,
+}
+
+impl FleetKnobs<'_> {
+    /// Plays `anomaly` once, on the next legacy Fleet upload answer it
+    /// applies to (see [`FleetAnomaly`]). The legacy Fleet upload is
+    /// stateful for recording uids that are canonical lower-case UUIDs:
+    /// status is the exact no-session 404 until `init`, URLs point at the
+    /// mock's storage (`PUT /_storage/fleet/…`, [`StorageRoute::Fleet`](super::StorageRoute::Fleet)),
+    /// confirmations are checked against the stored objects' ETags, and a
+    /// finalised session is `completing` once, then `completed`.
+    pub fn anomaly(&self, anomaly: FleetAnomaly) {
+        self.state.fleet.anomaly(anomaly);
+    }
+
+    /// How the legacy Fleet presigned URLs name their object from now on:
+    /// path-style `/_storage/<key>` (the default) or virtual-hosted
+    /// `/<key>`; both are served by [`StorageRoute::Fleet`](super::StorageRoute::Fleet).
+    pub fn url_style(&self, style: FleetUrlStyle) {
+        self.state.fleet.url_style(style);
+    }
+
+    /// The statuses `get_fleet_recording` reports for `recording_uid` after
+    /// its legacy upload is finalised, one per call, the last staying
+    /// (default `processing`, then `ready`); before, it is `uploading`.
+    pub fn recording_statuses<S: Into<String>>(
+        &self,
+        recording_uid: &str,
+        statuses: impl IntoIterator<Item = S>,
+    ) {
+        let statuses = statuses.into_iter().map(Into::into).collect();
+        self.state.fleet.script_recording(recording_uid, statuses);
+    }
+
+    /// The objects the legacy Fleet storage holds, sorted by key.
+    pub fn objects(&self) -> Vec<FleetObject> {
+        self.state.fleet.objects()
+    }
+
+    /// Plays `anomaly` once, in the next managed Fleet upload answer it
+    /// applies to (see [`ManagedAnomaly`]).
+    pub fn managed_anomaly(&self, anomaly: ManagedAnomaly) {
+        self.state.managed.anomaly(anomaly);
+    }
+
+    /// How managed publications end: after a finalize, the finalization is
+    /// `running` until the `observations`-th status (default and minimum
+    /// 1), then `succeeded`, or `failed` with `failure` as its code.
+    pub fn managed_publication(&self, observations: usize, failure: Option<&str>) {
+        self.state.managed.publication(observations, failure);
+    }
+
+    /// The managed Fleet objects assembled from their parts by a
+    /// successful finalize, in finalization order.
+    pub fn managed_objects(&self) -> Vec<ManagedObject> {
+        self.state.managed.objects()
     }
 }
 
@@ -420,7 +512,7 @@ fn urls(book: &mut Book, origin: &str, recording: &str, body: &Value) -> Answer 
         if anomalies.contains(&FleetAnomaly::MovedKey) {
             key = key.replacen(OWNER, "other-org", 1);
         }
-        let mut url_path = format!("{bucket}/{}", quote(&key));
+        let mut url_path = format!("{bucket}/{}", key_in_url(&key));
         if anomalies.contains(&FleetAnomaly::WrongObject) {
             url_path.push_str(".other");
         }
@@ -558,4 +650,17 @@ fn recording_of(book: &mut Book, recording: &str) -> Option<Answer> {
         StatusCode::OK,
         &json!({"uid": recording, "status": status}),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::key_in_url;
+
+    #[test]
+    fn keys_are_quoted_by_a_literal_rule() {
+        assert_eq!(
+            key_in_url("fleet/mock-org/r1/cam 1/a+b=c~d_e.f-g/ü€😀?#%.bin"),
+            "fleet/mock-org/r1/cam%201/a%2Bb%3Dc~d_e.f-g/%C3%BC%E2%82%AC%F0%9F%98%80%3F%23%25.bin"
+        );
+    }
 }

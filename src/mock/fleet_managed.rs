@@ -48,7 +48,7 @@ const KEY: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'/');
 
 /// A server-side fault of the managed protocol, played once by the next
-/// answer it applies to; see [`MockServer::managed_anomaly`](super::MockServer::managed_anomaly).
+/// answer it applies to; see [`FleetKnobs::managed_anomaly`](super::FleetKnobs::managed_anomaly).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ManagedAnomaly {
@@ -190,10 +190,6 @@ impl Managed {
         self.book.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub(crate) fn clear(&self) {
-        *self.book() = Book::default();
-    }
-
     pub(crate) fn anomaly(&self, anomaly: ManagedAnomaly) {
         let mut book = self.book();
         match anomaly {
@@ -219,63 +215,6 @@ impl Managed {
 
     pub(crate) fn objects(&self) -> Vec<ManagedObject> {
         self.book().objects.clone()
-    }
-
-    /// The stateful answer to a managed operation, or `None` for the
-    /// document's example.
-    pub(crate) fn answer(
-        &self,
-        origin: &str,
-        op: &schema::Operation,
-        record: &ReceivedRequest,
-    ) -> Option<Answer> {
-        let recording = record.path_params.get("recording_uid")?;
-        if !op.id.contains("fleet_managed") || !canonical(recording) {
-            return None;
-        }
-        let body = record.json().unwrap_or(Value::Null);
-        let session_uid = match op.method.as_str() {
-            "GET" => record.query_param("session_uid"),
-            _ => body["session_uid"].as_str().map(str::to_owned),
-        }
-        .unwrap_or_default();
-        let mut book = self.book();
-        if op.id == "admit_fleet_managed_upload" {
-            return Some(book.admit(recording, &session_uid, &body));
-        }
-        if !book.sessions.contains_key(&session_uid)
-            || book.sessions[&session_uid].recording_uid != *recording
-        {
-            return Some(problem(
-                StatusCode::NOT_FOUND,
-                "No such managed upload session.",
-            ));
-        }
-        let file_uid = match op.method.as_str() {
-            "GET" => record.query_param("file_uid"),
-            _ => body["file_uid"].as_str().map(str::to_owned),
-        }
-        .unwrap_or_default();
-        Some(match op.id.as_str() {
-            "get_fleet_managed_upload_status" => book.status(&session_uid),
-            "init_fleet_managed_multipart" => book.init(&session_uid, &file_uid),
-            "get_fleet_managed_multipart_progress" => {
-                let after = record
-                    .query_param("after")
-                    .and_then(|a| a.parse().ok())
-                    .unwrap_or(0);
-                book.progress(&session_uid, &file_uid, after)
-            }
-            "sign_fleet_managed_multipart_parts" => {
-                let numbers: Vec<u64> = body["numbers"]
-                    .as_array()
-                    .map(|a| a.iter().filter_map(Value::as_u64).collect())
-                    .unwrap_or_default();
-                book.grant(origin, &session_uid, &file_uid, &numbers)
-            }
-            "finalize_fleet_managed_upload" => book.finalize(&session_uid, &body),
-            _ => return None,
-        })
     }
 
     /// The slot of a part PUT to `path?query`, or the refusal.
@@ -330,6 +269,69 @@ impl Managed {
             file.parts.insert(slot.number, bytes);
         }
         Answer::bytes(StatusCode::OK, None)
+    }
+}
+
+impl super::Flow for Managed {
+    /// The stateful answer to a managed operation, or `None` for the
+    /// document's example.
+    fn answer(
+        &self,
+        origin: &str,
+        op: &schema::Operation,
+        record: &ReceivedRequest,
+    ) -> Option<Answer> {
+        let recording = record.path_params.get("recording_uid")?;
+        if !op.id.contains("fleet_managed") || !canonical(recording) {
+            return None;
+        }
+        let body = record.json().unwrap_or(Value::Null);
+        let session_uid = match op.method.as_str() {
+            "GET" => record.query_param("session_uid"),
+            _ => body["session_uid"].as_str().map(str::to_owned),
+        }
+        .unwrap_or_default();
+        let mut book = self.book();
+        if op.id == "admit_fleet_managed_upload" {
+            return Some(book.admit(recording, &session_uid, &body));
+        }
+        if !book.sessions.contains_key(&session_uid)
+            || book.sessions[&session_uid].recording_uid != *recording
+        {
+            return Some(problem(
+                StatusCode::NOT_FOUND,
+                "No such managed upload session.",
+            ));
+        }
+        let file_uid = match op.method.as_str() {
+            "GET" => record.query_param("file_uid"),
+            _ => body["file_uid"].as_str().map(str::to_owned),
+        }
+        .unwrap_or_default();
+        Some(match op.id.as_str() {
+            "get_fleet_managed_upload_status" => book.status(&session_uid),
+            "init_fleet_managed_multipart" => book.init(&session_uid, &file_uid),
+            "get_fleet_managed_multipart_progress" => {
+                let after = record
+                    .query_param("after")
+                    .and_then(|a| a.parse().ok())
+                    .unwrap_or(0);
+                book.progress(&session_uid, &file_uid, after)
+            }
+            "sign_fleet_managed_multipart_parts" => {
+                let numbers: Vec<u64> = body["numbers"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(Value::as_u64).collect())
+                    .unwrap_or_default();
+                book.grant(origin, &session_uid, &file_uid, &numbers)
+            }
+            "finalize_fleet_managed_upload" => book.finalize(&session_uid, &body),
+            _ => return None,
+        })
+    }
+
+    fn clear(&self) {
+        *self.book() = Book::default();
     }
 }
 

@@ -9,6 +9,11 @@ use std::{
 
 use serde_json::Value;
 
+use super::{
+    schema::Operation,
+    server::{Answer, ReceivedRequest},
+};
+
 /// The scripts, by operation and uid.
 #[derive(Debug, Default)]
 pub(crate) struct Jobs {
@@ -26,13 +31,6 @@ impl Jobs {
         }
     }
 
-    pub(crate) fn clear(&self) {
-        self.scripts
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
-    }
-
     /// The next status for `uid` of `operation_id`, if scripted: each call
     /// takes one, except the last, which stays.
     fn next(&self, operation_id: &str, uid: &str) -> Option<String> {
@@ -48,7 +46,7 @@ impl Jobs {
     /// The operation's first example with the next scripted status (its
     /// default example when none has it), with the request's `uid` and that
     /// status; `None` when nothing is scripted for it.
-    pub(crate) fn answer(&self, operation_id: &str, uid: Option<&str>) -> Option<Value> {
+    fn body(&self, operation_id: &str, uid: Option<&str>) -> Option<Value> {
         let uid = uid?;
         let status = self.next(operation_id, uid)?;
         let with_status = super::examples::responses(operation_id)
@@ -64,7 +62,37 @@ impl Jobs {
     }
 }
 
+impl super::Flow for Jobs {
+    /// The next scripted status of a waited-for job, in its example.
+    fn answer(&self, _origin: &str, op: &Operation, record: &ReceivedRequest) -> Option<Answer> {
+        let uid = record.path_params.get("uid").map(String::as_str);
+        let body = self.body(&op.id, uid)?;
+        Some(Answer::json(http::StatusCode::OK, &body))
+    }
+
+    fn clear(&self) {
+        self.scripts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+}
+
 impl super::MockServer {
+    /// The knobs of the long-running jobs that the SDK waits for.
+    pub fn jobs(&self) -> JobKnobs<'_> {
+        JobKnobs { state: &self.state }
+    }
+}
+
+/// The knobs of the waited-for jobs of a [`MockServer`](super::MockServer),
+/// from [`MockServer::jobs`](super::MockServer::jobs).
+#[derive(Debug, Clone, Copy)]
+pub struct JobKnobs<'a> {
+    state: &'a super::server::State,
+}
+
+impl JobKnobs<'_> {
     /// Scripts the statuses that `get_export` of `uid` answers with, one per
     /// request; the last one is repeated. An empty list removes the script.
     ///
@@ -72,7 +100,7 @@ impl super::MockServer {
     /// # #[tokio::main] async fn main() -> avala::Result<()> {
     /// use std::time::Duration;
     /// let mock = avala::mock::MockServer::start().await;
-    /// mock.script_export_statuses("exp_1", ["pending", "processing", "exported"]);
+    /// mock.jobs().export_statuses("exp_1", ["pending", "processing", "exported"]);
     /// let export = mock
     ///     .client()
     ///     .wait_for_export("exp_1")
@@ -83,7 +111,7 @@ impl super::MockServer {
     /// assert_eq!(mock.hits("get_export"), 3);
     /// # Ok(()) }
     /// ```
-    pub fn script_export_statuses<I, S>(&self, uid: &str, statuses: I)
+    pub fn export_statuses<I, S>(&self, uid: &str, statuses: I)
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
@@ -95,7 +123,7 @@ impl super::MockServer {
     /// Scripts the statuses that `get_dataset` of `uid` answers with, one
     /// per request; the last one is repeated. An empty list removes the
     /// script.
-    pub fn script_dataset_statuses<I, S>(&self, uid: &str, statuses: I)
+    pub fn dataset_statuses<I, S>(&self, uid: &str, statuses: I)
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,

@@ -11,7 +11,7 @@
 //! The stateful flow starts with a v2 presign (`upload_protocol_version: 2`
 //! and a `dataset_upload_uid`). Everything else keeps the document's example
 //! answers: a v1 presign, an `upload_uid` or a batch the mock did not issue,
-//! and the quota until `MockServer::upload_quota` changes it or uploads
+//! and the quota until `UploadKnobs::quota` changes it or uploads
 //! complete (it starts at the example's values).
 
 use std::{
@@ -26,7 +26,7 @@ use sha2::{Digest, Sha256};
 
 use super::{
     schema,
-    server::{Answer, ReceivedRequest},
+    server::{Answer, MockServer, ReceivedRequest},
 };
 
 /// Objects up to this size keep their bytes until completion, so that a
@@ -213,66 +213,6 @@ impl Uploads {
 
     pub(crate) fn objects(&self) -> Vec<StoredObject> {
         self.book().objects.values().cloned().collect()
-    }
-
-    pub(crate) fn clear(&self) {
-        let mut book = self.book();
-        book.sessions.clear();
-        book.by_file.clear();
-        book.objects.clear();
-        book.datasets.clear();
-        book.batches.clear();
-        book.forms.clear();
-    }
-
-    /// The answer to a manual-upload operation (or a `get_dataset` of a
-    /// dataset it created, or a `get_dataset_by_slug` in one of the mock
-    /// account's namespaces); `None` for other operations.
-    pub(crate) fn answer(
-        &self,
-        origin: &str,
-        op: &schema::Operation,
-        record: &ReceivedRequest,
-    ) -> Option<Answer> {
-        let body = record.json().unwrap_or(Value::Null);
-        let issued =
-            |uid: Option<&String>| uid.is_some_and(|u| self.book().sessions.contains_key(u));
-        let batch = body.get("dataset_upload_uid").and_then(Value::as_str);
-        let upload_uid = record.path_params.get("upload_uid");
-        let known_batch = batch.is_some_and(|b| self.book().batches.contains(b));
-        Some(match op.id.as_str() {
-            "create_manual_upload_url" => {
-                let v2 = body.get("upload_protocol_version").and_then(Value::as_i64) == Some(2);
-                if !v2 || batch.is_none() {
-                    return None;
-                }
-                self.presign(origin, &body)
-            }
-            "sign_manual_upload_parts" if issued(upload_uid) => {
-                self.sign(origin, upload_uid?, &body)
-            }
-            "complete_manual_upload" if issued(upload_uid) => self.complete(upload_uid?),
-            "get_manual_upload_quota" => {
-                let book = self.book();
-                Answer::json(
-                    StatusCode::OK,
-                    &json!({"limit": book.limit, "used": book.used}),
-                )
-            }
-            "create_dataset_from_manual_upload" if known_batch => self.finalise(&body),
-            "get_dataset" => {
-                let uid = record.path_params.get("uid")?;
-                let mut dataset = self.book().datasets.get(uid)?.clone();
-                dataset["status"] = json!("created");
-                Answer::json(StatusCode::OK, &dataset)
-            }
-            "get_dataset_by_slug" => {
-                let owner = record.path_params.get("owner")?;
-                let slug = record.path_params.get("slug")?;
-                self.by_slug(owner, slug)?
-            }
-            _ => return None,
-        })
     }
 
     fn presign(&self, origin: &str, body: &Value) -> Answer {
@@ -650,6 +590,68 @@ impl Uploads {
     }
 }
 
+impl super::Flow for Uploads {
+    /// The answer to a manual-upload operation (or a `get_dataset` of a
+    /// dataset it created, or a `get_dataset_by_slug` in one of the mock
+    /// account's namespaces); `None` for other operations.
+    fn answer(
+        &self,
+        origin: &str,
+        op: &schema::Operation,
+        record: &ReceivedRequest,
+    ) -> Option<Answer> {
+        let body = record.json().unwrap_or(Value::Null);
+        let issued =
+            |uid: Option<&String>| uid.is_some_and(|u| self.book().sessions.contains_key(u));
+        let batch = body.get("dataset_upload_uid").and_then(Value::as_str);
+        let upload_uid = record.path_params.get("upload_uid");
+        let known_batch = batch.is_some_and(|b| self.book().batches.contains(b));
+        Some(match op.id.as_str() {
+            "create_manual_upload_url" => {
+                let v2 = body.get("upload_protocol_version").and_then(Value::as_i64) == Some(2);
+                if !v2 || batch.is_none() {
+                    return None;
+                }
+                self.presign(origin, &body)
+            }
+            "sign_manual_upload_parts" if issued(upload_uid) => {
+                self.sign(origin, upload_uid?, &body)
+            }
+            "complete_manual_upload" if issued(upload_uid) => self.complete(upload_uid?),
+            "get_manual_upload_quota" => {
+                let book = self.book();
+                Answer::json(
+                    StatusCode::OK,
+                    &json!({"limit": book.limit, "used": book.used}),
+                )
+            }
+            "create_dataset_from_manual_upload" if known_batch => self.finalise(&body),
+            "get_dataset" => {
+                let uid = record.path_params.get("uid")?;
+                let mut dataset = self.book().datasets.get(uid)?.clone();
+                dataset["status"] = json!("created");
+                Answer::json(StatusCode::OK, &dataset)
+            }
+            "get_dataset_by_slug" => {
+                let owner = record.path_params.get("owner")?;
+                let slug = record.path_params.get("slug")?;
+                self.by_slug(owner, slug)?
+            }
+            _ => return None,
+        })
+    }
+
+    fn clear(&self) {
+        let mut book = self.book();
+        book.sessions.clear();
+        book.by_file.clear();
+        book.objects.clear();
+        book.datasets.clear();
+        book.batches.clear();
+        book.forms.clear();
+    }
+}
+
 fn multipart(size: u64, part_size: u64) -> Kind {
     Kind::Multipart {
         part_size,
@@ -663,4 +665,47 @@ fn part_len(size: u64, part_size: u64, number: u64) -> u64 {
 
 pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl MockServer {
+    /// The knobs of dataset uploads: how presigns answer, the quota, and
+    /// the objects stored.
+    pub fn uploads(&self) -> UploadKnobs<'_> {
+        UploadKnobs {
+            uploads: &self.state.uploads,
+        }
+    }
+}
+
+/// The knobs of the dataset uploads of a [`MockServer`], from
+/// [`MockServer::uploads`].
+#[derive(Debug, Clone, Copy)]
+pub struct UploadKnobs<'a> {
+    uploads: &'a Uploads,
+}
+
+impl UploadKnobs<'_> {
+    /// How `create_manual_upload_url` answers from now on (default
+    /// [`UploadMode::Auto`]: PUT below 16 MiB, else MULTIPART of 8 MiB
+    /// parts). The stateful upload starts with a presign that carries
+    /// `upload_protocol_version: 2` and a `dataset_upload_uid`; other
+    /// presigns, and `upload_uid`s or batches the mock did not issue, get
+    /// the document's example answers.
+    pub fn mode(&self, mode: UploadMode) {
+        self.uploads.set_mode(mode);
+    }
+
+    /// The storage quota of `get_manual_upload_quota`; a presign whose
+    /// `content_length` would take `used` past `limit` is answered 413
+    /// `{limit, used}`. Default: the document's example (10 GiB, 1 GiB
+    /// used). Completed uploads add to `used`.
+    pub fn quota(&self, limit: u64, used: u64) {
+        self.uploads.set_quota(limit, used);
+    }
+
+    /// The objects the storage holds (completed v2 uploads and v1 forms),
+    /// sorted by key.
+    pub fn objects(&self) -> Vec<StoredObject> {
+        self.uploads.objects()
+    }
 }

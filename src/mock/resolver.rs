@@ -7,11 +7,11 @@
 //! # #[tokio::main] async fn main() -> avala::Result<()> {
 //! use avala::mock::{MockServer, PublicDataset, PublicObject};
 //! let mock = MockServer::start().await;
-//! let published = mock.publish(
+//! let published = mock.resolver().publish(
 //!     PublicDataset::new("acme", "lidar")
 //!         .object(PublicObject::new("frame", 0, "frames/0.bin", &b"hello"[..])),
 //! );
-//! let dataset = mock.resolver().load("acme/lidar@main").await?;
+//! let dataset = mock.resolver().client().load("acme/lidar@main").await?;
 //! assert_eq!(dataset.dataset_uid(), published.dataset_uid);
 //! let frame = dataset.object("frame", 0).await?.expect("frame 0 is published");
 //! assert_eq!(&frame.read().await?[..], b"hello");
@@ -30,7 +30,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::{
-    faults::{Fault, FaultScript},
+    faults::{Fault, Script},
     schema,
     server::{self, Answer, MockServer, ReceivedRequest, State},
 };
@@ -42,7 +42,7 @@ pub const DOWNLOAD_OPERATION: &str = "resolver_download";
 const DOWNLOAD_PREFIX: &str = "/api/v1/resolve/download/";
 /// The lifetime of a normal grant.
 const GRANT_LIFETIME: Duration = Duration::from_secs(60);
-/// The longest a [`MockServer::hold_downloads`] gate keeps a request
+/// The longest a [`ResolverKnobs::hold_downloads`] gate keeps a request
 /// waiting for the others; then it opens for good (a client that never has
 /// that many downloads in flight is not kept waiting forever).
 const GATE_LIMIT: Duration = Duration::from_secs(10);
@@ -78,7 +78,7 @@ impl PublicObject {
     }
 }
 
-/// A public dataset to [`MockServer::publish`]: an owner, a name, objects.
+/// A public dataset to [`ResolverKnobs::publish`]: an owner, a name, objects.
 #[derive(Debug, Clone)]
 pub struct PublicDataset {
     owner: String,
@@ -131,7 +131,7 @@ pub struct PublishedObject {
     content_type: String,
 }
 
-/// A dataset as [`MockServer::publish`] published it, with the identities
+/// A dataset as [`ResolverKnobs::publish`] published it, with the identities
 /// the resolver will check, and the JSON documents the mock serves (to
 /// script tampered variants with [`Fault`]s).
 #[derive(Debug, Clone)]
@@ -288,7 +288,7 @@ impl Published {
 }
 
 /// A grant that differs from the normal one (60 s on the mock's own
-/// origin), scripted with [`MockServer::script_grants`].
+/// origin), scripted with [`ResolverKnobs::grants`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum GrantFault {
@@ -313,7 +313,7 @@ pub(crate) struct Registry {
 }
 
 /// The download requests being served, the most at once, and the gate of
-/// [`MockServer::hold_downloads`].
+/// [`ResolverKnobs::hold_downloads`].
 #[derive(Debug, Default)]
 struct Flight {
     now: usize,
@@ -349,16 +349,6 @@ impl Registry {
 
     fn flight(&self) -> MutexGuard<'_, Flight> {
         self.flight.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub(crate) fn clear(&self) {
-        self.datasets().clear();
-        self.grants().clear();
-        let mut flight = self.flight();
-        flight.peak = flight.now;
-        if let Some(gate) = flight.gate.take() {
-            gate.open.send_replace(true);
-        }
     }
 
     /// Counts a download request in flight while `answer` runs, after the
@@ -402,7 +392,99 @@ impl Registry {
     }
 }
 
+impl super::Flow for Registry {
+    /// The answer of a resolver operation, or `None` for other operations and
+    /// while nothing is published (the operations then answer with their
+    /// examples, as every operation does).
+    fn answer(
+        &self,
+        _origin: &str,
+        op: &schema::Operation,
+        record: &ReceivedRequest,
+    ) -> Option<Answer> {
+        if self.datasets().is_empty() {
+            return None;
+        }
+        let param = |name: &str| record.path_params.get(name).map(String::as_str);
+        let not_found = || Answer::problem(StatusCode::NOT_FOUND, "Not found.", &[]);
+        let registry = self;
+        let answer = match op.id.as_str() {
+            "resolve_dataset_reference" => {
+                let (owner, name, selector) =
+                    (param("owner")?, param("dataset")?, param("selector")?);
+                let found = registry
+                    .datasets()
+                    .iter()
+                    .find(|d| d.owner == owner && d.name == name)
+                    .cloned();
+                match found {
+                    Some(d) if selector == "main" || selector == d.revision_sha256 => Answer::json(
+                        StatusCode::OK,
+                        &d.revision_json(&format!("{owner}/{name}@{selector}")),
+                    ),
+                    _ => not_found(),
+                }
+            }
+            "resolve_dataset_revision" => {
+                match registry.by_uid(param("dataset_uid")?, param("revision_sha256")?) {
+                    Some(d) => {
+                        Answer::json(StatusCode::OK, &d.revision_json(&d.canonical_reference()))
+                    }
+                    None => not_found(),
+                }
+            }
+            "list_resolver_objects" => {
+                match registry.by_uid(param("dataset_uid")?, param("revision_sha256")?) {
+                    Some(d) => list(&d, record),
+                    None => not_found(),
+                }
+            }
+            "create_resolver_object_access" | "get_resolver_object_access" => {
+                let dataset = registry.by_uid(param("dataset_uid")?, param("revision_sha256")?);
+                let object_uid = param("object_uid")?;
+                let index = dataset
+                    .as_ref()
+                    .and_then(|d| d.objects.iter().position(|o| o.object_uid == object_uid));
+                match (dataset, index) {
+                    (Some(d), Some(i)) => {
+                        let fault = registry.grants().pop_front();
+                        grant(&d, i, fault)
+                    }
+                    _ => not_found(),
+                }
+            }
+            _ => return None,
+        };
+        Some(answer)
+    }
+
+    fn clear(&self) {
+        self.datasets().clear();
+        self.grants().clear();
+        let mut flight = self.flight();
+        flight.peak = flight.now;
+        if let Some(gate) = flight.gate.take() {
+            gate.open.send_replace(true);
+        }
+    }
+}
+
 impl MockServer {
+    /// The knobs of the resolver's side of the mock: published datasets,
+    /// grants, download faults and counts, and a resolver of this server.
+    pub fn resolver(&self) -> ResolverKnobs<'_> {
+        ResolverKnobs { mock: self }
+    }
+}
+
+/// The knobs of the resolver's side of a [`MockServer`], from
+/// [`MockServer::resolver`].
+#[derive(Debug, Clone, Copy)]
+pub struct ResolverKnobs<'a> {
+    mock: &'a MockServer,
+}
+
+impl ResolverKnobs<'_> {
     /// Publishes `dataset`: from now on the resolver routes of the mock
     /// answer from what is published (404 for anything else) instead of
     /// their examples. They serve it as `owner/name` (alias `main`, or its
@@ -448,9 +530,9 @@ impl MockServer {
             manifest_sha256,
             objects,
             page_size,
-            origin: self.state.origin.clone(),
+            origin: self.mock.state.origin.clone(),
         };
-        let mut datasets = self.state.resolver.datasets();
+        let mut datasets = self.mock.state.resolver.datasets();
         datasets.retain(|d| (&d.owner, &d.name) != (&published.owner, &published.name));
         datasets.push(Arc::new(published.clone()));
         published
@@ -458,33 +540,36 @@ impl MockServer {
 
     /// Scripts the next grants, one per grant request (POST or GET), in
     /// order; the grants after them are normal.
-    pub fn script_grants(&self, grants: impl IntoIterator<Item = GrantFault>) {
-        self.state.resolver.grants().extend(grants);
+    pub fn grants(&self, grants: impl IntoIterator<Item = GrantFault>) {
+        self.mock.state.resolver.grants().extend(grants);
     }
 
     /// Plays `fault` on requests of the download route, as
     /// [`MockServer::fault`] does for an operation: e.g. a tampered body
     /// (`Fault::status(200).body(..)`), a short one ([`Fault::truncated`]),
     /// or a redirect (`Fault::status(302).header("Location", ..)`).
-    pub fn download_fault(&self, fault: Fault) -> FaultScript {
-        self.state.faults.add(DOWNLOAD_OPERATION, fault)
+    pub fn download_fault(&self, fault: Fault) -> Script {
+        self.mock.state.faults.add(DOWNLOAD_OPERATION, fault)
     }
 
     /// Plays `fault` on the download requests of one object only (before
-    /// the faults of [`MockServer::download_fault`]): e.g. one object that
+    /// the faults of [`ResolverKnobs::download_fault`]): e.g. one object that
     /// fails while the others download.
-    pub fn object_download_fault(&self, object_uid: &str, fault: Fault) -> FaultScript {
-        self.state.faults.add(&object_fault_key(object_uid), fault)
+    pub fn object_download_fault(&self, object_uid: &str, fault: Fault) -> Script {
+        self.mock
+            .state
+            .faults
+            .add(&object_fault_key(object_uid), fault)
     }
 
     /// Holds the next `n` download requests until all `n` have arrived,
     /// then lets them go on together: a client that downloads fewer than
     /// `n` objects at a time is held (at most 10 s, after which the gate
     /// opens for good). Proves concurrency by counts, with
-    /// [`MockServer::peak_downloads_in_flight`].
+    /// [`ResolverKnobs::peak_downloads_in_flight`].
     pub fn hold_downloads(&self, n: usize) {
         let (open, _) = tokio::sync::watch::channel(n <= 1);
-        let mut flight = self.state.resolver.flight();
+        let mut flight = self.mock.state.resolver.flight();
         if let Some(old) = flight.gate.take() {
             old.open.send_replace(true);
         }
@@ -499,79 +584,18 @@ impl MockServer {
     /// (from their arrival until their answer's head is ready), since the
     /// start or the last [`MockServer::reset`].
     pub fn peak_downloads_in_flight(&self) -> usize {
-        self.state.resolver.flight().peak
+        self.mock.state.resolver.flight().peak
     }
 
     /// A resolver of this server (plain `http` on the loopback is allowed,
     /// as with [`MockServer::client`]).
-    pub fn resolver(&self) -> crate::resolver::Resolver {
+    pub fn client(&self) -> crate::resolver::Resolver {
         crate::resolver::Resolver::builder()
-            .base_url(self.base_url())
+            .base_url(self.mock.base_url())
             .allow_insecure_loopback()
             .build()
             .unwrap_or_else(|e| panic!("building a resolver of the mock: {e}"))
     }
-}
-
-/// The answer of a resolver operation, or `None` for other operations and
-/// while nothing is published (the operations then answer with their
-/// examples, as every operation does).
-pub(super) fn answer(
-    state: &State,
-    op: &schema::Operation,
-    record: &ReceivedRequest,
-) -> Option<Answer> {
-    if state.resolver.datasets().is_empty() {
-        return None;
-    }
-    let param = |name: &str| record.path_params.get(name).map(String::as_str);
-    let not_found = || Answer::problem(StatusCode::NOT_FOUND, "Not found.", &[]);
-    let registry = &state.resolver;
-    let answer = match op.id.as_str() {
-        "resolve_dataset_reference" => {
-            let (owner, name, selector) = (param("owner")?, param("dataset")?, param("selector")?);
-            let found = registry
-                .datasets()
-                .iter()
-                .find(|d| d.owner == owner && d.name == name)
-                .cloned();
-            match found {
-                Some(d) if selector == "main" || selector == d.revision_sha256 => Answer::json(
-                    StatusCode::OK,
-                    &d.revision_json(&format!("{owner}/{name}@{selector}")),
-                ),
-                _ => not_found(),
-            }
-        }
-        "resolve_dataset_revision" => {
-            match registry.by_uid(param("dataset_uid")?, param("revision_sha256")?) {
-                Some(d) => Answer::json(StatusCode::OK, &d.revision_json(&d.canonical_reference())),
-                None => not_found(),
-            }
-        }
-        "list_resolver_objects" => {
-            match registry.by_uid(param("dataset_uid")?, param("revision_sha256")?) {
-                Some(d) => list(&d, record),
-                None => not_found(),
-            }
-        }
-        "create_resolver_object_access" | "get_resolver_object_access" => {
-            let dataset = registry.by_uid(param("dataset_uid")?, param("revision_sha256")?);
-            let object_uid = param("object_uid")?;
-            let index = dataset
-                .as_ref()
-                .and_then(|d| d.objects.iter().position(|o| o.object_uid == object_uid));
-            match (dataset, index) {
-                (Some(d), Some(i)) => {
-                    let fault = registry.grants().pop_front();
-                    grant(&d, i, fault)
-                }
-                _ => not_found(),
-            }
-        }
-        _ => return None,
-    };
-    Some(answer)
 }
 
 /// A manifest page: by `ordinals` (with `role`), by `ordinal`, or a page of

@@ -5,10 +5,14 @@
 //! `/datasets/manual-upload/quota/` and `/datasets/{owner}/{slug}/`), the
 //! template whose first differing segment is literal wins, as in a router that
 //! lists literal routes first.
+//!
+//! The table comes from the mock's own reading of the document
+//! ([`schema::operations`]), not from the SDK's generated route table: a bug
+//! in the SDK's routes must not be repeated by the mock that checks it.
 
 use std::{collections::BTreeMap, sync::OnceLock};
 
-use crate::routes::Route;
+use super::schema::{self, Operation};
 
 /// One piece of a template segment.
 #[derive(Debug)]
@@ -37,7 +41,7 @@ pub(crate) enum Lookup {
     },
     /// The operation, and its path parameters (percent-decoded).
     Found {
-        route: &'static Route,
+        op: &'static Operation,
         params: BTreeMap<String, String>,
     },
 }
@@ -46,13 +50,13 @@ fn templates() -> &'static [Template] {
     static TEMPLATES: OnceLock<Vec<Template>> = OnceLock::new();
     TEMPLATES.get_or_init(|| {
         let mut out: Vec<Template> = Vec::new();
-        for route in crate::generated::ROUTES {
-            if out.iter().any(|t| t.text == route.template) {
+        for op in schema::operations() {
+            if out.iter().any(|t| t.text == op.path) {
                 continue;
             }
             out.push(Template {
-                text: route.template,
-                segments: route.template.split('/').map(parse_segment).collect(),
+                text: &op.path,
+                segments: op.path.split('/').map(parse_segment).collect(),
             });
         }
         out
@@ -184,20 +188,20 @@ pub(crate) fn lookup(method: &str, path: &str) -> Lookup {
         return Lookup::NotFound;
     };
     let on_template = || {
-        crate::generated::ROUTES
+        schema::operations()
             .iter()
-            .filter(move |r| r.template == template.text)
+            .filter(move |op| op.path == template.text)
     };
-    match on_template().find(|r| r.method.eq_ignore_ascii_case(method)) {
-        Some(route) => Lookup::Found {
-            route,
+    match on_template().find(|op| op.method.eq_ignore_ascii_case(method)) {
+        Some(op) => Lookup::Found {
+            op,
             params: params
                 .into_iter()
                 .map(|(k, v)| (k.to_owned(), decode(&v)))
                 .collect(),
         },
         None => Lookup::MethodNotAllowed {
-            allow: on_template().map(|r| r.method).collect(),
+            allow: on_template().map(|op| op.method.as_str()).collect(),
         },
     }
 }
@@ -208,7 +212,7 @@ mod tests {
 
     fn found(method: &str, path: &str) -> Option<(&'static str, BTreeMap<String, String>)> {
         match lookup(method, path) {
-            Lookup::Found { route, params } => Some((route.operation_id, params)),
+            Lookup::Found { op, params } => Some((op.id.as_str(), params)),
             _ => None,
         }
     }
@@ -256,5 +260,30 @@ mod tests {
             lookup("DELETE", "/organizations/industry-choices/"),
             Lookup::MethodNotAllowed { .. }
         ));
+    }
+
+    /// The SDK's generated route table and the mock's own reading of the
+    /// document must agree: the mock routes every SDK route (with each
+    /// parameter filled in) to the same operation. A route generated with a
+    /// wrong method or template fails here instead of passing on both sides.
+    #[test]
+    fn the_sdk_routes_reach_the_same_operations() {
+        for route in crate::generated::ROUTES {
+            let mut n = 0;
+            let path: String = route
+                .template
+                .split('{')
+                .enumerate()
+                .map(|(i, part)| match (i, part.split_once('}')) {
+                    (0, _) | (_, None) => part.to_owned(),
+                    (_, Some((_, rest))) => {
+                        n += 1;
+                        format!("v{n}{rest}")
+                    }
+                })
+                .collect();
+            let found = found(route.method, &path).map(|(op, _)| op);
+            assert_eq!(found, Some(route.operation_id), "{} {path}", route.method);
+        }
     }
 }

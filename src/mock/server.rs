@@ -22,18 +22,18 @@ use hyper::body::{Frame, Incoming, SizeHint};
 use serde_json::{json, Value};
 
 use super::{
-    faults::{Action, Fault, FaultBook, FaultScript},
-    fleet_legacy::{FleetAnomaly, FleetObject, FleetUrlStyle},
-    fleet_managed::{ManagedAnomaly, ManagedObject},
-    manual_upload::{StoredObject, UploadMode, Uploads},
+    faults::{Action, Fault, FaultBook, Script},
+    manual_upload::Uploads,
     paging::PageScript,
     routing::{self, Lookup},
     schema,
-    storage::StorageRoute,
 };
 use crate::{Client, ClientBuilder};
 use tokio::sync::Semaphore;
 
+/// The header that carries the API key, written out here rather than taken
+/// from the SDK, so that a wrong name in the SDK fails against the mock.
+pub(super) const KEY_HEADER: &str = "x-avala-api-key";
 /// The path of the API root on the mock, as on the real API.
 const BASE_PATH: &str = "/api/v1";
 /// Request bodies larger than this are refused by closing the connection.
@@ -48,30 +48,11 @@ const TRUNCATE_LINGER: Duration = Duration::from_millis(20);
 ///
 /// It serves every operation of the checked-in OpenAPI document with its
 /// example response, checks every request against the document, records
-/// what it received, and plays scripted faults and pages. Dropping it stops
-/// the server and every connection.
+/// what it received, and plays scripted answers, faults and pages. Dropping
+/// it stops the server and every connection.
 ///
-/// What it answers, in order:
-/// - a path outside `/api/v1/` or matching no template: 404;
-/// - a path whose template has no operation with the method: 405 with
-///   `Allow` (the most literal template decides: `/datasets/manual-upload/quota/`
-///   is never `/datasets/{owner}/{slug}/`);
-/// - no `X-Avala-Api-Key` on an operation that needs one: 401;
-/// - a body that is not `application/json`: 415; a missing or unparsable
-///   body, or a missing or badly typed query parameter: 400; a body that
-///   does not fit the request schema: 422. These answers have a JSON body
-///   `{"detail": "<summary>", "errors": ["<violation naming the field>", ..]}`;
-/// - a registered [`Fault`] for the operation;
-/// - a page of the items given to [`MockServer::paginate`];
-/// - `204` when the operation answers without a body;
-/// - otherwise the operation's default example response (the first that is
-///   not `forward-compat:`) from `openapi/examples.json`. In a page envelope
-///   the example's `next` and `previous` are set to `null`, so that
-///   `.stream()` over an unscripted list ends after one page.
-///
-/// Every answer carries `X-Request-Id` and `X-RateLimit-Limit`,
-/// `X-RateLimit-Remaining` and `X-RateLimit-Reset` (an epoch second); every
-/// answer with a body has `Content-Type: application/json`.
+/// What answers a request, in order, is listed once, in the
+/// [module documentation](super#what-answers-a-request-in-order).
 #[derive(Debug)]
 pub struct MockServer {
     address: SocketAddr,
@@ -113,6 +94,7 @@ impl MockServer {
         let state = Arc::new(State {
             origin: origin.clone(),
             faults: Arc::new(FaultBook::default()),
+            responses: Arc::new(FaultBook::default()),
             uploads: Default::default(),
             storage_bytes: AtomicU64::new(0),
             pages: Mutex::default(),
@@ -189,7 +171,7 @@ impl MockServer {
     }
 
     /// Plays `fault` on the valid requests of `operation_id`: always, or
-    /// for the next N with [`FaultScript::times`]. Several faults on one
+    /// for the next N with [`Script::times`]. Several faults on one
     /// operation apply in the order they were added, each until used up.
     ///
     /// ```
@@ -202,9 +184,56 @@ impl MockServer {
     ///
     /// # Panics
     /// If the document has no operation `operation_id`.
-    pub fn fault(&self, operation_id: &str, fault: Fault) -> FaultScript {
+    pub fn fault(&self, operation_id: &str, fault: Fault) -> Script {
         known(operation_id);
         self.state.faults.add(operation_id, fault)
+    }
+
+    /// Answers the valid requests of `operation_id` with `body` (as JSON)
+    /// and the operation's documented success status, instead of the
+    /// example or a stateful flow's answer: always, or for the next N with
+    /// [`Script::times`]. Several answers on one operation apply in the
+    /// order they were added, each until used up; a [`Fault`] on the
+    /// operation comes first.
+    ///
+    /// ```
+    /// # #[tokio::main] async fn main() {
+    /// use avala::mock::MockServer;
+    /// let mock = MockServer::start().await;
+    /// mock.respond("get_dataset", serde_json::json!({"uid": "d1", "name": "Cats"}))
+    ///     .times(1);
+    /// # }
+    /// ```
+    ///
+    /// # Panics
+    /// If the document has no operation `operation_id`, or `body` cannot be
+    /// turned into JSON.
+    pub fn respond(&self, operation_id: &str, body: impl serde::Serialize) -> Script {
+        let op = known(operation_id);
+        let status = example_response(&op.id)
+            .map(|(status, _)| status)
+            .filter(|s| (200..300).contains(s))
+            .unwrap_or(200);
+        self.respond_status(operation_id, status, body)
+    }
+
+    /// Like [`MockServer::respond`], with the status `status`.
+    ///
+    /// # Panics
+    /// If the document has no operation `operation_id`, `status` is not in
+    /// 100..=999, or `body` cannot be turned into JSON.
+    pub fn respond_status(
+        &self,
+        operation_id: &str,
+        status: u16,
+        body: impl serde::Serialize,
+    ) -> Script {
+        known(operation_id);
+        let body = serde_json::to_value(body)
+            .unwrap_or_else(|e| panic!("respond({operation_id}): the body is not JSON: {e}"));
+        self.state
+            .responses
+            .add(operation_id, Fault::status(status).json(body))
     }
 
     /// Serves `items` as consecutive pages of the paginated operation
@@ -238,113 +267,57 @@ impl MockServer {
             .insert(operation_id.to_owned(), Arc::new(script));
     }
 
-    /// Forgets every fault, page script and recorded request, and every
-    /// upload session and stored object.
+    /// Forgets every fault, scripted answer, page script and recorded
+    /// request, and the state of every flow (sessions, stored objects,
+    /// published datasets, job scripts, Fleet anomalies and settings); the
+    /// dataset uploads' mode and quota stay.
     pub fn reset(&self) {
         self.state.faults.clear();
         self.state.pages().clear();
         self.state.received().clear();
-        self.state.jobs.clear();
-        self.state.resolver.clear();
-        self.state.uploads.clear();
-        self.state.fleet.clear();
-        self.state.managed.clear();
+        self.state.responses.clear();
+        for flow in super::flows(&self.state) {
+            flow.clear();
+        }
         self.state.storage_bytes.store(0, Ordering::SeqCst);
-    }
-
-    /// How `create_manual_upload_url` answers from now on (default
-    /// [`UploadMode::Auto`]: PUT below 16 MiB, else MULTIPART of 8 MiB
-    /// parts). The stateful upload starts with a presign that carries
-    /// `upload_protocol_version: 2` and a `dataset_upload_uid`; other
-    /// presigns, and `upload_uid`s or batches the mock did not issue, get
-    /// the document's example answers.
-    pub fn upload_mode(&self, mode: UploadMode) {
-        self.state.uploads.set_mode(mode);
-    }
-
-    /// The storage quota of `get_manual_upload_quota`; a presign whose
-    /// `content_length` would take `used` past `limit` is answered 413
-    /// `{limit, used}`. Default: the document's example (10 GiB, 1 GiB
-    /// used). Completed uploads add to `used`.
-    pub fn upload_quota(&self, limit: u64, used: u64) {
-        self.state.uploads.set_quota(limit, used);
-    }
-
-    /// Plays `fault` on the requests of a storage route, like
-    /// [`MockServer::fault`] does on an operation. [`Fault::drop_connection`]
-    /// reads half of the body, then closes the connection; a status fault
-    /// reads the body and answers without storing it.
-    pub fn storage_fault(&self, route: StorageRoute, fault: Fault) -> FaultScript {
-        self.state.faults.add(route.operation_id(), fault)
-    }
-
-    /// The objects the storage holds (completed v2 uploads and v1 forms),
-    /// sorted by key.
-    pub fn stored_objects(&self) -> Vec<StoredObject> {
-        self.state.uploads.objects()
-    }
-
-    /// Plays `anomaly` once, on the next legacy Fleet upload answer it
-    /// applies to (see [`FleetAnomaly`]). The legacy Fleet upload is
-    /// stateful for recording uids that are canonical lower-case UUIDs:
-    /// status is the exact no-session 404 until `init`, URLs point at the
-    /// mock's storage (`PUT /_storage/fleet/…`, [`StorageRoute::Fleet`]),
-    /// confirmations are checked against the stored objects' ETags, and a
-    /// finalised session is `completing` once, then `completed`.
-    pub fn fleet_anomaly(&self, anomaly: FleetAnomaly) {
-        self.state.fleet.anomaly(anomaly);
-    }
-
-    /// How the legacy Fleet presigned URLs name their object from now on:
-    /// path-style `/_storage/<key>` (the default) or virtual-hosted
-    /// `/<key>`; both are served by [`StorageRoute::Fleet`].
-    pub fn fleet_url_style(&self, style: FleetUrlStyle) {
-        self.state.fleet.url_style(style);
-    }
-
-    /// The statuses `get_fleet_recording` reports for `recording_uid` after
-    /// its legacy upload is finalised, one per call, the last staying
-    /// (default `processing`, then `ready`); before, it is `uploading`.
-    pub fn fleet_recording_statuses<S: Into<String>>(
-        &self,
-        recording_uid: &str,
-        statuses: impl IntoIterator<Item = S>,
-    ) {
-        let statuses = statuses.into_iter().map(Into::into).collect();
-        self.state.fleet.script_recording(recording_uid, statuses);
-    }
-
-    /// The objects the Fleet storage holds, sorted by key.
-    pub fn fleet_objects(&self) -> Vec<FleetObject> {
-        self.state.fleet.objects()
-    }
-
-    /// Plays `anomaly` once, in the next managed Fleet upload answer it
-    /// applies to (see [`ManagedAnomaly`]).
-    pub fn managed_anomaly(&self, anomaly: ManagedAnomaly) {
-        self.state.managed.anomaly(anomaly);
-    }
-
-    /// How managed publications end: after a finalize, the finalization is
-    /// `running` until the `observations`-th status (default and minimum
-    /// 1), then `succeeded`, or `failed` with `failure` as its code.
-    pub fn managed_publication(&self, observations: usize, failure: Option<&str>) {
-        self.state.managed.publication(observations, failure);
-    }
-
-    /// The managed Fleet objects assembled from their parts by a
-    /// successful finalize, in finalization order.
-    pub fn managed_objects(&self) -> Vec<ManagedObject> {
-        self.state.managed.objects()
-    }
-
-    /// Body bytes received on the storage routes, stored or not.
-    pub fn storage_bytes_received(&self) -> u64 {
-        self.state.storage_bytes.load(Ordering::SeqCst)
     }
 }
 
-fn known(operation_id: &str) -> &'static schema::Operation {
+/// The flat knobs that README.md's examples still call; the grouped ones
+/// replace them. Hidden, and to be removed once the README moves over.
+impl MockServer {
+    #[doc(hidden)]
+    #[deprecated(note = "use `mock.uploads().mode(..)`")]
+    pub fn upload_mode(&self, mode: super::UploadMode) {
+        self.uploads().mode(mode);
+    }
+
+    #[doc(hidden)]
+    #[deprecated(note = "use `mock.uploads().objects()`")]
+    pub fn stored_objects(&self) -> Vec<super::StoredObject> {
+        self.uploads().objects()
+    }
+
+    #[doc(hidden)]
+    #[deprecated(note = "use `mock.storage().fault(..)`")]
+    pub fn storage_fault(&self, route: super::StorageRoute, fault: Fault) -> Script {
+        self.storage().fault(route, fault)
+    }
+
+    #[doc(hidden)]
+    #[deprecated(note = "use `mock.fleet().anomaly(..)`")]
+    pub fn fleet_anomaly(&self, anomaly: super::FleetAnomaly) {
+        self.fleet().anomaly(anomaly);
+    }
+
+    #[doc(hidden)]
+    #[deprecated(note = "use `mock.fleet().objects()`")]
+    pub fn fleet_objects(&self) -> Vec<super::FleetObject> {
+        self.fleet().objects()
+    }
+}
+
+pub(super) fn known(operation_id: &str) -> &'static schema::Operation {
     schema::operation(operation_id)
         .unwrap_or_else(|| panic!("the Avala API document has no operation {operation_id:?}"))
 }
@@ -408,6 +381,8 @@ pub(super) struct State {
     /// `http://127.0.0.1:PORT`, for absolute `next` links.
     pub(super) origin: String,
     pub(super) faults: Arc<FaultBook>,
+    /// Normal answers scripted with [`MockServer::respond`].
+    pub(super) responses: Arc<FaultBook>,
     /// Upload sessions and stored objects.
     pub(super) uploads: Uploads,
     /// Body bytes received on the storage routes.
@@ -434,6 +409,17 @@ impl State {
 
     fn pages(&self) -> MutexGuard<'_, HashMap<String, Arc<PageScript>>> {
         self.pages.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The next page of a list scripted with [`MockServer::paginate`].
+    pub(super) fn page(&self, op: &schema::Operation, record: &ReceivedRequest) -> Option<Answer> {
+        let script = self.pages().get(&op.id).cloned()?;
+        Some(
+            match script.page(&self.origin, &record.path, &record.query_pairs()) {
+                Ok(page) => Answer::json(StatusCode::OK, &page),
+                Err(detail) => Answer::problem(StatusCode::NOT_FOUND, detail, &[]),
+            },
+        )
     }
 }
 
@@ -579,10 +565,10 @@ async fn handle(request: Request<Incoming>, state: &State) -> io::Result<Respons
         violations: Vec::new(),
         status: None,
     };
-    if let Some(key) = record.headers.get_mut(crate::auth::HEADER) {
+    if let Some(key) = record.headers.get_mut(KEY_HEADER) {
         key.set_sensitive(true);
     }
-    let answer = answer(state, &mut record);
+    let answer = super::dispatch(state, &mut record);
     record.status = (answer.delivery != Delivery::Drop).then_some(answer.status.as_u16());
     let download = record.operation_id.as_deref() == Some(super::resolver::DOWNLOAD_OPERATION);
     state.received().push(record);
@@ -665,22 +651,25 @@ fn header_value(text: &str) -> HeaderValue {
     HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
 }
 
-/// Decides the answer to `record`, filling in its operation and violations.
-fn answer(state: &State, record: &mut ReceivedRequest) -> Answer {
-    if let Some(download) = super::resolver::download(state, record) {
-        return download;
-    }
+/// The operation `record` is for, its path parameters and violations filled
+/// in; or the refusal (404, 405, 401, 400, 415, 422) when it has none or
+/// does not fit the document.
+pub(super) fn route(record: &mut ReceivedRequest) -> Result<&'static schema::Operation, Answer> {
     let method = record.method.clone();
     let below = record
         .path
         .strip_prefix(BASE_PATH)
         .filter(|p| p.starts_with('/'));
     let lookup = below.map_or(Lookup::NotFound, |p| routing::lookup(&method, p));
-    let (route, params) = match lookup {
+    let (op, params) = match lookup {
         Lookup::NotFound => {
             let why = format!("no operation of the API matches {method} {}", record.path);
             record.violations.push(why);
-            return Answer::problem(StatusCode::NOT_FOUND, "Not found.", &record.violations);
+            return Err(Answer::problem(
+                StatusCode::NOT_FOUND,
+                "Not found.",
+                &record.violations,
+            ));
         }
         Lookup::MethodNotAllowed { allow } => {
             let why = format!(
@@ -697,37 +686,22 @@ fn answer(state: &State, record: &mut ReceivedRequest) -> Answer {
             answer
                 .headers
                 .push((header::ALLOW, header_value(&allow.join(", "))));
-            return answer;
+            return Err(answer);
         }
-        Lookup::Found { route, params } => (route, params),
+        Lookup::Found { op, params } => (op, params),
     };
-    record.operation_id = Some(route.operation_id.to_owned());
+    record.operation_id = Some(op.id.clone());
     record.path_params = params;
-    let Some(op) = schema::operation(route.operation_id) else {
-        // ROUTES and the document come from the same file.
-        return Answer::problem(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "The mock does not know this operation.",
-            &[route.operation_id.to_owned()],
-        );
-    };
 
-    if let Some(refusal) = check(op, record) {
-        return refusal;
-    }
-    let fault = state.faults.take(&op.id);
-    match fault {
-        None => normal(state, op, record),
-        Some(fault) => play(fault, || normal(state, op, record)),
+    match check(op, record) {
+        Some(refusal) => Err(refusal),
+        None => Ok(op),
     }
 }
 
 /// Checks the key, the query and the body; `Some` answer when refused.
 fn check(op: &schema::Operation, record: &mut ReceivedRequest) -> Option<Answer> {
-    let key = record
-        .header(crate::auth::HEADER.as_str())
-        .unwrap_or_default()
-        .trim();
+    let key = record.header(KEY_HEADER).unwrap_or_default().trim();
     if !op.anonymous && key.is_empty() {
         record
             .violations
@@ -787,34 +761,10 @@ fn check(op: &schema::Operation, record: &mut ReceivedRequest) -> Option<Answer>
     Some(Answer::problem(status, detail, &record.violations))
 }
 
-/// The answer without faults: a scripted page, 204, or the example.
-fn normal(state: &State, op: &schema::Operation, record: &ReceivedRequest) -> Answer {
-    if let Some(answer) = state.uploads.answer(&state.origin, op, record) {
-        return answer;
-    }
-    if let Some(answer) = state.fleet.answer(&state.origin, op, record) {
-        return answer;
-    }
-    if let Some(answer) = state.managed.answer(&state.origin, op, record) {
-        return answer;
-    }
-    if !op.has_response_body {
-        return Answer::bytes(StatusCode::NO_CONTENT, None);
-    }
-    if let Some(answer) = super::resolver::answer(state, op, record) {
-        return answer;
-    }
-    let uid = record.path_params.get("uid").map(String::as_str);
-    if let Some(body) = state.jobs.answer(&op.id, uid) {
-        return Answer::json(StatusCode::OK, &body);
-    }
-    let script = state.pages().get(&op.id).cloned();
-    if let Some(script) = script {
-        return match script.page(&state.origin, &record.path, &record.query_pairs()) {
-            Ok(page) => Answer::json(StatusCode::OK, &page),
-            Err(detail) => Answer::problem(StatusCode::NOT_FOUND, detail, &[]),
-        };
-    }
+/// The operation's default example response (the first that is not
+/// `forward-compat:`), with `next` and `previous` of a page envelope set to
+/// `null` so that `.stream()` over an unscripted list ends after one page.
+pub(super) fn example(op: &schema::Operation) -> Answer {
     match example_response(&op.id) {
         Some((status, mut body)) => {
             if let Some(envelope) = body.as_object_mut() {

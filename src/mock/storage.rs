@@ -5,7 +5,7 @@
 //! which accepts any body, hashes it and keeps nothing (a target for comparisons,
 //! such as the benchmark's raw PUTs). Bodies are read as they stream in
 //! and hashed; they take the [`Fault`](super::Fault)s registered with
-//! [`MockServer::storage_fault`](super::MockServer::storage_fault).
+//! [`StorageKnobs::fault`].
 
 use std::{collections::BTreeMap, io, sync::atomic::Ordering};
 
@@ -16,10 +16,10 @@ use hyper::body::Incoming;
 use sha2::{Digest, Sha256};
 
 use super::{
-    faults::Action,
+    faults::{Action, Fault, Script},
     fleet_legacy::{FLEET_KEY_PATH, FLEET_PATH},
     manual_upload::{hex, Slot, FORM_PATH, PART_PATH, PUT_PATH},
-    server::{Answer, Delivery, ReceivedRequest, State},
+    server::{Answer, Delivery, MockServer, ReceivedRequest, State},
 };
 
 /// The sink route's path prefix.
@@ -27,7 +27,7 @@ const SINK_PATH: &str = "/_storage/sink/";
 /// The largest v1 form body accepted.
 const MAX_FORM: usize = 64 * 1024 * 1024;
 
-/// A storage route of the mock, for [`MockServer::storage_fault`](super::MockServer::storage_fault).
+/// A storage route of the mock, for [`StorageKnobs::fault`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum StorageRoute {
@@ -110,7 +110,7 @@ pub(crate) async fn serve(request: Request<Incoming>, state: &State) -> io::Resu
         return Ok(finish(state, record, answer));
     };
     // Storage never gets the API key.
-    if parts.headers.contains_key(crate::auth::HEADER) {
+    if parts.headers.contains_key(super::server::KEY_HEADER) {
         let answer = refuse(
             &mut record,
             StatusCode::BAD_REQUEST,
@@ -323,7 +323,7 @@ fn finish(state: &State, mut record: ReceivedRequest, answer: Answer) -> Answer 
 
 fn record_of(parts: &Parts, route: Option<StorageRoute>) -> ReceivedRequest {
     let mut headers = parts.headers.clone();
-    if let Some(key) = headers.get_mut(crate::auth::HEADER) {
+    if let Some(key) = headers.get_mut(super::server::KEY_HEADER) {
         key.set_sensitive(true);
     }
     ReceivedRequest {
@@ -448,5 +448,35 @@ mod tests {
         assert_eq!(file, b"AB\r\nCD");
         assert!(parse_form("application/json", body).is_err());
         assert!(parse_form("multipart/form-data; boundary=B", b"--B\r\nnope").is_err());
+    }
+}
+
+impl MockServer {
+    /// The knobs of the mock's object storage: faults on its routes, and
+    /// the bytes it received.
+    pub fn storage(&self) -> StorageKnobs<'_> {
+        StorageKnobs { state: &self.state }
+    }
+}
+
+/// The knobs of the object storage of a [`MockServer`], from
+/// [`MockServer::storage`].
+#[derive(Debug, Clone, Copy)]
+pub struct StorageKnobs<'a> {
+    state: &'a State,
+}
+
+impl StorageKnobs<'_> {
+    /// Plays `fault` on the requests of a storage route, like
+    /// [`MockServer::fault`] does on an operation. [`Fault::drop_connection`]
+    /// reads half of the body, then closes the connection; a status fault
+    /// reads the body and answers without storing it.
+    pub fn fault(&self, route: StorageRoute, fault: Fault) -> Script {
+        self.state.faults.add(route.operation_id(), fault)
+    }
+
+    /// Body bytes received on the storage routes, stored or not.
+    pub fn bytes_received(&self) -> u64 {
+        self.state.storage_bytes.load(Ordering::SeqCst)
     }
 }

@@ -237,8 +237,6 @@ use std::sync::Arc;
 
 pub use dataset::{DatasetUpload, FileUpload, UploadReport};
 pub use error::UploadError;
-#[cfg(feature = "mock")]
-pub(crate) use fleet::legacy::quote_s3_key;
 pub use fleet::{
     legacy::{sha256_file_hex, RecordingUpload},
     managed::ManagedRecordingUpload,

@@ -8,10 +8,6 @@ mod checks;
 mod flow;
 mod receipt;
 
-/// The mock names its Fleet objects as the SDK checks them.
-#[cfg(feature = "mock")]
-pub(crate) use checks::quote as quote_s3_key;
-
 use std::{
     path::{Path, PathBuf},
     time::Duration,
