@@ -283,40 +283,6 @@ impl MockServer {
     }
 }
 
-/// The flat knobs that README.md's examples still call; the grouped ones
-/// replace them. Hidden, and to be removed once the README moves over.
-impl MockServer {
-    #[doc(hidden)]
-    #[deprecated(note = "use `mock.uploads().mode(..)`")]
-    pub fn upload_mode(&self, mode: super::UploadMode) {
-        self.uploads().mode(mode);
-    }
-
-    #[doc(hidden)]
-    #[deprecated(note = "use `mock.uploads().objects()`")]
-    pub fn stored_objects(&self) -> Vec<super::StoredObject> {
-        self.uploads().objects()
-    }
-
-    #[doc(hidden)]
-    #[deprecated(note = "use `mock.storage().fault(..)`")]
-    pub fn storage_fault(&self, route: super::StorageRoute, fault: Fault) -> Script {
-        self.storage().fault(route, fault)
-    }
-
-    #[doc(hidden)]
-    #[deprecated(note = "use `mock.fleet().anomaly(..)`")]
-    pub fn fleet_anomaly(&self, anomaly: super::FleetAnomaly) {
-        self.fleet().anomaly(anomaly);
-    }
-
-    #[doc(hidden)]
-    #[deprecated(note = "use `mock.fleet().objects()`")]
-    pub fn fleet_objects(&self) -> Vec<super::FleetObject> {
-        self.fleet().objects()
-    }
-}
-
 pub(super) fn known(operation_id: &str) -> &'static schema::Operation {
     schema::operation(operation_id)
         .unwrap_or_else(|| panic!("the Avala API document has no operation {operation_id:?}"))

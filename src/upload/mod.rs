@@ -75,9 +75,9 @@
 //! use avala::mock::{Fault, MockServer, StorageRoute, UploadMode};
 //!
 //! let mock = MockServer::start().await;
-//! mock.upload_mode(UploadMode::Put); // or V1, Multipart { part_size }, Auto { .. }
+//! mock.uploads().mode(UploadMode::Put); // or V1, Multipart { part_size }, Auto { .. }
 //! // The first PUT fails with a 503: the file is presigned and sent again.
-//! mock.storage_fault(StorageRoute::Put, Fault::status(503)).times(1);
+//! mock.storage().fault(StorageRoute::Put, Fault::status(503)).times(1);
 //!
 //! let dir = std::env::temp_dir().join(format!("avala-readme-{}", std::process::id()));
 //! std::fs::create_dir_all(&dir).unwrap();
@@ -90,7 +90,7 @@
 //!     .send()
 //!     .await?;
 //! assert_eq!((report.files_sent, report.bytes_sent), (1, 10));
-//! assert_eq!(mock.stored_objects()[0].path, "images/a.jpg");
+//! assert_eq!(mock.uploads().objects()[0].path, "images/a.jpg");
 //! assert_eq!(mock.hits("create_manual_upload_url"), 2);
 //! # std::fs::remove_dir_all(&dir).unwrap();
 //! # Ok(()) }
@@ -143,7 +143,7 @@
 //!   `Error::WaitTimeout`.
 //!
 //! The mock plays the whole legacy protocol for canonical recording UUIDs, with
-//! server anomalies to script (`MockServer::fleet_anomaly`):
+//! server anomalies to script (`mock.fleet().anomaly(..)`):
 //!
 //! ```rust
 //! # #[tokio::main(flavor = "current_thread")]
@@ -161,12 +161,12 @@
 //! };
 //!
 //! // The storage answers without an ETag: nothing is confirmed, the run stops.
-//! mock.fleet_anomaly(FleetAnomaly::NoEtag);
+//! mock.fleet().anomaly(FleetAnomaly::NoEtag);
 //! assert!(matches!(upload().send().await, Err(avala::Error::UploadState { .. })));
 //! // The same call resumes the same session and finishes it.
 //! let status = upload().send().await?;
 //! assert_eq!((status.confirmed_files, status.status.as_str()), (1, "completing"));
-//! assert_eq!(mock.fleet_objects()[0].path, "drive.mcap");
+//! assert_eq!(mock.fleet().objects()[0].path, "drive.mcap");
 //! # std::fs::remove_dir_all(&dir).unwrap();
 //! # Ok(()) }
 //! ```
