@@ -17,8 +17,11 @@ use sha2::{Digest, Sha256};
 
 const MIB: usize = 1024 * 1024;
 
+#[path = "common/fast_retry.rs"]
+mod fast_retry;
 #[path = "common/tempdir.rs"]
 mod tempdir;
+use fast_retry::fast;
 use tempdir::TempDir;
 
 fn sha(bytes: &[u8]) -> String {
@@ -327,11 +330,9 @@ async fn a_503_then_success_presigns_again() {
         Fault::status(503).header("Retry-After", "0"),
     )
     .times(1);
-    let report = mock
-        .client()
+    let report = fast(&mock)
         .upload_files("retry", [(dir.path().join("a.jpg"), "a.jpg".to_owned())])
         .state_dir(state.path())
-        .retry_unit(Duration::from_millis(1))
         .send()
         .await
         .unwrap();
@@ -356,11 +357,9 @@ async fn a_connection_dropped_mid_part_is_retried() {
     let big = dir.file("v.mp4", 7 * MIB);
     mock.storage_fault(StorageRoute::Part, Fault::drop_connection())
         .times(1);
-    let report = mock
-        .client()
+    let report = fast(&mock)
         .upload_files("drop", [(dir.path().join("v.mp4"), "v.mp4".to_owned())])
         .state_dir(state.path())
-        .retry_unit(Duration::from_millis(1))
         .send()
         .await
         .unwrap();
@@ -386,12 +385,10 @@ async fn a_413_at_presign_is_quota_exceeded_at_once() {
     dir.file("a.jpg", 100);
     let files = || [(dir.path().join("a.jpg"), "a.jpg".to_owned())];
     mock.upload_quota(150, 100);
-    let e = mock
-        .client()
+    let e = fast(&mock)
         .upload_files("q", files())
         .state_dir(state.path())
         .check_quota(false)
-        .retry_unit(Duration::from_millis(1))
         .send()
         .await
         .unwrap_err();
@@ -745,10 +742,9 @@ async fn a_stalled_send_and_a_silent_storage_end() {
     );
     let started = std::time::Instant::now();
     let e = upload_err(
-        mock.client()
+        fast(&mock)
             .upload_files("stall", files())
             .state_dir(state.path())
-            .retry_unit(Duration::from_millis(1))
             .storage_timeouts(Duration::from_millis(300), Duration::from_secs(60))
             .send()
             .await,
@@ -771,14 +767,12 @@ async fn a_stalled_send_and_a_silent_storage_end() {
     mock.upload_mode(UploadMode::Put);
     mock.storage_fault(StorageRoute::Put, Fault::delay(Duration::from_secs(5)))
         .times(1);
-    let report = mock
-        .client()
+    let report = fast(&mock)
         .upload_files(
             "silent",
             [(dir.path().join("small.bin"), "small.bin".to_owned())],
         )
         .state_dir(state.path())
-        .retry_unit(Duration::from_millis(1))
         .storage_timeouts(Duration::from_secs(60), Duration::from_secs(1))
         .send()
         .await
@@ -1012,10 +1006,9 @@ async fn a_lost_answer_to_complete_is_resumed_from_the_completed_presign() {
         let a = dir.file("a.bin", 6 * MIB);
         let files = || [(dir.path().join("a.bin"), "a.bin".to_owned())];
         let upload = || {
-            mock.client()
+            fast(&mock)
                 .upload_files("lost", files())
                 .state_dir(state.path())
-                .retry_unit(Duration::from_millis(1))
         };
         // The server commits each `complete`, but its answers are lost: the
         // first run ends after its attempts.
@@ -1088,10 +1081,9 @@ async fn a_412_to_a_put_without_the_precondition_is_not_already_there() {
     );
     mock.storage_fault(StorageRoute::Sink, Fault::status(412));
     let e = upload_err(
-        mock.client()
+        fast(&mock)
             .upload_files("pre", [(dir.path().join("a.jpg"), "a.jpg".to_owned())])
             .state_dir(state.path())
-            .retry_unit(Duration::from_millis(1))
             .send()
             .await,
     );

@@ -16,8 +16,11 @@ use avala::{
 };
 use sha2::{Digest, Sha256};
 
+#[path = "common/fast_retry.rs"]
+mod fast_retry;
 #[path = "common/tempdir.rs"]
 mod tempdir;
+use fast_retry::fast;
 use tempdir::TempDir;
 
 fn sha(bytes: &[u8]) -> String {
@@ -57,11 +60,9 @@ impl Rig {
     }
 
     fn upload(&self) -> RecordingUpload {
-        self.mock
-            .client()
+        fast(&self.mock)
             .upload_recording(&self.uid, self.src.path())
             .state_dir(self.state.path())
-            .retry_unit(Duration::from_millis(5))
     }
 
     /// (path, size, sha256) of the stored objects of this recording.
