@@ -1270,3 +1270,26 @@ async fn links_and_special_files_met_by_the_walk_are_reported_not_sent() {
     );
     assert_eq!(stored(&mock, "Walk"), expected(&[("a.jpg", &a)]));
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_api_500_during_an_upload_is_not_repeated_as_for_any_call() {
+    // Issue 20: one API rule. A 500 is an answer the API would give again:
+    // the upload used to repeat it where `Error::is_retryable` said no.
+    let mock = MockServer::start().await;
+    mock.upload_mode(UploadMode::Put);
+    let (dir, state) = (TempDir::new(), TempDir::new());
+    dir.file("a.jpg", 100);
+    mock.fault("create_manual_upload_url", Fault::status(500))
+        .times(1);
+    let e = mock
+        .client()
+        .upload_files("five", [(dir.path().join("a.jpg"), "a.jpg".to_owned())])
+        .state_dir(state.path())
+        .send()
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Server(_)), "{e:?}");
+    assert!(!e.is_retryable());
+    assert_eq!(mock.hits("create_manual_upload_url"), 1);
+    assert_eq!(mock.hits("storage.put"), 0);
+}
