@@ -100,11 +100,14 @@ impl Client {
     ) -> reqwest::Result<reqwest::Response> {
         let policy = self.inner().shared().retry;
         let repeatable = retry::is_idempotent(request.method()) && policy.max_retries > 0;
-        let result = match Template::of(request, repeatable) {
-            Ok(template) => {
+        let template = repeatable.then(|| Template::of(&request)).flatten();
+        let result = match template {
+            Some(template) => {
                 let template = &template;
+                // The first attempt sends the original; later ones a copy.
+                let mut first = Some(request);
                 retry::run(&policy, retry::Plane::Api, |attempt| {
-                    let request = template.copy();
+                    let request = first.take().unwrap_or_else(|| template.copy());
                     async move {
                         let result = self.attempt(request, attempt, trace).await;
                         let verdict = retry::api(&template.method, &result);
@@ -113,7 +116,7 @@ impl Client {
                 })
                 .await
             }
-            Err(once) => self.attempt(once, 0, trace).await,
+            None => self.attempt(request, 0, trace).await,
         };
         self.finish(result).await
     }
@@ -202,16 +205,14 @@ struct Template {
 }
 
 impl Template {
-    /// The template of `request`, or `request` back when it is sent once:
-    /// not `repeatable`, or its body is a stream that cannot be sent twice.
-    fn of(request: reqwest::Request, repeatable: bool) -> Result<Self, reqwest::Request> {
-        let body = match request.body().map(reqwest::Body::as_bytes) {
-            _ if !repeatable => return Err(request),
-            Some(None) => return Err(request),
-            Some(Some(bytes)) => Some(Bytes::copy_from_slice(bytes)),
+    /// The template of `request`; `None` when its body is a stream, which
+    /// cannot be sent twice.
+    fn of(request: &reqwest::Request) -> Option<Self> {
+        let body = match request.body() {
+            Some(body) => Some(Bytes::copy_from_slice(body.as_bytes()?)),
             None => None,
         };
-        Ok(Self {
+        Some(Self {
             method: request.method().clone(),
             url: request.url().clone(),
             headers: request.headers().clone(),

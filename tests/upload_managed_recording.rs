@@ -88,7 +88,7 @@ fn sha_of(path: &Path) -> String {
 
 /// An upload of `dir` to the mock with test timings.
 fn upload(mock: &MockServer, dir: &TempDir, state: &TempDir) -> ManagedRecordingUpload {
-    fast(&mock)
+    fast(mock)
         .upload_managed_recording(RECORDING, dir.path())
         .state_dir(state.path())
         .poll_interval(Duration::from_millis(10))
