@@ -91,8 +91,8 @@ impl RecordingUpload {
     /// After finalising, poll the recording and the upload (§10.3, every
     /// 10 s) until the recording is `ready` and the upload `completed`, for
     /// at most `timeout`. A recording in `error` is
-    /// [`UploadError::ProcessingFailed`]; past the timeout,
-    /// [`Error::WaitTimeout`].
+    /// [`UploadError::ProcessingFailed`](crate::upload::UploadError::ProcessingFailed); past the timeout,
+    /// [`Error::WaitTimeout`](crate::Error::WaitTimeout).
     pub fn wait(mut self, timeout: Duration) -> Self {
         self.wait = Some(timeout);
         self
