@@ -3,9 +3,9 @@
 //!
 //! | Plane | What is retried | Attempts | Backoff | Longest wait |
 //! |---|---|---|---|---|
-//! | API calls ([`crate::Client`]) | GET, HEAD, PUT, DELETE, OPTIONS answered 408, 429, 502, 503 or 504, or failing in transport (no connection, a timeout, a connection lost in flight); never POST or PATCH | 1 + `max_retries` (default 3) | `base · 2ⁿ` up to `max_delay`, times ½–1 | `Retry-After` up to 60 s |
+//! | API calls ([`crate::Client`]) | GET, HEAD, PUT, DELETE, OPTIONS answered 408, 429, 502, 503 or 504, or failing in transport (no connection, a timeout, a connection lost in flight); never POST or PATCH | 1 + `max_retries` (default 3) | `base · 2ⁿ` up to `max_delay`, times ½–1 | the larger of the step (default ≤ 30 s) and the server's `Retry-After` (≤ 60 s) |
 //! | Dataset upload, per file (presign, transfer, complete) | storage 408, 412, 429, any 5xx, a storage transport failure; the API steps on the API's statuses and transport failures, whatever their method (the protocol says they may repeat) | 8 | the same curve | the same |
-//! | Fleet uploads (a legacy PUT; a managed admit, progress, part grant, finalisation) | as the dataset upload | 3 | the same curve | the same |
+//! | Fleet uploads (a legacy PUT; a managed admit, part grant, finalisation) | as the dataset upload (a legacy PUT has no API step) | 3 | the same curve | the same |
 //! | Resolver | 429 only | 4 | the same curve | the same |
 //!
 //! With the default policy the curve is 500 ms, 1 s, 2 s, … up to 30 s,

@@ -93,7 +93,7 @@ pub(crate) enum Plane {
     /// attempts, as the protocol's upload helper makes (§8).
     DatasetFile,
     /// A retryable step of a Fleet upload (a legacy PUT; a managed admit,
-    /// progress, part grant or finalisation): 3 attempts (§8).
+    /// part grant or finalisation): 3 attempts (§8).
     Fleet,
     /// A resolver request answered 429: 4 attempts (the protocol's 3
     /// retries, §8).

@@ -148,7 +148,7 @@ impl Session<'_> {
         Ok(())
     }
 
-    /// A retryable call (admit, progress, part grants, finalize): the
+    /// A retryable call (admit, part grants, finalize): the
     /// Fleet plane of [`crate::retry`], 3 attempts.
     async fn retried<T, F, Fut>(&self, mut call: F) -> Result<T>
     where
