@@ -69,6 +69,13 @@ impl Client {
     pub fn last_rate_limit(&self) -> Option<RateLimit> {
         progenitor_client::ClientInfo::inner(&self.generated).last_rate_limit()
     }
+
+    /// The retry policy every loop of this client's requests follows.
+    pub(crate) fn retry_policy(&self) -> RetryPolicy {
+        progenitor_client::ClientInfo::inner(&self.generated)
+            .shared()
+            .retry
+    }
 }
 
 impl Deref for Client {
@@ -95,7 +102,7 @@ pub struct ClientBuilder {
     base_url: Option<String>,
     timeout: Duration,
     connect_timeout: Duration,
-    max_retries: u32,
+    retry: RetryPolicy,
     max_response_bytes: u64,
     user_agent: Option<String>,
     /// Set only by the embedded mock, which serves plain http on 127.0.0.1.
@@ -109,7 +116,7 @@ impl Default for ClientBuilder {
             base_url: None,
             timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
-            max_retries: RetryPolicy::default().max_retries,
+            retry: RetryPolicy::default(),
             max_response_bytes: crate::body::DEFAULT_MAX_RESPONSE_BYTES,
             user_agent: None,
             allow_insecure_loopback: false,
@@ -124,7 +131,7 @@ impl fmt::Debug for ClientBuilder {
             .field("base_url", &self.base_url.as_ref().map(|_| "[set]"))
             .field("timeout", &self.timeout)
             .field("connect_timeout", &self.connect_timeout)
-            .field("max_retries", &self.max_retries)
+            .field("retry", &self.retry)
             .field("max_response_bytes", &self.max_response_bytes)
             .field("user_agent", &self.user_agent)
             .finish()
@@ -157,9 +164,18 @@ impl ClientBuilder {
     }
 
     /// Retries of idempotent requests on 408/429/502/503/504 and connection
-    /// failures. Default 2; 0 disables retries.
+    /// failures. Default 2; 0 disables retries. The same as setting
+    /// [`RetryPolicy::max_retries`] on the current [`Self::retry_policy`].
     pub fn max_retries(mut self, retries: u32) -> Self {
-        self.max_retries = retries;
+        self.retry = self.retry.max_retries(retries);
+        self
+    }
+
+    /// How requests are repeated: API calls, and the dataset and Fleet
+    /// uploads made through this client (see [`crate::retry`] for the
+    /// table). Replaces the whole policy, an earlier `max_retries` included.
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
         self
     }
 
@@ -210,15 +226,11 @@ impl ClientBuilder {
             .unwrap_or_else(|| config::DEFAULT_BASE_URL.to_owned());
         let base = config::parse_base_url(&raw_base, allow_insecure)?;
         let http = self.http_client(&base)?;
-        let retry = RetryPolicy {
-            max_retries: self.max_retries,
-            ..RetryPolicy::default()
-        };
         let runtime = Runtime(Arc::new(Shared {
             api_key,
             origin: base.origin.clone(),
             base_path: base.path.clone(),
-            retry,
+            retry: self.retry,
             max_response_bytes: self.max_response_bytes,
             rate_limit: Default::default(),
         }));

@@ -232,15 +232,14 @@ impl Error {
         }
     }
 
-    /// Whether retrying the same request later may succeed.
+    /// Whether retrying the same request later may succeed, by the rules of
+    /// [`crate::retry`]: for an API error its status (408, 429, 502, 503,
+    /// 504) or a transport failure; for an upload error the storage rule.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::Transport { source, .. } => {
-                source.is_connect() || source.is_timeout() || source.is_body() || source.is_decode()
-            }
-            Self::RateLimited { .. } => true,
+            Self::Transport { source, .. } => crate::retry::transport(source),
             Self::Upload(e) => e.is_retryable(),
-            other => matches!(other.status(), Some(408 | 502 | 503 | 504)),
+            other => other.status().is_some_and(crate::retry::api_status),
         }
     }
 
@@ -281,8 +280,7 @@ impl Error {
         // Boxed so that `Result<T, Error>` stays small on the happy path.
         let error = Box::new(error);
         let int = |k: &str| error.body.as_ref()?.get(k)?.as_u64();
-        let status = reqwest::StatusCode::from_u16(error.status).ok();
-        let told_to_wait = status.is_some_and(crate::retry::is_retryable_status)
+        let told_to_wait = crate::retry::api_status(error.status)
             && matches!(
                 crate::retry::server_wait(retry_after),
                 crate::retry::ServerWait::TooLong(_)

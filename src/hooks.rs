@@ -91,64 +91,55 @@ impl Trace {
 }
 
 impl Client {
+    /// Sends `request`, repeating it by the API plane's rules when it can
+    /// be sent again (an idempotent method and a body held in memory).
     async fn send_with_retries(
         &self,
         request: reqwest::Request,
         trace: Option<&Trace>,
     ) -> reqwest::Result<reqwest::Response> {
-        let runtime = self.inner();
-        let shared = runtime.shared();
-        let retryable = retry::is_idempotent(request.method());
-        let mut current = request;
-        let mut attempt: u32 = 0;
-        loop {
-            // Keep a copy only when another try is possible (a streaming body
-            // cannot be copied, and then is sent once).
-            let spare = if retryable && attempt < shared.retry.max_retries {
-                current.try_clone()
-            } else {
-                None
-            };
-            let result = self.client().execute(current).await;
-            if let Some(trace) = trace {
-                let status = result.as_ref().ok().map(|r| r.status().as_u16());
-                trace.attempt(attempt, status);
-            }
-            // A 2xx body is read here, inside the loop, so that a body that
-            // breaks off is retried like any other transport failure.
-            let result = match result {
-                Ok(response) => {
-                    runtime.record_rate_limit(response.headers());
-                    if response.status().is_success() {
-                        self.buffered(response).await
-                    } else {
-                        Ok(response)
+        let policy = self.inner().shared().retry;
+        let repeatable = retry::is_idempotent(request.method()) && policy.max_retries > 0;
+        let template = repeatable.then(|| Template::of(&request)).flatten();
+        let result = match template {
+            Some(template) => {
+                let template = &template;
+                // The first attempt sends the original; later ones a copy.
+                let mut first = Some(request);
+                retry::run(&policy, retry::Plane::Api, |attempt| {
+                    let request = first.take().unwrap_or_else(|| template.copy());
+                    async move {
+                        let result = self.attempt(request, attempt, trace).await;
+                        let verdict = retry::api(&template.method, &result);
+                        (result, verdict)
                     }
-                }
-                Err(e) => Err(e),
-            };
-            let delay = match &result {
-                Ok(response) => retry::is_retryable_status(response.status())
-                    .then(|| shared.retry.delay(attempt, Some(response.headers())))
-                    .flatten(),
-                Err(e) => retry::is_retryable_error(e)
-                    .then(|| shared.retry.delay(attempt, None))
-                    .flatten(),
-            };
-            match (delay, spare) {
-                (Some(delay), Some(spare)) => {
-                    tracing::debug!(
-                        attempt = attempt + 1,
-                        delay_ms = delay.as_millis() as u64,
-                        "retrying"
-                    );
-                    // Boxed: a rare state that would otherwise enlarge every call's future.
-                    Box::pin(tokio::time::sleep(delay)).await;
-                    current = spare;
-                    attempt += 1;
-                }
-                _ => return self.finish(result).await,
+                })
+                .await
             }
+            None => self.attempt(request, 0, trace).await,
+        };
+        self.finish(result).await
+    }
+
+    /// One attempt. A 2xx body is read here, so that a body that breaks off
+    /// is retried like any other transport failure.
+    async fn attempt(
+        &self,
+        request: reqwest::Request,
+        attempt: u32,
+        trace: Option<&Trace>,
+    ) -> reqwest::Result<reqwest::Response> {
+        let result = self.client().execute(request).await;
+        if let Some(trace) = trace {
+            let status = result.as_ref().ok().map(|r| r.status().as_u16());
+            trace.attempt(attempt, status);
+        }
+        let response = result?;
+        self.inner().record_rate_limit(response.headers());
+        if response.status().is_success() {
+            self.buffered(response).await
+        } else {
+            Ok(response)
         }
     }
 
@@ -199,5 +190,45 @@ impl Client {
             }
             other => other,
         }
+    }
+}
+
+/// The parts of a request that is sent again on a retry, its body held as
+/// bytes, so that every attempt gets its own copy.
+struct Template {
+    method: reqwest::Method,
+    url: url::Url,
+    headers: reqwest::header::HeaderMap,
+    body: Option<Bytes>,
+    timeout: Option<std::time::Duration>,
+    version: reqwest::Version,
+}
+
+impl Template {
+    /// The template of `request`; `None` when its body is a stream, which
+    /// cannot be sent twice.
+    fn of(request: &reqwest::Request) -> Option<Self> {
+        let body = match request.body() {
+            Some(body) => Some(Bytes::copy_from_slice(body.as_bytes()?)),
+            None => None,
+        };
+        Some(Self {
+            method: request.method().clone(),
+            url: request.url().clone(),
+            headers: request.headers().clone(),
+            body,
+            timeout: request.timeout().copied(),
+            version: request.version(),
+        })
+    }
+
+    /// A request to send, equal to the original.
+    fn copy(&self) -> reqwest::Request {
+        let mut request = reqwest::Request::new(self.method.clone(), self.url.clone());
+        *request.headers_mut() = self.headers.clone();
+        *request.body_mut() = self.body.clone().map(reqwest::Body::from);
+        *request.timeout_mut() = self.timeout;
+        *request.version_mut() = self.version;
+        request
     }
 }

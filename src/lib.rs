@@ -20,7 +20,7 @@ pub mod pagination;
 mod rate_limit;
 pub mod redact;
 pub mod resolver;
-mod retry;
+pub mod retry;
 mod routes;
 mod runtime;
 mod scrub;

@@ -43,7 +43,7 @@ impl fmt::Debug for Runtime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Runtime")
             .field("api_key", &self.0.api_key)
-            .field("max_retries", &self.0.retry.max_retries)
+            .field("retry", &self.0.retry)
             .finish_non_exhaustive()
     }
 }

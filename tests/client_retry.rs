@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant, SystemTime};
 
-use avala::Error;
+use avala::{retry::RetryPolicy, Error};
 use common::{assert_logs_clean, client_with, expect_err, hits, KEY};
 use wiremock::{matchers::any, Mock, MockServer, ResponseTemplate};
 
@@ -44,9 +44,15 @@ fn status(code: u16) -> ResponseTemplate {
         .set_body_json(serde_json::json!({"detail": format!("status {code}")}))
 }
 
-/// A retryable status whose `Retry-After: 0` keeps the test fast.
+/// A retryable status whose `Retry-After: 0` asks for no wait of its own.
 fn quick(code: u16) -> ResponseTemplate {
     status(code).insert_header("Retry-After", "0")
+}
+
+/// A policy whose backoff steps are 1 ms, for tests that count attempts.
+fn fast() -> RetryPolicy {
+    let step = Duration::from_millis(1);
+    RetryPolicy::default().base_delay(step).max_delay(step)
 }
 
 fn ok_dataset() -> ResponseTemplate {
@@ -66,9 +72,10 @@ async fn get_put_delete_are_retried_max_retries_times() {
     assert!(matches!(err, Error::Server(_)), "{err:?}");
     assert_eq!(err.status(), Some(503));
     assert_eq!(hits(&server).await, 3, "default max_retries is 2");
-    // Two backoff steps (≥ 100 ms and ≥ 200 ms with jitter) were waited.
+    // Two backoff steps of the default policy (≥ 250 ms and ≥ 500 ms with
+    // jitter) were waited.
     assert!(
-        started.elapsed() >= Duration::from_millis(300),
+        started.elapsed() >= Duration::from_millis(750),
         "{:?}",
         started.elapsed()
     );
@@ -113,7 +120,7 @@ async fn get_put_delete_are_retried_max_retries_times() {
 async fn max_retries_sets_the_number_of_tries() {
     for (retries, expected) in [(0, 1), (1, 2), (3, 4)] {
         let server = server_answering(quick(503)).await;
-        let client = client_with(&server, |b| b.max_retries(retries));
+        let client = client_with(&server, |b| b.retry_policy(fast()).max_retries(retries));
         let err = expect_err(client.get_dataset().uid("d1").send().await);
         assert_eq!(err.status(), Some(503));
         assert_eq!(hits(&server).await, expected, "max_retries({retries})");
@@ -153,7 +160,7 @@ async fn post_and_patch_are_never_repeated() {
 async fn retryable_statuses_are_408_429_502_503_504() {
     for code in [408, 429, 502, 503, 504] {
         let server = server_answering_then(quick(code), 1, ok_dataset()).await;
-        let client = client_with(&server, |b| b);
+        let client = client_with(&server, |b| b.retry_policy(fast()));
         let dataset = client.get_dataset().uid("d1").send().await.unwrap();
         assert_eq!(dataset.uid, "d1");
         assert_eq!(hits(&server).await, 2, "{code} then 200");
@@ -175,7 +182,7 @@ async fn a_persistent_429_ends_as_rate_limited_with_retry_after() {
             .insert_header("Retry-After", "0"),
     )
     .await;
-    let client = client_with(&server, |b| b);
+    let client = client_with(&server, |b| b.retry_policy(fast()));
     let err = expect_err(client.get_dataset().uid("d1").send().await);
     assert!(
         matches!(err, Error::RateLimited { retry_after: Some(d), .. } if d == Duration::ZERO),
@@ -266,7 +273,7 @@ async fn a_503_asking_for_a_wait_past_the_cap_is_rate_limited_with_the_value() {
     );
     // Within the cap, a 503 that persists stays a server error.
     let server = server_answering(quick(503)).await;
-    let client = client_with(&server, |b| b.max_retries(1));
+    let client = client_with(&server, |b| b.retry_policy(fast()).max_retries(1));
     let err = expect_err(client.get_dataset().uid("d1").send().await);
     assert!(matches!(err, Error::Server(_)), "{err:?}");
 }
@@ -297,7 +304,7 @@ async fn a_connection_failure_is_retried_for_get_and_ends_as_transport() {
     assert!(err.message().contains("connect"), "{}", err.message());
     assert_eq!(retry_events("closed-port-get"), 2, "{}", common::logs());
     assert!(
-        elapsed >= Duration::from_millis(300),
+        elapsed >= Duration::from_millis(750),
         "two backoff steps: {elapsed:?}"
     );
 
@@ -371,7 +378,7 @@ async fn each_request_has_one_span_with_operation_method_path_status_and_attempt
         .respond_with(ResponseTemplate::new(503).insert_header("retry-after", "0"))
         .mount(&server)
         .await;
-    let client = client_with(&server, |b| b.max_retries(1));
+    let client = client_with(&server, |b| b.retry_policy(fast()).max_retries(1));
     expect_err(client.get_dataset().uid("span-fields").send().await);
     // The `retrying` event is logged inside the span, after the first
     // attempt's fields were recorded.
@@ -391,5 +398,64 @@ async fn each_request_has_one_span_with_operation_method_path_status_and_attempt
     ] {
         assert!(line.contains(field), "{field} missing from: {line}");
     }
+    assert_logs_clean();
+}
+
+#[tokio::test]
+async fn retry_policy_and_max_retries_compose_in_call_order() {
+    // `max_retries` edits the current policy; `retry_policy` replaces it.
+    for (label, configure, expected) in [
+        (
+            "policy with 4",
+            (|b| b.retry_policy(fast().max_retries(4)))
+                as fn(avala::ClientBuilder) -> avala::ClientBuilder,
+            5,
+        ),
+        (
+            "policy then 0",
+            |b| b.retry_policy(fast()).max_retries(0),
+            1,
+        ),
+        (
+            "5 then policy",
+            |b| b.max_retries(5).retry_policy(fast()),
+            3,
+        ),
+    ] {
+        let server = server_answering(quick(503)).await;
+        let client = client_with(&server, configure);
+        expect_err(client.get_dataset().uid("d1").send().await);
+        assert_eq!(hits(&server).await, expected, "{label}");
+    }
+}
+
+/// The `delay_ms` of each `retrying` event of the request whose path
+/// contains `marker`.
+fn retry_delays(marker: &str) -> Vec<u64> {
+    common::logs()
+        .lines()
+        .filter(|l| l.contains(marker) && l.contains("retrying"))
+        .filter_map(|l| {
+            l.split("delay_ms=")
+                .nth(1)?
+                .split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_retry_after_of_zero_is_a_floor_under_the_default_backoff() {
+    // §8: the server's wait counts "if that is longer"; a 0 does not skip
+    // the backoff, whose first step with the default policy is 250–500 ms.
+    common::init();
+    let server = server_answering_then(quick(503), 1, ok_dataset()).await;
+    let client = client_with(&server, |b| b);
+    client.get_dataset().uid("floor-zero").send().await.unwrap();
+    let delays = retry_delays("floor-zero");
+    assert_eq!(delays.len(), 1, "{}", common::logs());
+    assert!((250..=500).contains(&delays[0]), "{delays:?}");
     assert_logs_clean();
 }

@@ -432,7 +432,7 @@ async fn a_withdrawn_pinned_revision_says_so_with_410() {
     integrity(&err);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn rate_limits_are_retried_three_times() {
     let (mock, _) = start().await;
     let busy = || Fault::status(429).header("Retry-After", "0");

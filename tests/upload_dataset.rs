@@ -17,8 +17,11 @@ use sha2::{Digest, Sha256};
 
 const MIB: usize = 1024 * 1024;
 
+#[path = "common/fast_retry.rs"]
+mod fast_retry;
 #[path = "common/tempdir.rs"]
 mod tempdir;
+use fast_retry::fast;
 use tempdir::TempDir;
 
 fn sha(bytes: &[u8]) -> String {
@@ -330,11 +333,9 @@ async fn a_503_then_success_presigns_again() {
             Fault::status(503).header("Retry-After", "0"),
         )
         .times(1);
-    let report = mock
-        .client()
+    let report = fast(&mock)
         .upload_files("retry", [(dir.path().join("a.jpg"), "a.jpg".to_owned())])
         .state_dir(state.path())
-        .retry_unit(Duration::from_millis(1))
         .send()
         .await
         .unwrap();
@@ -360,11 +361,9 @@ async fn a_connection_dropped_mid_part_is_retried() {
     mock.storage()
         .fault(StorageRoute::Part, Fault::drop_connection())
         .times(1);
-    let report = mock
-        .client()
+    let report = fast(&mock)
         .upload_files("drop", [(dir.path().join("v.mp4"), "v.mp4".to_owned())])
         .state_dir(state.path())
-        .retry_unit(Duration::from_millis(1))
         .send()
         .await
         .unwrap();
@@ -390,12 +389,10 @@ async fn a_413_at_presign_is_quota_exceeded_at_once() {
     dir.file("a.jpg", 100);
     let files = || [(dir.path().join("a.jpg"), "a.jpg".to_owned())];
     mock.uploads().quota(150, 100);
-    let e = mock
-        .client()
+    let e = fast(&mock)
         .upload_files("q", files())
         .state_dir(state.path())
         .check_quota(false)
-        .retry_unit(Duration::from_millis(1))
         .send()
         .await
         .unwrap_err();
@@ -751,10 +748,9 @@ async fn a_stalled_send_and_a_silent_storage_end() {
     );
     let started = std::time::Instant::now();
     let e = upload_err(
-        mock.client()
+        fast(&mock)
             .upload_files("stall", files())
             .state_dir(state.path())
-            .retry_unit(Duration::from_millis(1))
             .storage_timeouts(Duration::from_millis(300), Duration::from_secs(60))
             .send()
             .await,
@@ -778,14 +774,12 @@ async fn a_stalled_send_and_a_silent_storage_end() {
     mock.storage()
         .fault(StorageRoute::Put, Fault::delay(Duration::from_secs(5)))
         .times(1);
-    let report = mock
-        .client()
+    let report = fast(&mock)
         .upload_files(
             "silent",
             [(dir.path().join("small.bin"), "small.bin".to_owned())],
         )
         .state_dir(state.path())
-        .retry_unit(Duration::from_millis(1))
         .storage_timeouts(Duration::from_secs(60), Duration::from_secs(1))
         .send()
         .await
@@ -1020,10 +1014,9 @@ async fn a_lost_answer_to_complete_is_resumed_from_the_completed_presign() {
         let a = dir.file("a.bin", 6 * MIB);
         let files = || [(dir.path().join("a.bin"), "a.bin".to_owned())];
         let upload = || {
-            mock.client()
+            fast(&mock)
                 .upload_files("lost", files())
                 .state_dir(state.path())
-                .retry_unit(Duration::from_millis(1))
         };
         // The server commits each `complete`, but its answers are lost: the
         // first run ends after its attempts.
@@ -1096,10 +1089,9 @@ async fn a_412_to_a_put_without_the_precondition_is_not_already_there() {
     );
     mock.storage().fault(StorageRoute::Sink, Fault::status(412));
     let e = upload_err(
-        mock.client()
+        fast(&mock)
             .upload_files("pre", [(dir.path().join("a.jpg"), "a.jpg".to_owned())])
             .state_dir(state.path())
-            .retry_unit(Duration::from_millis(1))
             .send()
             .await,
     );
@@ -1287,4 +1279,27 @@ async fn links_and_special_files_met_by_the_walk_are_reported_not_sent() {
         ]
     );
     assert_eq!(stored(&mock, "Walk"), expected(&[("a.jpg", &a)]));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_api_500_during_an_upload_is_not_repeated_as_for_any_call() {
+    // Issue 20: one API rule. A 500 is an answer the API would give again:
+    // the upload used to repeat it where `Error::is_retryable` said no.
+    let mock = MockServer::start().await;
+    mock.uploads().mode(UploadMode::Put);
+    let (dir, state) = (TempDir::new(), TempDir::new());
+    dir.file("a.jpg", 100);
+    mock.fault("create_manual_upload_url", Fault::status(500))
+        .times(1);
+    let e = mock
+        .client()
+        .upload_files("five", [(dir.path().join("a.jpg"), "a.jpg".to_owned())])
+        .state_dir(state.path())
+        .send()
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Server(_)), "{e:?}");
+    assert!(!e.is_retryable());
+    assert_eq!(mock.hits("create_manual_upload_url"), 1);
+    assert_eq!(mock.hits("storage.put"), 0);
 }

@@ -17,6 +17,10 @@ use avala::{
 };
 use sha2::{Digest, Sha256};
 
+#[path = "common/fast_retry.rs"]
+mod fast_retry;
+use fast_retry::fast;
+
 const MIB: u64 = 1024 * 1024;
 const PART: u64 = 64 * MIB;
 const RECORDING: &str = "0f8fad5b-d9cb-469f-a165-70867728950e";
@@ -84,10 +88,9 @@ fn sha_of(path: &Path) -> String {
 
 /// An upload of `dir` to the mock with test timings.
 fn upload(mock: &MockServer, dir: &TempDir, state: &TempDir) -> ManagedRecordingUpload {
-    mock.client()
+    fast(mock)
         .upload_managed_recording(RECORDING, dir.path())
         .state_dir(state.path())
-        .retry_unit(Duration::from_millis(1))
         .poll_interval(Duration::from_millis(10))
 }
 
@@ -551,10 +554,9 @@ async fn legacy_and_managed_receipts_of_one_recording_share_a_state_dir() {
         .fault(StorageRoute::Fleet, Fault::status(403))
         .times(1);
     let legacy = || {
-        mock.client()
+        fast(&mock)
             .upload_recording(RECORDING, dir.path())
             .state_dir(state.path())
-            .retry_unit(Duration::from_millis(1))
     };
     legacy().send().await.unwrap_err();
     // A managed run of the same recording in the same directory has its own.

@@ -82,6 +82,7 @@ impl fmt::Debug for Resolver {
 pub struct ResolverBuilder {
     base_url: String,
     timeout: Duration,
+    retry: crate::retry::RetryPolicy,
     allow_insecure_loopback: bool,
 }
 
@@ -90,6 +91,7 @@ impl Default for ResolverBuilder {
         Self {
             base_url: config::DEFAULT_BASE_URL.to_owned(),
             timeout: Duration::from_secs(30),
+            retry: crate::retry::RetryPolicy::default(),
             allow_insecure_loopback: false,
         }
     }
@@ -113,6 +115,14 @@ impl ResolverBuilder {
         self
     }
 
+    /// How a rate-limited (429) request is repeated: the backoff curve of
+    /// `policy` (see [`crate::retry`]); its `max_retries` is for API calls
+    /// and does not apply here.
+    pub fn retry_policy(mut self, policy: crate::retry::RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
     #[cfg(feature = "mock")]
     pub(crate) fn allow_insecure_loopback(mut self) -> Self {
         self.allow_insecure_loopback = true;
@@ -127,7 +137,7 @@ impl ResolverBuilder {
                 .is_some_and(|v| config::is_truthy(&v));
         let base = config::parse_base_url(&self.base_url, allow_insecure)?;
         Ok(Resolver {
-            transport: Transport::new(base, self.timeout)?,
+            transport: Transport::new(base, self.timeout, self.retry)?,
         })
     }
 }

@@ -5,7 +5,10 @@
 //! The generated client is not used on purpose: it exists to attach the API
 //! key, and a resolver must not even hold one.
 
-use std::time::Duration;
+use std::{
+    sync::atomic::{AtomicBool, Ordering},
+    time::Duration,
+};
 
 use bytes::Bytes;
 use reqwest::{header, Method, StatusCode};
@@ -15,12 +18,15 @@ use super::{
     reference::Reference,
 };
 use crate::capture::MAX_ERROR_BODY;
-use crate::{config::BaseUrl, error::ResponseFacts, ApiError, Error, Result};
+use crate::{
+    config::BaseUrl,
+    error::ResponseFacts,
+    retry::{self, RetryPolicy},
+    ApiError, Error, Result,
+};
 
 /// The most a resolver JSON document may weigh.
 pub(crate) const MAX_DOCUMENT: usize = crate::body::DEFAULT_MAX_RESPONSE_BYTES as usize;
-/// Retries of a 429 (§8: up to 3).
-const RATE_LIMIT_RETRIES: u32 = 3;
 
 /// The HTTP side of a resolver.
 #[derive(Debug, Clone)]
@@ -28,6 +34,8 @@ pub(crate) struct Transport {
     pub(crate) http: reqwest::Client,
     pub(crate) base: BaseUrl,
     pub(crate) timeout: Duration,
+    /// How a 429 is repeated (the resolver plane of [`crate::retry`]).
+    pub(crate) retry: RetryPolicy,
 }
 
 /// A 2xx JSON document and the response's `Date` header.
@@ -37,7 +45,7 @@ pub(crate) struct Document {
 }
 
 impl Transport {
-    pub(crate) fn new(base: BaseUrl, timeout: Duration) -> Result<Self> {
+    pub(crate) fn new(base: BaseUrl, timeout: Duration, retry: RetryPolicy) -> Result<Self> {
         let http = reqwest::Client::builder()
             .https_only(base.https)
             .redirect(reqwest::redirect::Policy::none())
@@ -51,15 +59,16 @@ impl Transport {
             http,
             base,
             timeout,
+            retry,
         })
     }
 
     /// `method` on `path` (below the API root) with `query`, returning the
-    /// 2xx body. 429 is retried up to 3 times after its `Retry-After`
-    /// (else `min(2^n, 30)` s); one past the SDK's cap (60 s, unlike
-    /// Python's 300 s) is not waited for: the `RateLimited` error carries
-    /// it. A POST that gets 405 is sent once more as GET; a 410 names the
-    /// withdrawn revision when `reference` pins one.
+    /// 2xx body. A 429 is repeated by the resolver plane of [`crate::retry`]
+    /// (3 retries; a `Retry-After` past the SDK's 60 s cap, unlike Python's
+    /// 300 s, is not waited for: the `RateLimited` error carries it). A POST
+    /// that gets 405 is sent once more as GET; a 410 names the withdrawn
+    /// revision when `reference` pins one.
     pub(crate) async fn call(
         &self,
         method: Method,
@@ -68,66 +77,65 @@ impl Transport {
         reference: Option<&Reference>,
     ) -> Result<Document> {
         let url = format!("{}{path}", self.base.text);
-        let mut method = method;
-        let mut attempt = 0;
+        // An older server answers the grant's POST with 405: from then on
+        // the same resource is asked for with GET.
+        let as_get = AtomicBool::new(false);
+        let response = retry::run(&self.retry, retry::Plane::Resolver, |_| async {
+            let result = self.send(&method, &url, query, &as_get).await;
+            let verdict = match &result {
+                Ok(response) => retry::resolver(response.status(), response.headers()),
+                Err(_) => retry::Verdict::Done,
+            };
+            (result, verdict)
+        })
+        .await?;
+        let status = response.status();
+        if status == StatusCode::GONE {
+            return Err(withdrawn(response, reference).await);
+        }
+        if !status.is_success() {
+            return Err(failure(response).await);
+        }
+        let date = response
+            .headers()
+            .get(header::DATE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = read_bounded(response, MAX_DOCUMENT).await?.ok_or_else(|| {
+            integrity(format!("a resolver document exceeds {MAX_DOCUMENT} bytes"))
+        })?;
+        Ok(Document { body, date })
+    }
+
+    /// One attempt with `method`, or GET once a POST got 405 (then at once).
+    async fn send(
+        &self,
+        method: &Method,
+        url: &str,
+        query: &[(&str, String)],
+        as_get: &AtomicBool,
+    ) -> Result<reqwest::Response> {
         loop {
+            let method = if as_get.load(Ordering::Relaxed) {
+                Method::GET
+            } else {
+                method.clone()
+            };
             let response = self
                 .http
-                .request(method.clone(), &url)
+                .request(method.clone(), url)
                 .query(query)
                 .header(header::ACCEPT, "application/json")
                 .timeout(self.timeout)
                 .send()
                 .await
                 .map_err(transport)?;
-            let status = response.status();
-            if status == StatusCode::METHOD_NOT_ALLOWED && method == Method::POST {
-                // An older server: the same grant resource, as GET (once).
-                method = Method::GET;
+            if method == Method::POST && response.status() == StatusCode::METHOD_NOT_ALLOWED {
+                as_get.store(true, Ordering::Relaxed);
                 continue;
             }
-            let delay = (status == StatusCode::TOO_MANY_REQUESTS && attempt < RATE_LIMIT_RETRIES)
-                .then(|| rate_limit_delay(response.headers(), attempt))
-                .flatten();
-            if let Some(delay) = delay {
-                drop(response);
-                tracing::debug!(
-                    attempt = attempt + 1,
-                    delay_ms = delay.as_millis() as u64,
-                    "resolver: rate limited, retrying"
-                );
-                tokio::time::sleep(delay).await;
-                attempt += 1;
-                continue;
-            }
-            if status == StatusCode::GONE {
-                return Err(withdrawn(response, reference).await);
-            }
-            if !status.is_success() {
-                return Err(failure(response).await);
-            }
-            let date = response
-                .headers()
-                .get(header::DATE)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
-            let body = read_bounded(response, MAX_DOCUMENT).await?.ok_or_else(|| {
-                integrity(format!("a resolver document exceeds {MAX_DOCUMENT} bytes"))
-            })?;
-            return Ok(Document { body, date });
+            return Ok(response);
         }
-    }
-}
-
-/// The wait before retry `attempt` (0-based) of a 429: `Retry-After`
-/// (seconds or HTTP date), else `min(2^attempt, 30)` s; `None` when the
-/// server asked for more than the SDK ever waits.
-fn rate_limit_delay(headers: &header::HeaderMap, attempt: u32) -> Option<Duration> {
-    use crate::retry::{retry_after, server_wait, ServerWait};
-    match server_wait(retry_after(headers)) {
-        ServerWait::TooLong(_) => None,
-        ServerWait::Wait(wait) => Some(wait),
-        ServerWait::Unset => Some(Duration::from_secs(2u64.saturating_pow(attempt).min(30))),
     }
 }
 
@@ -185,25 +193,5 @@ async fn withdrawn(mut response: reqwest::Response, reference: Option<&Reference
         _ => integrity(
             "HTTP 410 for a reference that does not pin the withdrawn revision (an alias cannot be withdrawn)",
         ),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rate_limit_delays_have_a_fallback_and_end_past_the_cap() {
-        let secs = |s| Some(Duration::from_secs(s));
-        let mut h = header::HeaderMap::new();
-        assert_eq!(rate_limit_delay(&h, 0), secs(1));
-        assert_eq!(rate_limit_delay(&h, 2), secs(4));
-        assert_eq!(rate_limit_delay(&h, 9), secs(30));
-        h.insert(header::RETRY_AFTER, "7".parse().unwrap());
-        assert_eq!(rate_limit_delay(&h, 0), secs(7));
-        h.insert(header::RETRY_AFTER, "60".parse().unwrap());
-        assert_eq!(rate_limit_delay(&h, 0), secs(60));
-        h.insert(header::RETRY_AFTER, "3600".parse().unwrap());
-        assert_eq!(rate_limit_delay(&h, 0), None);
     }
 }

@@ -124,23 +124,12 @@ pub enum UploadError {
 }
 
 impl UploadError {
-    /// The storage's `Retry-After`, when it answered with one.
-    pub(crate) fn retry_after(&self) -> Option<Duration> {
-        match self {
-            Self::Storage { retry_after, .. } => *retry_after,
-            _ => None,
-        }
-    }
-
-    /// Whether another attempt of the same file may succeed (§8: transport
-    /// failures, timeouts, 408, 429 and any 5xx; and a 412 the request did
-    /// not ask for, which a new presigned URL may clear).
+    /// Whether another attempt of the same file may succeed: the storage
+    /// plane's rule of [`crate::retry`] (transport failures, 408, 429, any
+    /// 5xx, and a 412 the request did not ask for, which a new presigned URL
+    /// may clear).
     pub fn is_retryable(&self) -> bool {
-        match self {
-            Self::Storage { status, .. } => matches!(status, 408 | 412 | 429 | 500..),
-            Self::StorageTransport { .. } => true,
-            _ => false,
-        }
+        crate::retry::storage(self) != crate::retry::Verdict::Done
     }
 }
 

@@ -86,7 +86,6 @@
 //!     .client()
 //!     .upload_files("My dataset", [(dir.join("a.jpg"), "images/a.jpg".to_owned())])
 //!     .state_dir(dir.join("state"))
-//!     # .retry_unit(std::time::Duration::from_millis(1))
 //!     .send()
 //!     .await?;
 //! assert_eq!((report.files_sent, report.bytes_sent), (1, 10));

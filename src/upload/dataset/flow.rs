@@ -3,7 +3,6 @@
 use std::{
     collections::HashMap,
     sync::atomic::{AtomicU64, Ordering},
-    time::Duration,
 };
 
 use super::{slug, DatasetUpload, FileUpload, Options, UploadReport};
@@ -18,8 +17,6 @@ use crate::upload::{
 };
 use crate::{generated::open_enums::ManualUploadMethod, retry, types, Client, Error, Result};
 
-/// Attempts per file (§8).
-const ATTEMPTS: u32 = 8;
 /// Multipart geometry limits (§9.1, models.md `ManualUploadTarget`).
 const MIN_PART: u64 = 5 * 1024 * 1024;
 const MAX_PART: u64 = 128 * 1024 * 1024;
@@ -229,7 +226,6 @@ async fn transfer(
         dataset_name,
         org,
         batch: &batch,
-        retry_unit: options.retry_unit,
         progress: &progress,
     };
     let sent = parallel::each(
@@ -269,7 +265,6 @@ struct Run<'a> {
     dataset_name: &'a str,
     org: Option<&'a str>,
     batch: &'a str,
-    retry_unit: Duration,
     progress: &'a Totals,
 }
 
@@ -283,40 +278,25 @@ enum Outcome {
 
 impl Run<'_> {
     /// Step 4 for one file: opened once (every attempt sends from that
-    /// handle), then up to 8 attempts, each presigning again.
+    /// handle), then up to 8 attempts (the dataset plane of
+    /// [`crate::retry`]), each presigning again.
     async fn file<'f>(&self, file: &'f LocalFile) -> Result<&'f LocalFile> {
         let source = Source::open(&file.local, file.stamp, Some(file.device))?;
         let credited = AtomicU64::new(0);
-        let mut attempt = 0;
-        loop {
-            self.progress.emit(
-                &file.remote,
-                ProgressEvent::Started {
-                    size: file.stamp.size,
-                },
-            );
-            match self.attempt(file, &source, &credited).await {
-                Ok(outcome) => {
-                    let skipped = matches!(outcome, Outcome::AlreadyThere);
-                    self.progress.finish(
-                        &file.remote,
-                        file.stamp.size,
-                        credited.load(Ordering::SeqCst),
-                        skipped,
-                    );
-                    return Ok(file);
-                }
-                Err(e) if retryable(&e) && attempt + 1 < ATTEMPTS => {
-                    let Some(delay) = retry_delay(self.retry_unit, attempt, &e) else {
-                        return Err(e);
-                    };
-                    tracing::debug!(path = %file.remote, attempt = attempt + 1, delay_ms = delay.as_millis() as u64, error = %e, "retrying the file");
-                    tokio::time::sleep(delay).await;
-                    attempt += 1;
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        let size = file.stamp.size;
+        let policy = self.client.retry_policy();
+        let outcome = retry::run(&policy, retry::Plane::DatasetFile, |_| async {
+            self.progress
+                .emit(&file.remote, ProgressEvent::Started { size });
+            let result = self.attempt(file, &source, &credited).await;
+            let verdict = retry::workflow(&result);
+            (result, verdict)
+        })
+        .await?;
+        let skipped = matches!(outcome, Outcome::AlreadyThere);
+        let credited = credited.load(Ordering::SeqCst);
+        self.progress.finish(&file.remote, size, credited, skipped);
+        Ok(file)
     }
 
     /// One attempt: presign, then the transfer the answer asks for.
@@ -545,38 +525,6 @@ fn part_number(slice: &Slice, part_size: u64) -> i64 {
     (slice.offset / part_size + 1) as i64
 }
 
-/// §8: transport errors, timeouts, 408, 429 and any 5xx, on either plane.
-pub(crate) fn retryable(e: &Error) -> bool {
-    match e {
-        Error::Upload(u) => u.is_retryable(),
-        Error::Transport { .. } => true,
-        other => matches!(other.status(), Some(408 | 429 | 500..)),
-    }
-}
-
-/// The server's `Retry-After` behind `e` (API or storage), if any.
-fn retry_after(e: &Error) -> Option<Duration> {
-    match e {
-        Error::RateLimited { retry_after, .. } => *retry_after,
-        Error::Upload(u) => u.retry_after(),
-        _ => None,
-    }
-}
-
-/// The wait before attempt `attempt + 1` after `e`: `min(60, 2^n) + U(0,
-/// 1.5)` units, or the server's longer `Retry-After` (§8); `None` when the
-/// server asked for a wait past [`retry::MAX_SERVER_WAIT`], which is not
-/// waited for: `e` ends the upload, carrying the value.
-pub(crate) fn retry_delay(unit: Duration, attempt: u32, e: &Error) -> Option<Duration> {
-    retry::server_wait(retry_after(e)).at_least(backoff(unit, attempt))
-}
-
-/// `min(60, 2^n) + U(0, 1.5)` units (§8).
-fn backoff(unit: Duration, attempt: u32) -> Duration {
-    let steps = 2f64.powi(attempt.min(6) as i32).min(60.0) + fastrand::f64() * 1.5;
-    unit.mul_f64(steps)
-}
-
 /// The storage root of §9.1 step 1, or `None` when it cannot be learnt.
 async fn storage_root(client: &Client, org: Option<&str>) -> Option<String> {
     if let Some(org) = org {
@@ -649,42 +597,5 @@ mod tests {
         assert!(geometry(129 * mib, 1, 11 * mib as u64).is_err());
         assert!(geometry(5 * mib, 0, 0).is_err());
         assert!(geometry(-1, 1, 1).is_err());
-    }
-
-    #[test]
-    fn backoff_follows_section_8() {
-        let unit = Duration::from_secs(1);
-        for (attempt, floor) in [
-            (0, 1.0),
-            (1, 2.0),
-            (3, 8.0),
-            (6, 60.0),
-            (7, 60.0),
-            (30, 60.0),
-        ] {
-            let d = backoff(unit, attempt).as_secs_f64();
-            assert!(d >= floor && d <= floor + 1.5, "{attempt}: {d}");
-        }
-    }
-
-    #[test]
-    fn a_server_wait_is_a_floor_up_to_the_cap() {
-        let unit = Duration::from_secs(1);
-        let storage = |secs: u64| -> Error {
-            UploadError::Storage {
-                path: "a".into(),
-                status: 503,
-                body: String::new(),
-                retry_after: Some(Duration::from_secs(secs)),
-            }
-            .into()
-        };
-        assert_eq!(
-            retry_delay(unit, 0, &storage(45)),
-            Some(Duration::from_secs(45))
-        );
-        assert!(retry_delay(unit, 3, &storage(1)).unwrap() >= Duration::from_secs(8));
-        assert_eq!(retry_delay(unit, 0, &storage(61)), None);
-        assert_eq!(retry_delay(unit, 0, &storage(86_400)), None);
     }
 }

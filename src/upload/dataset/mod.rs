@@ -39,8 +39,6 @@ struct Options {
     check_quota: bool,
     state_dir: Option<PathBuf>,
     on_progress: Option<Callback>,
-    /// The retry delay unit: `min(60, 2^n) + U(0, 1.5)` of it (§8: 1 s).
-    retry_unit: Duration,
     timeouts: transfer::Timeouts,
 }
 
@@ -53,7 +51,6 @@ impl Default for Options {
             check_quota: true,
             state_dir: None,
             on_progress: None,
-            retry_unit: Duration::from_secs(1),
             timeouts: transfer::Timeouts::default(),
         }
     }
@@ -115,13 +112,6 @@ macro_rules! option_setters {
             F: Fn(&Progress) + Send + Sync + 'static,
         {
             self.options.on_progress = Some(Arc::new(f));
-            self
-        }
-
-        /// The unit of the retry delays (default 1 s); for tests.
-        #[doc(hidden)]
-        pub fn retry_unit(mut self, unit: Duration) -> Self {
-            self.options.retry_unit = unit;
             self
         }
 

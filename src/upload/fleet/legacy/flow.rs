@@ -39,9 +39,6 @@ const BATCH: usize = 100;
 /// Lifetime asked for the presigned URLs.
 const TTL_SECONDS: i64 = 3600;
 
-/// PUT attempts per file, and the sleeps between them in retry units (§8).
-const ATTEMPTS: u32 = 3;
-
 /// The whole flow: local checks, then the protocol; the receipts are
 /// written whatever the outcome.
 pub(super) async fn upload(up: RecordingUpload) -> Result<types::UploadStatusResponse> {
@@ -390,9 +387,9 @@ impl Run<'_> {
         loopback_http(&self.up.client)
     }
 
-    /// Step 4.2 for one file: up to 3 attempts (sleeping 1, then 2 units, or
-    /// the storage's longer `Retry-After`) on transport errors and
-    /// 429/500/502/503/504; the ETag is the receipt.
+    /// Step 4.2 for one file: up to 3 attempts (the Fleet plane of
+    /// [`crate::retry`]: the storage rule and the one backoff curve); the
+    /// ETag is the receipt.
     async fn put(&self, file: &RecordingFile, grant: &types::UploadUrlEntry) -> Result<String> {
         let mut headers: HashMap<String, String> = grant.headers.clone();
         if !headers
@@ -414,40 +411,31 @@ impl Run<'_> {
             len: file.stamp.size,
         };
         let size = file.stamp.size;
-        let mut attempt = 0;
-        loop {
-            source.unchanged()?;
+        let policy = self.up.client.retry_policy();
+        let etag = crate::retry::run(&policy, crate::retry::Plane::Fleet, |_| async {
+            if let Err(e) = source.unchanged() {
+                return (Err(Error::from(e)), crate::retry::Verdict::Done);
+            }
             self.progress
                 .emit(&file.path, ProgressEvent::Started { size });
-            match self
+            let result = self
                 .plane
                 .put_for_etag(&grant.put_url, &headers, &slice, &self.key)
-                .await
-            {
-                Ok(etag) => {
-                    source.unchanged()?;
-                    let etag = checks::etag(etag.as_deref()).map_err(|why| Error::UploadState {
-                        message: format!("PUT of `{}`: {why}; it was not confirmed. Keep the receipts and run the same upload again to send it again", file.path),
-                    })?;
-                    self.progress.sent(&file.path, size);
-                    self.progress.finish(&file.path, size, size, false);
-                    return Ok(etag);
-                }
-                Err(e) if retryable(&e) && attempt + 1 < ATTEMPTS => {
-                    // 1 then 2 units, or the storage's longer `Retry-After`;
-                    // one past the cap ends the run with its value.
-                    let ours = self.up.retry_unit * 2u32.pow(attempt);
-                    let server = crate::retry::server_wait(e.retry_after());
-                    let Some(delay) = server.at_least(ours) else {
-                        return Err(e.into());
-                    };
-                    tracing::debug!(path = %file.path, attempt = attempt + 1, delay_ms = delay.as_millis() as u64, error = %e, "retrying the PUT");
-                    tokio::time::sleep(delay).await;
-                    attempt += 1;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
+                .await;
+            let verdict = match &result {
+                Ok(_) => crate::retry::Verdict::Done,
+                Err(e) => crate::retry::storage(e),
+            };
+            (result.map_err(Error::from), verdict)
+        })
+        .await?;
+        source.unchanged()?;
+        let etag = checks::etag(etag.as_deref()).map_err(|why| Error::UploadState {
+            message: format!("PUT of `{}`: {why}; it was not confirmed. Keep the receipts and run the same upload again to send it again", file.path),
+        })?;
+        self.progress.sent(&file.path, size);
+        self.progress.finish(&file.path, size, size, false);
+        Ok(etag)
     }
 
     /// Every file still has the stamp it was hashed with.
@@ -553,15 +541,6 @@ fn unchanged(file: &RecordingFile) -> Result<()> {
     Ok(())
 }
 
-/// §8 for the Fleet PUT: transport errors and 429/500/502/503/504.
-fn retryable(e: &UploadError) -> bool {
-    match e {
-        UploadError::StorageTransport { .. } => true,
-        UploadError::Storage { status, .. } => matches!(status, 429 | 500 | 502 | 503 | 504),
-        _ => false,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::path::PathBuf;
@@ -597,26 +576,5 @@ mod tests {
             .to_string();
         assert!(e.contains("/rec/a/../b") && e.contains(".."), "{e}");
         assert!(check_local(source, &[]).is_err());
-    }
-
-    #[test]
-    fn only_transport_errors_and_the_listed_statuses_are_retried() {
-        let storage = |status| UploadError::Storage {
-            path: "a".into(),
-            status,
-            body: String::new(),
-            retry_after: None,
-        };
-        for status in [429, 500, 502, 503, 504] {
-            assert!(retryable(&storage(status)), "{status}");
-        }
-        for status in [400, 403, 408, 501, 505] {
-            assert!(!retryable(&storage(status)), "{status}");
-        }
-        assert!(retryable(&UploadError::StorageTransport {
-            path: "a".into(),
-            message: "reset".into()
-        }));
-        assert!(!retryable(&UploadError::FileChanged { path: "a".into() }));
     }
 }

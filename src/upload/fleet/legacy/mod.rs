@@ -38,7 +38,6 @@ pub struct RecordingUpload {
     on_progress: Option<Callback>,
     wait: Option<Duration>,
     wait_interval: Duration,
-    retry_unit: Duration,
     timeouts: Timeouts,
 }
 
@@ -102,14 +101,6 @@ impl RecordingUpload {
         self
     }
 
-    /// The unit of the PUT retry sleeps (1 then 2 units; default 1 s); for
-    /// tests.
-    #[doc(hidden)]
-    pub fn retry_unit(mut self, unit: Duration) -> Self {
-        self.retry_unit = unit;
-        self
-    }
-
     /// Uploads what the server has not confirmed, finalises, optionally
     /// waits, and returns the last upload status the server reported. On
     /// an error the receipts stay, so the same call again resumes.
@@ -138,7 +129,6 @@ impl Client {
             on_progress: None,
             wait: None,
             wait_interval: MAX_WAIT_INTERVAL,
-            retry_unit: Duration::from_secs(1),
             timeouts: Timeouts {
                 stall: PUT_TIMEOUT,
                 answer: PUT_TIMEOUT,

@@ -29,7 +29,6 @@ use crate::{
     },
     upload::{
         api_key,
-        dataset::flow::{retry_delay, retryable},
         fleet::{self, RecordingFile},
         inventory::Source,
         loopback_http,
@@ -41,8 +40,6 @@ use crate::{
 };
 
 const PROTOCOL: &str = "fleet-managed-mcap-v1";
-/// Attempts of the retryable calls (admit, parts, finalize; §8).
-const ATTEMPTS: u32 = 3;
 /// Progress listing budget (§9.3 step 4).
 const PAGE_PARTS: usize = 100;
 const PAGES: usize = 2;
@@ -87,7 +84,6 @@ pub(super) async fn run(up: ManagedRecordingUpload) -> Result<Status> {
         store: Mutex::new(store),
         tracker,
         workers,
-        retry_unit: up.retry_unit,
     };
 
     // 1. Admit once; later runs observe the status instead.
@@ -118,7 +114,6 @@ struct Session<'a> {
     store: Mutex<Store>,
     tracker: Totals,
     workers: usize,
-    retry_unit: Duration,
 }
 
 impl Session<'_> {
@@ -153,26 +148,23 @@ impl Session<'_> {
         Ok(())
     }
 
-    /// A retryable call (§8): 3 attempts, `min(60, 2^n) + U(0, 1.5)` units
-    /// apart, or a longer `Retry-After` (one past the cap ends the run).
+    /// A retryable call (admit, part grants, finalize): the
+    /// Fleet plane of [`crate::retry`], 3 attempts.
     async fn retried<T, F, Fut>(&self, mut call: F) -> Result<T>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T>>,
     {
-        let mut attempt = 0;
-        loop {
-            match call().await {
-                Err(e) if retryable(&e) && attempt + 1 < ATTEMPTS => {
-                    let Some(delay) = retry_delay(self.retry_unit, attempt, &e) else {
-                        return Err(e);
-                    };
-                    tokio::time::sleep(delay).await;
-                    attempt += 1;
-                }
-                result => return result,
+        let policy = self.client.retry_policy();
+        crate::retry::run(&policy, crate::retry::Plane::Fleet, |_| {
+            let attempt = call();
+            async {
+                let result = attempt.await;
+                let verdict = crate::retry::workflow(&result);
+                (result, verdict)
             }
-        }
+        })
+        .await
     }
 
     /// Step 1: the admit when the receipt has not learnt the files yet (the

@@ -59,8 +59,6 @@ pub struct ManagedRecordingUpload {
     wait: Duration,
     state_dir: Option<PathBuf>,
     on_progress: Option<Callback>,
-    /// The retry delay unit: `min(60, 2^n) + U(0, 1.5)` of it (§8: 1 s).
-    retry_unit: Duration,
     /// The publication wait's poll interval (§10.4: at most 2 s).
     poll_interval: Duration,
 }
@@ -95,13 +93,6 @@ impl ManagedRecordingUpload {
         F: Fn(&Progress) + Send + Sync + 'static,
     {
         self.on_progress = Some(Arc::new(f));
-        self
-    }
-
-    /// The unit of the retry delays (default 1 s); for tests.
-    #[doc(hidden)]
-    pub fn retry_unit(mut self, unit: Duration) -> Self {
-        self.retry_unit = unit;
         self
     }
 
@@ -159,7 +150,6 @@ impl Client {
             wait: Duration::ZERO,
             state_dir: None,
             on_progress: None,
-            retry_unit: Duration::from_secs(1),
             poll_interval: Duration::from_secs(2),
         }
     }

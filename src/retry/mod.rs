@@ -1,29 +1,43 @@
-//! Which requests are retried, how long to wait, and `Retry-After`.
+//! Which requests are repeated, how often, and how long the SDK waits in
+//! between: one [`RetryPolicy`], one classifier per plane, one loop.
 //!
-//! One rule for every wait a server chooses, in every plane (the API
-//! client, the storage data plane, the Fleet flows, the resolver):
-//! [`server_wait`]. A `Retry-After` up to [`MAX_SERVER_WAIT`] is waited for;
-//! a longer one is not waited at all: the loop ends at once with its error,
-//! which carries the server's value.
+//! | Plane | What is retried | Attempts | Backoff | Longest wait |
+//! |---|---|---|---|---|
+//! | API calls ([`crate::Client`]) | GET, HEAD, PUT, DELETE, OPTIONS answered 408, 429, 502, 503 or 504, or failing in transport (no connection, a timeout, a connection lost in flight); never POST or PATCH | 1 + `max_retries` (default 3) | `base · 2ⁿ` up to `max_delay`, times ½–1 | the larger of the step (default ≤ 30 s) and the server's `Retry-After` (≤ 60 s) |
+//! | Dataset upload, per file (presign, transfer, complete) | storage 408, 412, 429, any 5xx, a storage transport failure; the API steps on the API's statuses and transport failures, whatever their method (the protocol says they may repeat) | 8 | the same curve | the same |
+//! | Fleet uploads (a legacy PUT; a managed admit, part grant, finalisation) | as the dataset upload (a legacy PUT has no API step) | 3 | the same curve | the same |
+//! | Resolver | 429 only | 4 | the same curve | the same |
+//!
+//! With the default policy the curve is 500 ms, 1 s, 2 s, … up to 30 s,
+//! each step cut by a random factor between ½ and 1 (see
+//! [`RetryPolicy::default`] for why). A server's `Retry-After` (seconds or
+//! an HTTP date) is a floor on that step, up to [`MAX_SERVER_WAIT`] (60 s):
+//! a longer one is not waited for at all. The loop ends at once with the
+//! error, which carries the server's value (for the API,
+//! [`crate::Error::RateLimited`]'s `retry_after`). The longest single wait
+//! is therefore 60 s, whatever the server says.
+//!
+//! [`crate::Error::is_retryable`] and [`crate::upload::UploadError::is_retryable`]
+//! answer from the same classifiers.
+
+mod classify;
+mod policy;
+mod run;
+
+pub(crate) use classify::Verdict;
+pub(crate) use classify::{api, api_status, is_idempotent, resolver, storage, transport, workflow};
+pub(crate) use policy::Plane;
+pub use policy::RetryPolicy;
+pub(crate) use run::run;
 
 use std::time::{Duration, SystemTime};
 
-use reqwest::{header::HeaderMap, Method, StatusCode};
-
-/// Retry settings of a client.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct RetryPolicy {
-    /// Retries after the first attempt.
-    pub(crate) max_retries: u32,
-    /// First backoff step; doubles on each retry.
-    pub(crate) base_delay: Duration,
-    /// Longest backoff step.
-    pub(crate) max_delay: Duration,
-}
+use reqwest::header::HeaderMap;
 
 /// The longest wait a server can impose on any request or workflow of the
-/// SDK. A `Retry-After` above it is not waited for.
-pub(crate) const MAX_SERVER_WAIT: Duration = Duration::from_secs(60);
+/// SDK: a `Retry-After` above it is not waited for; the loop ends with the
+/// error, which carries the value.
+pub const MAX_SERVER_WAIT: Duration = Duration::from_secs(60);
 
 /// What a server's `Retry-After` lets a retry loop do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,62 +71,6 @@ pub(crate) fn server_wait(asked: Option<Duration>) -> ServerWait {
         None => ServerWait::Unset,
         Some(wait) if wait > MAX_SERVER_WAIT => ServerWait::TooLong(wait),
         Some(wait) => ServerWait::Wait(wait),
-    }
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self {
-            max_retries: 2,
-            base_delay: Duration::from_millis(200),
-            max_delay: Duration::from_secs(8),
-        }
-    }
-}
-
-/// Methods whose repetition cannot change the outcome. POST and PATCH are
-/// never repeated.
-pub(crate) fn is_idempotent(method: &Method) -> bool {
-    matches!(
-        *method,
-        Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS
-    )
-}
-
-/// Statuses worth another try.
-pub(crate) fn is_retryable_status(status: StatusCode) -> bool {
-    matches!(status.as_u16(), 408 | 429 | 502 | 503 | 504)
-}
-
-/// Transport failures worth another try (only ever for idempotent methods):
-/// no connection, a timeout, or a connection that failed while the request
-/// was in flight (e.g. closed before the response arrived, or while its
-/// body was being read).
-pub(crate) fn is_retryable_error(e: &reqwest::Error) -> bool {
-    e.is_connect() || e.is_timeout() || e.is_request() || e.is_body() || e.is_decode()
-}
-
-impl RetryPolicy {
-    /// The wait before retry number `retry` (0-based): exponential, with
-    /// jitter between half and all of the step.
-    pub(crate) fn backoff(&self, retry: u32) -> Duration {
-        let step = self
-            .base_delay
-            .saturating_mul(2u32.saturating_pow(retry))
-            .min(self.max_delay);
-        step.mul_f64(0.5 + fastrand::f64() * 0.5)
-    }
-
-    /// The wait before the next try, or `None` when it should not be retried.
-    pub(crate) fn delay(&self, retry: u32, headers: Option<&HeaderMap>) -> Option<Duration> {
-        if retry >= self.max_retries {
-            return None;
-        }
-        match server_wait(headers.and_then(retry_after)) {
-            ServerWait::TooLong(_) => None,
-            ServerWait::Wait(wait) => Some(wait),
-            ServerWait::Unset => Some(self.backoff(retry)),
-        }
     }
 }
 
@@ -169,17 +127,6 @@ mod tests {
     }
 
     #[test]
-    fn backoff_grows_and_is_capped() {
-        let p = RetryPolicy::default();
-        for retry in 0..20 {
-            let d = p.backoff(retry);
-            assert!(d <= p.max_delay, "{d:?}");
-            assert!(d >= p.base_delay.mul_f64(0.5).min(p.max_delay.mul_f64(0.5)));
-        }
-        assert!(p.backoff(5) > p.base_delay);
-    }
-
-    #[test]
     fn hostile_retry_after_values_are_parsed_or_ignored() {
         let long = Duration::from_secs(1_000_000_000);
         assert_eq!(retry_after(&headers("99999999999999999999999")), Some(long));
@@ -213,23 +160,5 @@ mod tests {
         assert_eq!(server_wait(Some(one)).at_least(five), Some(five));
         assert_eq!(server_wait(None).at_least(one), Some(one));
         assert_eq!(server_wait(Some(day)).at_least(one), None);
-    }
-
-    #[test]
-    fn long_retry_after_is_not_waited_for() {
-        let p = RetryPolicy::default();
-        assert_eq!(p.delay(0, Some(&headers("3600"))), None);
-        assert_eq!(
-            p.delay(0, Some(&headers("2"))),
-            Some(Duration::from_secs(2))
-        );
-        assert_eq!(p.delay(2, Some(&headers("2"))), None);
-    }
-
-    #[test]
-    fn only_safe_methods_are_idempotent() {
-        assert!(is_idempotent(&Method::GET) && is_idempotent(&Method::DELETE));
-        assert!(is_idempotent(&Method::PUT));
-        assert!(!is_idempotent(&Method::POST) && !is_idempotent(&Method::PATCH));
     }
 }
