@@ -508,18 +508,17 @@ fn defaults_to_empty_object(doc: &Value, body: &Value) -> bool {
 
 fn lint_responses(l: &mut Lint, op: &Op, subject: &str) {
     let doc = l.doc;
-    let Some(responses) = op.op.get("responses").and_then(Value::as_object) else {
+    if op.op.get("responses").and_then(Value::as_object).is_none() {
         l.add(subject, "responses", "no `responses`");
         return;
-    };
+    }
     let mut success = BTreeMap::new();
     let mut errors = BTreeMap::new();
-    for (status, r) in responses {
+    for &(status, r) in &op.responses {
         if status == "default" {
             l.add(subject, "default-response", "a `default` response counts as success and error in progenitor; use 4XX/5XX or none");
             continue;
         }
-        let r = resolve(doc, r);
         for (mt, media) in r
             .get("content")
             .and_then(Value::as_object)
@@ -552,12 +551,12 @@ fn lint_responses(l: &mut Lint, op: &Op, subject: &str) {
             success
                 .entry(kind)
                 .or_insert_with(Vec::new)
-                .push(status.clone());
+                .push(status.to_owned());
         } else if is_error(status) {
             errors
                 .entry(kind)
                 .or_insert_with(Vec::new)
-                .push(status.clone());
+                .push(status.to_owned());
         }
     }
     if success.len() > 1 {
