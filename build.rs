@@ -10,7 +10,11 @@
 //! - `contract.rs` (feature `mock`) and `dynamic.rs` (feature `dynamic`):
 //!   per-operation glue keyed by operation id;
 //! - `paging.rs`: `Page` impls for every `*Page` envelope and a `.stream()`
-//!   method on the builder of every paginated operation.
+//!   method on the builder of every paginated operation;
+//! - `operations.json`: the operations as `src/walker.rs` walked them (id,
+//!   method, path, tags, texts, merged parameters, body, responses), for the
+//!   CLI's build script (`DEP_AVALA_OPERATIONS`), which cannot include a file
+//!   of this package.
 //!
 //! The document's texts are the rustdoc: progenitor puts each operation's
 //! summary, description, method and path on its `Client` method; `Docs`
@@ -28,7 +32,15 @@ use serde_json::Value;
 mod generation;
 use generation::{markdown_text, pascal, string_enums};
 
+// Each includer reads part of the walk (this script never the path item).
+#[path = "src/walker.rs"]
+#[allow(dead_code)]
+mod walker;
+use walker::Operation;
+
 const SPEC: &str = "openapi/avala.json";
+/// The walked operations, in `OUT_DIR`, for the CLI's build script.
+const OPERATIONS: &str = "operations.json";
 
 fn main() {
     println!("cargo:rerun-if-changed={SPEC}");
@@ -40,8 +52,13 @@ fn main() {
             PathBuf::from(dir).join(SPEC).display()
         );
     }
+    if let Some(out) = env::var_os("OUT_DIR") {
+        let walked = PathBuf::from(out).join(OPERATIONS);
+        println!("cargo::metadata=operations={}", walked.display());
+    }
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=src/generation.rs");
+    println!("cargo:rerun-if-changed=src/walker.rs");
     if let Err(e) = run() {
         // A readable, single-line cause instead of a backtrace.
         eprintln!("error: generating the Avala client from {SPEC}: {e}");
@@ -53,6 +70,7 @@ fn run() -> Result<(), String> {
     let out = PathBuf::from(env::var("OUT_DIR").map_err(|e| e.to_string())?);
     let text = fs::read_to_string(SPEC).map_err(|e| format!("cannot read: {e}"))?;
     let raw: Value = serde_json::from_str(&text).map_err(|e| format!("invalid JSON: {e}"))?;
+    let ops = walker::identified(&raw)?;
     let spec: openapiv3::OpenAPI = serde_json::from_value(generation::for_generation(&raw))
         .map_err(|e| format!("not an OpenAPI 3.0 document: {e}"))?;
 
@@ -70,13 +88,13 @@ fn run() -> Result<(), String> {
     let mut file: syn::File = syn::parse2(tokens).map_err(|e| format!("generated code: {e}"))?;
     syn::visit_mut::VisitMut::visit_file_mut(&mut MappedSend, &mut file);
     let mut optional = OptionalBodies {
-        builders: optional_body_builders(&raw),
+        builders: optional_body_builders(&ops),
     };
     syn::visit_mut::VisitMut::visit_file_mut(&mut optional, &mut file);
-    syn::visit_mut::VisitMut::visit_file_mut(&mut Docs::of(&raw), &mut file);
+    syn::visit_mut::VisitMut::visit_file_mut(&mut Docs::of(&ops), &mut file);
     let mut lenient = LenientVoid::default();
     syn::visit_mut::VisitMut::visit_file_mut(&mut lenient, &mut file);
-    let void = void_operations(&raw);
+    let void = void_operations(&ops);
     if lenient.widened < void {
         return Err(format!(
             "{void} operations answer without a body, but {} success arms were widened to 2xx",
@@ -85,10 +103,11 @@ fn run() -> Result<(), String> {
     }
     write(&out, "codegen.rs", &prettyplease::unparse(&file))?;
     write(&out, "open_enums.rs", &open_enums_code(&enums))?;
-    write(&out, "routes.rs", &routes_code(&raw)?)?;
-    write(&out, "paging.rs", &paging_code(&raw)?)?;
-    write(&out, "contract.rs", &contract_code(&raw)?)?;
-    write(&out, "dynamic.rs", &dynamic_code(&raw)?)?;
+    write(&out, "routes.rs", &routes_code(&ops))?;
+    write(&out, "paging.rs", &paging_code(&raw, &ops)?)?;
+    write(&out, "contract.rs", &contract_code(&ops)?)?;
+    write(&out, "dynamic.rs", &dynamic_code(&ops)?)?;
+    write(&out, OPERATIONS, &operations_json(&ops))?;
     Ok(())
 }
 
@@ -158,16 +177,16 @@ struct Docs {
 }
 
 impl Docs {
-    fn of(raw: &Value) -> Self {
+    fn of(ops: &[Operation]) -> Self {
         let mut docs = Docs {
             paginated: Default::default(),
             setters: Default::default(),
         };
-        for (_, _, op) in operations(raw) {
+        for op in ops {
             if page_of(op).is_some() {
                 docs.paginated.insert(op_id(op).to_owned());
             }
-            let described = parameters(op).filter_map(|p| {
+            let described = op.parameters.iter().filter_map(|p| {
                 let text = p.get("description")?.as_str()?;
                 Some((setter(p["name"].as_str()?), markdown_text(text)))
             });
@@ -240,31 +259,41 @@ impl syn::visit_mut::VisitMut for Docs {
     }
 }
 
-/// The parameters of an operation, in the document's order.
-fn parameters(op: &Value) -> impl Iterator<Item = &Value> {
-    op.get("parameters")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
+/// The operation's id; `walker::identified` made sure it has one.
+fn op_id<'a>(op: &Operation<'a>) -> &'a str {
+    op.id().unwrap_or_default()
 }
 
+/// The JSON schema of the `2XX` response, if it has one.
+fn success_schema<'a>(op: &Operation<'a>) -> Option<&'a Value> {
+    let (_, response) = op.responses.iter().find(|(status, _)| *status == "2XX")?;
+    response.pointer(JSON_SCHEMA)
+}
+
+/// The JSON schema of the request body, if it has one.
+fn request_schema<'a>(op: &Operation<'a>) -> Option<&'a Value> {
+    op.request_body?.pointer(JSON_SCHEMA)
+}
+
+/// Where a request body's or response's JSON schema is.
+const JSON_SCHEMA: &str = "/content/application~1json/schema";
+
 /// The `*Page` schema an operation answers with, if it pages.
-fn page_of(op: &Value) -> Option<&str> {
-    op.pointer("/responses/2XX/content/application~1json/schema")
+fn page_of<'a>(op: &Operation<'a>) -> Option<&'a str> {
+    success_schema(op)
         .and_then(ref_name)
         .filter(|n| n.ends_with("Page"))
 }
 
 /// The builders (by type name) of the operations whose request body is
 /// optional (`required: false`).
-fn optional_body_builders(raw: &Value) -> std::collections::BTreeSet<String> {
-    operations(raw)
-        .into_iter()
-        .filter(|(_, _, op)| {
-            op.get("requestBody")
+fn optional_body_builders(ops: &[Operation]) -> std::collections::BTreeSet<String> {
+    ops.iter()
+        .filter(|op| {
+            op.request_body
                 .is_some_and(|b| b.get("required") != Some(&Value::Bool(true)))
         })
-        .map(|(_, _, op)| pascal(op_id(op)))
+        .map(|op| pascal(op_id(op)))
         .collect()
 }
 
@@ -345,20 +374,12 @@ impl syn::visit_mut::VisitMut for LenientVoid {
 
 /// How many operations declare only success responses without content, at
 /// least one with a literal status (`204`), whose arm `LenientVoid` widens.
-fn void_operations(raw: &Value) -> usize {
-    operations(raw)
-        .into_iter()
-        .filter(|(_, _, op)| {
-            let Some(responses) = op.get("responses").and_then(Value::as_object) else {
-                return false;
-            };
-            let success: Vec<&Value> = responses
-                .iter()
-                .filter(|(s, _)| s.starts_with('2'))
-                .map(|(_, r)| r)
-                .collect();
-            let literal = responses.keys().any(|s| s.starts_with('2') && s != "2XX");
-            literal && success.iter().all(|r| r.get("content").is_none())
+fn void_operations(ops: &[Operation]) -> usize {
+    ops.iter()
+        .filter(|op| {
+            let success = op.responses.iter().filter(|(s, _)| s.starts_with('2'));
+            let literal = success.clone().any(|(s, _)| *s != "2XX");
+            literal && success.clone().all(|(_, r)| r.get("content").is_none())
         })
         .count()
 }
@@ -460,31 +481,15 @@ fn open_enums_code(enums: &[(String, Vec<String>)]) -> String {
     c
 }
 
-fn operations(raw: &Value) -> Vec<(&str, &str, &Value)> {
-    let mut ops = Vec::new();
-    if let Some(paths) = raw.get("paths").and_then(Value::as_object) {
-        for (path, item) in paths {
-            for (method, op) in item.as_object().into_iter().flatten() {
-                if op.get("operationId").is_some() {
-                    ops.push((path.as_str(), method.as_str(), op));
-                }
-            }
-        }
-    }
-    ops
-}
-
-fn op_id(op: &Value) -> &str {
-    op["operationId"].as_str().unwrap_or_default()
-}
-
-fn routes_code(raw: &Value) -> Result<String, String> {
+fn routes_code(ops: &[Operation]) -> String {
     let mut c = String::from(
         "/// Every operation: (operation id, HTTP method, path template, anonymous).\n\
          pub(crate) static ROUTES: &[crate::routes::Route] = &[\n",
     );
-    for (path, method, op) in operations(raw) {
+    for op in ops {
+        let (path, method) = (op.path, op.method);
         let anonymous = op
+            .op
             .get("security")
             .and_then(Value::as_array)
             .is_some_and(|a| a.is_empty());
@@ -500,7 +505,7 @@ fn routes_code(raw: &Value) -> Result<String, String> {
         );
     }
     c.push_str("];\n");
-    Ok(c)
+    c
 }
 
 /// The schema name a `$ref` points at.
@@ -508,7 +513,7 @@ fn ref_name(v: &Value) -> Option<&str> {
     v.get("$ref")?.as_str()?.rsplit('/').next()
 }
 
-fn paging_code(raw: &Value) -> Result<String, String> {
+fn paging_code(raw: &Value, ops: &[Operation]) -> Result<String, String> {
     let mut c = String::from(
         "// Generated by build.rs: auto-paging for every `{next, previous, results}` operation.\n",
     );
@@ -535,13 +540,15 @@ fn paging_code(raw: &Value) -> Result<String, String> {
              fn into_parts(self) -> (Vec<Self::Item>, Option<String>) {{ (self.results, self.next) }}\n}}"
         );
     }
-    for (_, _, op) in operations(raw) {
+    for op in ops {
         let Some(page) = page_of(op) else {
             continue;
         };
         let item = schemas[page]["properties"]["results"]["items"].clone();
         let item = ref_name(&item).unwrap_or_default().to_owned();
-        let params: Vec<&str> = parameters(op)
+        let params: Vec<&str> = op
+            .parameters
+            .iter()
             .filter_map(|p| p.get("name").and_then(Value::as_str))
             .collect();
         if !params.contains(&"cursor") {
@@ -604,10 +611,9 @@ fn setter(name: &str) -> String {
 
 /// Typed round trips of example bodies, for the mock and the contract
 /// tests (feature `mock`).
-fn contract_code(raw: &Value) -> Result<String, String> {
-    let json = "/content/application~1json/schema";
+fn contract_code(ops: &[Operation]) -> Result<String, String> {
     let (mut responses, mut requests) = (String::new(), String::new());
-    for (_, _, op) in operations(raw) {
+    for op in ops {
         let id = op_id(op);
         let roundtrip = |schema: &Value| -> Result<String, String> {
             Ok(format!(
@@ -615,10 +621,10 @@ fn contract_code(raw: &Value) -> Result<String, String> {
                 rust_type(schema)?
             ))
         };
-        if let Some(schema) = op.pointer(&format!("/responses/2XX{json}")) {
+        if let Some(schema) = success_schema(op) {
             responses.push_str(&roundtrip(schema)?);
         }
-        if let Some(schema) = op.pointer(&format!("/requestBody{json}")) {
+        if let Some(schema) = request_schema(op) {
             requests.push_str(&roundtrip(schema)?);
         }
     }
@@ -637,13 +643,12 @@ fn contract_code(raw: &Value) -> Result<String, String> {
 /// Any operation by its id with JSON arguments, through its builder
 /// (feature `dynamic`): `call` sends one request, `stream` pages through a
 /// paginated operation with its `.stream()`.
-fn dynamic_code(raw: &Value) -> Result<String, String> {
-    let json = "/content/application~1json/schema";
+fn dynamic_code(ops: &[Operation]) -> Result<String, String> {
     let (mut calls, mut streams) = (String::new(), String::new());
-    for (_, _, op) in operations(raw) {
+    for op in ops {
         let id = op_id(op);
         let mut setup = format!("            let mut b = client.{id}();\n");
-        for p in parameters(op) {
+        for p in &op.parameters {
             let name = p["name"].as_str().unwrap_or_default();
             let ty = rust_type(&p["schema"])?;
             let set = setter(name);
@@ -659,7 +664,7 @@ fn dynamic_code(raw: &Value) -> Result<String, String> {
                 );
             }
         }
-        if let Some(schema) = op.pointer(&format!("/requestBody{json}")) {
+        if let Some(schema) = request_schema(op) {
             let _ = writeln!(
                 setup,
                 "            if let Some(v) = &args.body {{ b = b.body(from_json::<{}>(\"body\", v)?); }}",
@@ -694,4 +699,42 @@ fn dynamic_code(raw: &Value) -> Result<String, String> {
          pub fn stream<'a>(client: &'a crate::Client, operation_id: &str, args: &CallArgs) -> Option<crate::Result<ValueStream<'a>>> {{\n    \
          match operation_id {{\n{streams}        _ => None,\n    }}\n}}\n"
     ))
+}
+
+/// `operations.json`: one object per operation, in the walk's order, with
+/// the keys of an OpenAPI operation (`operationId`, `tags`, `summary`,
+/// `description`, `parameters`, `requestBody`, `responses`) as the walk
+/// resolved them, plus `method` (lower case) and `path`.
+fn operations_json(ops: &[Operation]) -> String {
+    let walked: Vec<Value> = ops.iter().map(walked_operation).collect();
+    Value::Array(walked).to_string()
+}
+
+fn walked_operation(op: &Operation) -> Value {
+    let mut m = serde_json::Map::new();
+    let mut put = |key: &str, v: Value| {
+        m.insert(key.to_owned(), v);
+    };
+    put("operationId", op_id(op).into());
+    put("method", op.method.into());
+    put("path", op.path.into());
+    put("tags", op.tags.clone().into());
+    for key in ["summary", "description"] {
+        if let Some(text) = op.op.get(key) {
+            put(key, text.clone());
+        }
+    }
+    put(
+        "parameters",
+        op.parameters.iter().copied().cloned().collect(),
+    );
+    if let Some(body) = op.request_body {
+        put("requestBody", body.clone());
+    }
+    let responses = op
+        .responses
+        .iter()
+        .map(|(s, r)| ((*s).to_owned(), (*r).clone()));
+    put("responses", Value::Object(responses.collect()));
+    Value::Object(m)
 }

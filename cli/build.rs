@@ -9,6 +9,9 @@
 //! The document is the one of the `avala` crate this CLI depends on: its
 //! build script publishes the path (`links = "avala"`, metadata `openapi`),
 //! so the CLI builds the same way from the workspace and from crates.io.
+//! The operations come as that build script walked them (metadata
+//! `operations`: `src/walker.rs` of the `avala` package, parameters merged
+//! and `$ref`s followed); the document gives the tags and the schemas.
 //!
 //! Only data is generated; the commands are built from it at run time and
 //! sent through `avala::dynamic`, so the CLI compiles no per-operation code.
@@ -27,13 +30,12 @@ const RESERVED: &[&str] = &[
 const VERB_OVERRIDES: &[(&str, &str)] = &[("create_dataset_from_manual_upload", "create-dataset")];
 
 fn main() {
-    let Some(spec) = env::var_os("DEP_AVALA_OPENAPI").map(PathBuf::from) else {
-        eprintln!("error: the avala dependency did not say where its openapi/avala.json is (DEP_AVALA_OPENAPI)");
+    let (Some(spec), Some(walked)) = (input("OPENAPI"), input("OPERATIONS")) else {
+        eprintln!("error: the avala dependency did not say where its openapi/avala.json and walked operations are (DEP_AVALA_OPENAPI, DEP_AVALA_OPERATIONS)");
         std::process::exit(1);
     };
-    println!("cargo:rerun-if-changed={}", spec.display());
     println!("cargo:rerun-if-changed=build.rs");
-    if let Err(e) = run(&spec) {
+    if let Err(e) = run(&spec, &walked) {
         eprintln!(
             "error: generating the avala commands from {}: {e}",
             spec.display()
@@ -42,45 +44,63 @@ fn main() {
     }
 }
 
-fn run(spec: &std::path::Path) -> Result<(), String> {
-    let text = fs::read_to_string(spec).map_err(|e| format!("cannot read: {e}"))?;
-    let doc: Value = serde_json::from_str(&text).map_err(|e| format!("invalid JSON: {e}"))?;
-    let out = PathBuf::from(env::var("OUT_DIR").map_err(|e| e.to_string())?);
-    fs::write(out.join("catalog.rs"), catalog(&doc)?).map_err(|e| e.to_string())
+/// A file the avala build script names in its metadata `KEY`.
+fn input(key: &str) -> Option<PathBuf> {
+    let path = PathBuf::from(env::var_os(format!("DEP_AVALA_{key}"))?);
+    println!("cargo:rerun-if-changed={}", path.display());
+    Some(path)
 }
 
-fn catalog(doc: &Value) -> Result<String, String> {
+fn run(spec: &std::path::Path, walked: &std::path::Path) -> Result<(), String> {
+    let doc = read_json(spec)?;
+    let ops = read_json(walked)?;
+    let ops = ops
+        .as_array()
+        .ok_or("the walked operations are not a list")?;
+    let out = PathBuf::from(env::var("OUT_DIR").map_err(|e| e.to_string())?);
+    fs::write(out.join("catalog.rs"), catalog(&doc, ops)?).map_err(|e| e.to_string())
+}
+
+fn read_json(path: &std::path::Path) -> Result<Value, String> {
+    let text =
+        fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("invalid JSON in {}: {e}", path.display()))
+}
+
+/// `ops`: the walked operations (`operations.json` of the avala build
+/// script), each an OpenAPI operation plus its `method` and `path`.
+fn catalog(doc: &Value, ops: &[Value]) -> Result<String, String> {
     let mut seen = BTreeSet::new();
     let mut c = groups(doc);
     c.push_str("/// Every operation of the document, as a command.\npub static OPERATIONS: &[Operation] = &[\n");
-    let paths = doc["paths"].as_object().ok_or("no paths")?;
-    for (path, item) in paths {
-        for (method, op) in item.as_object().into_iter().flatten() {
-            let Some(id) = op.get("operationId").and_then(Value::as_str) else {
-                continue;
-            };
-            let tag = op
-                .pointer("/tags/0")
+    for op in ops {
+        let field = |key: &str| {
+            op.get(key)
                 .and_then(Value::as_str)
-                .ok_or_else(|| format!("{id} has no tag"))?;
-            let group = group_of(tag);
-            let verb = verb_of(id, tag);
-            if !seen.insert((group.clone(), verb.clone())) {
-                return Err(format!("two operations are `{} {verb}`", group.join(" ")));
-            }
-            let params = params(doc, op)?;
-            let flags: BTreeSet<String> = params.iter().map(|p| p.0.clone()).collect();
-            let _ = writeln!(
-                c,
-                "    Operation {{ id: {id:?}, method: {:?}, path: {path:?}, group: &{group:?}, verb: {verb:?}, summary: {:?}, description: {:?}, paginated: {}, params: &[{}], body: {} }},",
-                method.to_ascii_uppercase(),
-                plain(&text(op, "summary")),
-                plain(&text(op, "description")),
-                paginated(op),
-                params.iter().map(|p| p.1.as_str()).collect::<Vec<_>>().join(", "),
-                body(doc, op, &flags)?,
-            );
+                .ok_or_else(|| format!("a walked operation without `{key}`"))
+        };
+        let (id, method, path) = (field("operationId")?, field("method")?, field("path")?);
+        let tag = op
+            .pointer("/tags/0")
+            .and_then(Value::as_str)
+            .ok_or_else(|| format!("{id} has no tag"))?;
+        let group = group_of(tag);
+        let verb = verb_of(id, tag);
+        if !seen.insert((group.clone(), verb.clone())) {
+            return Err(format!("two operations are `{} {verb}`", group.join(" ")));
         }
+        let params = params(doc, op)?;
+        let flags: BTreeSet<String> = params.iter().map(|p| p.0.clone()).collect();
+        let _ = writeln!(
+            c,
+            "    Operation {{ id: {id:?}, method: {:?}, path: {path:?}, group: &{group:?}, verb: {verb:?}, summary: {:?}, description: {:?}, paginated: {}, params: &[{}], body: {} }},",
+            method.to_ascii_uppercase(),
+            plain(&text(op, "summary")),
+            plain(&text(op, "description")),
+            paginated(op),
+            params.iter().map(|p| p.1.as_str()).collect::<Vec<_>>().join(", "),
+            body(doc, op, &flags)?,
+        );
     }
     c.push_str("];\n");
     Ok(c)

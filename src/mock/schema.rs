@@ -106,48 +106,41 @@ impl Operation {
 }
 
 static OPERATIONS: LazyLock<Vec<Operation>> = LazyLock::new(|| {
-    let mut out = Vec::new();
-    let paths = SPEC.get("paths").and_then(Value::as_object);
-    for (path, item) in paths.into_iter().flatten() {
-        let shared = item.get("parameters").and_then(Value::as_array);
-        for (method, op) in item.as_object().into_iter().flatten() {
-            let Some(id) = op.get("operationId").and_then(Value::as_str) else {
-                continue;
-            };
-            let parameters: Vec<Parameter> = shared
-                .into_iter()
-                .flatten()
-                .chain(
-                    op.get("parameters")
-                        .and_then(Value::as_array)
-                        .into_iter()
-                        .flatten(),
-                )
-                .filter_map(parameter)
-                .collect();
-            let (matcher, parameter_count) = path_matcher(path);
-            out.push(Operation {
-                id: id.to_owned(),
-                method: method.to_ascii_uppercase(),
-                path: path.clone(),
-                parameters,
-                has_request_body: raw_request_schema(op).is_some(),
-                request_body_required: op
-                    .pointer("/requestBody/required")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(false),
-                has_response_body: raw_response_schema(op).is_some(),
-                anonymous: op
-                    .get("security")
-                    .and_then(Value::as_array)
-                    .is_some_and(Vec::is_empty),
-                matcher,
-                parameter_count,
-            });
-        }
-    }
-    out
+    let walked = crate::walker::operations(&SPEC);
+    walked.iter().filter_map(operation_of).collect()
 });
+
+/// The mock's view of one walked operation; `None` without an
+/// `operationId` (`build.rs` refuses such a document anyway).
+fn operation_of(op: &crate::walker::Operation<'_>) -> Option<Operation> {
+    let id = op.id()?;
+    let (matcher, parameter_count) = path_matcher(op.path);
+    Some(Operation {
+        id: id.to_owned(),
+        method: op.method.to_ascii_uppercase(),
+        path: op.path.to_owned(),
+        parameters: op
+            .parameters
+            .iter()
+            .copied()
+            .filter_map(parameter)
+            .collect(),
+        has_request_body: raw_request_schema(op.op).is_some(),
+        request_body_required: op
+            .request_body
+            .and_then(|b| b.get("required"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        has_response_body: raw_response_schema(op.op).is_some(),
+        anonymous: op
+            .op
+            .get("security")
+            .and_then(Value::as_array)
+            .is_some_and(Vec::is_empty),
+        matcher,
+        parameter_count,
+    })
+}
 
 fn parameter(p: &Value) -> Option<Parameter> {
     let location = match p.get("in")?.as_str()? {

@@ -186,7 +186,7 @@ fn diff_docs<'a>(cx: &mut Cx<'a>) {
         for key in TEXTS {
             cx.push_doc(&subject, key, o.op.get(key), n.op.get(key));
         }
-        let (po, pn) = (parameters(cx.old, o), parameters(cx.new, &n));
+        let (po, pn) = (parameters(o), parameters(&n));
         for (k, b) in &pn {
             if let Some(a) = po.get(k) {
                 let what = format!("{} parameter `{}` description", k.0, k.1);
@@ -277,8 +277,8 @@ fn diff_operation(cx: &mut Cx, subject: &str, o: &Op, n: &Op) {
             format!("route {} -> {}", route(o), route(n)),
         );
     }
-    let po = parameters(cx.old, o);
-    let pn = parameters(cx.new, n);
+    let po = parameters(o);
+    let pn = parameters(n);
     let required = |p: &Value| p.get("required") == Some(&Value::Bool(true));
     for key in po.keys().chain(pn.keys()).collect::<BTreeSet<_>>() {
         let what = format!("{} parameter `{}`", key.0, key.1);

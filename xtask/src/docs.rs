@@ -43,14 +43,14 @@ pub fn findings(doc: &Value, fields: bool) -> Vec<Finding> {
         if let Some((rule, message)) = description_problem(text(op.op, "description")) {
             add(&subject, rule, message);
         }
-        let names: Vec<String> = parameters(doc, &op).into_keys().map(|(_, n)| n).collect();
+        let names: Vec<String> = parameters(&op).into_keys().map(|(_, n)| n).collect();
         if let Some(message) = paging_problem(op.op, &names) {
             add(&subject, "description-paging", message);
         }
         if let Some(message) = sources_problem(op.op) {
             add(&subject, "x-sources", message);
         }
-        for ((loc, name), p) in parameters(doc, &op) {
+        for ((loc, name), p) in parameters(&op) {
             if text(p, "description").is_none() {
                 add(
                     &subject,

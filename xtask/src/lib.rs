@@ -19,6 +19,10 @@ pub mod lint;
 pub mod load;
 pub mod normalise;
 pub mod overlay;
+/// The walk over the document's operations that `build.rs` and the mock
+/// share (`src/walker.rs` of the `avala` package).
+#[path = "../../src/walker.rs"]
+pub mod walker;
 pub mod write;
 
 use std::{path::Path, time::Instant};

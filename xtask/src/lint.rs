@@ -12,9 +12,7 @@ use serde_json::Value;
 
 use crate::overlay::{esc, referenced_name};
 
-pub const METHODS: [&str; 8] = [
-    "get", "put", "post", "delete", "options", "head", "patch", "trace",
-];
+pub use crate::walker::{operations, resolve, Operation as Op, METHODS};
 
 /// Request body media types progenitor accepts.
 const BODY_TYPES: [&str; 5] = [
@@ -40,89 +38,17 @@ impl std::fmt::Display for Finding {
     }
 }
 
-/// An operation of the document.
-pub struct Op<'a> {
-    pub path: &'a str,
-    pub method: &'a str,
-    pub op: &'a Value,
-    pub item: &'a Value,
-}
-
-impl Op<'_> {
-    pub fn id(&self) -> Option<&str> {
-        self.op.get("operationId").and_then(Value::as_str)
-    }
-    pub fn subject(&self) -> String {
-        let route = format!("{} {}", self.method.to_ascii_uppercase(), self.path);
-        match self.id() {
-            Some(id) => format!("operation `{id}` ({route})"),
-            None => format!("operation {route}"),
-        }
-    }
-}
-
-/// Every operation, in document (sorted) order.
-pub fn operations(doc: &Value) -> Vec<Op<'_>> {
-    let mut out = Vec::new();
-    for (path, item) in doc
-        .get("paths")
-        .and_then(Value::as_object)
-        .into_iter()
-        .flatten()
-    {
-        for method in METHODS {
-            if let Some(op) = item.get(method) {
-                out.push(Op {
-                    path,
-                    method,
-                    op,
-                    item,
-                });
-            }
-        }
-    }
-    out
-}
-
-/// Follows local `$ref`s (`#/...`), at most 16 deep.
-pub fn resolve<'a>(doc: &'a Value, mut v: &'a Value) -> &'a Value {
-    for _ in 0..16 {
-        match v
-            .get("$ref")
-            .and_then(Value::as_str)
-            .and_then(|r| r.strip_prefix('#'))
-        {
-            Some(ptr) => match doc.pointer(ptr) {
-                Some(target) => v = target,
-                None => return v,
-            },
-            None => return v,
-        }
-    }
-    v
-}
-
-/// Path-item parameters overridden by operation parameters, keyed by
-/// (location, name), resolved.
-pub fn parameters<'a>(doc: &'a Value, op: &Op<'a>) -> BTreeMap<(String, String), &'a Value> {
-    let mut out = BTreeMap::new();
-    for list in [op.item.get("parameters"), op.op.get("parameters")] {
-        for p in list.and_then(Value::as_array).into_iter().flatten() {
-            let p = resolve(doc, p);
-            let loc = p
-                .get("in")
-                .and_then(Value::as_str)
-                .unwrap_or("?")
-                .to_owned();
-            let name = p
-                .get("name")
-                .and_then(Value::as_str)
-                .unwrap_or("?")
-                .to_owned();
-            out.insert((loc, name), p);
-        }
-    }
-    out
+/// The operation's parameters (`crate::walker` merged and resolved them),
+/// keyed by (location, name); `?` stands for a missing one.
+pub fn parameters<'a>(op: &Op<'a>) -> BTreeMap<(String, String), &'a Value> {
+    let text = |p: &Value, key: &str| {
+        let v = p.get(key).and_then(Value::as_str);
+        v.unwrap_or("?").to_owned()
+    };
+    op.parameters
+        .iter()
+        .map(|p| ((text(p, "in"), text(p, "name")), *p))
+        .collect()
 }
 
 /// What a response carries, as progenitor classifies it.
@@ -331,7 +257,7 @@ fn lint_paths(l: &mut Lint) {
         lint_paging(l, &op, &subject);
         let at = format!("/paths/{}/{}", esc(op.path), op.method);
         // Path-item and operation parameters, `$ref`s resolved.
-        for ((loc, name), param) in parameters(doc, &op) {
+        for ((loc, name), param) in parameters(&op) {
             if let Some(s) = param.get("schema") {
                 walk_schema(
                     l,
@@ -399,7 +325,7 @@ fn lint_paths(l: &mut Lint) {
 
 fn lint_parameters(l: &mut Lint, op: &Op, subject: &str) {
     let doc = l.doc;
-    let params = parameters(doc, op);
+    let params = parameters(op);
     let placeholders: BTreeSet<&str> = op
         .path
         .split('{')
@@ -507,10 +433,9 @@ fn lint_parameters(l: &mut Lint, op: &Op, subject: &str) {
 }
 
 fn lint_request_body(l: &mut Lint, op: &Op, subject: &str) {
-    let Some(body) = op.op.get("requestBody") else {
+    let Some(body) = op.request_body else {
         return;
     };
-    let body = resolve(l.doc, body);
     // progenitor ignores `required: false` and always sends a body. That is
     // only true to the document when the builder's default body is `{}`: a
     // JSON object schema without required properties.
@@ -583,18 +508,17 @@ fn defaults_to_empty_object(doc: &Value, body: &Value) -> bool {
 
 fn lint_responses(l: &mut Lint, op: &Op, subject: &str) {
     let doc = l.doc;
-    let Some(responses) = op.op.get("responses").and_then(Value::as_object) else {
+    if op.op.get("responses").and_then(Value::as_object).is_none() {
         l.add(subject, "responses", "no `responses`");
         return;
-    };
+    }
     let mut success = BTreeMap::new();
     let mut errors = BTreeMap::new();
-    for (status, r) in responses {
+    for &(status, r) in &op.responses {
         if status == "default" {
             l.add(subject, "default-response", "a `default` response counts as success and error in progenitor; use 4XX/5XX or none");
             continue;
         }
-        let r = resolve(doc, r);
         for (mt, media) in r
             .get("content")
             .and_then(Value::as_object)
@@ -627,12 +551,12 @@ fn lint_responses(l: &mut Lint, op: &Op, subject: &str) {
             success
                 .entry(kind)
                 .or_insert_with(Vec::new)
-                .push(status.clone());
+                .push(status.to_owned());
         } else if is_error(status) {
             errors
                 .entry(kind)
                 .or_insert_with(Vec::new)
-                .push(status.clone());
+                .push(status.to_owned());
         }
     }
     if success.len() > 1 {
@@ -669,7 +593,7 @@ fn lint_paging(l: &mut Lint, op: &Op, subject: &str) {
     else {
         return;
     };
-    if !parameters(l.doc, op).keys().any(|(_, n)| n == "cursor") {
+    if !parameters(op).keys().any(|(_, n)| n == "cursor") {
         l.add(
             subject,
             "page-cursor",
