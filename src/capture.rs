@@ -8,8 +8,7 @@ use crate::{
     scrub,
 };
 
-/// The most of an error body that is read and kept.
-pub(crate) const MAX_ERROR_BODY: usize = 64 * 1024;
+pub(crate) use crate::body::MAX_ERROR_BODY;
 /// The longest message an error carries, in characters.
 const MAX_MESSAGE: usize = 1024;
 /// Field error texts a message shows; the others are counted.
@@ -64,13 +63,6 @@ pub(crate) async fn error_response(
     let mut rebuilt = crate::body::rebuilt(response, Bytes::from(text), None);
     rebuilt.extensions_mut().insert(facts);
     rebuilt
-}
-
-/// A bounded, pattern-redacted text copy of a body that failed to decode
-/// (the key is removed later, by [`crate::Error::without_key_of`]).
-pub(crate) fn bounded_text(bytes: &Bytes) -> String {
-    let end = bytes.len().min(MAX_ERROR_BODY);
-    scrub::scrub(&String::from_utf8_lossy(&bytes[..end]), "")
 }
 
 /// The one-line message of an error body (already scrubbed and redacted):

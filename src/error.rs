@@ -5,9 +5,13 @@
 //! `progenitor_client::Error` is a plain synchronous `From`: `?` on any
 //! generated call yields the fully mapped [`Error`].
 
+mod upload;
+
 use std::time::Duration;
 
 use serde_json::Value;
+
+pub use upload::UploadError;
 
 /// Result of every SDK call.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -154,19 +158,11 @@ pub enum Error {
         /// Whether `overwrite` would have replaced it.
         overwritable: bool,
     },
-    /// A dataset upload failed outside the API calls: storage, local files,
-    /// the resume state (see [`crate::upload::UploadError`]).
+    /// An upload (dataset or Fleet recording) failed outside the API calls:
+    /// storage, local files, the resume state, or server evidence that does
+    /// not match the local receipts (see [`UploadError`]).
     #[error("upload failed: {0}")]
-    Upload(Box<crate::upload::UploadError>),
-    /// A Fleet recording upload stopped because the server's evidence does
-    /// not match the local state or the protocol: an ambiguous session,
-    /// changed inputs, counters that disagree, a grant that moves the
-    /// destination. Nothing more is sent; the local receipts are kept.
-    #[error("upload state mismatch: {message}")]
-    UploadState {
-        /// What did not match, what to keep and how to resume.
-        message: String,
-    },
+    Upload(Box<UploadError>),
 }
 
 impl Error {
@@ -183,8 +179,7 @@ impl Error {
             | Self::InvalidArgument { message }
             | Self::Transport { message, .. }
             | Self::Decode { message, .. }
-            | Self::Integrity { message }
-            | Self::UploadState { message } => message.clone(),
+            | Self::Integrity { message } => message.clone(),
             Self::WaitTimeout { .. } | Self::FileConflict { .. } => self.to_string(),
             Self::Upload(e) => e.to_string(),
             other => other
@@ -332,7 +327,7 @@ impl From<progenitor_client::Error> for Error {
             },
             P::InvalidResponsePayload(bytes, err) => Self::Decode {
                 message: crate::redact::redact_text(&err.to_string()),
-                body: Some(crate::capture::bounded_text(&bytes)),
+                body: Some(bounded_text(&bytes)),
             },
             P::UnexpectedResponse(response) => Self::from_response(
                 response
@@ -345,6 +340,13 @@ impl From<progenitor_client::Error> for Error {
             P::ErrorResponse(rv) => Self::from_response(ResponseFacts::status_only(rv.status())),
         }
     }
+}
+
+/// A bounded, pattern-redacted text copy of a body that failed to decode
+/// (the key is removed later, by [`Error::without_key_of`]).
+fn bounded_text(bytes: &[u8]) -> String {
+    let end = bytes.len().min(crate::body::MAX_ERROR_BODY);
+    crate::scrub::scrub(&String::from_utf8_lossy(&bytes[..end]), "")
 }
 
 /// The [`crate::body::TooLarge`] somewhere in `e`'s sources.

@@ -13,6 +13,7 @@ pub mod dynamic;
 mod error;
 mod generated;
 mod hooks;
+mod hosts;
 #[cfg(feature = "mock")]
 pub mod mock;
 pub mod pagination;

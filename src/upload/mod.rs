@@ -32,19 +32,18 @@
 
 mod allow;
 pub(crate) mod dataset;
-mod error;
 mod fleet;
 mod inventory;
 mod lock;
 mod parallel;
-mod state;
+mod store;
 mod totals;
 mod transfer;
 
 use std::sync::Arc;
 
+pub use crate::error::UploadError;
 pub use dataset::{DatasetUpload, FileUpload, UploadReport};
-pub use error::UploadError;
 #[cfg(feature = "mock")]
 pub(crate) use fleet::legacy::quote_s3_key;
 pub use fleet::{
@@ -113,11 +112,13 @@ pub enum Excluded {
 type Callback = Arc<dyn Fn(&Progress) + Send + Sync + 'static>;
 
 /// Whether the client may send file bytes over `http` to loopback: only
-/// when it was itself built for such a base URL (which needs
-/// `AVALA_ALLOW_INSECURE_BASE_URL` or the embedded mock).
+/// when it was itself built for a loopback `http` base URL (which needs
+/// `AVALA_ALLOW_INSECURE_BASE_URL` or the embedded mock); the URL itself is
+/// then checked by [`crate::hosts::plain_http_allowed`].
 pub(crate) fn loopback_http(client: &Client) -> bool {
     let shared = progenitor_client::ClientInfo::inner(&**client);
-    matches!(&shared.shared().origin, url::Origin::Tuple(scheme, ..) if scheme == "http")
+    matches!(&shared.shared().origin,
+        url::Origin::Tuple(scheme, host, _) if scheme == "http" && crate::hosts::is_loopback(host))
 }
 
 pub(crate) fn api_key(client: &Client) -> &str {

@@ -1,7 +1,7 @@
 //! The Fleet recording upload over the legacy presigned-PUT protocol
 //! (§9.2, with the checks of §13.2 and the wait of §10.3), step by step.
 //! Every answer is checked before the next step; a mismatch stops the run
-//! with [`Error::UploadState`] and the receipts kept, so the same call
+//! with [`UploadError::Mismatch`](crate::upload::UploadError::Mismatch) and the receipts kept, so the same call
 //! again resumes.
 
 mod checks;

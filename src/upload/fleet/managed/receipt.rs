@@ -4,10 +4,7 @@
 //! the server confirmed, and never deleted by the SDK (Python keeps its
 //! receipt too: it is the only record of the session uid).
 
-use std::{
-    collections::BTreeMap,
-    path::{Path, PathBuf},
-};
+use std::{collections::BTreeMap, path::Path};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -15,7 +12,7 @@ use sha2::{Digest, Sha256};
 use crate::digest;
 use crate::upload::{
     fleet::RecordingFile,
-    state::{self, Durability, Saved},
+    store::{self, Durability, Saved},
     UploadError,
 };
 
@@ -23,17 +20,6 @@ const FORMAT: &str = "avala-fleet-managed-upload";
 const VERSION: u32 = 1;
 /// A receipt is a few KiB; anything far larger is not ours.
 const MAX_BYTES: u64 = 1024 * 1024;
-
-/// The default directory: `<data dir>/avala/uploads/fleet-managed-v1`, a
-/// sibling of the legacy protocol's `fleet-v1`.
-pub(super) fn default_dir() -> Option<PathBuf> {
-    Some(
-        dirs::data_dir()?
-            .join("avala")
-            .join("uploads")
-            .join("fleet-managed-v1"),
-    )
-}
 
 /// What the server confirmed about one original.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,9 +56,6 @@ pub(super) struct Receipt {
     pub(super) dataset_uid: Option<String>,
 }
 
-/// The receipt and where it lives, with the upload's lock held.
-pub(super) type Store = Saved<Receipt>;
-
 /// What names the receipt's file: the protocol, the API root and the
 /// recording. The protocol keeps it apart from the legacy receipt of the
 /// same recording (`"{api_root}\n{recording_uid}"`) in a shared state
@@ -103,9 +86,9 @@ impl Saved<Receipt> {
         recording_uid: &str,
         files: &[RecordingFile],
     ) -> crate::Result<Self> {
-        let (path, lock) = state::claim(dir, &identity(api_root, recording_uid))?;
+        let (path, lock) = store::claim(dir, &identity(api_root, recording_uid))?;
         let manifest = manifest_digest(files);
-        let Some(bytes) = state::read_private(&path, MAX_BYTES)? else {
+        let Some(bytes) = store::read_private(&path, MAX_BYTES)? else {
             let receipt = Receipt {
                 format: FORMAT.to_owned(),
                 version: VERSION,
@@ -147,7 +130,7 @@ impl Saved<Receipt> {
             .into());
         }
         if value.manifest_sha256 != manifest {
-            return Err(crate::Error::UploadState {
+            return Err(crate::Error::from(crate::upload::UploadError::Mismatch {
                 message: format!(
                     "the files in the directory differ from the ones admitted in session {} \
                      (a file was added, removed or changed). Restore the original files and run \
@@ -156,7 +139,7 @@ impl Saved<Receipt> {
                     value.session_uid,
                     path.display()
                 ),
-            });
+            }));
         }
         Ok(Saved::new(lock, path, value, Durability::Record, false))
     }
@@ -176,6 +159,8 @@ impl Saved<Receipt> {
 
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
     use super::*;
     use crate::upload::inventory::Stamp;
 
@@ -192,11 +177,43 @@ mod tests {
         }
     }
 
+    /// A receipt written by the version before the one state store (file
+    /// name and JSON exactly as it wrote them) resumes the same session
+    /// with every fact it held.
+    #[test]
+    fn a_receipt_of_the_previous_version_resumes() {
+        let dir = std::env::temp_dir().join(format!("avala-receipt-{}", fastrand::u64(..)));
+        std::fs::create_dir_all(&dir).unwrap();
+        let files = [file("a.mcap", "aa")];
+        let old = serde_json::json!({
+            "format": "avala-fleet-managed-upload", "version": 1,
+            "api_root": "http://x/api/v1", "recording_uid": "r",
+            "session_uid": "0d4f5e6a-7b8c-4d9e-a0f1-2b3c4d5e6f70",
+            "manifest_sha256": manifest_digest(&files),
+            "originals": {"a.mcap": {"file_uid": "f", "generation_uid": "g",
+                                      "pin": "p", "verified": true}},
+            "finalizing": false, "finalization_uid": null,
+            "publication_uid": null, "dataset_uid": null,
+        });
+        let name = "446a87b010efd1324ece94b20670a606.json";
+        std::fs::write(dir.join(name), old.to_string()).unwrap();
+        let store = Saved::<Receipt>::open(&dir, "http://x/api/v1", "r", &files).unwrap();
+        assert_eq!(
+            store.doc.session_uid,
+            "0d4f5e6a-7b8c-4d9e-a0f1-2b3c4d5e6f70"
+        );
+        let original = &store.doc.originals["a.mcap"];
+        assert_eq!(original.generation_uid.as_deref(), Some("g"));
+        assert!(original.verified);
+        drop(store);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
     #[test]
     fn a_receipt_round_trips_privately_and_refuses_other_files() {
         let dir = std::env::temp_dir().join(format!("avala-receipt-{}", fastrand::u64(..)));
         let files = [file("a.mcap", "aa")];
-        let mut store = Store::open(&dir, "http://x/api/v1", "r", &files).unwrap();
+        let mut store = Saved::<Receipt>::open(&dir, "http://x/api/v1", "r", &files).unwrap();
         let session = store.doc.session_uid.clone();
         store
             .doc
@@ -215,22 +232,27 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600);
         }
         // One run at a time: a second open is refused while the first holds it.
-        let busy = Store::open(&dir, "http://x/api/v1", "r", &files).unwrap_err();
+        let busy = Saved::<Receipt>::open(&dir, "http://x/api/v1", "r", &files).unwrap_err();
         assert!(busy.to_string().contains("another run"), "{busy}");
         let path = store.path().to_owned();
         drop(store);
-        let again = Store::open(&dir, "http://x/api/v1", "r", &files).unwrap();
+        let again = Saved::<Receipt>::open(&dir, "http://x/api/v1", "r", &files).unwrap();
         assert_eq!(again.doc.session_uid, session);
         assert_eq!(again.doc.originals["a.mcap"].pin, Some("p".repeat(64)));
         // Another recording is another file; changed files are refused.
-        let other = Store::open(&dir, "http://x/api/v1", "s", &files).unwrap();
+        let other = Saved::<Receipt>::open(&dir, "http://x/api/v1", "s", &files).unwrap();
         assert_ne!(other.doc.session_uid, session);
         drop(again);
-        let e = Store::open(&dir, "http://x/api/v1", "r", &[file("a.mcap", "bb")]).unwrap_err();
-        assert!(matches!(e, crate::Error::UploadState { .. }), "{e}");
+        let e = Saved::<Receipt>::open(&dir, "http://x/api/v1", "r", &[file("a.mcap", "bb")])
+            .unwrap_err();
+        let mismatch = |e: &crate::Error| match e {
+            crate::Error::Upload(u) => matches!(u.as_ref(), UploadError::Mismatch { .. }),
+            _ => false,
+        };
+        assert!(mismatch(&e), "{e:?}");
         assert!(e.to_string().contains("delete"), "{e}");
         std::fs::write(&path, b"{not json").unwrap();
-        let e = Store::open(&dir, "http://x/api/v1", "r", &files).unwrap_err();
+        let e = Saved::<Receipt>::open(&dir, "http://x/api/v1", "r", &files).unwrap_err();
         assert!(e.to_string().contains("corrupt"), "{e}");
         std::fs::remove_dir_all(dir).unwrap();
     }

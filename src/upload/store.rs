@@ -1,32 +1,58 @@
-//! The resume state: one JSON file per destination (API root, owner,
-//! dataset name, state key) holding the batch id and the files already
-//! uploaded; and the one store under it and the Fleet receipts. Every file
-//! lives in a private directory (created 0700; one owned by another user or
-//! writable by group or others is refused), is opened without following a
-//! symbolic link, and is written atomically (temp file + rename, 0600); a
-//! record the server cannot give back is fsynced first.
+//! The one state store under every resumable upload: the dataset resume
+//! state (`dataset/receipt.rs`) and the legacy and managed Fleet receipts
+//! (`fleet/legacy/receipt.rs`, `fleet/managed/receipt.rs`).
+//!
+//! It decides, once for all three: where the files live by default
+//! ([`default_dir`]), how a file is named (a hash of what identifies the
+//! upload, [`claim`]), that one run at a time uses it (an OS lock,
+//! `lock.rs`), and how it is kept: in a private directory (created 0700;
+//! one owned by another user or writable by group or others is refused),
+//! opened without following a symbolic link, written atomically (temp file
+//! and rename, 0600), and, for a record the server cannot give back,
+//! fsynced. Each flow's file keeps its own JSON document and checks.
 
 use std::{
-    collections::BTreeMap,
     fs::{File, OpenOptions},
     io::{Read, Write},
     path::{Path, PathBuf},
     time::{Duration, Instant},
 };
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::{inventory::Stamp, lock::Lock, UploadError};
+use super::{lock::Lock, UploadError};
 
-const FORMAT: &str = "avala-dataset-upload";
-const VERSION: u32 = 1;
 /// At most one write per this interval while files complete (and always at
 /// the end or on an error): a lost record only means a file is sent again.
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
 /// The largest dataset state or legacy receipt read back (50 000 files with
 /// their longest paths fit many times over).
 pub(crate) const MAX_STATE_BYTES: u64 = 256 * 1024 * 1024;
+
+/// The upload flows that keep a state, each in its own directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Flow {
+    /// The dataset upload's resume state.
+    Dataset,
+    /// The legacy Fleet protocol's receipts.
+    FleetLegacy,
+    /// The managed Fleet protocol's receipt.
+    FleetManaged,
+}
+
+/// The default directory of `flow`'s files:
+/// `<data dir>/avala/uploads/{datasets, fleet-v1, fleet-managed-v1}`, the
+/// names every earlier version used, so that a resume after an upgrade
+/// finds its file. `None` when the platform has no data directory.
+pub(crate) fn default_dir(flow: Flow) -> Option<PathBuf> {
+    let name = match flow {
+        Flow::Dataset => "datasets",
+        Flow::FleetLegacy => "fleet-v1",
+        Flow::FleetManaged => "fleet-managed-v1",
+    };
+    Some(dirs::data_dir()?.join("avala").join("uploads").join(name))
+}
 
 /// How much a write of a document must survive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,32 +64,6 @@ pub(crate) enum Durability {
     /// uid, which session is ours, the destination pin): the file and its
     /// directory are fsynced around the rename.
     Record,
-}
-
-/// Where the state of an upload belongs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct Destination {
-    pub(crate) base_url: String,
-    /// `o:<organization uid>`, `u:<user uid>` or `unknown`.
-    pub(crate) owner: String,
-    pub(crate) dataset_name: String,
-    pub(crate) key: String,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct Document {
-    format: String,
-    version: u32,
-    destination: Destination,
-    batch_id: String,
-    /// Path in the dataset → stamp of the local file that was uploaded.
-    files: BTreeMap<String, Stamp>,
-}
-
-/// The state of one upload, in memory, with its file.
-#[derive(Debug)]
-pub(crate) struct State {
-    saved: Saved<Document>,
 }
 
 /// A document on disk (an upload's state or receipts): written atomically,
@@ -149,114 +149,6 @@ impl<T: Serialize> Saved<T> {
                 Ok(())
             }
         }
-    }
-}
-
-/// The default directory: `<data dir>/avala/uploads/datasets`.
-pub(crate) fn default_dir() -> Option<PathBuf> {
-    Some(
-        dirs::data_dir()?
-            .join("avala")
-            .join("uploads")
-            .join("datasets"),
-    )
-}
-
-impl State {
-    /// The state for `dest` under `dir`: read back when `resume` and a file
-    /// exists, else new with a fresh batch id. A file that cannot be used is
-    /// an error, never silently replaced.
-    pub(crate) fn open(dir: &Path, dest: Destination, resume: bool) -> Result<Self, UploadError> {
-        let identity = serde_json::to_string(&dest).unwrap_or_default();
-        let (path, lock) = claim(dir, &identity)?;
-        let fresh = |path: PathBuf, lock: Lock| Self {
-            saved: Saved::new(
-                lock,
-                path,
-                Document {
-                    format: FORMAT.to_owned(),
-                    version: VERSION,
-                    destination: dest.clone(),
-                    batch_id: uuid::Uuid::new_v4().to_string(),
-                    files: BTreeMap::new(),
-                },
-                Durability::Cache,
-                true,
-            ),
-        };
-        if !resume {
-            return Ok(fresh(path, lock));
-        }
-        let Some(text) = read_private(&path, MAX_STATE_BYTES)? else {
-            return Ok(fresh(path, lock));
-        };
-        let start_over = "delete the file (or upload with resume(false)) to start over";
-        let doc: Document = match serde_json::from_slice(&text) {
-            Ok(doc) => doc,
-            Err(e) => {
-                return Err(UploadError::State {
-                    message: format!("is corrupt ({e}); {start_over}"),
-                    path,
-                })
-            }
-        };
-        if doc.format != FORMAT || doc.version != VERSION {
-            return Err(UploadError::State {
-                message: format!("is not an upload state of this SDK version; {start_over}"),
-                path,
-            });
-        }
-        if doc.destination != dest {
-            return Err(UploadError::State {
-                message: format!(
-                    "belongs to another upload (dataset `{}`); {start_over}",
-                    doc.destination.dataset_name
-                ),
-                path,
-            });
-        }
-        if uuid::Uuid::parse_str(&doc.batch_id).map(|u| u.get_version_num()) != Ok(4) {
-            return Err(UploadError::State {
-                message: format!("holds a batch id that is not a UUID v4; {start_over}"),
-                path,
-            });
-        }
-        Ok(Self {
-            saved: Saved::new(lock, path, doc, Durability::Cache, false),
-        })
-    }
-
-    /// The batch id (`dataset_upload_uid`) of this upload.
-    pub(crate) fn batch_id(&self) -> &str {
-        &self.saved.doc.batch_id
-    }
-
-    /// The state file.
-    #[cfg(test)]
-    pub(crate) fn path(&self) -> &Path {
-        self.saved.path()
-    }
-
-    /// Whether `remote` was uploaded from a file with this very stamp.
-    pub(crate) fn is_done(&self, remote: &str, stamp: &Stamp) -> bool {
-        self.saved.doc.files.get(remote) == Some(stamp)
-    }
-
-    /// Records `remote` as uploaded, writing the file when the last write is
-    /// older than a second.
-    pub(crate) fn mark_done(&mut self, remote: &str, stamp: Stamp) -> Result<(), UploadError> {
-        self.saved.doc.files.insert(remote.to_owned(), stamp);
-        self.saved.changed_soon()
-    }
-
-    /// Writes the state if it changed since the last write.
-    pub(crate) fn flush(&mut self) -> Result<(), UploadError> {
-        self.saved.flush()
-    }
-
-    /// Deletes the state file (the upload is finished).
-    pub(crate) fn remove(self) -> Result<(), UploadError> {
-        self.saved.remove()
     }
 }
 
@@ -443,122 +335,24 @@ pub(crate) fn write_private(
 mod tests {
     use super::*;
 
-    fn dest(name: &str) -> Destination {
-        Destination {
-            base_url: "https://api.avala.ai/api/v1".into(),
-            owner: "o:org".into(),
-            dataset_name: name.into(),
-            key: "k".into(),
+    /// The directories of every earlier version: a resume after an upgrade
+    /// looks exactly where the old version wrote.
+    #[test]
+    fn default_dirs_are_the_ones_earlier_versions_used() {
+        let uploads = dirs::data_dir().map(|d| d.join("avala").join("uploads"));
+        for (flow, name) in [
+            (Flow::Dataset, "datasets"),
+            (Flow::FleetLegacy, "fleet-v1"),
+            (Flow::FleetManaged, "fleet-managed-v1"),
+        ] {
+            assert_eq!(default_dir(flow), uploads.as_ref().map(|u| u.join(name)));
         }
     }
 
     fn tempdir() -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("avala-state-{}", fastrand::u64(..)));
+        let dir = std::env::temp_dir().join(format!("avala-store-{}", fastrand::u64(..)));
         std::fs::create_dir_all(&dir).unwrap();
         dir
-    }
-
-    #[test]
-    fn round_trip_private_and_keyed_by_destination() {
-        let dir = tempdir();
-        let stamp = Stamp {
-            size: 3,
-            mtime_ns: 7,
-            inode: 9,
-        };
-        let mut state = State::open(&dir, dest("a"), true).unwrap();
-        let batch = state.batch_id().to_owned();
-        state.mark_done("x/y.jpg", stamp).unwrap();
-        state.flush().unwrap();
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(state.path())
-                .unwrap()
-                .permissions()
-                .mode();
-            assert_eq!(mode & 0o777, 0o600);
-        }
-        // While the first run holds it, a second run is refused.
-        let e = State::open(&dir, dest("a"), true).unwrap_err().to_string();
-        assert!(e.contains("another run"), "{e}");
-        drop(state);
-        let again = State::open(&dir, dest("a"), true).unwrap();
-        assert_eq!(again.batch_id(), batch);
-        assert!(again.is_done("x/y.jpg", &stamp));
-        assert!(!again.is_done("x/y.jpg", &Stamp { size: 4, ..stamp }));
-        drop(again);
-        let other = State::open(&dir, dest("b"), true).unwrap();
-        assert_ne!(other.batch_id(), batch);
-        let fresh = State::open(&dir, dest("a"), false).unwrap();
-        assert_ne!(fresh.batch_id(), batch);
-        // No temporary file is left behind: the state and the two locks.
-        let mut names: Vec<_> = std::fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        names.sort();
-        assert_eq!(names.len(), 3, "{names:?}");
-        assert!(
-            names.iter().filter(|n| n.ends_with(".json.lock")).count() == 2,
-            "{names:?}"
-        );
-        // Removing the finished state removes its lock file too.
-        let path = fresh.path().to_owned();
-        fresh.remove().unwrap();
-        assert!(!path.exists());
-        assert!(!path.with_extension("json.lock").exists());
-        std::fs::remove_dir_all(dir).unwrap();
-    }
-
-    #[cfg(unix)]
-    #[test]
-    fn a_symlink_at_the_state_path_is_refused_and_its_target_untouched() {
-        let dir = tempdir();
-        let mut state = State::open(&dir, dest("a"), true).unwrap();
-        state.flush().unwrap();
-        let path = state.path().to_owned();
-        drop(state);
-        // The link points at a valid state (read through, it would be used
-        // and then written over) kept elsewhere.
-        let elsewhere = dir.join("elsewhere.json");
-        std::fs::rename(&path, &elsewhere).unwrap();
-        let before = std::fs::read(&elsewhere).unwrap();
-        std::os::unix::fs::symlink(&elsewhere, &path).unwrap();
-        let e = State::open(&dir, dest("a"), true).unwrap_err();
-        assert!(matches!(e, UploadError::StateNotPrivate { .. }), "{e:?}");
-        assert!(e.to_string().contains("symbolic link"), "{e}");
-        assert_eq!(std::fs::read(&elsewhere).unwrap(), before);
-        std::fs::remove_dir_all(dir).unwrap();
-    }
-
-    #[cfg(unix)]
-    #[test]
-    fn a_state_dir_is_created_private_and_a_shared_one_is_refused() {
-        use std::os::unix::fs::PermissionsExt;
-        let root = tempdir();
-        let dir = root.join("new").join("states");
-        State::open(&dir, dest("a"), true).unwrap();
-        for created in [&dir, &root.join("new")] {
-            let mode = std::fs::metadata(created).unwrap().permissions().mode();
-            assert_eq!(mode & 0o777, 0o700, "{}", created.display());
-        }
-        for mode in [0o777, 0o770, 0o702] {
-            let shared = tempdir();
-            std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(mode)).unwrap();
-            let e = State::open(&shared, dest("a"), true).unwrap_err();
-            match &e {
-                UploadError::StateNotPrivate { path, reason } => {
-                    assert_eq!(path, &shared);
-                    assert!(reason.contains("writable"), "{reason}");
-                }
-                other => panic!("{mode:o}: {other:?}"),
-            }
-            // Nothing was written there.
-            assert_eq!(std::fs::read_dir(&shared).unwrap().count(), 0);
-            std::fs::remove_dir_all(shared).unwrap();
-        }
-        std::fs::remove_dir_all(root).unwrap();
     }
 
     #[cfg(unix)]
@@ -604,29 +398,6 @@ mod tests {
         ));
         assert_eq!(read_private(&big, 11).unwrap().unwrap().len(), 11);
         assert!(read_private(&dir.join("none.json"), 10).unwrap().is_none());
-        std::fs::remove_dir_all(dir).unwrap();
-    }
-
-    #[test]
-    fn corrupt_and_foreign_files_are_errors_that_say_how_to_start_over() {
-        let dir = tempdir();
-        let mut state = State::open(&dir, dest("a"), true).unwrap();
-        state.flush().unwrap();
-        let path = state.path().to_owned();
-        drop(state);
-        std::fs::write(&path, b"{not json").unwrap();
-        let e = State::open(&dir, dest("a"), true).unwrap_err();
-        assert!(
-            e.to_string().contains("corrupt") && e.to_string().contains("delete"),
-            "{e}"
-        );
-        // A state copied from another destination.
-        let mut other = State::open(&dir, dest("b"), true).unwrap();
-        other.flush().unwrap();
-        std::fs::copy(other.path(), &path).unwrap();
-        drop(other);
-        let e = State::open(&dir, dest("a"), true).unwrap_err();
-        assert!(e.to_string().contains("another upload"), "{e}");
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

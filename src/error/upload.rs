@@ -1,4 +1,7 @@
 //! [`UploadError`]: what can go wrong in an upload outside the API calls.
+//! It lives beside [`crate::Error`], not in `upload`, so that the error
+//! types import nothing from the code that raises them (no import circle);
+//! `avala::upload::UploadError` re-exports it.
 
 use std::{path::PathBuf, time::Duration};
 
@@ -84,6 +87,15 @@ pub enum UploadError {
         path: PathBuf,
         /// What is wrong and how to fix it.
         reason: String,
+    },
+    /// A Fleet recording upload stopped because the server's evidence does
+    /// not match the local receipts or the protocol: an ambiguous session,
+    /// changed inputs, counters that disagree, a grant that moves the
+    /// destination. Nothing more is sent; the local receipts are kept.
+    #[error("upload state mismatch: {message}")]
+    Mismatch {
+        /// What did not match, what to keep and how to resume.
+        message: String,
     },
     /// The server's answer breaks the upload protocol.
     #[error("unexpected upload answer for `{path}`: {message}")]
