@@ -4,7 +4,7 @@
 //!
 //! It decides, once for all three: where the files live by default
 //! ([`default_dir`]), how a file is named (a hash of what identifies the
-//! upload, [`claim`]), that one run at a time uses it (an OS lock,
+//! upload, [`open`]), that one run at a time uses it (an OS lock,
 //! `lock.rs`), and how it is kept: in a private directory (created 0700;
 //! one owned by another user or writable by group or others is refused),
 //! opened without following a symbolic link, written atomically (temp file
@@ -18,7 +18,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use serde::Serialize;
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::{lock::Lock, UploadError};
@@ -66,9 +66,10 @@ pub(crate) enum Durability {
     Record,
 }
 
-/// A document on disk (an upload's state or receipts): written atomically,
-/// at most once a second while it changes and always on
-/// [`flush`](Self::flush), with the upload's lock held while it lives.
+/// A document on disk (an upload's state or receipts), made by
+/// [`Claimed`]: written atomically, at most once a second while it changes
+/// and always on [`flush`](Self::flush), with the upload's lock held while
+/// it lives.
 #[derive(Debug)]
 pub(crate) struct Saved<T> {
     /// Held while the upload runs: a second run of it is refused.
@@ -81,25 +82,6 @@ pub(crate) struct Saved<T> {
 }
 
 impl<T: Serialize> Saved<T> {
-    /// `doc` at `path` (claimed with [`claim`]); `dirty` when it is not
-    /// what the file holds yet.
-    pub(crate) fn new(
-        lock: Lock,
-        path: PathBuf,
-        doc: T,
-        durability: Durability,
-        dirty: bool,
-    ) -> Self {
-        Self {
-            lock,
-            path,
-            doc,
-            durability,
-            dirty,
-            last_write: None,
-        }
-    }
-
     /// The file.
     pub(crate) fn path(&self) -> &Path {
         &self.path
@@ -152,14 +134,108 @@ impl<T: Serialize> Saved<T> {
     }
 }
 
-/// The state file under `dir` of the upload that `identity` names (hashed:
-/// the name is always valid and reveals nothing), with its lock taken, so
-/// that one run at a time uses it. Dataset states and Fleet receipts alike.
-pub(crate) fn claim(dir: &Path, identity: &str) -> Result<(PathBuf, Lock), UploadError> {
+/// What a flow keeps in the store: its JSON document's `format` and
+/// `version`, how its file is written and read back, and what to tell the
+/// user about a file that cannot be used.
+#[derive(Debug)]
+pub(crate) struct Kind {
+    /// The document's `format` field.
+    pub(crate) format: &'static str,
+    /// The document's `version` field.
+    pub(crate) version: u32,
+    /// What it is, for messages (`an upload state`).
+    pub(crate) what: &'static str,
+    /// How to start over, for messages.
+    pub(crate) start_over: &'static str,
+    /// The largest file read back.
+    pub(crate) max_bytes: u64,
+    /// How much a write must survive.
+    pub(crate) durability: Durability,
+}
+
+/// The two fields every document starts with, read before the rest so
+/// that another format or version is told apart from a corrupt file.
+#[derive(Deserialize)]
+struct Header {
+    format: String,
+    version: u32,
+}
+
+/// A flow's file, named and locked by [`open`]: what turns a document into
+/// a [`Saved`] one.
+#[derive(Debug)]
+pub(crate) struct Claimed {
+    lock: Lock,
+    path: PathBuf,
+    kind: &'static Kind,
+}
+
+impl Claimed {
+    /// The file.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// An error about the file read back: `why`, then how to start over.
+    pub(crate) fn unusable(&self, why: impl std::fmt::Display) -> UploadError {
+        UploadError::State {
+            path: self.path.clone(),
+            message: format!("{why}; {}", self.kind.start_over),
+        }
+    }
+
+    /// The document read back, kept as the file holds it.
+    pub(crate) fn keep<T>(self, doc: T) -> Saved<T> {
+        self.saved(doc, false)
+    }
+
+    /// A new document, written at the next flush.
+    pub(crate) fn fresh<T>(self, doc: T) -> Saved<T> {
+        self.saved(doc, true)
+    }
+
+    fn saved<T>(self, doc: T, dirty: bool) -> Saved<T> {
+        Saved {
+            lock: self.lock,
+            path: self.path,
+            doc,
+            durability: self.kind.durability,
+            dirty,
+            last_write: None,
+        }
+    }
+}
+
+/// The file under `dir` of the upload that `identity` names (hashed: the
+/// name is always valid and reveals nothing), with its lock taken so that
+/// one run at a time uses it, and, when `read_back`, its document: `None`
+/// when there is no file. A file that is not a `kind` document of this
+/// version is an error that says how to start over, never replaced.
+pub(crate) fn open<T: DeserializeOwned>(
+    dir: &Path,
+    identity: &str,
+    kind: &'static Kind,
+    read_back: bool,
+) -> Result<(Claimed, Option<T>), UploadError> {
     let digest = Sha256::digest(identity.as_bytes());
     let path = dir.join(format!("{}.json", crate::digest::hex(&digest[..16])));
     let lock = Lock::take(&path)?;
-    Ok((path, lock))
+    let claimed = Claimed { lock, path, kind };
+    let bytes = match read_back {
+        true => read_private(&claimed.path, kind.max_bytes)?,
+        false => None,
+    };
+    let Some(bytes) = bytes else {
+        return Ok((claimed, None));
+    };
+    let corrupt = |e: serde_json::Error| claimed.unusable(format!("is corrupt ({e})"));
+    let header: Header = serde_json::from_slice(&bytes).map_err(corrupt)?;
+    if header.format != kind.format || header.version != kind.version {
+        let what = kind.what;
+        return Err(claimed.unusable(format!("is not {what} of this SDK version")));
+    }
+    let doc = serde_json::from_slice(&bytes).map_err(corrupt)?;
+    Ok((claimed, Some(doc)))
 }
 
 /// Writes `doc` as JSON to `path` with [`write_private`] (the dataset
@@ -288,7 +364,7 @@ pub(crate) fn read_private(path: &Path, max: u64) -> Result<Option<Vec<u8>>, Upl
 }
 
 /// Writes `bytes` to a new private temporary file next to `path` (in the
-/// directory [`claim`] checked), then renames it over `path`, so that a
+/// directory [`open`] checked), then renames it over `path`, so that a
 /// reader sees the old or the new file whole and a link planted at `path`
 /// is replaced, never written through. A [`Durability::Record`] is fsynced
 /// before the rename, and its directory after, so that a crash cannot lose
@@ -353,6 +429,67 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("avala-store-{}", fastrand::u64(..)));
         std::fs::create_dir_all(&dir).unwrap();
         dir
+    }
+
+    const KIND: Kind = Kind {
+        format: "test-doc",
+        version: 2,
+        what: "a test document",
+        start_over: "move it away",
+        max_bytes: 1024,
+        durability: Durability::Cache,
+    };
+
+    #[derive(Debug, Serialize, Deserialize)]
+    struct Doc {
+        format: String,
+        version: u32,
+        n: u32,
+    }
+
+    /// Every flow's file is named, read back and refused the same way: a
+    /// file of another format or version is told apart from a corrupt one,
+    /// and each message says how to start over.
+    #[test]
+    fn open_reads_back_and_refuses_what_is_not_this_kind() {
+        let dir = tempdir();
+        let reopen = || open::<Doc>(&dir, "id", &KIND, true);
+        let (claimed, doc) = reopen().unwrap();
+        assert!(doc.is_none());
+        let path = claimed.path().to_owned();
+        let mut saved = claimed.fresh(Doc {
+            format: "test-doc".into(),
+            version: 2,
+            n: 7,
+        });
+        saved.flush().unwrap();
+        drop(saved);
+        assert_eq!(reopen().unwrap().1.unwrap().n, 7);
+        // Without read_back the file is claimed, not read.
+        assert!(open::<Doc>(&dir, "id", &KIND, false).unwrap().1.is_none());
+        for (text, says) in [
+            (
+                r#"{"format":"test-doc","version":1,"m":[]}"#,
+                "is not a test document of this SDK version",
+            ),
+            (
+                r#"{"format":"other","version":2,"n":7}"#,
+                "is not a test document of this SDK version",
+            ),
+            (r#"{"format":"test-doc","version":2,"n":"x"}"#, "is corrupt"),
+            ("{not json", "is corrupt"),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            match reopen() {
+                Err(UploadError::State { message, path: p }) => {
+                    assert!(message.contains(says), "{text}: {message}");
+                    assert!(message.ends_with("; move it away"), "{message}");
+                    assert_eq!(p, path);
+                }
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[cfg(unix)]

@@ -3,22 +3,24 @@
 //! files already uploaded, kept by the one state store ([`Saved`], as a
 //! [`Durability::Cache`]: losing its last write only sends files again).
 
-use std::{
-    collections::BTreeMap,
-    path::{Path, PathBuf},
-};
+use std::{collections::BTreeMap, path::Path};
 
 use serde::{Deserialize, Serialize};
 
 use crate::upload::{
     inventory::Stamp,
-    lock::Lock,
     store::{self, Durability, Saved},
     UploadError,
 };
 
-const FORMAT: &str = "avala-dataset-upload";
-const VERSION: u32 = 1;
+const KIND: store::Kind = store::Kind {
+    format: "avala-dataset-upload",
+    version: 1,
+    what: "an upload state",
+    start_over: "delete the file (or upload with resume(false)) to start over",
+    max_bytes: store::MAX_STATE_BYTES,
+    durability: Durability::Cache,
+};
 
 /// Where the state of an upload belongs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,61 +54,28 @@ impl State {
     /// an error, never silently replaced.
     pub(crate) fn open(dir: &Path, dest: Destination, resume: bool) -> Result<Self, UploadError> {
         let identity = serde_json::to_string(&dest).unwrap_or_default();
-        let (path, lock) = store::claim(dir, &identity)?;
-        let fresh = |path: PathBuf, lock: Lock| Self {
-            saved: Saved::new(
-                lock,
-                path,
-                Document {
-                    format: FORMAT.to_owned(),
-                    version: VERSION,
-                    destination: dest.clone(),
-                    batch_id: uuid::Uuid::new_v4().to_string(),
-                    files: BTreeMap::new(),
-                },
-                Durability::Cache,
-                true,
-            ),
-        };
-        if !resume {
-            return Ok(fresh(path, lock));
-        }
-        let Some(text) = store::read_private(&path, store::MAX_STATE_BYTES)? else {
-            return Ok(fresh(path, lock));
-        };
-        let start_over = "delete the file (or upload with resume(false)) to start over";
-        let doc: Document = match serde_json::from_slice(&text) {
-            Ok(doc) => doc,
-            Err(e) => {
-                return Err(UploadError::State {
-                    message: format!("is corrupt ({e}); {start_over}"),
-                    path,
-                })
-            }
-        };
-        if doc.format != FORMAT || doc.version != VERSION {
-            return Err(UploadError::State {
-                message: format!("is not an upload state of this SDK version; {start_over}"),
-                path,
+        let (claimed, doc) = store::open::<Document>(dir, &identity, &KIND, resume)?;
+        let Some(doc) = doc else {
+            let saved = claimed.fresh(Document {
+                format: KIND.format.to_owned(),
+                version: KIND.version,
+                destination: dest,
+                batch_id: uuid::Uuid::new_v4().to_string(),
+                files: BTreeMap::new(),
             });
-        }
+            return Ok(Self { saved });
+        };
         if doc.destination != dest {
-            return Err(UploadError::State {
-                message: format!(
-                    "belongs to another upload (dataset `{}`); {start_over}",
-                    doc.destination.dataset_name
-                ),
-                path,
-            });
+            return Err(claimed.unusable(format!(
+                "belongs to another upload (dataset `{}`)",
+                doc.destination.dataset_name
+            )));
         }
         if uuid::Uuid::parse_str(&doc.batch_id).map(|u| u.get_version_num()) != Ok(4) {
-            return Err(UploadError::State {
-                message: format!("holds a batch id that is not a UUID v4; {start_over}"),
-                path,
-            });
+            return Err(claimed.unusable("holds a batch id that is not a UUID v4"));
         }
         Ok(Self {
-            saved: Saved::new(lock, path, doc, Durability::Cache, false),
+            saved: claimed.keep(doc),
         })
     }
 
@@ -146,6 +115,8 @@ impl State {
 
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
     use super::*;
 
     fn dest(name: &str) -> Destination {

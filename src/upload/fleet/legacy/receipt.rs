@@ -15,8 +15,14 @@ use crate::upload::{
 };
 use serde::{Deserialize, Serialize};
 
-const FORMAT: &str = "avala-fleet-legacy-upload";
-const VERSION: u32 = 1;
+const KIND: store::Kind = store::Kind {
+    format: "avala-fleet-legacy-upload",
+    version: 1,
+    what: "a Fleet upload receipt",
+    start_over: "restore it from a backup, or move it away to start a new upload (the server may then refuse while an earlier session exists)",
+    max_bytes: store::MAX_STATE_BYTES,
+    durability: Durability::Record,
+};
 
 /// One file of the manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,7 +75,8 @@ impl Receipts {
     ) -> Result<Self, UploadError> {
         // The managed receipt of the same recording prefixes its protocol,
         // so the two never share a file.
-        let (path, lock) = store::claim(dir, &format!("{api_root}\n{recording_uid}"))?;
+        let identity = format!("{api_root}\n{recording_uid}");
+        let (claimed, doc) = store::open::<Document>(dir, &identity, &KIND, true)?;
         let manifest = files
             .iter()
             .map(|f| {
@@ -80,46 +87,26 @@ impl Receipts {
                 (f.path.clone(), entry)
             })
             .collect();
-        let Some(text) = store::read_private(&path, store::MAX_STATE_BYTES)? else {
-            return Ok(Self {
-                saved: Saved::new(
-                    lock,
-                    path,
-                    Document {
-                        format: FORMAT.to_owned(),
-                        version: VERSION,
-                        api_root: api_root.to_owned(),
-                        recording_uid: recording_uid.to_owned(),
-                        manifest,
-                        session: None,
-                        confirmed: BTreeMap::new(),
-                    },
-                    Durability::Record,
-                    true,
-                ),
+        let Some(doc) = doc else {
+            let saved = claimed.fresh(Document {
+                format: KIND.format.to_owned(),
+                version: KIND.version,
+                api_root: api_root.to_owned(),
+                recording_uid: recording_uid.to_owned(),
+                manifest,
+                session: None,
+                confirmed: BTreeMap::new(),
             });
+            return Ok(Self { saved });
         };
-        let unusable = |why: String| {
-            UploadError::State {
-            message: format!("{why}; restore it from a backup, or move it away to start a new upload (the server may then refuse while an earlier session exists)"),
-            path: path.clone(),
-        }
-        };
-        let doc: Document =
-            serde_json::from_slice(&text).map_err(|e| unusable(format!("is corrupt ({e})")))?;
-        if doc.format != FORMAT || doc.version != VERSION {
-            return Err(unusable(
-                "is not a Fleet upload receipt of this SDK version".to_owned(),
-            ));
-        }
         if doc.api_root != api_root || doc.recording_uid != recording_uid {
-            return Err(unusable(format!(
+            return Err(claimed.unusable(format!(
                 "belongs to recording {} at {}",
                 doc.recording_uid, doc.api_root
             )));
         }
         let mut receipts = Self {
-            saved: Saved::new(lock, path, doc, Durability::Record, false),
+            saved: claimed.keep(doc),
         };
         if receipts.saved.doc.session.is_none() {
             // Init was sent but its answer not kept: the manifest may be

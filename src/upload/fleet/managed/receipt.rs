@@ -16,10 +16,15 @@ use crate::upload::{
     UploadError,
 };
 
-const FORMAT: &str = "avala-fleet-managed-upload";
-const VERSION: u32 = 1;
-/// A receipt is a few KiB; anything far larger is not ours.
-const MAX_BYTES: u64 = 1024 * 1024;
+const KIND: store::Kind = store::Kind {
+    format: "avala-fleet-managed-upload",
+    version: 1,
+    what: "a managed Fleet upload receipt",
+    start_over: "move it away to start over (a new session is admitted)",
+    // A receipt is a few KiB; anything far larger is not ours.
+    max_bytes: 1024 * 1024,
+    durability: Durability::Record,
+};
 
 /// What the server confirmed about one original.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,12 +91,13 @@ impl Saved<Receipt> {
         recording_uid: &str,
         files: &[RecordingFile],
     ) -> crate::Result<Self> {
-        let (path, lock) = store::claim(dir, &identity(api_root, recording_uid))?;
+        let identity = identity(api_root, recording_uid);
+        let (claimed, doc) = store::open::<Receipt>(dir, &identity, &KIND, true)?;
         let manifest = manifest_digest(files);
-        let Some(bytes) = store::read_private(&path, MAX_BYTES)? else {
-            let receipt = Receipt {
-                format: FORMAT.to_owned(),
-                version: VERSION,
+        let Some(value) = doc else {
+            let mut store = claimed.fresh(Receipt {
+                format: KIND.format.to_owned(),
+                version: KIND.version,
                 api_root: api_root.to_owned(),
                 recording_uid: recording_uid.to_owned(),
                 session_uid: uuid::Uuid::new_v4().to_string(),
@@ -101,47 +107,28 @@ impl Saved<Receipt> {
                 finalization_uid: None,
                 publication_uid: None,
                 dataset_uid: None,
-            };
-            let mut store = Saved::new(lock, path, receipt, Durability::Record, true);
+            });
             store.flush()?;
             return Ok(store);
         };
-        let unusable = |message: String| UploadError::State {
-            path: path.clone(),
-            message,
-        };
-        let value: Receipt = serde_json::from_slice(&bytes).map_err(|e| {
-            unusable(format!(
-                "it is corrupt ({e}); move it away to start over (a new session is admitted)"
-            ))
-        })?;
-        if value.format != FORMAT || value.version != VERSION {
-            return Err(unusable(
-                "it is not a managed Fleet upload receipt of this SDK; move it away to start over"
-                    .to_owned(),
-            )
-            .into());
-        }
         if value.api_root != api_root || value.recording_uid != recording_uid {
-            return Err(unusable(
-                "it belongs to another recording or API root; move it away to start over"
-                    .to_owned(),
-            )
-            .into());
+            return Err(claimed
+                .unusable("belongs to another recording or API root")
+                .into());
         }
         if value.manifest_sha256 != manifest {
-            return Err(crate::Error::from(crate::upload::UploadError::Mismatch {
+            return Err(crate::Error::from(UploadError::Mismatch {
                 message: format!(
                     "the files in the directory differ from the ones admitted in session {} \
                      (a file was added, removed or changed). Restore the original files and run \
                      again to resume, or delete {} to start a new session (the server keeps the \
                      old one)",
                     value.session_uid,
-                    path.display()
+                    claimed.path().display()
                 ),
             }));
         }
-        Ok(Saved::new(lock, path, value, Durability::Record, false))
+        Ok(claimed.keep(value))
     }
 
     /// Changes the original at `path` and saves.
