@@ -6,6 +6,9 @@ use bytes::{Bytes, BytesMut};
 /// The default of [`crate::ClientBuilder::max_response_bytes`]: far above any
 /// page or document of the API, far below what would hurt a process.
 pub(crate) const DEFAULT_MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
+/// The most of an error body (API, storage or resolver) that is read and
+/// kept.
+pub(crate) const MAX_ERROR_BODY: usize = 64 * 1024;
 
 /// What a bounded read got.
 pub(crate) struct Bounded {

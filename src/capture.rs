@@ -8,8 +8,7 @@ use crate::{
     scrub,
 };
 
-/// The most of an error body that is read and kept.
-pub(crate) const MAX_ERROR_BODY: usize = 64 * 1024;
+pub(crate) use crate::body::MAX_ERROR_BODY;
 /// The longest message an error carries, in characters.
 const MAX_MESSAGE: usize = 1024;
 /// Field error texts a message shows; the others are counted.
@@ -49,7 +48,9 @@ pub(crate) async fn error_response(
         });
     let text = crate::redact::redact_text(&without_key);
     let message = message(body.as_ref(), status.as_u16());
+    let retry_after = crate::retry::retry_after(headers);
     let facts = ResponseFacts {
+        wait_too_long: crate::retry::waits_too_long(status.as_u16(), retry_after),
         error: ApiError {
             status: status.as_u16(),
             message,
@@ -59,18 +60,11 @@ pub(crate) async fn error_response(
                 .get("x-request-id")
                 .map(|v| scrub::scrub(&String::from_utf8_lossy(v.as_bytes()), key)),
         },
-        retry_after: crate::retry::retry_after(headers),
+        retry_after,
     };
     let mut rebuilt = crate::body::rebuilt(response, Bytes::from(text), None);
     rebuilt.extensions_mut().insert(facts);
     rebuilt
-}
-
-/// A bounded, pattern-redacted text copy of a body that failed to decode
-/// (the key is removed later, by [`crate::Error::without_key_of`]).
-pub(crate) fn bounded_text(bytes: &Bytes) -> String {
-    let end = bytes.len().min(MAX_ERROR_BODY);
-    scrub::scrub(&String::from_utf8_lossy(&bytes[..end]), "")
 }
 
 /// The one-line message of an error body (already scrubbed and redacted):

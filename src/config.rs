@@ -6,9 +6,9 @@
 //! from the working directory, and never overrides a variable that is
 //! already set.
 
-use url::{Host, Url};
+use url::Url;
 
-use crate::{Error, Result};
+use crate::{hosts, Error, Result};
 
 /// The API root used when none is configured.
 pub const DEFAULT_BASE_URL: &str = "https://api.avala.ai/api/v1";
@@ -134,8 +134,8 @@ pub(crate) fn parse_base_url(raw: &str, allow_insecure: bool) -> Result<BaseUrl>
     }
     let https = match url.scheme() {
         "https" => true,
-        "http" if is_loopback(&host) && allow_insecure => false,
-        "http" if is_loopback(&host) => {
+        "http" if hosts::is_loopback(&host) && allow_insecure => false,
+        "http" if hosts::is_loopback(&host) => {
             return Err(Error::config(format!(
                 "plain http is refused; for local development set {ENV_ALLOW_INSECURE}=true (allowed only for localhost, 127.0.0.1 and [::1])"
             )))
@@ -160,12 +160,4 @@ pub(crate) fn parse_base_url(raw: &str, allow_insecure: bool) -> Result<BaseUrl>
         path,
         https,
     })
-}
-
-fn is_loopback(host: &Host<&str>) -> bool {
-    match host {
-        Host::Domain(d) => d.eq_ignore_ascii_case("localhost"),
-        Host::Ipv4(ip) => *ip == std::net::Ipv4Addr::LOCALHOST,
-        Host::Ipv6(ip) => *ip == std::net::Ipv6Addr::LOCALHOST,
-    }
 }

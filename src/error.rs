@@ -5,9 +5,13 @@
 //! `progenitor_client::Error` is a plain synchronous `From`: `?` on any
 //! generated call yields the fully mapped [`Error`].
 
+mod upload;
+
 use std::time::Duration;
 
 use serde_json::Value;
+
+pub use upload::UploadError;
 
 /// Result of every SDK call.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -180,19 +184,11 @@ pub enum Error {
         /// Whether `overwrite` would have replaced it.
         overwritable: bool,
     },
-    /// A dataset upload failed outside the API calls: storage, local files,
-    /// the resume state (see [`crate::upload::UploadError`]).
+    /// An upload (dataset or Fleet recording) failed outside the API calls:
+    /// storage, local files, the resume state, or server evidence that does
+    /// not match the local receipts (see [`UploadError`]).
     #[error("upload failed: {0}")]
-    Upload(Box<crate::upload::UploadError>),
-    /// A Fleet recording upload stopped because the server's evidence does
-    /// not match the local state or the protocol: an ambiguous session,
-    /// changed inputs, counters that disagree, a grant that moves the
-    /// destination. Nothing more is sent; the local receipts are kept.
-    #[error("upload state mismatch: {message}")]
-    UploadState {
-        /// What did not match, what to keep and how to resume.
-        message: String,
-    },
+    Upload(Box<UploadError>),
 }
 
 impl Error {
@@ -209,8 +205,7 @@ impl Error {
             | Self::InvalidArgument { message }
             | Self::Transport { message, .. }
             | Self::Decode { message, .. }
-            | Self::Integrity { message }
-            | Self::UploadState { message } => message.clone(),
+            | Self::Integrity { message } => message.clone(),
             Self::WaitTimeout { .. } | Self::FileConflict { .. } => self.to_string(),
             Self::Upload(e) => e.to_string(),
             other => other
@@ -229,17 +224,6 @@ impl Error {
             | Self::QuotaExceeded { error, .. }
             | Self::RateLimited { error, .. } => Some(error),
             _ => None,
-        }
-    }
-
-    /// Whether retrying the same request later may succeed, by the rules of
-    /// [`crate::retry`]: for an API error its status (408, 429, 502, 503,
-    /// 504) or a transport failure; for an upload error the storage rule.
-    pub fn is_retryable(&self) -> bool {
-        match self {
-            Self::Transport { source, .. } => crate::retry::transport(source),
-            Self::Upload(e) => e.is_retryable(),
-            other => other.status().is_some_and(crate::retry::api_status),
         }
     }
 
@@ -276,16 +260,15 @@ impl Error {
 
     /// Maps a response's status and facts onto a variant.
     pub(crate) fn from_response(facts: ResponseFacts) -> Self {
-        let ResponseFacts { error, retry_after } = facts;
+        let ResponseFacts {
+            error,
+            retry_after,
+            wait_too_long,
+        } = facts;
         // Boxed so that `Result<T, Error>` stays small on the happy path.
         let error = Box::new(error);
         let int = |k: &str| error.body.as_ref()?.get(k)?.as_u64();
-        let told_to_wait = crate::retry::api_status(error.status)
-            && matches!(
-                crate::retry::server_wait(retry_after),
-                crate::retry::ServerWait::TooLong(_)
-            );
-        if told_to_wait {
+        if wait_too_long {
             return Self::RateLimited { error, retry_after };
         }
         match error.status {
@@ -316,6 +299,9 @@ impl Error {
 pub(crate) struct ResponseFacts {
     pub(crate) error: ApiError,
     pub(crate) retry_after: Option<Duration>,
+    /// A retryable status whose `Retry-After` is past the one cap
+    /// ([`crate::retry::waits_too_long`]): the error is `RateLimited`.
+    pub(crate) wait_too_long: bool,
 }
 
 impl ResponseFacts {
@@ -330,6 +316,7 @@ impl ResponseFacts {
                 request_id: None,
             },
             retry_after: None,
+            wait_too_long: false,
         }
     }
 }
@@ -356,7 +343,7 @@ impl From<progenitor_client::Error> for Error {
             },
             P::InvalidResponsePayload(bytes, err) => Self::Decode {
                 message: crate::redact::redact_text(&err.to_string()),
-                body: Some(crate::capture::bounded_text(&bytes)),
+                body: Some(bounded_text(&bytes)),
             },
             P::UnexpectedResponse(response) => Self::from_response(
                 response
@@ -369,6 +356,13 @@ impl From<progenitor_client::Error> for Error {
             P::ErrorResponse(rv) => Self::from_response(ResponseFacts::status_only(rv.status())),
         }
     }
+}
+
+/// A bounded, pattern-redacted text copy of a body that failed to decode
+/// (the key is removed later, by [`Error::without_key_of`]).
+fn bounded_text(bytes: &[u8]) -> String {
+    let end = bytes.len().min(crate::body::MAX_ERROR_BODY);
+    crate::scrub::scrub(&String::from_utf8_lossy(&bytes[..end]), "")
 }
 
 /// The [`crate::body::TooLarge`] somewhere in `e`'s sources.

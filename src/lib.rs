@@ -14,6 +14,7 @@ mod error;
 pub mod frames;
 mod generated;
 mod hooks;
+mod hosts;
 #[cfg(feature = "mock")]
 pub mod mock;
 pub mod pagination;

@@ -1,6 +1,6 @@
 //! Managed Fleet uploads (§9.3, §10.4) against the embedded mock: a clean
 //! upload, resumes, every scripted server anomaly refused with
-//! `UploadState`, the data plane's failures, the publication waits and the
+//! `UploadError::Mismatch`, the data plane's failures, the publication waits and the
 //! constraints checked before any request.
 
 use std::{
@@ -94,15 +94,16 @@ fn upload(mock: &MockServer, dir: &TempDir, state: &TempDir) -> ManagedRecording
         .poll_interval(Duration::from_millis(10))
 }
 
-/// `UploadState`, with a message that says how to resume and leaks nothing.
+/// `UploadError::Mismatch`, with a message that says how to resume and
+/// leaks nothing.
 fn state_error<T: std::fmt::Debug>(result: avala::Result<T>) -> String {
-    match result {
-        Err(Error::UploadState { message }) => {
+    match upload_error(result) {
+        UploadError::Mismatch { message } => {
             assert!(message.contains("run the upload again"), "{message}");
             assert!(!message.contains("X-Amz-Signature") && !message.contains(MockServer::API_KEY));
             message
         }
-        other => panic!("expected UploadState, got {other:?}"),
+        other => panic!("expected UploadError::Mismatch, got {other:?}"),
     }
 }
 
@@ -532,8 +533,8 @@ async fn an_abandoned_session_and_changed_files_stop_the_resume() {
     upload(&mock, &dir, &state).send().await.unwrap_err();
     std::fs::write(&a, b"other bytes").unwrap();
     let before = mock.received().len();
-    let message = match upload(&mock, &dir, &state).send().await {
-        Err(Error::UploadState { message }) => message,
+    let message = match upload_error(upload(&mock, &dir, &state).send().await) {
+        UploadError::Mismatch { message } => message,
         other => panic!("{other:?}"),
     };
     assert!(

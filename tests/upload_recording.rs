@@ -107,8 +107,11 @@ fn expected(files: &[(String, Vec<u8>)]) -> Vec<(String, u64, String)> {
 
 fn upload_state(e: &Error) -> &str {
     match e {
-        Error::UploadState { message } => message,
-        other => panic!("expected UploadState, got {other:?}"),
+        Error::Upload(e) => match &**e {
+            UploadError::Mismatch { message } => message,
+            other => panic!("expected UploadError::Mismatch, got {other:?}"),
+        },
+        other => panic!("expected UploadError::Mismatch, got {other:?}"),
     }
 }
 

@@ -80,7 +80,7 @@ impl Failure {
                 E::Decode { .. } | E::ResponseTooLarge { .. } => Exit::Api,
                 // A storage or local failure, an answer that breaks the
                 // upload protocol, a recording that failed processing.
-                E::Upload(_) | E::UploadState { .. } => Exit::Other,
+                E::Upload(_) => Exit::Other,
                 other if other.status().is_some() => Exit::Api,
                 _ => Exit::Other,
             },

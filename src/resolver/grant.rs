@@ -1,6 +1,8 @@
 //! Step 4.1–4.2 of §9.4: the access grant (`DatasetAccessGrant`, parsed
 //! by hand), its lifetime, and the per-provider allow-list of download
-//! URLs, all checked before any byte is requested.
+//! URLs (which host family each provider may name; the families are the one
+//! host policy's, [`crate::hosts`]), all checked before any byte is
+//! requested.
 
 use std::{
     fmt,
@@ -17,7 +19,7 @@ use super::{
     documents::{integrity, ObjectDoc, Revision},
     reference,
 };
-use crate::{config::BaseUrl, Result};
+use crate::{config::BaseUrl, hosts, Result};
 
 /// The longest lifetime a grant may declare.
 const MAX_LIFETIME: Duration = Duration::from_secs(300);
@@ -189,22 +191,19 @@ fn check_url(
     let scheme_ok = if base.https {
         url.scheme() == "https" && url.port().is_none()
     } else {
-        provider == Provider::AvalaProxy && same_origin
+        provider == Provider::AvalaProxy && same_origin && hosts::plain_http_allowed(&url, true)
     };
     if !scheme_ok {
         return Err(refused());
     }
     let host_ok = match provider {
-        Provider::AwsS3 => is_aws_s3_host(&host),
-        Provider::Gcs => {
-            host == "storage.googleapis.com"
-                || host
-                    .strip_suffix(".storage.googleapis.com")
-                    .is_some_and(is_dns_label)
-        }
-        Provider::AzureBlob => AZURE.is_match(&host),
-        Provider::CloudflareR2 => R2.is_match(&host),
-        Provider::AvalaEdge => edge_host(&base.text).is_some_and(|edge| host == edge),
+        // GovCloud stays refused for downloads, as it always was here
+        // (uploads accept it: §9.1's pattern does).
+        Provider::AwsS3 => hosts::s3(&host).is_some_and(|s3| !s3.gov),
+        Provider::Gcs => hosts::is_gcs(&host),
+        Provider::AzureBlob => hosts::is_azure_blob(&host),
+        Provider::CloudflareR2 => hosts::is_r2(&host),
+        Provider::AvalaEdge => hosts::edge_for_root(&base.text).is_some_and(|edge| host == edge),
         Provider::AvalaProxy => url.host_str() == root.host_str() && (base.https || same_origin),
     };
     if !host_ok {
@@ -262,73 +261,9 @@ fn check_edge_path(url: &Url, revision: &Revision, object: &ObjectDoc) -> Result
     Ok(())
 }
 
-/// The edge host for the three production roots.
-fn edge_host(root: &str) -> Option<&'static str> {
-    match root {
-        "https://api.avala.ai/api/v1" | "https://server.avala.ai/api/v1" => Some("data.avala.ai"),
-        "https://server.dev.alala.ai/api/v1" => Some("data-development.avala.ai"),
-        _ => None,
-    }
-}
-
 static GRANT_TOKEN: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new("^[A-Za-z0-9_.:-]{1,4096}$").unwrap_or_else(|e| unreachable!("{e}"))
 });
-static AZURE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^[a-z0-9]{3,24}\.blob\.core\.windows\.net$")
-        .unwrap_or_else(|e| unreachable!("{e}"))
-});
-static R2: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^[0-9a-f]{32}(\.eu)?\.r2\.cloudflarestorage\.com$")
-        .unwrap_or_else(|e| unreachable!("{e}"))
-});
-static REGION: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^[a-z]{2}(-[a-z0-9]+)+-[0-9]$").unwrap_or_else(|e| unreachable!("{e}"))
-});
-static DNS_LABEL: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^[a-z0-9]([a-z0-9-]{1,61}[a-z0-9])$").unwrap_or_else(|e| unreachable!("{e}"))
-});
-
-fn is_dns_label(label: &str) -> bool {
-    DNS_LABEL.is_match(label)
-}
-
-fn is_region(region: &str) -> bool {
-    region.len() <= 63 && !region.starts_with("us-gov-") && REGION.is_match(region)
-}
-
-/// Real S3 endpoints: global, regional (`s3.<region>`, `s3-<region>`),
-/// dual-stack, and the virtual-hosted bucket forms (with accelerate).
-fn is_aws_s3_host(host: &str) -> bool {
-    if host == "s3.amazonaws.com" {
-        return true;
-    }
-    let Some(rest) = host.strip_suffix(".amazonaws.com") else {
-        return false;
-    };
-    if let Some(region) = rest.strip_prefix("s3.dualstack.") {
-        return is_region(region);
-    }
-    if let Some(region) = rest
-        .strip_prefix("s3.")
-        .or_else(|| rest.strip_prefix("s3-"))
-    {
-        if !region.contains('.') {
-            return is_region(region);
-        }
-    }
-    let labels: Vec<&str> = rest.split('.').collect();
-    let Some((bucket, service)) = labels.split_first() else {
-        return false;
-    };
-    is_dns_label(bucket)
-        && match service {
-            ["s3"] | ["s3-accelerate"] | ["s3-accelerate", "dualstack"] => true,
-            ["s3", region] | ["s3", "dualstack", region] => is_region(region),
-            [single] => single.strip_prefix("s3-").is_some_and(is_region),
-            _ => false,
-        }
-}
 
 #[cfg(test)]
 mod tests {
@@ -421,8 +356,10 @@ mod tests {
         assert!(check(&body, None, &revision(), &object(), &base).is_err());
     }
 
+    /// The answers this list always gave, now through the one host policy.
     #[test]
     fn s3_hosts() {
+        let aws = |h: &str| hosts::s3(h).is_some_and(|s3| !s3.gov);
         for ok in [
             "s3.amazonaws.com",
             "s3.eu-west-1.amazonaws.com",
@@ -432,7 +369,7 @@ mod tests {
             "my-bucket.s3.eu-west-1.amazonaws.com",
             "bucket.s3-accelerate.amazonaws.com",
         ] {
-            assert!(is_aws_s3_host(ok), "{ok}");
+            assert!(aws(ok), "{ok}");
         }
         for bad in [
             "amazonaws.com",
@@ -442,20 +379,23 @@ mod tests {
             "bucket.s3.us-gov-west-1.amazonaws.com",
             "a.b.s3.amazonaws.com",
         ] {
-            assert!(!is_aws_s3_host(bad), "{bad}");
+            assert!(!aws(bad), "{bad}");
         }
     }
 
     #[test]
     fn other_provider_hosts() {
-        assert!(AZURE.is_match("acct123.blob.core.windows.net"));
-        assert!(!AZURE.is_match("x.blob.core.windows.net"));
-        assert!(R2.is_match(&format!("{}.r2.cloudflarestorage.com", "a".repeat(32))));
-        assert!(!R2.is_match("abc.r2.cloudflarestorage.com"));
+        assert!(hosts::is_azure_blob("acct123.blob.core.windows.net"));
+        assert!(!hosts::is_azure_blob("x.blob.core.windows.net"));
+        assert!(hosts::is_r2(&format!(
+            "{}.r2.cloudflarestorage.com",
+            "a".repeat(32)
+        )));
+        assert!(!hosts::is_r2("abc.r2.cloudflarestorage.com"));
         assert_eq!(
-            edge_host("https://api.avala.ai/api/v1"),
+            hosts::edge_for_root("https://api.avala.ai/api/v1"),
             Some("data.avala.ai")
         );
-        assert_eq!(edge_host("https://example.com/api/v1"), None);
+        assert_eq!(hosts::edge_for_root("https://example.com/api/v1"), None);
     }
 }

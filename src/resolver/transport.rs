@@ -188,6 +188,7 @@ async fn withdrawn(mut response: reqwest::Response, reference: Option<&Reference
                     request_id: None,
                 },
                 retry_after: None,
+                wait_too_long: false,
             })
         }
         _ => integrity(

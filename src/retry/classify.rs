@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use reqwest::{header::HeaderMap, Method, StatusCode};
 
-use crate::{upload::UploadError, Error};
+use crate::{error::UploadError, Error};
 
 /// What a classifier says about one attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +37,41 @@ pub(crate) fn is_idempotent(method: &Method) -> bool {
         *method,
         Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS
     )
+}
+
+// The errors answer from these rules; they are written here, not in
+// `error`, so that `error` does not import `retry` (no import circle).
+impl Error {
+    /// Whether retrying the same request later may succeed, by the rules of
+    /// [`crate::retry`]: for an API error its status (408, 429, 502, 503,
+    /// 504) or a transport failure; for an upload error the storage rule.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Transport { source, .. } => transport(source),
+            Self::Upload(e) => e.is_retryable(),
+            other => other.status().is_some_and(api_status),
+        }
+    }
+}
+
+impl UploadError {
+    /// Whether another attempt of the same file may succeed: the storage
+    /// plane's rule of [`crate::retry`] (transport failures, 408, 429, any
+    /// 5xx, and a 412 the request did not ask for, which a new presigned URL
+    /// may clear).
+    pub fn is_retryable(&self) -> bool {
+        storage(self) != Verdict::Done
+    }
+}
+
+/// Whether an API answer with `status` asks for a wait past the one cap:
+/// such an error is `RateLimited`, carrying the server's value.
+pub(crate) fn waits_too_long(status: u16, retry_after: Option<std::time::Duration>) -> bool {
+    api_status(status)
+        && matches!(
+            super::server_wait(retry_after),
+            super::ServerWait::TooLong(_)
+        )
 }
 
 /// API statuses worth another try: a timeout, a rate limit, and a gateway

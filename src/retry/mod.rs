@@ -25,7 +25,7 @@ mod policy;
 mod run;
 
 pub(crate) use classify::Verdict;
-pub(crate) use classify::{api, api_status, is_idempotent, resolver, storage, transport, workflow};
+pub(crate) use classify::{api, is_idempotent, resolver, storage, waits_too_long, workflow};
 pub(crate) use policy::Plane;
 pub use policy::RetryPolicy;
 pub(crate) use run::run;

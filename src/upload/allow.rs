@@ -1,18 +1,18 @@
-//! The presigned-URL allow-list of protocol §9.1: where file bytes may go.
+//! The presigned-URL check of protocol §9.1: where file bytes may go. The
+//! hosts themselves are the one host policy's ([`crate::hosts`]).
 
-use std::sync::OnceLock;
-
-use regex::Regex;
 use url::{Host, Url};
 
 use super::UploadError;
+use crate::hosts;
 
 /// Checks a presigned URL before a byte is sent to it.
 ///
-/// Allowed: `https`, no userinfo, no explicit port, no fragment, and a host
-/// of the list below. The one exception is `http` to a loopback host when
-/// `loopback_http` is set, which the client allows only when it was itself
-/// built for a loopback base URL with insecure http allowed (the mock).
+/// Allowed: `https`, no userinfo, no explicit port, no fragment, and a
+/// storage host of [`hosts::is_upload_storage`]. The one exception is
+/// `http` to a loopback host when `loopback_http` is set
+/// ([`hosts::plain_http_allowed`]: only a client built for a loopback base
+/// URL, such as the mock's, sets it).
 pub(crate) fn check(raw: &str, loopback_http: bool) -> Result<Url, UploadError> {
     let refuse = |host: &str, reason: &str| UploadError::DisallowedUrl {
         host: host.to_owned(),
@@ -31,59 +31,22 @@ pub(crate) fn check(raw: &str, loopback_http: bool) -> Result<Url, UploadError> 
     if url.fragment().is_some() {
         return Err(refuse(&host, "the presigned URL has a fragment"));
     }
-    match url.scheme() {
-        "http" if loopback_http && is_loopback(&url) => return Ok(url),
-        "https" => {}
-        _ => return Err(refuse(&host, "the presigned URL must use https")),
+    if hosts::plain_http_allowed(&url, loopback_http) {
+        return Ok(url);
+    }
+    if url.scheme() != "https" {
+        return Err(refuse(&host, "the presigned URL must use https"));
     }
     if url.port().is_some() {
         return Err(refuse(&host, "the presigned URL has an explicit port"));
     }
-    if !allowed_host(&host) {
+    if !hosts::is_upload_storage(&host) {
         return Err(refuse(
             &host,
             "the host is not a storage host of the allow-list (data.avala.ai, S3, R2, GCS, Azure Blob)",
         ));
     }
     Ok(url)
-}
-
-/// Whether `url` names a loopback host (`localhost`, `127.0.0.0/8`,
-/// `[::1]`): the one test of "this is the local mock or store" for the
-/// upload checks.
-pub(crate) fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        None => false,
-    }
-}
-
-/// The storage hosts of protocol §9.1.
-fn allowed_host(host: &str) -> bool {
-    host == "data.avala.ai"
-        || is_r2(host)
-        || is_s3(host)
-        || host == "storage.googleapis.com"
-        || host.ends_with(".storage.googleapis.com")
-        || host == "blob.core.windows.net"
-        || host.ends_with(".blob.core.windows.net")
-}
-
-/// The two host patterns of §9.1, exactly as the protocol writes them.
-pub(super) fn is_r2(host: &str) -> bool {
-    static R2: OnceLock<Regex> = OnceLock::new();
-    R2.get_or_init(|| {
-        Regex::new(r"^[0-9a-f]{32}(\.eu)?\.r2\.cloudflarestorage\.com$").expect("valid")
-    })
-    .is_match(host)
-}
-
-fn is_s3(host: &str) -> bool {
-    static S3: OnceLock<Regex> = OnceLock::new();
-    S3.get_or_init(|| Regex::new(r"(^|\.)s3([-.][a-z0-9-]+)*\.amazonaws\.com$").expect("valid"))
-        .is_match(host)
 }
 
 #[cfg(test)]
@@ -137,6 +100,20 @@ mod tests {
                 "evilstorage.googleapis.com",
             ),
             ("https://127.0.0.1/x", "127.0.0.1"),
+            // Look-alikes the old pattern let through: hosts under
+            // amazonaws.com that are not S3, a bare Azure domain.
+            (
+                "https://s3.compute-1.amazonaws.com/x",
+                "s3.compute-1.amazonaws.com",
+            ),
+            (
+                "https://bucket.s3.evil.amazonaws.com/x",
+                "bucket.s3.evil.amazonaws.com",
+            ),
+            ("https://a.b.s3.amazonaws.com/x", "a.b.s3.amazonaws.com"),
+            ("https://blob.core.windows.net/x", "blob.core.windows.net"),
+            ("https://evil-s3.amazonaws.com/x", "evil-s3.amazonaws.com"),
+            ("https://data.avala.ai./x", "data.avala.ai."),
             ("http://127.0.0.1:8080/x", "127.0.0.1"),
         ] {
             match check(url, false) {
@@ -153,6 +130,8 @@ mod tests {
         assert!(check("http://localhost:4321/x", true).is_ok());
         assert!(check("http://[::1]:4321/x", true).is_ok());
         assert!(check("http://10.0.0.1:4321/x", true).is_err());
+        // Only the three loopback names of the base-URL rule.
+        assert!(check("http://127.0.0.2:4321/x", true).is_err());
         assert!(check("ftp://127.0.0.1/x", true).is_err());
         assert!(check("http://127.0.0.1:4321/x", false).is_err());
     }

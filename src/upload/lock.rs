@@ -10,7 +10,7 @@
 //! that locks its replacement: so a lock counts only once the path still
 //! names the locked file, and otherwise the path is opened again. The file
 //! is opened without following a symbolic link (see
-//! [`state::open_private`](super::state::open_private)).
+//! [`store::open_private`](super::store::open_private)).
 
 use std::{
     fs::{File, TryLockError},
@@ -36,7 +36,7 @@ impl Lock {
     pub(crate) fn take(state: &Path) -> Result<Self, UploadError> {
         let path = lock_path(state);
         if let Some(dir) = path.parent() {
-            super::state::private_dir(dir)?;
+            super::store::private_dir(dir)?;
         }
         let file = open(&path, state)?;
         Self::hold(file, state, path)
@@ -85,7 +85,7 @@ fn open(path: &Path, state: &Path) -> Result<File, UploadError> {
     options.read(true).write(true).create(true).truncate(false);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    super::state::open_private(path, &mut options)?.ok_or_else(|| UploadError::State {
+    super::store::open_private(path, &mut options)?.ok_or_else(|| UploadError::State {
         path: state.to_owned(),
         message: "cannot be locked: its lock file vanished while it was created; run again"
             .to_owned(),

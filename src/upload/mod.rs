@@ -126,7 +126,7 @@
 //!   404; the session, the counters, the pending list, each presigned URL (its
 //!   object key, host allow-list, exact percent-encoding and headers) and each
 //!   storage `ETag` must agree with the manifest. A mismatch is
-//!   `Error::UploadState`, which says what to keep and how to resume; nothing
+//!   `UploadError::Mismatch`, which says what to keep and how to resume; nothing
 //!   more is sent.
 //! - **Retried and resumable.** Each PUT (streamed from disk, 300 s timeout) gets
 //!   3 attempts on transport errors and 429/500/502/503/504, 1 s then 2 s apart
@@ -161,7 +161,7 @@
 //!
 //! // The storage answers without an ETag: nothing is confirmed, the run stops.
 //! mock.fleet().anomaly(FleetAnomaly::NoEtag);
-//! assert!(matches!(upload().send().await, Err(avala::Error::UploadState { .. })));
+//! assert!(matches!(upload().send().await, Err(avala::Error::Upload(e)) if matches!(*e, avala::upload::UploadError::Mismatch { .. })));
 //! // The same call resumes the same session and finishes it.
 //! let status = upload().send().await?;
 //! assert_eq!((status.confirmed_files, status.status.as_str()), (1, "completing"));
@@ -205,7 +205,7 @@
 //!   hashes, the session, the exact init document, the part listings (at most 2
 //!   pages of 100), each grant (R2 host, object key, SigV4 query, lifetime) and
 //!   its destination, pinned by the file's first grant. A mismatch is
-//!   `Error::UploadState`, whose message says what to keep and how to resume.
+//!   `UploadError::Mismatch`, whose message says what to keep and how to resume.
 //! - **Retried as Python does.** Admit, part grants and finalize get 3 attempts
 //!   (§8 classifier and delays); the multipart init and a part PUT are not
 //!   retried within a run (their outcome is uncertain): running the same call
@@ -214,7 +214,7 @@
 //! - **Resumable.** The receipt (`…/avala/uploads/fleet-managed-v1/` under the
 //!   user's data directory, or `state_dir(..)`; atomic, mode 0600) keeps the
 //!   session uid, the manifest digest and what the server confirmed; it is never
-//!   deleted. A file changed since the admit is refused (`UploadState`).
+//!   deleted. A file changed since the admit is refused (`UploadError::Mismatch`).
 //! - **The result is the last status.** As in Python, `send` returns it whether
 //!   the publication succeeded, failed (see `finalization.code`:
 //!   `content_mismatch` and `invalid_mcap` are final, after any other code a
@@ -223,19 +223,18 @@
 
 mod allow;
 pub(crate) mod dataset;
-mod error;
 mod fleet;
 mod inventory;
 mod lock;
 mod parallel;
-mod state;
+mod store;
 mod totals;
 mod transfer;
 
 use std::sync::Arc;
 
+pub use crate::error::UploadError;
 pub use dataset::{DatasetUpload, FileUpload, UploadReport};
-pub use error::UploadError;
 pub use fleet::{
     legacy::{sha256_file_hex, RecordingUpload},
     managed::ManagedRecordingUpload,
@@ -302,11 +301,13 @@ pub enum Excluded {
 type Callback = Arc<dyn Fn(&Progress) + Send + Sync + 'static>;
 
 /// Whether the client may send file bytes over `http` to loopback: only
-/// when it was itself built for such a base URL (which needs
-/// `AVALA_ALLOW_INSECURE_BASE_URL` or the embedded mock).
+/// when it was itself built for a loopback `http` base URL (which needs
+/// `AVALA_ALLOW_INSECURE_BASE_URL` or the embedded mock); the URL itself is
+/// then checked by [`crate::hosts::plain_http_allowed`].
 pub(crate) fn loopback_http(client: &Client) -> bool {
     let shared = progenitor_client::ClientInfo::inner(&**client);
-    matches!(&shared.shared().origin, url::Origin::Tuple(scheme, ..) if scheme == "http")
+    matches!(&shared.shared().origin,
+        url::Origin::Tuple(scheme, host, _) if scheme == "http" && crate::hosts::is_loopback(host))
 }
 
 pub(crate) fn api_key(client: &Client) -> &str {

@@ -5,12 +5,15 @@ use std::{
     sync::atomic::{AtomicU64, Ordering},
 };
 
-use super::{slug, DatasetUpload, FileUpload, Options, UploadReport};
+use super::{
+    receipt::{Destination, State},
+    slug, DatasetUpload, FileUpload, Options, UploadReport,
+};
 use crate::upload::{
     api_key,
     inventory::{self, LocalFile, Others, Source},
     loopback_http, parallel,
-    state::{self, Destination, State},
+    store::{self, Flow},
     totals::Totals,
     transfer::{DataPlane, Put, Slice},
     ProgressEvent, UploadError,
@@ -162,7 +165,7 @@ async fn transfer(
     };
     let dir = match &options.state_dir {
         Some(dir) => dir.clone(),
-        None => state::default_dir().ok_or_else(|| {
+        None => store::default_dir(Flow::Dataset).ok_or_else(|| {
             invalid(
                 "no data directory is known for the resume state: call .state_dir(..)".to_owned(),
             )

@@ -2,6 +2,7 @@
 //! step in `flow`, the slug check in `slug`.
 
 pub(crate) mod flow;
+mod receipt;
 mod slug;
 
 use std::{

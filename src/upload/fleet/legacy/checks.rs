@@ -3,14 +3,9 @@
 //! storage receipt (ETag). Each returns what is wrong, in words; the flow
 //! turns it into the error of its step.
 
-use std::{
-    collections::{BTreeMap, HashMap, HashSet},
-    sync::OnceLock,
-};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
-use regex::Regex;
-
-use crate::{generated::open_enums::FleetUploadSessionStatus as Status, types};
+use crate::{generated::open_enums::FleetUploadSessionStatus as Status, hosts, types};
 
 /// §9.2 step 0: at most this many files in a recording.
 pub(crate) const MAX_FILES: usize = 50_000;
@@ -301,7 +296,7 @@ pub(crate) fn object_path(
         path.strip_suffix(expected.as_str())
             .is_some_and(bucket_shape)
     };
-    let ok = if loopback_http && crate::upload::allow::is_loopback(parsed) {
+    let ok = if loopback_http && hosts::is_loopback_url(parsed) {
         virtual_hosted || path_style()
     } else if is_path_style_s3(host) {
         path_style()
@@ -332,18 +327,10 @@ fn bucket_shape(bucket: &str) -> bool {
     })
 }
 
-/// The S3 endpoints that address objects as `/<bucket>/<key>`: the global
-/// and regional (FIPS, dual-stack) endpoints of §13.2.
+/// The S3 endpoints that address objects as `/<bucket>/<key>` (§13.2),
+/// as the one host policy classifies them.
 fn is_path_style_s3(host: &str) -> bool {
-    static HOST: OnceLock<Regex> = OnceLock::new();
-    HOST.get_or_init(|| {
-        let region = r"[a-z]{2}(?:-[a-z0-9]+)+-\d+";
-        Regex::new(&format!(
-            r"^(?:s3(?:-external-1)?|s3(?:-fips)?(?:\.dualstack)?\.{region}|s3-{region})\.amazonaws\.com$"
-        ))
-        .expect("valid")
-    })
-    .is_match(&host.to_ascii_lowercase())
+    hosts::s3(&host.to_ascii_lowercase()).is_some_and(|e| e.style == hosts::S3Style::Path)
 }
 
 /// Python's `urllib.parse.quote(key, safe="/")`: every byte of the UTF-8

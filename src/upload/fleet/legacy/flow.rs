@@ -13,7 +13,7 @@ use serde_json::json;
 
 use super::{
     checks::{self, GrantRefusal, Manifest},
-    receipt::{self, Receipt, Receipts, Session},
+    receipt::{Receipt, Receipts, Session},
     RecordingUpload,
 };
 use crate::upload::{
@@ -21,6 +21,7 @@ use crate::upload::{
     fleet::{self, RecordingFile},
     inventory::{LocalFile, Source, Stamp},
     loopback_http,
+    store::{self, Flow},
     totals::Totals,
     transfer::{DataPlane, Slice},
     ProgressEvent, UploadError,
@@ -47,7 +48,11 @@ pub(super) async fn upload(up: RecordingUpload) -> Result<types::UploadStatusRes
     let walked = fleet::walk(&up.source).await?;
     check_local(&up.source, &walked)?;
     let files = fleet::hash(walked).await?;
-    let dir = match up.state_dir.clone().or_else(receipt::default_dir) {
+    let dir = match up
+        .state_dir
+        .clone()
+        .or_else(|| store::default_dir(Flow::FleetLegacy))
+    {
         Some(dir) => dir,
         None => {
             return Err(Error::InvalidArgument {
@@ -430,8 +435,10 @@ impl Run<'_> {
         })
         .await?;
         source.unchanged()?;
-        let etag = checks::etag(etag.as_deref()).map_err(|why| Error::UploadState {
-            message: format!("PUT of `{}`: {why}; it was not confirmed. Keep the receipts and run the same upload again to send it again", file.path),
+        let etag = checks::etag(etag.as_deref()).map_err(|why| {
+            Error::from(UploadError::Mismatch {
+                message: format!("PUT of `{}`: {why}; it was not confirmed. Keep the receipts and run the same upload again to send it again", file.path),
+            })
         })?;
         self.progress.sent(&file.path, size);
         self.progress.finish(&file.path, size, size, false);
@@ -483,12 +490,12 @@ impl Run<'_> {
                 }
                 let status = self.status().await?;
                 if status.session_uid != session_uid {
-                    return Err(Error::UploadState {
+                    return Err(crate::Error::from(crate::upload::UploadError::Mismatch {
                         message: format!(
                             "while waiting, the recording's upload session became {:?} (ours is {session_uid:?}); the upload itself was finalised",
                             status.session_uid
                         ),
-                    });
+                    }));
                 }
                 Ok((recording, status))
             },
@@ -511,14 +518,14 @@ impl Run<'_> {
     /// The error of a step whose evidence does not match: what, what to
     /// keep, how to resume.
     fn mismatch(&self, receipts: &Receipts, step: &str, why: String, then: &str) -> Error {
-        Error::UploadState {
+        crate::Error::from(crate::upload::UploadError::Mismatch {
             message: format!(
                 "recording {}, {step}: {why}. Nothing more was sent. Keep the receipts at {} and the files in {} unchanged; {then}",
                 self.recording,
                 receipts.path().display(),
                 self.up.source.display()
             ),
-        }
+        })
     }
 }
 

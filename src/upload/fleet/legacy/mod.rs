@@ -1,8 +1,8 @@
 //! The Fleet recording upload over the legacy presigned-PUT protocol
 //! (§9.2, with the checks of §13.2 and the wait of §10.3), step by step.
 //! Every answer is checked before the next step; a mismatch stops the run
-//! with [`Error::UploadState`] and the receipts kept, so the same call
-//! again resumes.
+//! with [`UploadError::Mismatch`](crate::upload::UploadError::Mismatch)
+//! and the receipts kept, so the same call again resumes.
 
 mod checks;
 mod flow;
@@ -87,8 +87,8 @@ impl RecordingUpload {
     /// After finalising, poll the recording and the upload (§10.3, every
     /// 10 s) until the recording is `ready` and the upload `completed`, for
     /// at most `timeout`. A recording in `error` is
-    /// [`UploadError::ProcessingFailed`](crate::upload::UploadError::ProcessingFailed); past the timeout,
-    /// [`Error::WaitTimeout`](crate::Error::WaitTimeout).
+    /// [`UploadError::ProcessingFailed`](crate::upload::UploadError::ProcessingFailed);
+    /// past the timeout, [`Error::WaitTimeout`](crate::Error::WaitTimeout).
     pub fn wait(mut self, timeout: Duration) -> Self {
         self.wait = Some(timeout);
         self

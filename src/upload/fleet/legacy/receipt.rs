@@ -5,31 +5,24 @@
 //! size, SHA-256), the session and its `s3_prefix` once init answered, and
 //! every confirmed file with its ETag and the stamp it had.
 
-use std::{
-    collections::BTreeMap,
-    path::{Path, PathBuf},
-};
+use std::{collections::BTreeMap, path::Path};
 
 use crate::upload::{
     fleet::RecordingFile,
     inventory::Stamp,
-    state::{self, Durability, Saved},
+    store::{self, Durability, Saved},
     UploadError,
 };
 use serde::{Deserialize, Serialize};
 
-const FORMAT: &str = "avala-fleet-legacy-upload";
-const VERSION: u32 = 1;
-
-/// `<data dir>/avala/uploads/fleet-v1`.
-pub(crate) fn default_dir() -> Option<PathBuf> {
-    Some(
-        dirs::data_dir()?
-            .join("avala")
-            .join("uploads")
-            .join("fleet-v1"),
-    )
-}
+const KIND: store::Kind = store::Kind {
+    format: "avala-fleet-legacy-upload",
+    version: 1,
+    what: "a Fleet upload receipt",
+    start_over: "restore it from a backup, or move it away to start a new upload (the server may then refuse while an earlier session exists)",
+    max_bytes: store::MAX_STATE_BYTES,
+    durability: Durability::Record,
+};
 
 /// One file of the manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,7 +75,8 @@ impl Receipts {
     ) -> Result<Self, UploadError> {
         // The managed receipt of the same recording prefixes its protocol,
         // so the two never share a file.
-        let (path, lock) = state::claim(dir, &format!("{api_root}\n{recording_uid}"))?;
+        let identity = format!("{api_root}\n{recording_uid}");
+        let (claimed, doc) = store::open::<Document>(dir, &identity, &KIND, true)?;
         let manifest = files
             .iter()
             .map(|f| {
@@ -93,46 +87,26 @@ impl Receipts {
                 (f.path.clone(), entry)
             })
             .collect();
-        let Some(text) = state::read_private(&path, state::MAX_STATE_BYTES)? else {
-            return Ok(Self {
-                saved: Saved::new(
-                    lock,
-                    path,
-                    Document {
-                        format: FORMAT.to_owned(),
-                        version: VERSION,
-                        api_root: api_root.to_owned(),
-                        recording_uid: recording_uid.to_owned(),
-                        manifest,
-                        session: None,
-                        confirmed: BTreeMap::new(),
-                    },
-                    Durability::Record,
-                    true,
-                ),
+        let Some(doc) = doc else {
+            let saved = claimed.fresh(Document {
+                format: KIND.format.to_owned(),
+                version: KIND.version,
+                api_root: api_root.to_owned(),
+                recording_uid: recording_uid.to_owned(),
+                manifest,
+                session: None,
+                confirmed: BTreeMap::new(),
             });
+            return Ok(Self { saved });
         };
-        let unusable = |why: String| {
-            UploadError::State {
-            message: format!("{why}; restore it from a backup, or move it away to start a new upload (the server may then refuse while an earlier session exists)"),
-            path: path.clone(),
-        }
-        };
-        let doc: Document =
-            serde_json::from_slice(&text).map_err(|e| unusable(format!("is corrupt ({e})")))?;
-        if doc.format != FORMAT || doc.version != VERSION {
-            return Err(unusable(
-                "is not a Fleet upload receipt of this SDK version".to_owned(),
-            ));
-        }
         if doc.api_root != api_root || doc.recording_uid != recording_uid {
-            return Err(unusable(format!(
+            return Err(claimed.unusable(format!(
                 "belongs to recording {} at {}",
                 doc.recording_uid, doc.api_root
             )));
         }
         let mut receipts = Self {
-            saved: Saved::new(lock, path, doc, Durability::Record, false),
+            saved: claimed.keep(doc),
         };
         if receipts.saved.doc.session.is_none() {
             // Init was sent but its answer not kept: the manifest may be
@@ -206,6 +180,8 @@ impl Receipts {
 
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
     use super::*;
 
     fn file(path: &str, size: u64, sha: &str) -> RecordingFile {
@@ -219,6 +195,24 @@ mod tests {
             },
             sha256: sha.to_owned(),
         }
+    }
+
+    /// Receipts written by the version before the one state store (file
+    /// name and JSON exactly as it wrote them) resume the same session:
+    /// the confirmed file is not sent again.
+    #[test]
+    fn receipts_of_the_previous_version_resume() {
+        let dir = std::env::temp_dir().join(format!("avala-receipts-{}", fastrand::u64(..)));
+        std::fs::create_dir_all(&dir).unwrap();
+        let old = r#"{"format":"avala-fleet-legacy-upload","version":1,"api_root":"http://x/api/v1","recording_uid":"r","manifest":{"a":{"size":1,"sha256":"aa"}},"session":{"uid":"s","s3_prefix":"fleet/o/r/"},"confirmed":{"a":{"etag":"e","stamp":{"size":1,"mtime_ns":1,"inode":2}}}}"#;
+        std::fs::write(dir.join("9633dbfc8ebf078c92b57c0cdef21dbe.json"), old).unwrap();
+        let files = vec![file("a", 1, "aa")];
+        let r = Receipts::open(&dir, "http://x/api/v1", "r", &files).unwrap();
+        assert_eq!(r.session().map(|s| s.uid.as_str()), Some("s"));
+        assert_eq!(r.confirmed().collect::<Vec<_>>(), ["a"]);
+        assert_eq!(r.changed(&files), None);
+        drop(r);
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

@@ -17,7 +17,7 @@ use tokio::time::Instant;
 use super::{
     limits,
     part_grant::{self, Expected, Refusal},
-    receipt::{self, Store},
+    receipt::Receipt,
     status::{self, canonical_uid, part_count},
     ManagedRecordingUpload, PART_SIZE,
 };
@@ -32,6 +32,7 @@ use crate::{
         fleet::{self, RecordingFile},
         inventory::Source,
         loopback_http,
+        store::{self, Flow, Saved},
         totals::Totals,
         transfer::{DataPlane, Slice, Timeouts},
         ProgressEvent,
@@ -64,13 +65,13 @@ pub(super) async fn run(up: ManagedRecordingUpload) -> Result<Status> {
     let files = fleet::hash(walked).await?;
     let dir = match &up.state_dir {
         Some(dir) => dir.clone(),
-        None => receipt::default_dir().ok_or_else(|| Error::InvalidArgument {
+        None => store::default_dir(Flow::FleetManaged).ok_or_else(|| Error::InvalidArgument {
             message: "no data directory is known for the resume receipt: call .state_dir(..)"
                 .to_owned(),
         })?,
     };
     // The session uid is saved before the admit.
-    let store = Store::open(&dir, up.client.base_url(), &recording_uid, &files)?;
+    let store = Saved::<Receipt>::open(&dir, up.client.base_url(), &recording_uid, &files)?;
     let tracker = Totals::new(
         files.len(),
         files.iter().map(|f| f.stamp.size).sum(),
@@ -111,13 +112,13 @@ struct Session<'a> {
     plane: DataPlane,
     recording_uid: String,
     files: &'a [RecordingFile],
-    store: Mutex<Store>,
+    store: Mutex<Saved<Receipt>>,
     tracker: Totals,
     workers: usize,
 }
 
 impl Session<'_> {
-    fn store(&self) -> MutexGuard<'_, Store> {
+    fn store(&self) -> MutexGuard<'_, Saved<Receipt>> {
         self.store.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -125,17 +126,17 @@ impl Session<'_> {
         self.store().doc.session_uid.clone()
     }
 
-    /// `Error::UploadState`: what did not fit, and how to resume.
+    /// `UploadError::Mismatch`: what did not fit, and how to resume.
     fn mismatch(&self, why: impl std::fmt::Display) -> Error {
         let store = self.store();
-        Error::UploadState {
+        crate::Error::from(crate::upload::UploadError::Mismatch {
             message: format!(
                 "managed upload session {}: {why}. Keep {} and the original files; run the upload \
                  again to resume (or delete that file to start a new session)",
                 store.doc.session_uid,
                 store.path().display()
             ),
-        }
+        })
     }
 
     /// Checks a `{protocol, session_uid, ..}` envelope.

@@ -9,7 +9,7 @@
 //! API key), finalizes, and optionally waits for the publication. Every
 //! server answer is checked against the local manifest and the resume
 //! receipt; one that does not fit stops the run with
-//! [`Error::UploadState`](crate::Error::UploadState), leaving the receipt in
+//! [`UploadError::Mismatch`](crate::upload::UploadError::Mismatch), leaving the receipt in
 //! place so that the same call again resumes.
 //!
 //! ```no_run
@@ -113,7 +113,7 @@ impl ManagedRecordingUpload {
     /// failure coded `content_mismatch` or `invalid_mcap` is final for these
     /// files; after any other code, running the upload again finalizes
     /// again. Errors (bad arguments or files, API errors, storage failures,
-    /// [`Error::UploadState`](crate::Error::UploadState) for answers that do
+    /// [`UploadError::Mismatch`](crate::upload::UploadError::Mismatch) for answers that do
     /// not fit) leave the receipt in place: the same call resumes.
     pub async fn send(self) -> Result<types::ManagedFleetUploadStatus> {
         flow::run(self).await

@@ -105,7 +105,7 @@ pub(super) fn check(
         return Err(invalid("its URL is malformed"));
     }
     let url = host_ok(raw).map_err(Refusal::Host)?;
-    if url.scheme() == "https" && !url.host_str().is_some_and(crate::upload::allow::is_r2) {
+    if url.scheme() == "https" && !url.host_str().is_some_and(crate::hosts::is_r2) {
         return Err(Refusal::Host(UploadError::DisallowedUrl {
             host: url.host_str().unwrap_or_default().to_owned(),
             reason: "managed Fleet parts go only to Cloudflare R2 hosts".to_owned(),

@@ -4,10 +4,7 @@
 //! the server confirmed, and never deleted by the SDK (Python keeps its
 //! receipt too: it is the only record of the session uid).
 
-use std::{
-    collections::BTreeMap,
-    path::{Path, PathBuf},
-};
+use std::{collections::BTreeMap, path::Path};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -15,25 +12,19 @@ use sha2::{Digest, Sha256};
 use crate::digest;
 use crate::upload::{
     fleet::RecordingFile,
-    state::{self, Durability, Saved},
+    store::{self, Durability, Saved},
     UploadError,
 };
 
-const FORMAT: &str = "avala-fleet-managed-upload";
-const VERSION: u32 = 1;
-/// A receipt is a few KiB; anything far larger is not ours.
-const MAX_BYTES: u64 = 1024 * 1024;
-
-/// The default directory: `<data dir>/avala/uploads/fleet-managed-v1`, a
-/// sibling of the legacy protocol's `fleet-v1`.
-pub(super) fn default_dir() -> Option<PathBuf> {
-    Some(
-        dirs::data_dir()?
-            .join("avala")
-            .join("uploads")
-            .join("fleet-managed-v1"),
-    )
-}
+const KIND: store::Kind = store::Kind {
+    format: "avala-fleet-managed-upload",
+    version: 1,
+    what: "a managed Fleet upload receipt",
+    start_over: "move it away to start over (a new session is admitted)",
+    // A receipt is a few KiB; anything far larger is not ours.
+    max_bytes: 1024 * 1024,
+    durability: Durability::Record,
+};
 
 /// What the server confirmed about one original.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,9 +61,6 @@ pub(super) struct Receipt {
     pub(super) dataset_uid: Option<String>,
 }
 
-/// The receipt and where it lives, with the upload's lock held.
-pub(super) type Store = Saved<Receipt>;
-
 /// What names the receipt's file: the protocol, the API root and the
 /// recording. The protocol keeps it apart from the legacy receipt of the
 /// same recording (`"{api_root}\n{recording_uid}"`) in a shared state
@@ -103,12 +91,13 @@ impl Saved<Receipt> {
         recording_uid: &str,
         files: &[RecordingFile],
     ) -> crate::Result<Self> {
-        let (path, lock) = state::claim(dir, &identity(api_root, recording_uid))?;
+        let identity = identity(api_root, recording_uid);
+        let (claimed, doc) = store::open::<Receipt>(dir, &identity, &KIND, true)?;
         let manifest = manifest_digest(files);
-        let Some(bytes) = state::read_private(&path, MAX_BYTES)? else {
-            let receipt = Receipt {
-                format: FORMAT.to_owned(),
-                version: VERSION,
+        let Some(value) = doc else {
+            let mut store = claimed.fresh(Receipt {
+                format: KIND.format.to_owned(),
+                version: KIND.version,
                 api_root: api_root.to_owned(),
                 recording_uid: recording_uid.to_owned(),
                 session_uid: uuid::Uuid::new_v4().to_string(),
@@ -118,47 +107,28 @@ impl Saved<Receipt> {
                 finalization_uid: None,
                 publication_uid: None,
                 dataset_uid: None,
-            };
-            let mut store = Saved::new(lock, path, receipt, Durability::Record, true);
+            });
             store.flush()?;
             return Ok(store);
         };
-        let unusable = |message: String| UploadError::State {
-            path: path.clone(),
-            message,
-        };
-        let value: Receipt = serde_json::from_slice(&bytes).map_err(|e| {
-            unusable(format!(
-                "it is corrupt ({e}); move it away to start over (a new session is admitted)"
-            ))
-        })?;
-        if value.format != FORMAT || value.version != VERSION {
-            return Err(unusable(
-                "it is not a managed Fleet upload receipt of this SDK; move it away to start over"
-                    .to_owned(),
-            )
-            .into());
-        }
         if value.api_root != api_root || value.recording_uid != recording_uid {
-            return Err(unusable(
-                "it belongs to another recording or API root; move it away to start over"
-                    .to_owned(),
-            )
-            .into());
+            return Err(claimed
+                .unusable("belongs to another recording or API root")
+                .into());
         }
         if value.manifest_sha256 != manifest {
-            return Err(crate::Error::UploadState {
+            return Err(crate::Error::from(UploadError::Mismatch {
                 message: format!(
                     "the files in the directory differ from the ones admitted in session {} \
                      (a file was added, removed or changed). Restore the original files and run \
                      again to resume, or delete {} to start a new session (the server keeps the \
                      old one)",
                     value.session_uid,
-                    path.display()
+                    claimed.path().display()
                 ),
-            });
+            }));
         }
-        Ok(Saved::new(lock, path, value, Durability::Record, false))
+        Ok(claimed.keep(value))
     }
 
     /// Changes the original at `path` and saves.
@@ -176,6 +146,8 @@ impl Saved<Receipt> {
 
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
     use super::*;
     use crate::upload::inventory::Stamp;
 
@@ -192,11 +164,43 @@ mod tests {
         }
     }
 
+    /// A receipt written by the version before the one state store (file
+    /// name and JSON exactly as it wrote them) resumes the same session
+    /// with every fact it held.
+    #[test]
+    fn a_receipt_of_the_previous_version_resumes() {
+        let dir = std::env::temp_dir().join(format!("avala-receipt-{}", fastrand::u64(..)));
+        std::fs::create_dir_all(&dir).unwrap();
+        let files = [file("a.mcap", "aa")];
+        let old = serde_json::json!({
+            "format": "avala-fleet-managed-upload", "version": 1,
+            "api_root": "http://x/api/v1", "recording_uid": "r",
+            "session_uid": "0d4f5e6a-7b8c-4d9e-a0f1-2b3c4d5e6f70",
+            "manifest_sha256": manifest_digest(&files),
+            "originals": {"a.mcap": {"file_uid": "f", "generation_uid": "g",
+                                      "pin": "p", "verified": true}},
+            "finalizing": false, "finalization_uid": null,
+            "publication_uid": null, "dataset_uid": null,
+        });
+        let name = "446a87b010efd1324ece94b20670a606.json";
+        std::fs::write(dir.join(name), old.to_string()).unwrap();
+        let store = Saved::<Receipt>::open(&dir, "http://x/api/v1", "r", &files).unwrap();
+        assert_eq!(
+            store.doc.session_uid,
+            "0d4f5e6a-7b8c-4d9e-a0f1-2b3c4d5e6f70"
+        );
+        let original = &store.doc.originals["a.mcap"];
+        assert_eq!(original.generation_uid.as_deref(), Some("g"));
+        assert!(original.verified);
+        drop(store);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
     #[test]
     fn a_receipt_round_trips_privately_and_refuses_other_files() {
         let dir = std::env::temp_dir().join(format!("avala-receipt-{}", fastrand::u64(..)));
         let files = [file("a.mcap", "aa")];
-        let mut store = Store::open(&dir, "http://x/api/v1", "r", &files).unwrap();
+        let mut store = Saved::<Receipt>::open(&dir, "http://x/api/v1", "r", &files).unwrap();
         let session = store.doc.session_uid.clone();
         store
             .doc
@@ -215,22 +219,27 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600);
         }
         // One run at a time: a second open is refused while the first holds it.
-        let busy = Store::open(&dir, "http://x/api/v1", "r", &files).unwrap_err();
+        let busy = Saved::<Receipt>::open(&dir, "http://x/api/v1", "r", &files).unwrap_err();
         assert!(busy.to_string().contains("another run"), "{busy}");
         let path = store.path().to_owned();
         drop(store);
-        let again = Store::open(&dir, "http://x/api/v1", "r", &files).unwrap();
+        let again = Saved::<Receipt>::open(&dir, "http://x/api/v1", "r", &files).unwrap();
         assert_eq!(again.doc.session_uid, session);
         assert_eq!(again.doc.originals["a.mcap"].pin, Some("p".repeat(64)));
         // Another recording is another file; changed files are refused.
-        let other = Store::open(&dir, "http://x/api/v1", "s", &files).unwrap();
+        let other = Saved::<Receipt>::open(&dir, "http://x/api/v1", "s", &files).unwrap();
         assert_ne!(other.doc.session_uid, session);
         drop(again);
-        let e = Store::open(&dir, "http://x/api/v1", "r", &[file("a.mcap", "bb")]).unwrap_err();
-        assert!(matches!(e, crate::Error::UploadState { .. }), "{e}");
+        let e = Saved::<Receipt>::open(&dir, "http://x/api/v1", "r", &[file("a.mcap", "bb")])
+            .unwrap_err();
+        let mismatch = |e: &crate::Error| match e {
+            crate::Error::Upload(u) => matches!(u.as_ref(), UploadError::Mismatch { .. }),
+            _ => false,
+        };
+        assert!(mismatch(&e), "{e:?}");
         assert!(e.to_string().contains("delete"), "{e}");
         std::fs::write(&path, b"{not json").unwrap();
-        let e = Store::open(&dir, "http://x/api/v1", "r", &files).unwrap_err();
+        let e = Saved::<Receipt>::open(&dir, "http://x/api/v1", "r", &files).unwrap_err();
         assert!(e.to_string().contains("corrupt"), "{e}");
         std::fs::remove_dir_all(dir).unwrap();
     }

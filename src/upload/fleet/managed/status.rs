@@ -1,7 +1,7 @@
 //! The checks of a `ManagedFleetUploadStatus` (models.md and Python's
 //! `observe`): the document's own invariants, then agreement with the local
 //! manifest and with what the receipt already learnt. Pure: a refusal is the
-//! reason as text, which the flow turns into `Error::UploadState`.
+//! reason as text, which the flow turns into `UploadError::Mismatch`.
 
 use std::collections::{BTreeMap, HashSet};
 

@@ -1,4 +1,7 @@
 //! [`UploadError`]: what can go wrong in an upload outside the API calls.
+//! It lives beside [`crate::Error`], not in `upload`, so that the error
+//! types import nothing from the code that raises them (no import circle);
+//! `avala::upload::UploadError` re-exports it.
 
 use std::{path::PathBuf, time::Duration};
 
@@ -85,6 +88,15 @@ pub enum UploadError {
         /// What is wrong and how to fix it.
         reason: String,
     },
+    /// A Fleet recording upload stopped because the server's evidence does
+    /// not match the local receipts or the protocol: an ambiguous session,
+    /// changed inputs, counters that disagree, a grant that moves the
+    /// destination. Nothing more is sent; the local receipts are kept.
+    #[error("upload state mismatch: {message}")]
+    Mismatch {
+        /// What did not match, what to keep and how to resume.
+        message: String,
+    },
     /// The server's answer breaks the upload protocol.
     #[error("unexpected upload answer for `{path}`: {message}")]
     Protocol {
@@ -121,16 +133,6 @@ pub enum UploadError {
         /// The recording.
         recording_uid: String,
     },
-}
-
-impl UploadError {
-    /// Whether another attempt of the same file may succeed: the storage
-    /// plane's rule of [`crate::retry`] (transport failures, 408, 429, any
-    /// 5xx, and a 412 the request did not ask for, which a new presigned URL
-    /// may clear).
-    pub fn is_retryable(&self) -> bool {
-        crate::retry::storage(self) != crate::retry::Verdict::Done
-    }
 }
 
 impl From<UploadError> for crate::Error {
