@@ -33,14 +33,14 @@ pub(super) fn workers(workers: usize) -> Result<usize> {
     crate::config::workers(workers, MAX_WORKERS)
 }
 
-pub(super) fn wait(wait: Duration) -> Result<Duration> {
-    if wait <= MAX_WAIT {
+pub(super) fn wait(wait: Option<Duration>) -> Result<Option<Duration>> {
+    if wait.is_none_or(|wait| wait <= MAX_WAIT) {
         return Ok(wait);
     }
     Err(Error::InvalidArgument {
         message: format!(
             "the publication wait must be 0 to 3600 s, got {} s",
-            wait.as_secs_f64()
+            wait.unwrap_or_default().as_secs_f64()
         ),
     })
 }
