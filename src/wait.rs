@@ -371,10 +371,7 @@ impl fmt::Debug for WaitForDataset<'_> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{
-        atomic::{AtomicUsize, Ordering},
-        Arc,
-    };
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
 

@@ -76,7 +76,7 @@ impl super::MockServer {
     /// let export = mock
     ///     .client()
     ///     .wait_for_export("exp_1")
-    ///     .interval(Duration::from_millis(500))
+    ///     .poll_interval(Duration::from_millis(500))
     ///     .send()
     ///     .await?;
     /// assert_eq!(export.status, Some(avala::types::ExportStatus::Exported));

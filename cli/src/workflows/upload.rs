@@ -13,7 +13,8 @@ use clap::{value_parser, Arg, ArgAction, ArgMatches};
 use futures::future::LocalBoxFuture;
 
 use super::{
-    required, seconds, state_dir_arg, timeout_arg, to_json, wait_flag, workers_arg, Workflow,
+    interval_arg, required, seconds, state_dir_arg, timeout_arg, to_json, wait_flag, workers_arg,
+    Workflow,
 };
 use crate::{context::Context, failure::Result, output::Outcome, progress::Progress};
 
@@ -70,7 +71,7 @@ pub const DATASETS_UPLOAD: Workflow = Workflow {
                 .value_name("UID")
                 .help("Upload into this organization's storage"),
         )
-        .arg(workers_arg("Files sent at the same time [default: 8]"))
+        .arg(workers_arg("Files sent at the same time, 1 to 64 [default: 8]"))
         .arg(
             Arg::new("no-resume")
                 .long("no-resume")
@@ -80,6 +81,7 @@ pub const DATASETS_UPLOAD: Workflow = Workflow {
         .arg(state_dir_arg())
         .arg(wait_flag("the dataset is `created`"))
         .arg(timeout_arg("3600").requires("wait"))
+        .arg(interval_arg("10").requires("wait"))
     },
     run,
 };
@@ -113,6 +115,9 @@ fn run<'a>(ctx: &'a Context, m: &'a ArgMatches) -> LocalBoxFuture<'a, Result<Out
         }
         if m.get_flag("wait") {
             upload = upload.wait(seconds(m, "timeout").unwrap_or(DEFAULT_WAIT));
+        }
+        if let Some(interval) = seconds(m, "poll-interval") {
+            upload = upload.poll_interval(interval);
         }
         let dataset = upload.send().await;
         progress.finish();
