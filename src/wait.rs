@@ -91,11 +91,16 @@ pub(crate) enum Verdict {
     Failed(String),
 }
 
+/// The most characters of a server's status an error keeps.
+const MAX_STATUS_CHARS: usize = 128;
+
 /// A job to wait for: its name in errors, and how an observation is judged.
 pub(crate) struct Job<'j, T> {
     /// Names the job in [`Error::JobFailed`], e.g. `export exp_1`.
     pub(crate) name: String,
     pub(crate) judge: &'j (dyn Fn(&T) -> Verdict + Send + Sync),
+    /// The client's key, only to scrub it from the statuses errors keep.
+    pub(crate) key: &'j str,
 }
 
 impl<T> Job<'_, T> {
@@ -103,12 +108,24 @@ impl<T> Job<'_, T> {
     /// else the observation (running or succeeded).
     pub(crate) fn settle(&self, seen: T) -> Result<T> {
         match (self.judge)(&seen) {
-            Verdict::Failed(status) => Err(Error::JobFailed {
-                job: self.name.clone(),
-                status,
-            }),
+            Verdict::Failed(status) => Err(self.failed(&status)),
             _ => Ok(seen),
         }
+    }
+
+    fn failed(&self, status: &str) -> Error {
+        Error::JobFailed {
+            job: self.name.clone(),
+            status: self.clean(status),
+        }
+    }
+
+    /// A status is server text: without the key, and bounded.
+    fn clean(&self, status: &str) -> String {
+        crate::scrub::scrub(status, self.key)
+            .chars()
+            .take(MAX_STATUS_CHARS)
+            .collect()
     }
 }
 
@@ -136,9 +153,9 @@ where
     let interval = pace.interval();
     let started = Instant::now();
     let deadline = started.checked_add(timeout);
-    let timed_out = |last_status| Error::WaitTimeout {
+    let timed_out = |last_status: Option<String>| Error::WaitTimeout {
         waited: started.elapsed(),
-        last_status,
+        last_status: last_status.map(|s| job.clean(&s)),
     };
     let mut last_status = None;
     loop {
@@ -154,12 +171,7 @@ where
         };
         match (job.judge)(&seen) {
             Verdict::Succeeded => return Ok(seen),
-            Verdict::Failed(status) => {
-                return Err(Error::JobFailed {
-                    job: job.name.clone(),
-                    status,
-                })
-            }
+            Verdict::Failed(status) => return Err(job.failed(&status)),
             Verdict::Running(status) => last_status = status,
         }
         let now = Instant::now();
@@ -258,6 +270,12 @@ impl WaitForExport<'_> {
         self
     }
 
+    /// The former name of [`poll_interval`](Self::poll_interval).
+    #[deprecated(note = "renamed `poll_interval`, the name every builder uses")]
+    pub fn interval(self, interval: Duration) -> Self {
+        self.poll_interval(interval)
+    }
+
     /// How long to wait in all; `Duration::ZERO` polls once.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
@@ -287,6 +305,7 @@ impl WaitForExport<'_> {
         let job = Job {
             name: format!("export {uid}"),
             judge: &export_verdict,
+            key: crate::upload::api_key(client),
         };
         let observe = || async {
             let export = client.get_export().uid(uid.as_str()).send().await?;
@@ -307,6 +326,12 @@ impl WaitForDataset<'_> {
     pub fn poll_interval(mut self, interval: Duration) -> Self {
         self.pace.interval = interval;
         self
+    }
+
+    /// The former name of [`poll_interval`](Self::poll_interval).
+    #[deprecated(note = "renamed `poll_interval`, the name every builder uses")]
+    pub fn interval(self, interval: Duration) -> Self {
+        self.poll_interval(interval)
     }
 
     /// How long to wait in all; `Duration::ZERO` polls once.
@@ -339,6 +364,7 @@ impl WaitForDataset<'_> {
         let job = Job {
             name: format!("dataset {uid}"),
             judge: &judge,
+            key: crate::upload::api_key(client),
         };
         let observe = || async {
             let dataset = client.get_dataset().uid(uid.as_str()).send().await?;
@@ -414,6 +440,7 @@ mod tests {
         let job = Job {
             name: "job j".to_owned(),
             judge,
+            key: "k",
         };
         let observe = || async { Ok(polls.fetch_add(1, Ordering::SeqCst) + 1) };
         let result = until(&job, pace, timeout, first, observe, None).await;
@@ -473,7 +500,10 @@ mod tests {
         // A zero timeout with an observation in hand: one look, no poll.
         let never = counting(usize::MAX, Verdict::Succeeded);
         let (result, polls) = run(&never, PACE, Duration::ZERO, Some(1)).await;
-        assert!(matches!(result, Err(Error::WaitTimeout { .. })), "{result:?}");
+        assert!(
+            matches!(result, Err(Error::WaitTimeout { .. })),
+            "{result:?}"
+        );
         assert_eq!(polls, 0);
     }
 
@@ -497,9 +527,13 @@ mod tests {
         let job = Job {
             name: "publication p".into(),
             judge: &judge,
+            key: "k",
         };
         assert_eq!(job.settle(1).unwrap(), 1, "running is returned");
         let e = job.settle(2).unwrap_err();
-        assert_eq!(e.to_string(), "publication p failed; last status: failed (x)");
+        assert_eq!(
+            e.to_string(),
+            "publication p failed; last status: failed (x)"
+        );
     }
 }

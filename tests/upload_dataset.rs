@@ -1292,9 +1292,7 @@ async fn workers_outside_1_to_64_are_refused_before_any_request() {
     let file = dir.path().join("a.jpg");
     dir.file("a.jpg", 10);
     for workers in [0, 65] {
-        let refused = |r: avala::Result<_>| {
-            matches!(r, Err(Error::InvalidArgument { message }) if message.contains("workers"))
-        };
+        let refused = |r: avala::Result<_>| matches!(r, Err(Error::InvalidArgument { message }) if message.contains("workers"));
         let dataset = mock
             .client()
             .upload_dataset(dir.path())

@@ -201,12 +201,7 @@ async fn dataset_wait_defaults_to_created() {
     let mock = MockServer::start().await;
     mock.script_dataset_statuses("ds_1", ["creating", "created"]);
     let started = Instant::now();
-    let dataset = mock
-        .client()
-        .wait_for_dataset("ds_1")
-        .send()
-        .await
-        .unwrap();
+    let dataset = mock.client().wait_for_dataset("ds_1").send().await.unwrap();
     assert_eq!(dataset.uid, "ds_1");
     assert_eq!(dataset.status, Some(DatasetStatus::Created));
     assert_eq!(mock.hits("get_dataset"), 2);
@@ -259,4 +254,29 @@ async fn dataset_wait_times_out_with_the_last_status() {
     assert_eq!(started.elapsed(), Duration::from_millis(1500));
     // Polls at 0, 1 and at the deadline (1.5).
     assert_eq!(mock.hits("get_dataset"), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_status_that_echoes_the_key_is_scrubbed_and_bounded_in_errors() {
+    let mock = MockServer::start().await;
+    let echo = format!("{}{}", MockServer::API_KEY, "x".repeat(10_000));
+    mock.script_export_statuses("exp_k", [echo.as_str()]);
+    let err = mock
+        .client()
+        .wait_for_export("exp_k")
+        .timeout(Duration::ZERO)
+        .send()
+        .await
+        .unwrap_err();
+    let Error::WaitTimeout {
+        last_status: Some(status),
+        ..
+    } = &err
+    else {
+        panic!("{err:?}");
+    };
+    assert!(status.len() <= 128, "{} characters", status.len());
+    for shown in [format!("{err}"), format!("{err:?}")] {
+        assert!(!shown.contains(MockServer::API_KEY), "{shown}");
+    }
 }

@@ -191,9 +191,9 @@ mod tests {
         });
         assert_eq!(failed.exit(), Exit::Other);
         assert!(
-            failed
-                .to_string()
-                .starts_with("error: export exp_1 failed; last status: failed; the job itself failed"),
+            failed.to_string().starts_with(
+                "error: export exp_1 failed; last status: failed; the job itself failed"
+            ),
             "{failed}"
         );
         let timeout = Failure::Sdk(avala::Error::WaitTimeout {

@@ -134,7 +134,9 @@ fn fleet_recordings_upload_that_fails_processing_exits_1() {
     assert!(run.stdout.is_empty(), "{}", run.stdout);
     let last = run.stderr.lines().last().unwrap_or_default();
     assert!(
-        last.starts_with(&format!("error: recording {RECORDING} failed; last status: recording error")),
+        last.starts_with(&format!(
+            "error: recording {RECORDING} failed; last status: recording error"
+        )),
         "{}",
         run.stderr
     );

@@ -22,10 +22,11 @@ use crate::{context::Context, failure::Result, output::Outcome, progress::Progre
 /// default for datasets).
 const DEFAULT_WAIT: Duration = Duration::from_secs(3600);
 
-pub const DATASETS_UPLOAD: Workflow = Workflow {
-    path: &["datasets", "upload"],
-    command: |c| {
-        c.about(
+pub const DATASETS_UPLOAD: Workflow =
+    Workflow {
+        path: &["datasets", "upload"],
+        command: |c| {
+            c.about(
             "Upload a file or directory into a new dataset (resumable: run it again to continue)",
         )
         .arg(
@@ -82,9 +83,9 @@ pub const DATASETS_UPLOAD: Workflow = Workflow {
         .arg(wait_flag("the dataset is `created`"))
         .arg(timeout_arg("3600").requires("wait"))
         .arg(interval_arg("10").requires("wait"))
-    },
-    run,
-};
+        },
+        run,
+    };
 
 fn run<'a>(ctx: &'a Context, m: &'a ArgMatches) -> LocalBoxFuture<'a, Result<Outcome>> {
     Box::pin(async move {

@@ -481,6 +481,7 @@ impl Run<'_> {
         let job = crate::wait::Job {
             name: format!("recording {}", self.recording),
             judge: &processing_verdict,
+            key: &self.key,
         };
         let observe = || async {
             let recording = self

@@ -7,11 +7,6 @@ use std::{
     time::Duration,
 };
 
-use futures::{
-    channel::oneshot,
-    future::{FutureExt, Shared},
-    StreamExt, TryStreamExt,
-};
 use super::{
     limits,
     part_grant::{self, Expected, Refusal},
@@ -37,6 +32,11 @@ use crate::{
     },
     wait::{self, Job, Pace, Verdict},
     Client, Error, Result,
+};
+use futures::{
+    channel::oneshot,
+    future::{FutureExt, Shared},
+    StreamExt, TryStreamExt,
 };
 
 const PROTOCOL: &str = "fleet-managed-mcap-v1";
@@ -105,7 +105,9 @@ pub(super) async fn run(up: ManagedRecordingUpload) -> Result<Status> {
     // 6. Finalize (when needed), then the status.
     let status = session.finalize().await?;
     // 7. The publication wait (§10.4).
-    session.wait(status, wait, PACE.with(up.poll_interval)).await
+    session
+        .wait(status, wait, PACE.with(up.poll_interval))
+        .await
 }
 
 /// One run of a session.
@@ -591,8 +593,12 @@ impl Session<'_> {
     /// polled until the publication succeeded or failed.
     async fn wait(&self, status: Status, timeout: Option<Duration>, pace: Pace) -> Result<Status> {
         let job = Job {
-            name: format!("the managed publication of recording {}", self.recording_uid),
+            name: format!(
+                "the managed publication of recording {}",
+                self.recording_uid
+            ),
             judge: &publication_verdict,
+            key: api_key(self.client),
         };
         match timeout {
             None => job.settle(status),
