@@ -440,7 +440,7 @@ mod tests {
         let job = Job {
             name: "job j".to_owned(),
             judge,
-            key: "k",
+            key: "avk_unit_test_key_0123456789",
         };
         let observe = || async { Ok(polls.fetch_add(1, Ordering::SeqCst) + 1) };
         let result = until(&job, pace, timeout, first, observe, None).await;
@@ -527,7 +527,7 @@ mod tests {
         let job = Job {
             name: "publication p".into(),
             judge: &judge,
-            key: "k",
+            key: "avk_unit_test_key_0123456789",
         };
         assert_eq!(job.settle(1).unwrap(), 1, "running is returned");
         let e = job.settle(2).unwrap_err();
