@@ -29,7 +29,7 @@ async fn main() -> avala::Result<()> {
         // Keep the demo's receipts out of the user's data directory.
         upload = upload
             .state_dir(dir.with_extension("receipts"))
-            .wait_interval(Duration::from_millis(200));
+            .poll_interval(Duration::from_millis(200));
     }
     let status = upload.send().await?;
     bar.finish();

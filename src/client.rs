@@ -97,6 +97,7 @@ impl fmt::Debug for Client {
 
 /// Settings for a [`Client`]. An explicit setting beats the environment.
 #[derive(Clone)]
+#[must_use = "nothing is built until `.build()`"]
 pub struct ClientBuilder {
     api_key: Option<String>,
     base_url: Option<String>,

@@ -152,15 +152,24 @@ pub enum Error {
         /// The body, at most 64 KiB (redacted).
         body: Option<String>,
     },
-    /// A wait ([`Client::wait_for_export`](crate::Client::wait_for_export),
-    /// [`Client::wait_for_dataset`](crate::Client::wait_for_dataset)) reached
-    /// its timeout before the job did.
+    /// A wait (see [`crate::wait`] for the outcome rule every wait follows)
+    /// reached its timeout before the job finished.
     #[error("gave up waiting after {waited:.1?}; last status: {}", .last_status.as_deref().unwrap_or("none"))]
     WaitTimeout {
         /// How long the wait lasted.
         waited: Duration,
         /// The status of the last observation, if one was made and had one.
         last_status: Option<String>,
+    },
+    /// A waited-for job ended in its failure state: an export `failed`, a
+    /// Fleet recording in `error`, a managed publication `failed` (see
+    /// [`crate::wait`] for the outcome rule every wait follows).
+    #[error("{job} failed; last status: {status}")]
+    JobFailed {
+        /// The job, e.g. `export exp_1` or `recording <uid>`.
+        job: String,
+        /// Its last status, e.g. `failed` or `failed (invalid_mcap)`.
+        status: String,
     },
     /// Downloaded bytes or a resolver document failed a check: a size or
     /// SHA-256 mismatch, a truncated or redirected download, an identity
@@ -206,7 +215,9 @@ impl Error {
             | Self::Transport { message, .. }
             | Self::Decode { message, .. }
             | Self::Integrity { message } => message.clone(),
-            Self::WaitTimeout { .. } | Self::FileConflict { .. } => self.to_string(),
+            Self::WaitTimeout { .. } | Self::JobFailed { .. } | Self::FileConflict { .. } => {
+                self.to_string()
+            }
             Self::Upload(e) => e.to_string(),
             other => other
                 .api_error()

@@ -40,6 +40,10 @@ pub use rate_limit::RateLimit;
 #[doc(hidden)]
 pub use runtime::Runtime;
 
+/// The one callback bound of every builder (`on_progress`, `on_poll`):
+/// called from the running task, so it is `Send + Sync + 'static`.
+pub(crate) type Callback<T> = std::sync::Arc<dyn Fn(&T) + Send + Sync + 'static>;
+
 /// Every request and response model of the API, and its open enums.
 pub mod types {
     pub use crate::generated::open_enums::*;

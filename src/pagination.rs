@@ -24,7 +24,7 @@ use futures::{stream, Stream, StreamExt, TryStreamExt};
 use crate::{Error, ResponseValue, Result};
 
 /// A page envelope: its items and the absolute URL of the next page.
-pub trait Page {
+pub(crate) trait Page {
     /// The element type of `results`.
     type Item;
     /// Splits the page into its items and its `next` link.
@@ -33,7 +33,7 @@ pub trait Page {
 
 /// Where the next page starts, as read from a `next` link.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Position {
+pub(crate) enum Position {
     /// The `cursor` query parameter.
     Cursor(String),
     /// The `page` query parameter (page-number pagination, e.g. organizations).
@@ -42,7 +42,7 @@ pub enum Position {
 
 /// Reads the next position from a `next` link: `cursor`, else `page`.
 /// `None` (the last page) when the link carries neither.
-pub fn next_position(next: &str) -> Option<Position> {
+pub(crate) fn next_position(next: &str) -> Option<Position> {
     // `next` is absolute in practice; a relative link is read against a dummy
     // base only to reach its query string.
     let url = url::Url::parse(next)
@@ -75,7 +75,7 @@ pub fn next_position(next: &str) -> Option<Position> {
 /// steps), at most about twice the cycle's length later. Positions are kept
 /// as 64-bit hashes.
 #[derive(Debug, Default)]
-pub struct LoopGuard {
+pub(crate) struct LoopGuard {
     recent: std::collections::VecDeque<u64>,
     saved: Option<u64>,
     steps: u64,
@@ -84,10 +84,10 @@ pub struct LoopGuard {
 
 impl LoopGuard {
     /// How many of the latest positions are compared exactly.
-    pub const RECENT: usize = 16;
+    pub(crate) const RECENT: usize = 16;
 
     /// Records `position`; `true` when it closes a loop.
-    pub fn repeats(&mut self, position: &Position) -> bool {
+    pub(crate) fn repeats(&mut self, position: &Position) -> bool {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         position.hash(&mut hasher);
         let h = hasher.finish();
@@ -117,7 +117,7 @@ type Fetch<'a, P> = Pin<Box<dyn Future<Output = Result<P>> + Send + 'a>>;
 /// server has already sent ends the stream with [`Error::Decode`] instead of
 /// looping forever (see [`LoopGuard`] for how, in constant memory), and so
 /// does a cursor over [`MAX_CURSOR_BYTES`].
-pub fn stream<'a, B, P, F, Fut>(
+pub(crate) fn stream<'a, B, P, F, Fut>(
     first: B,
     set: fn(B, Position) -> Result<B>,
     send: F,
@@ -170,7 +170,7 @@ where
 /// The longest cursor sent back to the server. Real cursors are a few dozen
 /// bytes; a longer one, percent-encoded into the URL, could exceed what an
 /// HTTP request line may carry.
-pub const MAX_CURSOR_BYTES: usize = 8 * 1024;
+pub(crate) const MAX_CURSOR_BYTES: usize = 8 * 1024;
 
 /// `position` when it can be sent: not one the server already sent (a loop)
 /// and not an oversized cursor. The errors never quote a cursor, which is

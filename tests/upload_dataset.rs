@@ -10,7 +10,7 @@ use std::{
 use avala::{
     mock::{Fault, MockServer, StorageRoute, UploadMode},
     types::DataType,
-    upload::{Excluded, Progress, ProgressEvent, UploadError},
+    upload::{Excluded, Progress, ProgressEvent, TestKnobs, UploadError},
     Error,
 };
 use sha2::{Digest, Sha256};
@@ -751,7 +751,10 @@ async fn a_stalled_send_and_a_silent_storage_end() {
         fast(&mock)
             .upload_files("stall", files())
             .state_dir(state.path())
-            .storage_timeouts(Duration::from_millis(300), Duration::from_secs(60))
+            .test_knobs(TestKnobs {
+                storage_stall: Some(Duration::from_millis(300)),
+                storage_answer: Some(Duration::from_secs(60)),
+            })
             .send()
             .await,
     );
@@ -780,7 +783,10 @@ async fn a_stalled_send_and_a_silent_storage_end() {
             [(dir.path().join("small.bin"), "small.bin".to_owned())],
         )
         .state_dir(state.path())
-        .storage_timeouts(Duration::from_secs(60), Duration::from_secs(1))
+        .test_knobs(TestKnobs {
+            storage_stall: Some(Duration::from_secs(60)),
+            storage_answer: Some(Duration::from_secs(1)),
+        })
         .send()
         .await
         .unwrap();
@@ -1302,4 +1308,30 @@ async fn an_api_500_during_an_upload_is_not_repeated_as_for_any_call() {
     assert!(!e.is_retryable());
     assert_eq!(mock.hits("create_manual_upload_url"), 1);
     assert_eq!(mock.hits("storage.put"), 0);
+}
+
+#[tokio::test]
+async fn workers_outside_1_to_64_are_refused_before_any_request() {
+    let mock = MockServer::start().await;
+    let (dir, state) = (TempDir::new(), TempDir::new());
+    let file = dir.path().join("a.jpg");
+    dir.file("a.jpg", 10);
+    for workers in [0, 65] {
+        let refused = |r: avala::Result<_>| matches!(r, Err(Error::InvalidArgument { message }) if message.contains("workers"));
+        let dataset = mock
+            .client()
+            .upload_dataset(dir.path())
+            .name("n")
+            .data_type(DataType::Image)
+            .state_dir(state.path())
+            .workers(workers);
+        assert!(refused(dataset.send().await.map(drop)), "{workers}");
+        let files = mock
+            .client()
+            .upload_files("n", [(file.clone(), "a.jpg".to_owned())])
+            .state_dir(state.path())
+            .workers(workers);
+        assert!(refused(files.send().await.map(drop)), "{workers}");
+    }
+    assert!(mock.received().is_empty());
 }

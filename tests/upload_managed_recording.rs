@@ -6,12 +6,12 @@
 use std::{
     path::{Path, PathBuf},
     sync::{Arc, Mutex},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use avala::{
     mock::{Fault, ManagedAnomaly, MockServer, StorageRoute},
-    types::{ManagedFinalizationCode, ManagedFinalizationState},
+    types::ManagedFinalizationState,
     upload::{ManagedRecordingUpload, Progress, ProgressEvent, UploadError},
     Error,
 };
@@ -573,7 +573,18 @@ async fn legacy_and_managed_receipts_of_one_recording_share_a_state_dir() {
     assert_eq!(mock.fleet().objects().len(), 1);
 }
 
-#[tokio::test]
+/// `Error::JobFailed` for the managed publication, with its code.
+fn publication_failed<T: std::fmt::Debug>(result: avala::Result<T>, code: &str) {
+    match result {
+        Err(Error::JobFailed { job, status }) => {
+            assert!(job.contains(RECORDING), "{job}");
+            assert_eq!(status, format!("failed ({code})"));
+        }
+        other => panic!("expected JobFailed, got {other:?}"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
 async fn the_publication_waits() {
     // Succeeded on the third observation after the finalize.
     let mock = MockServer::start().await;
@@ -590,35 +601,30 @@ async fn the_publication_waits() {
     assert_eq!(f.state, ManagedFinalizationState::Succeeded);
     assert!(f.publication_uid.is_some() && f.dataset_uid.is_some());
 
-    // Failed for good: returned as it is, and a re-run does not finalize again.
+    // Failed for good: JobFailed naming the code, and a re-run does not
+    // finalize again (the same error).
     let mock = MockServer::start().await;
     let state = TempDir::new();
     mock.fleet().managed_publication(2, Some("invalid_mcap"));
-    let status = upload(&mock, &dir, &state)
-        .wait(Duration::from_secs(30))
-        .send()
-        .await
-        .unwrap();
-    let f = status.finalization.unwrap();
-    assert_eq!(
-        (f.state, f.code),
-        (
-            ManagedFinalizationState::Failed,
-            ManagedFinalizationCode::InvalidMcap
-        )
+    publication_failed(
+        upload(&mock, &dir, &state)
+            .wait(Duration::from_secs(30))
+            .send()
+            .await,
+        "invalid_mcap",
     );
-    upload(&mock, &dir, &state).send().await.unwrap();
+    publication_failed(upload(&mock, &dir, &state).send().await, "invalid_mcap");
     assert_eq!(mock.hits("finalize_fleet_managed_upload"), 1);
 
-    // Failed with a code another finalize can fix: a re-run finalizes again.
+    // Failed with a code another finalize can fix: JobFailed without a wait
+    // too, and a re-run finalizes again.
     let mock = MockServer::start().await;
     let state = TempDir::new();
     mock.fleet()
         .managed_publication(1, Some("attempts_exhausted"));
-    let status = upload(&mock, &dir, &state).send().await.unwrap();
-    assert_eq!(
-        status.finalization.unwrap().state,
-        ManagedFinalizationState::Failed
+    publication_failed(
+        upload(&mock, &dir, &state).send().await,
+        "attempts_exhausted",
     );
     mock.fleet().managed_publication(1, None);
     let status = upload(&mock, &dir, &state).send().await.unwrap();
@@ -628,26 +634,38 @@ async fn the_publication_waits() {
     );
     assert_eq!(mock.hits("finalize_fleet_managed_upload"), 2);
 
-    // A timeout returns the last status, still running.
+    // Past the timeout: WaitTimeout with the last state, at the deadline.
     let mock = MockServer::start().await;
     let state = TempDir::new();
     mock.fleet().managed_publication(10_000, None);
-    let started = Instant::now();
-    let status = upload(&mock, &dir, &state)
+    let started = tokio::time::Instant::now();
+    let e = upload(&mock, &dir, &state)
         .wait(Duration::from_millis(300))
         .poll_interval(Duration::from_millis(50))
         .send()
         .await
+        .unwrap_err();
+    match e {
+        Error::WaitTimeout { last_status, .. } => {
+            assert_eq!(last_status.as_deref(), Some("running"))
+        }
+        other => panic!("expected WaitTimeout, got {other:?}"),
+    }
+    assert_eq!(started.elapsed(), Duration::from_millis(300));
+    let received = mock.received();
+    let finalize_at = received
+        .iter()
+        .position(|r| r.operation_id.as_deref() == Some("finalize_fleet_managed_upload"))
         .unwrap();
-    assert_eq!(
-        status.finalization.unwrap().state,
-        ManagedFinalizationState::Running
-    );
-    assert!(started.elapsed() < Duration::from_secs(3));
-    let polls = mock.hits("get_fleet_managed_upload_status");
-    assert!((5..=12).contains(&polls), "{polls} status calls");
+    let polls = received[finalize_at + 1..]
+        .iter()
+        .filter(|r| r.operation_id.as_deref() == Some("get_fleet_managed_upload_status"))
+        .count();
+    // The observation after the finalize, then one every 50 ms up to and
+    // at the deadline.
+    assert_eq!(polls, 7, "{polls} status calls after the finalize");
 
-    // 0 = one observation after the finalize.
+    // No wait: the one observation after the finalize, returned running.
     let mock = MockServer::start().await;
     let state = TempDir::new();
     mock.fleet().managed_publication(5, None);
@@ -666,6 +684,23 @@ async fn the_publication_waits() {
         .filter_map(|r| r.operation_id.clone())
         .collect();
     assert_eq!(after, ["get_fleet_managed_upload_status"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_publication_poll_interval_is_capped_at_two_seconds() {
+    let mock = MockServer::start().await;
+    let (dir, state) = (TempDir::new(), TempDir::new());
+    dir.file("a.mcap", 10);
+    mock.fleet().managed_publication(3, None);
+    let started = tokio::time::Instant::now();
+    upload(&mock, &dir, &state)
+        .wait(Duration::from_secs(3600))
+        .poll_interval(Duration::from_secs(600))
+        .send()
+        .await
+        .unwrap();
+    // Succeeded on the third observation: two polls, 2 s apart at most.
+    assert_eq!(started.elapsed(), Duration::from_secs(4));
 }
 
 #[tokio::test]

@@ -478,23 +478,26 @@ async fn a_file_changed_between_runs_is_refused() {
     assert_eq!(rig.stored(), expected(&files));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn the_wait_ends_on_ready_error_or_timeout() {
     let rig = Rig::new().await;
     rig.files(2, 100);
+    rig.mock
+        .fleet()
+        .recording_statuses(&rig.uid, ["processing", "processing", "ready"]);
+    let started = tokio::time::Instant::now();
     let status = rig
         .upload()
-        .wait(Duration::from_secs(10))
-        .wait_interval(Duration::from_millis(20))
+        .wait(Duration::from_secs(60))
         .send()
         .await
         .unwrap();
     assert_eq!(status.status, FleetUploadSessionStatus::Completed);
-    assert!(
-        rig.mock.hits("get_fleet_recording") >= 2,
-        "processing, then ready"
-    );
+    assert_eq!(rig.mock.hits("get_fleet_recording"), 3);
+    // Two of §10.3's 10 s intervals.
+    assert_eq!(started.elapsed(), Duration::from_secs(20));
 
+    // `error` is the failure of the outcome rule, on its first sight.
     let rig = Rig::new().await;
     rig.files(2, 100);
     rig.mock
@@ -502,37 +505,75 @@ async fn the_wait_ends_on_ready_error_or_timeout() {
         .recording_statuses(&rig.uid, ["processing", "error"]);
     let e = rig
         .upload()
-        .wait(Duration::from_secs(10))
-        .wait_interval(Duration::from_millis(20))
+        .wait(Duration::from_secs(60))
         .send()
         .await
         .unwrap_err();
-    assert!(
-        matches!(&e, Error::Upload(u) if matches!(&**u, UploadError::ProcessingFailed { recording_uid } if *recording_uid == rig.uid)),
-        "{e:?}"
-    );
+    match &e {
+        Error::JobFailed { job, status } => {
+            assert_eq!(*job, format!("recording {}", rig.uid));
+            assert_eq!(status, "recording error, upload completed");
+        }
+        other => panic!("expected JobFailed, got {other:?}"),
+    }
+    assert_eq!(rig.mock.hits("get_fleet_recording"), 2);
 
+    // Past the timeout: WaitTimeout with the last status, at the deadline.
     let rig = Rig::new().await;
     rig.files(2, 100);
     rig.mock
         .fleet()
         .recording_statuses(&rig.uid, ["processing"]);
+    let started = tokio::time::Instant::now();
     let e = rig
         .upload()
-        .wait(Duration::from_millis(200))
-        .wait_interval(Duration::from_millis(20))
+        .wait(Duration::from_secs(25))
         .send()
         .await
         .unwrap_err();
     match e {
-        Error::WaitTimeout { last_status, .. } => {
-            assert_eq!(
-                last_status.as_deref(),
-                Some("recording processing, upload completed")
-            )
-        }
+        Error::WaitTimeout { last_status, .. } => assert_eq!(
+            last_status.as_deref(),
+            Some("recording processing, upload completed")
+        ),
         other => panic!("{other:?}"),
     }
+    assert_eq!(started.elapsed(), Duration::from_secs(25));
+    // Polls at 0, 10, 20 and at the deadline (25).
+    assert_eq!(rig.mock.hits("get_fleet_recording"), 4);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_poll_interval_is_capped_at_ten_seconds() {
+    let rig = Rig::new().await;
+    rig.files(1, 100);
+    rig.mock
+        .fleet()
+        .recording_statuses(&rig.uid, ["processing", "ready"]);
+    let started = tokio::time::Instant::now();
+    rig.upload()
+        .wait(Duration::from_secs(3600))
+        .poll_interval(Duration::from_secs(3600))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started.elapsed(), Duration::from_secs(10));
+    assert_eq!(rig.mock.hits("get_fleet_recording"), 2);
+}
+
+#[tokio::test]
+async fn workers_outside_1_to_64_are_refused_before_any_request() {
+    let rig = Rig::new().await;
+    rig.files(1, 100);
+    for workers in [0, 65] {
+        let e = rig.upload().workers(workers).send().await.unwrap_err();
+        assert!(
+            matches!(&e, Error::InvalidArgument { message } if message.contains("workers")),
+            "{e:?}"
+        );
+    }
+    assert!(rig.mock.received().is_empty());
+    rig.upload().workers(64).send().await.unwrap();
 }
 
 /// `UploadError::StateNotPrivate`.

@@ -1,9 +1,10 @@
 //! `wait_for_export` / `wait_for_dataset` against the mock's scripted
-//! status sequences (protocol §10).
+//! status sequences (protocol §10), on paused tokio time: every duration
+//! asserted is the virtual clock's, exact.
 
 use std::{
     sync::{Arc, Mutex},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use avala::{
@@ -11,10 +12,11 @@ use avala::{
     types::{DatasetStatus, ExportStatus},
     Error,
 };
+use tokio::time::Instant;
 
 const STEP: Duration = Duration::from_millis(500);
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn export_wait_polls_until_exported() {
     let mock = MockServer::start().await;
     mock.jobs()
@@ -25,7 +27,7 @@ async fn export_wait_polls_until_exported() {
     let export = mock
         .client()
         .wait_for_export("exp_1")
-        .interval(STEP)
+        .poll_interval(STEP)
         .on_poll(move |e| record.lock().unwrap().push(e.status.clone()))
         .send()
         .await
@@ -38,30 +40,34 @@ async fn export_wait_polls_until_exported() {
         [Some(ExportStatus::Pending), Some(ExportStatus::Processing)]
     );
     // Two intervals slept between three polls.
-    assert!(started.elapsed() >= STEP * 2, "{:?}", started.elapsed());
+    assert_eq!(started.elapsed(), STEP * 2);
     assert_eq!(
         mock.received_for("get_export")[0].path,
         "/api/v1/exports/exp_1/"
     );
 }
 
-#[tokio::test]
-async fn a_failed_export_is_returned_not_an_error() {
+#[tokio::test(start_paused = true)]
+async fn a_failed_export_is_a_job_failed_error() {
     let mock = MockServer::start().await;
     mock.jobs()
         .export_statuses("exp_2", ["processing", "failed"]);
-    let export = mock
+    let err = mock
         .client()
         .wait_for_export("exp_2")
-        .interval(STEP)
         .send()
         .await
-        .unwrap();
-    assert_eq!(export.status, Some(ExportStatus::Failed));
+        .unwrap_err();
+    match &err {
+        Error::JobFailed { job, status } => {
+            assert_eq!((job.as_str(), status.as_str()), ("export exp_2", "failed"))
+        }
+        other => panic!("expected JobFailed, got {other:?}"),
+    }
     assert_eq!(mock.hits("get_export"), 2);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_completed_export_ends_the_wait() {
     // `completed` is in the fixtures (a finished export with its download
     // URL); Python's wait ignores it and would poll until its timeout.
@@ -71,7 +77,7 @@ async fn a_completed_export_ends_the_wait() {
     let export = mock
         .client()
         .wait_for_export("exp_c")
-        .interval(STEP)
+        .poll_interval(STEP)
         .send()
         .await
         .unwrap();
@@ -79,8 +85,8 @@ async fn a_completed_export_ends_the_wait() {
     assert_eq!(mock.hits("get_export"), 2);
 }
 
-#[tokio::test]
-async fn export_wait_times_out_within_one_interval() {
+#[tokio::test(start_paused = true)]
+async fn export_wait_times_out_at_the_deadline_with_the_last_status() {
     let mock = MockServer::start().await;
     mock.jobs().export_statuses("exp_3", ["pending"]);
     let timeout = Duration::from_millis(1200);
@@ -88,29 +94,28 @@ async fn export_wait_times_out_within_one_interval() {
     let err = mock
         .client()
         .wait_for_export("exp_3")
-        .interval(STEP)
+        .poll_interval(STEP)
         .timeout(timeout)
         .send()
         .await
         .unwrap_err();
-    let elapsed = started.elapsed();
     match &err {
         Error::WaitTimeout {
             waited,
             last_status,
         } => {
-            assert!(*waited >= timeout, "{waited:?}");
+            assert_eq!(*waited, timeout);
             assert_eq!(last_status.as_deref(), Some("pending"));
         }
         other => panic!("expected WaitTimeout, got {other:?}"),
     }
-    assert!(elapsed < timeout + STEP, "{elapsed:?}");
+    assert_eq!(started.elapsed(), timeout);
     // Polls at 0, 0.5, 1.0 and at the deadline (1.2).
     assert_eq!(mock.hits("get_export"), 4);
     assert!(err.to_string().contains("pending"), "{err}");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_hanging_poll_still_ends_one_interval_past_the_timeout() {
     let mock = MockServer::start().await;
     mock.fault("get_export", Fault::delay(Duration::from_secs(20)));
@@ -122,12 +127,11 @@ async fn a_hanging_poll_still_ends_one_interval_past_the_timeout() {
         .build()
         .unwrap()
         .wait_for_export("exp_4")
-        .interval(STEP)
+        .poll_interval(STEP)
         .timeout(timeout)
         .send()
         .await
         .unwrap_err();
-    let elapsed = started.elapsed();
     assert!(
         matches!(
             err,
@@ -138,14 +142,10 @@ async fn a_hanging_poll_still_ends_one_interval_past_the_timeout() {
         ),
         "{err:?}"
     );
-    assert!(elapsed >= timeout + STEP, "{elapsed:?}");
-    assert!(
-        elapsed < timeout + STEP + Duration::from_millis(400),
-        "{elapsed:?}"
-    );
+    assert_eq!(started.elapsed(), timeout + STEP);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_zero_timeout_polls_once() {
     let mock = MockServer::start().await;
     mock.jobs()
@@ -161,7 +161,7 @@ async fn a_zero_timeout_polls_once() {
     assert_eq!(mock.hits("get_export"), 1);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn intervals_below_the_minimum_are_raised_to_it() {
     let mock = MockServer::start().await;
     mock.jobs()
@@ -169,14 +169,14 @@ async fn intervals_below_the_minimum_are_raised_to_it() {
     let started = Instant::now();
     mock.client()
         .wait_for_export("exp_6")
-        .interval(Duration::from_millis(1))
+        .poll_interval(Duration::from_millis(1))
         .send()
         .await
         .unwrap();
-    assert!(started.elapsed() >= STEP, "{:?}", started.elapsed());
+    assert_eq!(started.elapsed(), STEP);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn transient_errors_are_retried_by_the_client() {
     let mock = MockServer::start().await;
     mock.fault("get_export", Fault::status(503).header("Retry-After", "0"))
@@ -187,7 +187,7 @@ async fn transient_errors_are_retried_by_the_client() {
     assert_eq!(mock.hits("get_export"), 2);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_lasting_error_ends_the_wait() {
     let mock = MockServer::start().await;
     mock.fault("get_export", Fault::status(404));
@@ -201,24 +201,21 @@ async fn a_lasting_error_ends_the_wait() {
     assert_eq!(mock.hits("get_export"), 1);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn dataset_wait_defaults_to_created() {
     let mock = MockServer::start().await;
     mock.jobs()
         .dataset_statuses("ds_1", ["creating", "created"]);
-    let dataset = mock
-        .client()
-        .wait_for_dataset("ds_1")
-        .interval(Duration::from_secs(1))
-        .send()
-        .await
-        .unwrap();
+    let started = Instant::now();
+    let dataset = mock.client().wait_for_dataset("ds_1").send().await.unwrap();
     assert_eq!(dataset.uid, "ds_1");
     assert_eq!(dataset.status, Some(DatasetStatus::Created));
     assert_eq!(mock.hits("get_dataset"), 2);
+    // The default interval of §10.2.
+    assert_eq!(started.elapsed(), Duration::from_secs(10));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn dataset_wait_does_not_stop_early_on_another_status() {
     let mock = MockServer::start().await;
     // The target is a status this SDK does not know; `created` comes first
@@ -230,7 +227,7 @@ async fn dataset_wait_does_not_stop_early_on_another_status() {
         .client()
         .wait_for_dataset("ds_2")
         .status(DatasetStatus::Unknown("indexed".into()))
-        .interval(Duration::from_millis(10))
+        .poll_interval(Duration::from_secs(1))
         .on_poll(move |_| *count.lock().unwrap() += 1)
         .send()
         .await
@@ -243,7 +240,7 @@ async fn dataset_wait_does_not_stop_early_on_another_status() {
     assert_eq!(mock.hits("get_dataset"), 2);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn dataset_wait_times_out_with_the_last_status() {
     let mock = MockServer::start().await;
     mock.jobs().dataset_statuses("ds_3", ["creating"]);
@@ -251,15 +248,41 @@ async fn dataset_wait_times_out_with_the_last_status() {
     let err = mock
         .client()
         .wait_for_dataset("ds_3")
-        .interval(Duration::from_secs(1))
+        .poll_interval(Duration::from_secs(1))
         .timeout(Duration::from_millis(1500))
         .send()
         .await
         .unwrap_err();
-    let elapsed = started.elapsed();
     assert!(
         matches!(&err, Error::WaitTimeout { last_status: Some(s), .. } if s == "creating"),
         "{err:?}"
     );
-    assert!(elapsed < Duration::from_millis(2500), "{elapsed:?}");
+    assert_eq!(started.elapsed(), Duration::from_millis(1500));
+    // Polls at 0, 1 and at the deadline (1.5).
+    assert_eq!(mock.hits("get_dataset"), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_status_that_echoes_the_key_is_scrubbed_and_bounded_in_errors() {
+    let mock = MockServer::start().await;
+    let echo = format!("{}{}", MockServer::API_KEY, "x".repeat(10_000));
+    mock.jobs().export_statuses("exp_k", [echo.as_str()]);
+    let err = mock
+        .client()
+        .wait_for_export("exp_k")
+        .timeout(Duration::ZERO)
+        .send()
+        .await
+        .unwrap_err();
+    let Error::WaitTimeout {
+        last_status: Some(status),
+        ..
+    } = &err
+    else {
+        panic!("{err:?}");
+    };
+    assert!(status.len() <= 128, "{} characters", status.len());
+    for shown in [format!("{err}"), format!("{err:?}")] {
+        assert!(!shown.contains(MockServer::API_KEY), "{shown}");
+    }
 }

@@ -686,11 +686,10 @@ pub fn profile(args: &[String]) -> Result<(), String> {
         eprintln!("{n} x {call} ({side:?}) in {:?}", started.elapsed());
         // Bytes moved whenever a future is moved or boxed.
         eprintln!(
-            "future sizes: SDK get_dataset {} bytes, raw {} bytes; SDK stream {} bytes; a page position {} bytes",
+            "future sizes: SDK get_dataset {} bytes, raw {} bytes; SDK stream {} bytes",
             std::mem::size_of_val(&sides::sdk_get_dataset(&sides.sdk, "x")),
             std::mem::size_of_val(&sides::raw_get_dataset(&sides.raw, "x")),
             std::mem::size_of_val(&sides.sdk.list_datasets().stream()),
-            std::mem::size_of::<avala::pagination::Position>(),
         );
         Ok(())
     })

@@ -44,11 +44,6 @@ pub enum Failure {
     Usage(String),
     /// A local file could not be read or written.
     Io(String),
-    /// The job ran but ended failed (a managed Fleet publication).
-    Failed(String),
-    /// A wait reached its timeout with the job still running, as the SDK
-    /// returned it (a managed Fleet publication).
-    GaveUp(String),
     /// What the SDK returned (already redacted by it).
     Sdk(avala::Error),
 }
@@ -68,8 +63,7 @@ impl Failure {
         use avala::Error as E;
         match self {
             Self::Usage(_) => Exit::Usage,
-            Self::Io(_) | Self::Failed(_) => Exit::Other,
-            Self::GaveUp(_) => Exit::Timeout,
+            Self::Io(_) => Exit::Other,
             Self::Sdk(e) => match e {
                 E::Config { .. } => Exit::Config,
                 E::InvalidArgument { .. } => Exit::Usage,
@@ -79,8 +73,8 @@ impl Failure {
                 E::WaitTimeout { .. } => Exit::Timeout,
                 E::Decode { .. } | E::ResponseTooLarge { .. } => Exit::Api,
                 // A storage or local failure, an answer that breaks the
-                // upload protocol, a recording that failed processing.
-                E::Upload(_) => Exit::Other,
+                // upload protocol, a waited-for job that ended failed.
+                E::Upload(_) | E::JobFailed { .. } => Exit::Other,
                 other if other.status().is_some() => Exit::Api,
                 _ => Exit::Other,
             },
@@ -96,7 +90,6 @@ impl Failure {
             (Exit::Auth, _) => "check the key in AVALA_API_KEY or --api-key; `avala configure` checks it",
             (Exit::NotFound, _) => "check the identifier (list them with the group's `list` command)",
             (Exit::Transport, _) => "check the network and the base URL, then retry",
-            (Exit::Timeout, Self::GaveUp(_)) => "it is still running; run the same command again to wait again",
             (Exit::Timeout, _) => "the job is still running; wait again, or raise --timeout",
             (Exit::Api, Self::Sdk(e)) if e.is_retryable() => "retry later",
             (Exit::Api, _) => "check the request against `--help` and the API's answer",
@@ -106,11 +99,8 @@ impl Failure {
             (Exit::Other, Self::Sdk(avala::Error::FileConflict { .. })) => {
                 "nothing was written there; remove it or choose another directory"
             }
-            (Exit::Other, Self::Failed(_)) => "content_mismatch and invalid_mcap are final for these files; after another code, run the same command again",
-            (Exit::Other, Self::Sdk(avala::Error::Upload(u)))
-                if matches!(**u, avala::upload::UploadError::ProcessingFailed { .. }) =>
-            {
-                "the upload is complete; see the recording with `avala fleet recordings get`"
+            (Exit::Other, Self::Sdk(avala::Error::JobFailed { .. })) => {
+                "the job itself failed (a Fleet upload was delivered); a managed publication that failed content_mismatch or invalid_mcap is final for these files, after another code run the same command again"
             }
             (Exit::Other, Self::Sdk(avala::Error::Upload(u)))
                 if matches!(**u, avala::upload::UploadError::SlugTaken { .. }) =>
@@ -129,7 +119,7 @@ impl Failure {
     /// a piece of the key it would no longer recognise), then what to do.
     pub fn line(&self, clean: impl Fn(&str) -> String) -> String {
         let what = match self {
-            Self::Usage(m) | Self::Io(m) | Self::Failed(m) | Self::GaveUp(m) => m.clone(),
+            Self::Usage(m) | Self::Io(m) => m.clone(),
             Self::Sdk(e) => e.to_string(),
         };
         let what = clean(&what.split_whitespace().collect::<Vec<_>>().join(" "));
@@ -191,5 +181,25 @@ mod tests {
         let link = conflict(false);
         assert_eq!(link.exit() as i32, 1);
         assert!(!link.to_string().contains("--overwrite"), "{link}");
+    }
+
+    #[test]
+    fn a_failed_job_exits_1_and_a_timeout_8() {
+        let failed = Failure::Sdk(avala::Error::JobFailed {
+            job: "export exp_1".into(),
+            status: "failed".into(),
+        });
+        assert_eq!(failed.exit(), Exit::Other);
+        assert!(
+            failed.to_string().starts_with(
+                "error: export exp_1 failed; last status: failed; the job itself failed"
+            ),
+            "{failed}"
+        );
+        let timeout = Failure::Sdk(avala::Error::WaitTimeout {
+            waited: std::time::Duration::from_secs(1),
+            last_status: Some("running".into()),
+        });
+        assert_eq!(timeout.exit(), Exit::Timeout);
     }
 }

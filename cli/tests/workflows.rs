@@ -137,7 +137,9 @@ fn fleet_recordings_upload_that_fails_processing_exits_1() {
     assert!(run.stdout.is_empty(), "{}", run.stdout);
     let last = run.stderr.lines().last().unwrap_or_default();
     assert!(
-        last.starts_with("error: upload failed: recording ") && last.contains("failed processing"),
+        last.starts_with(&format!(
+            "error: recording {RECORDING} failed; last status: recording error"
+        )),
         "{}",
         run.stderr
     );
@@ -261,7 +263,7 @@ fn fleet_recordings_upload_managed_failed_publication_exits_1_naming_the_code() 
     );
     assert!(
         line.starts_with("error: the managed publication of recording")
-            && line.contains("`invalid_mcap`"),
+            && line.contains("failed (invalid_mcap)"),
         "{line}"
     );
 }
@@ -293,7 +295,7 @@ fn fleet_recordings_upload_managed_wait_that_gives_up_exits_8() {
     assert!(run.stdout.is_empty(), "{}", run.stdout);
     let last = run.stderr.lines().last().unwrap_or_default();
     assert!(
-        last.starts_with("error: gave up waiting after 1 s") && last.contains("is running"),
+        last.starts_with("error: gave up waiting after 1") && last.contains("last status: running"),
         "{}",
         run.stderr
     );
@@ -593,6 +595,25 @@ fn exports_wait_polls_until_exported_and_times_out_with_8() {
     assert!(started.elapsed() < Duration::from_secs(10));
     let last = run.stderr.lines().last().unwrap_or_default();
     assert!(last.starts_with("error: gave up waiting"), "{}", run.stderr);
+}
+
+#[test]
+fn exports_wait_on_a_failed_export_exits_1() {
+    let mock = Mock::start();
+    mock.server
+        .jobs()
+        .export_statuses("exp_f", ["processing", "failed"]);
+    let run = mock
+        .run(&["exports", "wait", "exp_f", "--poll-interval", "1"])
+        .expect(1);
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+    let last = run.stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("error: export exp_f failed; last status: failed"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(mock.server.hits("get_export"), 2);
 }
 
 #[test]

@@ -126,13 +126,6 @@ pub enum UploadError {
         /// The slug.
         slug: String,
     },
-    /// A Fleet recording went to `error` while its processing was waited
-    /// for (§10.3); the upload itself was finalised.
-    #[error("recording {recording_uid} failed processing (status `error`)")]
-    ProcessingFailed {
-        /// The recording.
-        recording_uid: String,
-    },
 }
 
 impl From<UploadError> for crate::Error {

@@ -104,7 +104,7 @@ impl JobKnobs<'_> {
     /// let export = mock
     ///     .client()
     ///     .wait_for_export("exp_1")
-    ///     .interval(Duration::from_millis(500))
+    ///     .poll_interval(Duration::from_millis(500))
     ///     .send()
     ///     .await?;
     /// assert_eq!(export.status, Some(avala::types::ExportStatus::Exported));

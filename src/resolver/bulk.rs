@@ -92,7 +92,7 @@ pub struct DownloadReport {
     pub bytes_kept: u64,
 }
 
-type Callback = Arc<dyn Fn(&DownloadProgress) + Send + Sync + 'static>;
+type Callback = crate::Callback<DownloadProgress>;
 
 /// A download of every object of a dataset into a directory, as
 /// `<dir>/<logical path>`; made by [`ResolvedDataset::download_all`], run

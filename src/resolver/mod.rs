@@ -79,6 +79,7 @@ impl fmt::Debug for Resolver {
 
 /// Settings of a [`Resolver`].
 #[derive(Debug, Clone)]
+#[must_use = "nothing is built until `.build()`"]
 pub struct ResolverBuilder {
     base_url: String,
     timeout: Duration,

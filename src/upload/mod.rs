@@ -231,8 +231,6 @@ mod store;
 mod totals;
 mod transfer;
 
-use std::sync::Arc;
-
 pub use crate::error::UploadError;
 pub use dataset::{DatasetUpload, FileUpload, UploadReport};
 pub use fleet::{
@@ -298,7 +296,31 @@ pub enum Excluded {
     SpecialFile,
 }
 
-type Callback = Arc<dyn Fn(&Progress) + Send + Sync + 'static>;
+type Callback = crate::Callback<Progress>;
+
+/// Settings for the SDK's own tests, given to every upload builder through
+/// its one hidden `test_knobs` setter; not part of the supported API.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TestKnobs {
+    /// A storage request whose body does not move for this long is
+    /// abandoned (default: the flow's).
+    pub storage_stall: Option<std::time::Duration>,
+    /// Storage must start its answer this soon after the body's last byte
+    /// (default: the flow's).
+    pub storage_answer: Option<std::time::Duration>,
+}
+
+impl TestKnobs {
+    /// The flow's storage timeouts with these knobs applied.
+    pub(crate) fn timeouts(&self, defaults: transfer::Timeouts) -> transfer::Timeouts {
+        transfer::Timeouts {
+            stall: self.storage_stall.unwrap_or(defaults.stall),
+            answer: self.storage_answer.unwrap_or(defaults.answer),
+            ..defaults
+        }
+    }
+}
 
 /// Whether the client may send file bytes over `http` to loopback: only
 /// when it was itself built for a loopback `http` base URL (which needs

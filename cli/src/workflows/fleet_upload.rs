@@ -5,20 +5,14 @@
 
 use std::{path::PathBuf, time::Duration};
 
-use avala::types::{ManagedFinalizationState as State, ManagedFleetUploadStatus};
 use clap::{value_parser, Arg, ArgAction, ArgMatches};
 use futures::future::LocalBoxFuture;
 
 use super::{
-    required, seconds, state_dir_arg, timeout_arg, to_json, upload::reporter, wait_flag,
-    workers_arg, Workflow,
+    interval_arg, required, seconds, state_dir_arg, timeout_arg, to_json, upload::reporter,
+    wait_flag, workers_arg, Workflow,
 };
-use crate::{
-    context::Context,
-    failure::{Failure, Result},
-    output::Outcome,
-    progress::Progress,
-};
+use crate::{context::Context, failure::Result, output::Outcome, progress::Progress};
 
 /// The wait's default when `--wait` comes without `--timeout` (also the
 /// SDK's cap for a managed publication).
@@ -33,10 +27,12 @@ recording that goes to `error` exits 1).
 
 --managed: the 1 to 64 `*.mcap` files of DIR into Avala-managed storage, then \
 the publication; without --wait the status right after the finalize is printed. \
-A publication that ended `failed` prints nothing on stdout and exits 1 with one \
-line naming its code (content_mismatch and invalid_mcap are final for these \
-files; after another code, running the command again finalizes again). With \
---wait, a publication still running at the timeout exits 8.";
+A publication that ended `failed` (waited for or not) prints nothing on stdout \
+and exits 1 with one line naming its code (content_mismatch and invalid_mcap \
+are final for these files; after another code, running the command again \
+finalizes again).
+
+With --wait, a job still running at the timeout exits 8 (both protocols).";
 
 pub const FLEET_RECORDINGS_UPLOAD: Workflow = Workflow {
     path: &["fleet", "recordings", "upload"],
@@ -69,10 +65,11 @@ pub const FLEET_RECORDINGS_UPLOAD: Workflow = Workflow {
                     .conflicts_with("managed")
                     .help("Upload into this storage configuration (legacy protocol only)"),
             )
-            .arg(workers_arg("Files (legacy) or parts (--managed, 1 to 4) sent at the same time [default: 4, or 2 with --managed]"))
+            .arg(workers_arg("Files (legacy, 1 to 64) or parts (--managed, 1 to 4) sent at the same time [default: 4, or 2 with --managed]"))
             .arg(state_dir_arg())
             .arg(wait_flag("the recording is `ready` (legacy) or the publication has ended (--managed)"))
             .arg(timeout_arg("3600, at most 3600 with --managed").requires("wait"))
+            .arg(interval_arg("10, at most 10; 2, at most 2 with --managed").requires("wait"))
     },
     run,
 };
@@ -85,6 +82,7 @@ fn run<'a>(ctx: &'a Context, m: &'a ArgMatches) -> LocalBoxFuture<'a, Result<Out
             .get_flag("wait")
             .then(|| seconds(m, "timeout").unwrap_or(DEFAULT_WAIT));
         let workers = m.get_one::<usize>("workers").copied();
+        let interval = seconds(m, "poll-interval");
         let state_dir = m.get_one::<PathBuf>("state-dir");
         let client = ctx.client()?;
         let progress = Progress::bytes(ctx.interactive, 0, "uploading");
@@ -101,11 +99,12 @@ fn run<'a>(ctx: &'a Context, m: &'a ArgMatches) -> LocalBoxFuture<'a, Result<Out
             if let Some(timeout) = wait {
                 upload = upload.wait(timeout);
             }
+            if let Some(interval) = interval {
+                upload = upload.poll_interval(interval);
+            }
             let status = upload.send().await;
             progress.finish();
-            let status = status?;
-            check_publication(&status, wait)?;
-            return Ok(Outcome::Value(to_json(&status)));
+            return Ok(Outcome::Value(to_json(&status?)));
         }
         let mut upload = client
             .upload_recording(uid, &dir)
@@ -122,30 +121,11 @@ fn run<'a>(ctx: &'a Context, m: &'a ArgMatches) -> LocalBoxFuture<'a, Result<Out
         if let Some(timeout) = wait {
             upload = upload.wait(timeout);
         }
+        if let Some(interval) = interval {
+            upload = upload.poll_interval(interval);
+        }
         let status = upload.send().await;
         progress.finish();
         Ok(Outcome::Value(to_json(&status?)))
     })
-}
-
-/// A publication that ended `failed` is a failure naming its code; with
-/// `--wait`, one that has not ended is a wait that gave up.
-fn check_publication(status: &ManagedFleetUploadStatus, wait: Option<Duration>) -> Result<()> {
-    let uid = &status.recording_uid;
-    match &status.finalization {
-        Some(f) if f.state == State::Failed => Err(Failure::Failed(format!(
-            "the managed publication of recording {uid} failed with code `{}` (session {})",
-            f.code.as_str(),
-            status.session_uid
-        ))),
-        Some(f) if f.state == State::Succeeded => Ok(()),
-        other => match wait {
-            Some(timeout) => Err(Failure::GaveUp(format!(
-                "gave up waiting after {} s: the managed publication of recording {uid} is {}",
-                timeout.as_secs(),
-                other.as_ref().map_or("not started", |f| f.state.as_str())
-            ))),
-            None => Ok(()),
-        },
-    }
 }

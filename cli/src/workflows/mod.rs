@@ -83,10 +83,12 @@ fn state_dir_arg() -> Arg {
         .help("Where the resume state is kept [default: the user's data directory]")
 }
 
-/// `--interval SECS` between two polls.
+/// `--poll-interval SECS` between two polls (the SDK's `poll_interval`;
+/// `--interval` is its older name).
 fn interval_arg(default: &str) -> Arg {
-    Arg::new("interval")
-        .long("interval")
+    Arg::new("poll-interval")
+        .long("poll-interval")
+        .visible_alias("interval")
         .value_name("SECS")
         .value_parser(value_parser!(u64))
         .help(format!("Seconds between two polls [default: {default}]"))

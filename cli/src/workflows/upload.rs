@@ -13,7 +13,8 @@ use clap::{value_parser, Arg, ArgAction, ArgMatches};
 use futures::future::LocalBoxFuture;
 
 use super::{
-    required, seconds, state_dir_arg, timeout_arg, to_json, wait_flag, workers_arg, Workflow,
+    interval_arg, required, seconds, state_dir_arg, timeout_arg, to_json, wait_flag, workers_arg,
+    Workflow,
 };
 use crate::{context::Context, failure::Result, output::Outcome, progress::Progress};
 
@@ -21,10 +22,11 @@ use crate::{context::Context, failure::Result, output::Outcome, progress::Progre
 /// default for datasets).
 const DEFAULT_WAIT: Duration = Duration::from_secs(3600);
 
-pub const DATASETS_UPLOAD: Workflow = Workflow {
-    path: &["datasets", "upload"],
-    command: |c| {
-        c.about(
+pub const DATASETS_UPLOAD: Workflow =
+    Workflow {
+        path: &["datasets", "upload"],
+        command: |c| {
+            c.about(
             "Upload a file or directory into a new dataset (resumable: run it again to continue)",
         )
         .arg(
@@ -70,7 +72,7 @@ pub const DATASETS_UPLOAD: Workflow = Workflow {
                 .value_name("UID")
                 .help("Upload into this organization's storage"),
         )
-        .arg(workers_arg("Files sent at the same time [default: 8]"))
+        .arg(workers_arg("Files sent at the same time, 1 to 64 [default: 8]"))
         .arg(
             Arg::new("no-resume")
                 .long("no-resume")
@@ -80,9 +82,10 @@ pub const DATASETS_UPLOAD: Workflow = Workflow {
         .arg(state_dir_arg())
         .arg(wait_flag("the dataset is `created`"))
         .arg(timeout_arg("3600").requires("wait"))
-    },
-    run,
-};
+        .arg(interval_arg("10").requires("wait"))
+        },
+        run,
+    };
 
 fn run<'a>(ctx: &'a Context, m: &'a ArgMatches) -> LocalBoxFuture<'a, Result<Outcome>> {
     Box::pin(async move {
@@ -113,6 +116,9 @@ fn run<'a>(ctx: &'a Context, m: &'a ArgMatches) -> LocalBoxFuture<'a, Result<Out
         }
         if m.get_flag("wait") {
             upload = upload.wait(seconds(m, "timeout").unwrap_or(DEFAULT_WAIT));
+        }
+        if let Some(interval) = seconds(m, "poll-interval") {
+            upload = upload.poll_interval(interval);
         }
         let dataset = upload.send().await;
         progress.finish();

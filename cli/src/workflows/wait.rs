@@ -39,7 +39,7 @@ pub const DATASETS_WAIT: Workflow = Workflow {
 pub const EXPORTS_WAIT: Workflow = Workflow {
     path: &["exports", "wait"],
     command: |c| {
-        c.about("Wait until an export is `exported` or `failed`")
+        c.about("Wait until an export is `exported` (a `failed` export exits 1)")
             .arg(
                 Arg::new("uid")
                     .required(true)
@@ -57,7 +57,7 @@ pub const EXPORTS_CREATE: Workflow = Workflow {
     path: &["exports", "create"],
     command: |c| {
         c.arg(wait_flag(
-            "the export is `exported` or `failed`, and print it",
+            "the export is `exported`, and print it (a `failed` export exits 1)",
         ))
         .arg(interval_arg("2").requires("wait"))
         .arg(timeout_arg("300").requires("wait"))
@@ -76,8 +76,8 @@ fn datasets_wait<'a>(ctx: &'a Context, m: &'a ArgMatches) -> LocalBoxFuture<'a, 
         if let Some(status) = m.get_one::<String>("status") {
             wait = wait.status(status.as_str().into());
         }
-        if let Some(t) = seconds(m, "interval") {
-            wait = wait.interval(t);
+        if let Some(t) = seconds(m, "poll-interval") {
+            wait = wait.poll_interval(t);
         }
         if let Some(t) = seconds(m, "timeout") {
             wait = wait.timeout(t);
@@ -120,8 +120,8 @@ async fn wait_export(ctx: &Context, m: &ArgMatches, uid: &str) -> Result<Outcome
         let progress = progress.clone();
         move |e| progress.status(&status_of(e))
     });
-    if let Some(t) = seconds(m, "interval") {
-        wait = wait.interval(t);
+    if let Some(t) = seconds(m, "poll-interval") {
+        wait = wait.poll_interval(t);
     }
     if let Some(t) = seconds(m, "timeout") {
         wait = wait.timeout(t);

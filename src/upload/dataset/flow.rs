@@ -15,7 +15,7 @@ use crate::upload::{
     loopback_http, parallel,
     store::{self, Flow},
     totals::Totals,
-    transfer::{DataPlane, Put, Slice},
+    transfer::{DataPlane, Put, Slice, Timeouts},
     ProgressEvent, UploadError,
 };
 use crate::{generated::open_enums::ManualUploadMethod, retry, types, Client, Error, Result};
@@ -29,6 +29,7 @@ const PARTS_IN_FLIGHT: usize = 2;
 
 /// `create_from_local`: transfer, finalise, wait.
 pub(crate) async fn upload_dataset(up: DatasetUpload) -> Result<types::Dataset> {
+    up.options.check()?;
     let client = up.client;
     let name = up
         .name
@@ -101,11 +102,11 @@ pub(crate) async fn upload_dataset(up: DatasetUpload) -> Result<types::Dataset> 
     match up.wait {
         // §10.2, as Python's `create_from_local(wait=True)`: every 10 s.
         Some(timeout) => {
-            client
-                .wait_for_dataset(&dataset.uid)
-                .timeout(timeout)
-                .send()
-                .await
+            let mut wait = client.wait_for_dataset(&dataset.uid).timeout(timeout);
+            if let Some(interval) = up.poll_interval {
+                wait = wait.poll_interval(interval);
+            }
+            wait.send().await
         }
         None => Ok(dataset),
     }
@@ -113,6 +114,7 @@ pub(crate) async fn upload_dataset(up: DatasetUpload) -> Result<types::Dataset> 
 
 /// `upload_files`: the transfer alone.
 pub(crate) async fn upload_files(up: FileUpload) -> Result<UploadReport> {
+    up.options.check()?;
     let mut files = Vec::with_capacity(up.files.len());
     for (local, remote) in up.files {
         inventory::check_remote(&remote)?;
@@ -224,7 +226,10 @@ async fn transfer(
     // 4. Every file, `workers` at a time, each with its own retries.
     let run = Run {
         client,
-        plane: DataPlane::new(loopback_http(client), options.timeouts)?,
+        plane: DataPlane::new(
+            loopback_http(client),
+            options.knobs.timeouts(Timeouts::default()),
+        )?,
         key: api_key(client).to_owned(),
         dataset_name,
         org,

@@ -13,8 +13,12 @@ use std::{
 
 use serde_json::Value;
 
-use super::{transfer, Callback, Progress};
+use super::{Callback, Progress, TestKnobs};
 use crate::{types, Client, Result};
+
+/// Files sent at the same time: the default and the most.
+const WORKERS: usize = 8;
+const MAX_WORKERS: usize = 64;
 
 /// What [`FileUpload::send`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -40,20 +44,27 @@ struct Options {
     check_quota: bool,
     state_dir: Option<PathBuf>,
     on_progress: Option<Callback>,
-    timeouts: transfer::Timeouts,
+    knobs: TestKnobs,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Self {
             organization_uid: None,
-            workers: 8,
+            workers: WORKERS,
             resume: true,
             check_quota: true,
             state_dir: None,
             on_progress: None,
-            timeouts: transfer::Timeouts::default(),
+            knobs: TestKnobs::default(),
         }
+    }
+}
+
+impl Options {
+    /// The arguments checked before any request: `workers` in 1 to 64.
+    fn check(&self) -> Result<()> {
+        crate::config::workers(self.workers, MAX_WORKERS).map(drop)
     }
 }
 
@@ -79,9 +90,11 @@ macro_rules! option_setters {
             self
         }
 
-        /// Files sent at the same time (default 8, at least 1).
+        /// Files sent at the same time, 1 to 64 (default 8); another value
+        /// is an [`Error::InvalidArgument`](crate::Error::InvalidArgument)
+        /// at `send`, before any request.
         pub fn workers(mut self, workers: usize) -> Self {
-            self.options.workers = workers.max(1);
+            self.options.workers = workers;
             self
         }
 
@@ -116,12 +129,10 @@ macro_rules! option_setters {
             self
         }
 
-        /// The stall and answer timeouts of storage requests (default 600 s
-        /// and 300 s); for tests.
+        /// Settings for the SDK's own tests.
         #[doc(hidden)]
-        pub fn storage_timeouts(mut self, stall: Duration, answer: Duration) -> Self {
-            self.options.timeouts.stall = stall;
-            self.options.timeouts.answer = answer;
+        pub fn test_knobs(mut self, knobs: TestKnobs) -> Self {
+            self.options.knobs = knobs;
             self
         }
     };
@@ -141,6 +152,7 @@ pub struct DatasetUpload {
     owner_name: Option<String>,
     metadata: serde_json::Map<String, Value>,
     wait: Option<Duration>,
+    poll_interval: Option<Duration>,
     options: Options,
 }
 
@@ -184,10 +196,17 @@ impl DatasetUpload {
 
     /// After creating the dataset, poll it until its status is `created`,
     /// for at most `timeout` (§10.2, with
-    /// [`Client::wait_for_dataset`](crate::Client::wait_for_dataset));
-    /// past it, [`crate::Error::WaitTimeout`].
+    /// [`Client::wait_for_dataset`](crate::Client::wait_for_dataset)); past
+    /// it, [`crate::Error::WaitTimeout`]. Not called: no wait.
     pub fn wait(mut self, timeout: Duration) -> Self {
         self.wait = Some(timeout);
+        self
+    }
+
+    /// Time between the polls of [`wait`](Self::wait) (default 10 s, at
+    /// least 1 s).
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = Some(interval);
         self
     }
 
@@ -242,6 +261,7 @@ impl Client {
             owner_name: None,
             metadata: serde_json::Map::new(),
             wait: None,
+            poll_interval: None,
             options: Options::default(),
         }
     }

@@ -14,7 +14,7 @@ use serde_json::json;
 use super::{
     checks::{self, GrantRefusal, Manifest},
     receipt::{Receipt, Receipts, Session},
-    RecordingUpload,
+    RecordingUpload, MAX_WORKERS, PACE, PUT_TIMEOUTS,
 };
 use crate::upload::{
     api_key,
@@ -28,7 +28,9 @@ use crate::upload::{
 };
 use crate::{
     generated::open_enums::{FleetUploadSessionStatus as Status, RecordingStatus},
-    types, Client, Error, Result,
+    types,
+    wait::Verdict,
+    Client, Error, Result,
 };
 
 /// The body of the 404 that proves a recording has no session (§9.2 step 1).
@@ -43,7 +45,8 @@ const TTL_SECONDS: i64 = 3600;
 /// The whole flow: local checks, then the protocol; the receipts are
 /// written whatever the outcome.
 pub(super) async fn upload(up: RecordingUpload) -> Result<types::UploadStatusResponse> {
-    // 0. Local inventory, before any request.
+    // 0. Arguments and the local inventory, before any request.
+    let workers = crate::config::workers(up.workers, MAX_WORKERS)?;
     let recording = fleet::canonical_recording_uid(&up.recording_uid)?;
     let walked = fleet::walk(&up.source).await?;
     check_local(&up.source, &walked)?;
@@ -63,7 +66,7 @@ pub(super) async fn upload(up: RecordingUpload) -> Result<types::UploadStatusRes
     };
     let mut receipts = Receipts::open(&dir, up.client.base_url(), &recording, &files)?;
     let run = Run {
-        plane: DataPlane::new(loopback_http(&up.client), up.timeouts)?,
+        plane: DataPlane::new(loopback_http(&up.client), up.knobs.timeouts(PUT_TIMEOUTS))?,
         key: api_key(&up.client).to_owned(),
         manifest: Manifest::new(files.iter().map(|f| (f.path.as_str(), f.stamp.size))),
         progress: Totals::new(
@@ -73,6 +76,7 @@ pub(super) async fn upload(up: RecordingUpload) -> Result<types::UploadStatusRes
         ),
         recording: &recording,
         files: &files,
+        workers,
         up: &up,
     };
     let result = run.protocol(&mut receipts).await;
@@ -122,6 +126,7 @@ struct Run<'a> {
     up: &'a RecordingUpload,
     recording: &'a str,
     files: &'a [RecordingFile],
+    workers: usize,
     manifest: Manifest<'a>,
     plane: DataPlane,
     /// The API key, only to scrub it from storage error bodies.
@@ -337,7 +342,7 @@ impl Run<'_> {
                     let grant = grants[file.path.as_str()];
                     async move { (file, self.put(file, grant).await) }
                 })
-                .buffer_unordered(self.up.workers)
+                .buffer_unordered(self.workers)
                 .collect()
                 .await;
         results.sort_by(|a, b| a.0.path.cmp(&b.0.path));
@@ -461,57 +466,39 @@ impl Run<'_> {
     }
 
     /// §10.3: poll the recording and the upload until the recording is
-    /// `ready` and the upload `completed`.
+    /// `ready` and the upload `completed` (`error` is a failure), by the
+    /// rule of [`crate::wait`].
     async fn wait(
         &self,
         session_uid: &str,
         timeout: Duration,
     ) -> Result<types::UploadStatusResponse> {
-        let timing = crate::wait::Timing {
-            interval: self.up.wait_interval,
-            min_interval: Duration::ZERO,
-            timeout,
+        let job = crate::wait::Job {
+            name: format!("recording {}", self.recording),
+            judge: &processing_verdict,
+            key: &self.key,
         };
-        let (_, status) = crate::wait::poll(
-            timing,
-            || async {
-                let recording = self
-                    .client()
-                    .get_fleet_recording()
-                    .recording_id(self.recording)
-                    .send()
-                    .await?
-                    .into_inner();
-                if recording.status == Some(RecordingStatus::Error) {
-                    return Err(UploadError::ProcessingFailed {
-                        recording_uid: self.recording.to_owned(),
-                    }
-                    .into());
-                }
-                let status = self.status().await?;
-                if status.session_uid != session_uid {
-                    return Err(crate::Error::from(crate::upload::UploadError::Mismatch {
-                        message: format!(
-                            "while waiting, the recording's upload session became {:?} (ours is {session_uid:?}); the upload itself was finalised",
-                            status.session_uid
-                        ),
-                    }));
-                }
-                Ok((recording, status))
-            },
-            |(recording, status): &(types::Recording, types::UploadStatusResponse)| {
-                recording.status == Some(RecordingStatus::Ready) && status.status == Status::Completed
-            },
-            |(recording, status)| {
-                Some(format!(
-                    "recording {}, upload {}",
-                    recording.status.as_ref().map_or("unknown", |s| s.as_str()),
-                    status.status.as_str()
-                ))
-            },
-            None,
-        )
-        .await?;
+        let observe = || async {
+            let recording = self
+                .client()
+                .get_fleet_recording()
+                .recording_id(self.recording)
+                .send()
+                .await?
+                .into_inner();
+            let status = self.status().await?;
+            if status.session_uid != session_uid {
+                return Err(Error::from(UploadError::Mismatch {
+                    message: format!(
+                        "while waiting, the recording's upload session became {:?} (ours is {session_uid:?}); the upload itself was finalised",
+                        status.session_uid
+                    ),
+                }));
+            }
+            Ok((recording, status))
+        };
+        let pace = PACE.with(self.up.poll_interval);
+        let (_, status) = crate::wait::until(&job, pace, timeout, None, observe, None).await?;
         Ok(status)
     }
 
@@ -546,6 +533,23 @@ fn unchanged(file: &RecordingFile) -> Result<()> {
         .into());
     }
     Ok(())
+}
+
+/// §10.3: a recording `ready` with its upload `completed` succeeded, one in
+/// `error` failed.
+fn processing_verdict(
+    (recording, upload): &(types::Recording, types::UploadStatusResponse),
+) -> Verdict {
+    let status = format!(
+        "recording {}, upload {}",
+        recording.status.as_ref().map_or("unknown", |s| s.as_str()),
+        upload.status.as_str()
+    );
+    match recording.status {
+        Some(RecordingStatus::Error) => Verdict::Failed(status),
+        Some(RecordingStatus::Ready) if upload.status == Status::Completed => Verdict::Succeeded,
+        _ => Verdict::Running(Some(status)),
+    }
 }
 
 #[cfg(test)]

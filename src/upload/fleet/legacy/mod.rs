@@ -15,14 +15,26 @@ use std::{
 
 use crate::{
     types,
-    upload::{transfer::Timeouts, Callback, Progress},
+    upload::{transfer::Timeouts, Callback, Progress, TestKnobs},
+    wait::Pace,
     Client, Result,
 };
 
-/// §10.3: the status is polled at least this often.
-const MAX_WAIT_INTERVAL: Duration = Duration::from_secs(10);
-/// The Fleet PUT's timeout (§8: 300 s).
-const PUT_TIMEOUT: Duration = Duration::from_secs(300);
+/// §10.3: the status is polled at least every 10 s.
+const PACE: Pace = Pace {
+    interval: Duration::from_secs(10),
+    floor: Duration::ZERO,
+    cap: Duration::from_secs(10),
+};
+/// Files sent at the same time: the default and the most.
+const WORKERS: usize = 4;
+const MAX_WORKERS: usize = 64;
+/// The Fleet PUT's timeouts (§8: 300 s).
+const PUT_TIMEOUTS: Timeouts = Timeouts {
+    connect: Duration::from_secs(30),
+    stall: Duration::from_secs(300),
+    answer: Duration::from_secs(300),
+};
 
 /// An upload of a recording directory over the legacy presigned-PUT
 /// protocol; made by [`Client::upload_recording`], run by
@@ -37,8 +49,8 @@ pub struct RecordingUpload {
     state_dir: Option<PathBuf>,
     on_progress: Option<Callback>,
     wait: Option<Duration>,
-    wait_interval: Duration,
-    timeouts: Timeouts,
+    poll_interval: Duration,
+    knobs: TestKnobs,
 }
 
 impl std::fmt::Debug for RecordingUpload {
@@ -50,6 +62,7 @@ impl std::fmt::Debug for RecordingUpload {
             .field("workers", &self.workers)
             .field("state_dir", &self.state_dir)
             .field("wait", &self.wait)
+            .field("poll_interval", &self.poll_interval)
             .finish_non_exhaustive()
     }
 }
@@ -61,9 +74,11 @@ impl RecordingUpload {
         self
     }
 
-    /// Files sent at the same time (default 4, at least 1).
+    /// Files sent at the same time, 1 to 64 (default 4); another value is
+    /// an [`Error::InvalidArgument`](crate::Error::InvalidArgument) at
+    /// `send`, before any request.
     pub fn workers(mut self, workers: usize) -> Self {
-        self.workers = workers.max(1);
+        self.workers = workers;
         self
     }
 
@@ -84,20 +99,28 @@ impl RecordingUpload {
         self
     }
 
-    /// After finalising, poll the recording and the upload (§10.3, every
-    /// 10 s) until the recording is `ready` and the upload `completed`, for
-    /// at most `timeout`. A recording in `error` is
-    /// [`UploadError::ProcessingFailed`](crate::upload::UploadError::ProcessingFailed);
-    /// past the timeout, [`Error::WaitTimeout`](crate::Error::WaitTimeout).
+    /// After finalising, poll the recording and the upload (§10.3) until
+    /// the recording is `ready` and the upload `completed`, for at most
+    /// `timeout` (not called: no wait). A recording in `error` is
+    /// [`Error::JobFailed`](crate::Error::JobFailed); past the timeout,
+    /// [`Error::WaitTimeout`](crate::Error::WaitTimeout) (the rule of
+    /// [`crate::wait`]).
     pub fn wait(mut self, timeout: Duration) -> Self {
         self.wait = Some(timeout);
         self
     }
 
-    /// The interval of [`wait`](Self::wait) (at most 10 s); for tests.
+    /// Time between the polls of [`wait`](Self::wait): default and at most
+    /// 10 s (§10.3).
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = interval;
+        self
+    }
+
+    /// Settings for the SDK's own tests.
     #[doc(hidden)]
-    pub fn wait_interval(mut self, interval: Duration) -> Self {
-        self.wait_interval = interval.min(MAX_WAIT_INTERVAL);
+    pub fn test_knobs(mut self, knobs: TestKnobs) -> Self {
+        self.knobs = knobs;
         self
     }
 
@@ -124,16 +147,12 @@ impl Client {
             recording_uid: recording_uid.into(),
             source: source_dir.as_ref().to_owned(),
             storage_config_uid: None,
-            workers: 4,
+            workers: WORKERS,
             state_dir: None,
             on_progress: None,
             wait: None,
-            wait_interval: MAX_WAIT_INTERVAL,
-            timeouts: Timeouts {
-                stall: PUT_TIMEOUT,
-                answer: PUT_TIMEOUT,
-                ..Timeouts::default()
-            },
+            poll_interval: PACE.interval,
+            knobs: TestKnobs::default(),
         }
     }
 }

@@ -7,19 +7,12 @@ use std::{
     time::Duration,
 };
 
-use futures::{
-    channel::oneshot,
-    future::{FutureExt, Shared},
-    StreamExt, TryStreamExt,
-};
-use tokio::time::Instant;
-
 use super::{
     limits,
     part_grant::{self, Expected, Refusal},
     receipt::Receipt,
     status::{self, canonical_uid, part_count},
-    ManagedRecordingUpload, PART_SIZE,
+    ManagedRecordingUpload, PACE, PART_SIZE,
 };
 use crate::{
     types::{
@@ -37,7 +30,13 @@ use crate::{
         transfer::{DataPlane, Slice, Timeouts},
         ProgressEvent,
     },
+    wait::{self, Job, Pace, Verdict},
     Client, Error, Result,
+};
+use futures::{
+    channel::oneshot,
+    future::{FutureExt, Shared},
+    StreamExt, TryStreamExt,
 };
 
 const PROTOCOL: &str = "fleet-managed-mcap-v1";
@@ -78,7 +77,7 @@ pub(super) async fn run(up: ManagedRecordingUpload) -> Result<Status> {
         up.on_progress.clone(),
     );
     let session = Session {
-        plane: DataPlane::new(loopback_http(&up.client), PART_TIMEOUTS)?,
+        plane: DataPlane::new(loopback_http(&up.client), up.knobs.timeouts(PART_TIMEOUTS))?,
         client: &up.client,
         recording_uid,
         files: &files,
@@ -103,7 +102,9 @@ pub(super) async fn run(up: ManagedRecordingUpload) -> Result<Status> {
     // 6. Finalize (when needed), then the status.
     let status = session.finalize().await?;
     // 7. The publication wait (§10.4).
-    session.wait(status, wait, up.poll_interval).await
+    session
+        .wait(status, wait, PACE.with(up.poll_interval))
+        .await
 }
 
 /// One run of a session.
@@ -580,35 +581,36 @@ impl Session<'_> {
         self.observe().await
     }
 
-    /// §10.4: poll the status at most every `interval` until the
-    /// finalization succeeded or failed, or `timeout` passed; the last
-    /// status is returned either way (as Python: a timeout is not an
-    /// error). A separate loop from `crate::wait`'s, which ends in
-    /// `WaitTimeout`.
-    async fn wait(
-        &self,
-        mut status: Status,
-        timeout: Duration,
-        interval: Duration,
-    ) -> Result<Status> {
-        let deadline = Instant::now() + timeout;
-        let settled = |s: &Status| {
-            s.finalization
-                .as_ref()
-                .is_some_and(|f| matches!(f.state, FinState::Succeeded | FinState::Failed))
+    /// §10.4 by the rule of [`crate::wait`]: without a wait, the status
+    /// after the finalize is judged as it is; with one, the status is
+    /// polled until the publication succeeded or failed.
+    async fn wait(&self, status: Status, timeout: Option<Duration>, pace: Pace) -> Result<Status> {
+        let job = Job {
+            name: format!(
+                "the managed publication of recording {}",
+                self.recording_uid
+            ),
+            judge: &publication_verdict,
+            key: api_key(self.client),
         };
-        while status.finalization.is_some() && !settled(&status) {
-            let now = Instant::now();
-            if now >= deadline {
-                break;
+        match timeout {
+            None => job.settle(status),
+            Some(timeout) => {
+                wait::until(&job, pace, timeout, Some(status), || self.observe(), None).await
             }
-            tokio::time::sleep_until((now + interval).min(deadline)).await;
-            if Instant::now() >= deadline {
-                break;
-            }
-            status = self.observe().await?;
         }
-        Ok(status)
+    }
+}
+
+/// §10.4: `succeeded` and `failed` end the wait; a failure names its code.
+fn publication_verdict(status: &Status) -> Verdict {
+    match &status.finalization {
+        None => Verdict::Running(Some("not started".to_owned())),
+        Some(f) => match f.state {
+            FinState::Succeeded => Verdict::Succeeded,
+            FinState::Failed => Verdict::Failed(format!("failed ({})", f.code.as_str())),
+            ref running => Verdict::Running(Some(running.as_str().to_owned())),
+        },
     }
 }
 

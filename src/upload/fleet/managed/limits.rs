@@ -33,14 +33,14 @@ pub(super) fn workers(workers: usize) -> Result<usize> {
     crate::config::workers(workers, MAX_WORKERS)
 }
 
-pub(super) fn wait(wait: Duration) -> Result<Duration> {
-    if wait <= MAX_WAIT {
+pub(super) fn wait(wait: Option<Duration>) -> Result<Option<Duration>> {
+    if wait.is_none_or(|wait| wait <= MAX_WAIT) {
         return Ok(wait);
     }
     Err(Error::InvalidArgument {
         message: format!(
             "the publication wait must be 0 to 3600 s, got {} s",
-            wait.as_secs_f64()
+            wait.unwrap_or_default().as_secs_f64()
         ),
     })
 }
@@ -134,8 +134,9 @@ mod tests {
     fn arguments_are_bounded_not_clamped() {
         assert!(workers(0).is_err() && workers(5).is_err());
         assert_eq!(workers(4).unwrap(), 4);
-        assert!(wait(Duration::from_secs(3601)).is_err());
-        assert_eq!(wait(Duration::ZERO).unwrap(), Duration::ZERO);
+        assert!(wait(Some(Duration::from_secs(3601))).is_err());
+        assert_eq!(wait(Some(Duration::ZERO)).unwrap(), Some(Duration::ZERO));
+        assert_eq!(wait(None).unwrap(), None, "no wait");
         let canonical = "0f8fad5b-d9cb-469f-a165-70867728950e";
         assert_eq!(recording_uid(canonical).unwrap(), canonical);
         for bad in [

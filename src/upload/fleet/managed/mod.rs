@@ -15,18 +15,16 @@
 //! ```no_run
 //! # async fn demo(client: avala::Client) -> avala::Result<()> {
 //! use std::time::Duration;
-//! use avala::types::ManagedFinalizationState;
 //!
+//! // `Ok` only once published; a failed publication is `Error::JobFailed`
+//! // (its code in the status), a timeout `Error::WaitTimeout`.
 //! let status = client
 //!     .upload_managed_recording("0f8fad5b-d9cb-469f-a165-70867728950e", "./run-042")
 //!     .wait(Duration::from_secs(600))
 //!     .send()
 //!     .await?;
-//! match status.finalization.map(|f| (f.state, f.code)) {
-//!     Some((ManagedFinalizationState::Succeeded, _)) => println!("published"),
-//!     Some((ManagedFinalizationState::Failed, code)) => eprintln!("failed: {code}"),
-//!     _ => println!("still publishing: run again or check later"),
-//! }
+//! let published = status.finalization.and_then(|f| f.dataset_uid);
+//! println!("published as dataset {published:?}");
 //! # Ok(()) }
 //! ```
 
@@ -42,11 +40,18 @@ use std::{
     time::Duration,
 };
 
-use crate::upload::{Callback, Progress};
-use crate::{types, Client, Result};
+use crate::upload::{Callback, Progress, TestKnobs};
+use crate::{types, wait::Pace, Client, Result};
 
 /// The protocol's fixed part size (models.md: `part_size` is exactly 64 MiB).
 const PART_SIZE: u64 = 64 * 1024 * 1024;
+
+/// §10.4: the publication is polled at least every 2 s.
+const PACE: Pace = Pace {
+    interval: Duration::from_secs(2),
+    floor: Duration::ZERO,
+    cap: Duration::from_secs(2),
+};
 
 /// A managed upload of a recording directory; made by
 /// [`Client::upload_managed_recording`], run by [`send`](Self::send).
@@ -56,11 +61,11 @@ pub struct ManagedRecordingUpload {
     recording_uid: String,
     source: PathBuf,
     workers: usize,
-    wait: Duration,
+    wait: Option<Duration>,
     state_dir: Option<PathBuf>,
     on_progress: Option<Callback>,
-    /// The publication wait's poll interval (§10.4: at most 2 s).
     poll_interval: Duration,
+    knobs: TestKnobs,
 }
 
 impl ManagedRecordingUpload {
@@ -71,11 +76,21 @@ impl ManagedRecordingUpload {
         self
     }
 
-    /// After finalizing, poll the status (every 2 s) until the publication
-    /// succeeded or failed, for at most `timeout` (0 to 3600 s; default 0:
-    /// the status right after the finalize is returned as it is).
+    /// After finalizing, poll the status (§10.4) until the publication
+    /// succeeded (`Ok`) or failed
+    /// ([`Error::JobFailed`](crate::Error::JobFailed)), for at most
+    /// `timeout`, 0 to 3600 s (past it,
+    /// [`Error::WaitTimeout`](crate::Error::WaitTimeout)). Not called: no
+    /// wait, the status right after the finalize is returned.
     pub fn wait(mut self, timeout: Duration) -> Self {
-        self.wait = timeout;
+        self.wait = Some(timeout);
+        self
+    }
+
+    /// Time between the polls of [`wait`](Self::wait): default and at most
+    /// 2 s (§10.4).
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = interval;
         self
     }
 
@@ -96,23 +111,25 @@ impl ManagedRecordingUpload {
         self
     }
 
-    /// The publication wait's poll interval (default 2 s); for tests.
+    /// Settings for the SDK's own tests.
     #[doc(hidden)]
-    pub fn poll_interval(mut self, interval: Duration) -> Self {
-        self.poll_interval = interval;
+    pub fn test_knobs(mut self, knobs: TestKnobs) -> Self {
+        self.knobs = knobs;
         self
     }
 
     /// Uploads what the server does not have yet, finalizes, waits as asked,
-    /// and returns the last status observed.
+    /// and returns the last status observed, by the rule of
+    /// [`crate::wait`].
     ///
-    /// The status is returned whatever its `finalization` says, as Python
-    /// does: `None` or `pending`/`running`/`retry_wait` (still publishing:
-    /// call again, or wait longer), `succeeded` (published; this does not
-    /// mean the Fleet recording is `ready`), or `failed` with its `code`. A
-    /// failure coded `content_mismatch` or `invalid_mcap` is final for these
-    /// files; after any other code, running the upload again finalizes
-    /// again. Errors (bad arguments or files, API errors, storage failures,
+    /// `Ok` is a publication `succeeded` (this does not mean the Fleet
+    /// recording is `ready`) or, without [`wait`](Self::wait), one still
+    /// under way (`finalization` `None`, `pending`, `running` or
+    /// `retry_wait`: call again, or wait). A publication `failed` is
+    /// [`Error::JobFailed`](crate::Error::JobFailed) with its code in the
+    /// status, waited for or not: `content_mismatch` and `invalid_mcap` are
+    /// final for these files; after any other code, running the upload
+    /// again finalizes again. Other errors (bad arguments or files, API errors, storage failures,
     /// [`UploadError::Mismatch`](crate::upload::UploadError::Mismatch) for answers that do
     /// not fit) leave the receipt in place: the same call resumes.
     pub async fn send(self) -> Result<types::ManagedFleetUploadStatus> {
@@ -127,6 +144,7 @@ impl std::fmt::Debug for ManagedRecordingUpload {
             .field("source", &self.source)
             .field("workers", &self.workers)
             .field("wait", &self.wait)
+            .field("poll_interval", &self.poll_interval)
             .field("state_dir", &self.state_dir)
             .finish_non_exhaustive()
     }
@@ -147,10 +165,11 @@ impl Client {
             recording_uid: recording_uid.into(),
             source: source_dir.as_ref().to_owned(),
             workers: 2,
-            wait: Duration::ZERO,
+            wait: None,
             state_dir: None,
             on_progress: None,
-            poll_interval: Duration::from_secs(2),
+            poll_interval: PACE.interval,
+            knobs: TestKnobs::default(),
         }
     }
 }
