@@ -257,6 +257,15 @@ impl ClientBuilder {
     }
 }
 
+/// The client's key, for the scrubs that must remove it from what a server
+/// sends back (uploads, waits); never for a request of its own.
+pub(crate) fn api_key(client: &Client) -> &str {
+    progenitor_client::ClientInfo::inner(&**client)
+        .shared()
+        .api_key
+        .expose_for_scrubbing()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

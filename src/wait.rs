@@ -305,7 +305,7 @@ impl WaitForExport<'_> {
         let job = Job {
             name: format!("export {uid}"),
             judge: &export_verdict,
-            key: crate::upload::api_key(client),
+            key: crate::client::api_key(client),
         };
         let observe = || async {
             let export = client.get_export().uid(uid.as_str()).send().await?;
@@ -364,7 +364,7 @@ impl WaitForDataset<'_> {
         let job = Job {
             name: format!("dataset {uid}"),
             judge: &judge,
-            key: crate::upload::api_key(client),
+            key: crate::client::api_key(client),
         };
         let observe = || async {
             let dataset = client.get_dataset().uid(uid.as_str()).send().await?;

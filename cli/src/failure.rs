@@ -7,7 +7,7 @@ use std::fmt;
 pub const EXIT_CODES: &str = "\
 Exit codes:
   0  success
-  1  other failure (local files, a download that would replace a differing file or write through a link, a failed integrity check, an upload error, a Fleet recording that failed processing or publication)
+  1  other failure (local files, a download that would replace a differing file or write through a link, a failed integrity check, an upload error, a job that ended failed: an export, a Fleet recording's processing or publication)
   2  usage: a bad command, flag, value or request body
   3  configuration: missing key, bad or insecure base URL, unreadable .env
   4  authentication or permission: HTTP 401 or 403

@@ -43,9 +43,10 @@
 //!   fragment; `data.avala.ai`, S3, R2, GCS, Azure Blob). A refused URL is
 //!   `UploadError::DisallowedUrl` naming the host, and nothing is sent there.
 //!   Timeouts: 30 s to connect, 600 s without the body moving, 300 s for the answer.
-//! - **Retried.** Each file gets up to 8 attempts on transport errors, 408, 429
-//!   and 5xx, waiting `min(60, 2^n) + U(0, 1.5)` s or a longer `Retry-After`, with
-//!   a new presigned URL each time. A `Retry-After` over 60 s is not waited for:
+//! - **Retried.** Each file gets up to 8 attempts by the storage rule of
+//!   [`crate::retry`] (transport errors, 408, 412, 429 and 5xx from storage;
+//!   408, 429, 502, 503 and 504 from the API), waiting the client's backoff
+//!   or a longer `Retry-After`, with a new presigned URL each time. A `Retry-After` over 60 s is not waited for:
 //!   the upload ends at once with `RateLimited` or `UploadError::Storage`, whose
 //!   `retry_after` carries it. A storage `412` means "already uploaded" only when
 //!   the PUT carried `If-None-Match: *`; any other 412 presigns the file again. A 413 `{limit, used}` is `Error::QuotaExceeded`
@@ -129,17 +130,18 @@
 //!   `UploadError::Mismatch`, which says what to keep and how to resume; nothing
 //!   more is sent.
 //! - **Retried and resumable.** Each PUT (streamed from disk, 300 s timeout) gets
-//!   3 attempts on transport errors and 429/500/502/503/504, 1 s then 2 s apart
-//!   (or the storage's longer `Retry-After`, up to 60 s; past it the run ends);
+//!   3 attempts by the storage rule of [`crate::retry`], the client's backoff
+//!   apart (or the storage's longer `Retry-After`, up to 60 s; past it the run
+//!   ends);
 //!   the files stored in a batch are confirmed before a failure stops the run.
 //!   Receipts (the manifest, the session and every confirmed file's ETag; under
 //!   `…/avala/uploads/fleet-v1/` or `state_dir(..)`, atomic, mode 0600) let the
 //!   same call resume without sending a confirmed file again; a local file that
 //!   changed since the session began is refused, not uploaded into it.
 //! - **Waiting.** `wait(timeout)` polls the recording and the session (every
-//!   10 s) until the recording is `ready` and the upload `completed`; a
-//!   recording in `error` is `UploadError::ProcessingFailed`, past the timeout
-//!   `Error::WaitTimeout`.
+//!   10 s, `poll_interval` to go faster) until the recording is `ready` and the
+//!   upload `completed`; a recording in `error` is `Error::JobFailed`, past the
+//!   timeout `Error::WaitTimeout` (the one rule of [`crate::wait`]).
 //!
 //! The mock plays the whole legacy protocol for canonical recording UUIDs, with
 //! server anomalies to script (`mock.fleet().anomaly(..)`):
@@ -184,7 +186,6 @@
 //! ```rust,no_run
 //! # async fn demo(client: avala::Client) -> avala::Result<()> {
 //! use std::time::Duration;
-//! use avala::types::ManagedFinalizationState;
 //!
 //! let status = client
 //!     .upload_managed_recording("0f8fad5b-d9cb-469f-a165-70867728950e", "./run-042")
@@ -193,10 +194,9 @@
 //!     .on_progress(|p| eprintln!("{}/{} bytes", p.bytes_done, p.bytes_total))
 //!     .send()
 //!     .await?;
-//! let published = status
-//!     .finalization
-//!     .is_some_and(|f| f.state == ManagedFinalizationState::Succeeded);
-//! # let _ = published; Ok(()) }
+//! // Ok: published. A failed publication is Error::JobFailed with its code.
+//! println!("{:?}", status.finalization);
+//! # Ok(()) }
 //! ```
 //!
 //! - **Checked.** The limits, path rules (NFC, no control characters, no
@@ -206,8 +206,8 @@
 //!   pages of 100), each grant (R2 host, object key, SigV4 query, lifetime) and
 //!   its destination, pinned by the file's first grant. A mismatch is
 //!   `UploadError::Mismatch`, whose message says what to keep and how to resume.
-//! - **Retried as Python does.** Admit, part grants and finalize get 3 attempts
-//!   (§8 classifier and delays); the multipart init and a part PUT are not
+//! - **Retried.** Admit, part grants and finalize get 3 attempts by the
+//!   workflow rule of [`crate::retry`]; the multipart init and a part PUT are not
 //!   retried within a run (their outcome is uncertain): running the same call
 //!   again sends the init again when the status shows no generation for the
 //!   file, asks the server which parts it has and sends the rest.
@@ -215,11 +215,11 @@
 //!   user's data directory, or `state_dir(..)`; atomic, mode 0600) keeps the
 //!   session uid, the manifest digest and what the server confirmed; it is never
 //!   deleted. A file changed since the admit is refused (`UploadError::Mismatch`).
-//! - **The result is the last status.** As in Python, `send` returns it whether
-//!   the publication succeeded, failed (see `finalization.code`:
-//!   `content_mismatch` and `invalid_mcap` are final, after any other code a
-//!   re-run finalizes again) or is still running when the wait (default 0: one
-//!   observation) ends.
+//! - **The outcome.** `Ok(status)` when the publication succeeded, or, without
+//!   `wait(..)`, is still under way; a failed publication is `Error::JobFailed`
+//!   with its code (`content_mismatch` and `invalid_mcap` are final; after any
+//!   other code a re-run finalizes again); a wait that runs out is
+//!   `Error::WaitTimeout`.
 
 mod allow;
 pub(crate) mod dataset;
@@ -332,9 +332,4 @@ pub(crate) fn loopback_http(client: &Client) -> bool {
         url::Origin::Tuple(scheme, host, _) if scheme == "http" && crate::hosts::is_loopback(host))
 }
 
-pub(crate) fn api_key(client: &Client) -> &str {
-    progenitor_client::ClientInfo::inner(&**client)
-        .shared()
-        .api_key
-        .expose_for_scrubbing()
-}
+pub(crate) use crate::client::api_key;
