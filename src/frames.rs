@@ -81,15 +81,12 @@ pub fn frame_of(sequence: &types::DatasetSequence, index: usize) -> Result<types
         object: raw,
         image: None,
     };
-    let images = match raw.get("images") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(images)) => images
-            .iter()
-            .enumerate()
-            .map(|(i, image)| at.image(i, image).and_then(|f| f.frame_image()))
-            .collect::<Result<_>>()?,
-        Some(_) => return Err(at.wrong("images", "a list")),
-    };
+    let images = at
+        .images()?
+        .iter()
+        .enumerate()
+        .map(|(i, image)| at.image(i, image).and_then(|f| f.frame_image()))
+        .collect::<Result<_>>()?;
     let model = at.string("model")?;
     let camera_model = at.string("camera_model")?;
     Ok(types::DatasetFrame {
@@ -115,12 +112,7 @@ pub fn calibration_of(sequence: &types::DatasetSequence) -> Result<types::Datase
             object: first,
             image: None,
         };
-        let images = match first.get("images") {
-            None | Some(Value::Null) => &[][..],
-            Some(Value::Array(images)) => images,
-            Some(_) => return Err(frame.wrong("images", "a list")),
-        };
-        for (i, image) in images.iter().enumerate() {
+        for (i, image) in frame.images()?.iter().enumerate() {
             cameras.push(frame.image(i, image)?.camera(&frame)?);
         }
     }
@@ -140,6 +132,15 @@ struct Field<'a> {
 }
 
 impl<'a> Field<'a> {
+    /// The frame's `images`: none when absent or `null`.
+    fn images(&self) -> Result<&'a [Value]> {
+        match self.get("images") {
+            None => Ok(&[]),
+            Some(Value::Array(images)) => Ok(images),
+            Some(_) => Err(self.wrong("images", "a list")),
+        }
+    }
+
     fn image(&self, index: usize, value: &'a Value) -> Result<Field<'a>> {
         let place = Field {
             frame: self.frame,

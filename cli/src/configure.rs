@@ -4,7 +4,7 @@
 use std::io::IsTerminal;
 
 use clap::{ArgMatches, Command};
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::{
     context::Context,
@@ -41,11 +41,7 @@ pub async fn run(ctx: &Context, m: &ArgMatches) -> Result<Outcome> {
     let client = builder.build()?;
     let me = client.get_current_user().send().await?.into_inner();
     let me = serde_json::to_value(me).unwrap_or_default();
-    let who = ["email", "username", "uid"]
-        .iter()
-        .find_map(|k| me.get(*k).and_then(|v| v.as_str()))
-        .unwrap_or("your account")
-        .to_owned();
+    let who = who(&me).unwrap_or("your account").to_owned();
     Ok(match ctx.format {
         crate::output::Format::Json => Outcome::Value(json!({
             "valid": true, "user": me, "base_url": client.base_url(), "export": EXPORT_LINE,
@@ -56,6 +52,14 @@ pub async fn run(ctx: &Context, m: &ArgMatches) -> Result<Outcome> {
             client.base_url()
         )),
     })
+}
+
+/// How a person knows the user of `/users/me/`: the email, else the
+/// username, else the uid.
+pub fn who(user: &Value) -> Option<&str> {
+    ["email", "username", "uid"]
+        .iter()
+        .find_map(|k| user.get(*k).and_then(Value::as_str))
 }
 
 /// The key from the terminal without echo, or one line of stdin.

@@ -60,10 +60,7 @@ pub async fn run(ctx: &Context, _m: &ArgMatches) -> Result<Outcome> {
 /// The report for a person, one fact a line.
 fn lines(report: &Value) -> String {
     let user = &report["user"];
-    let who = ["email", "username", "uid"]
-        .iter()
-        .find_map(|k| user.get(*k).and_then(Value::as_str))
-        .unwrap_or("(unknown)");
+    let who = crate::configure::who(user).unwrap_or("(unknown)");
     let orgs: Vec<String> = report["organizations"]
         .as_array()
         .into_iter()
