@@ -6,6 +6,7 @@ use crate::{
     auth::ApiKey,
     config::{self, BaseUrl},
     generated,
+    network::Network,
     rate_limit::RateLimit,
     retry::RetryPolicy,
     runtime::{Runtime, Shared},
@@ -31,6 +32,8 @@ use crate::{
 pub struct Client {
     generated: generated::Client,
     base_url: Arc<str>,
+    /// The proxy and roots, for the data plane's HTTP clients.
+    network: Arc<Network>,
 }
 
 impl Client {
@@ -70,6 +73,11 @@ impl Client {
         progenitor_client::ClientInfo::inner(&self.generated).last_rate_limit()
     }
 
+    /// The proxy and trust roots the data plane applies as the API client does.
+    pub(crate) fn network(&self) -> &Network {
+        &self.network
+    }
+
     /// The retry policy every loop of this client's requests follows.
     pub(crate) fn retry_policy(&self) -> RetryPolicy {
         progenitor_client::ClientInfo::inner(&self.generated)
@@ -106,6 +114,8 @@ pub struct ClientBuilder {
     retry: RetryPolicy,
     max_response_bytes: u64,
     user_agent: Option<String>,
+    proxy: Option<String>,
+    root_certificates: Vec<Vec<u8>>,
     /// Set only by the embedded mock, which serves plain http on 127.0.0.1.
     allow_insecure_loopback: bool,
 }
@@ -120,6 +130,8 @@ impl Default for ClientBuilder {
             retry: RetryPolicy::default(),
             max_response_bytes: crate::body::DEFAULT_MAX_RESPONSE_BYTES,
             user_agent: None,
+            proxy: None,
+            root_certificates: Vec::new(),
             allow_insecure_loopback: false,
         }
     }
@@ -135,6 +147,9 @@ impl fmt::Debug for ClientBuilder {
             .field("retry", &self.retry)
             .field("max_response_bytes", &self.max_response_bytes)
             .field("user_agent", &self.user_agent)
+            // May carry `user:password@`.
+            .field("proxy", &self.proxy.as_ref().map(|_| "[set]"))
+            .field("root_certificates", &self.root_certificates.len())
             .finish()
     }
 }
@@ -195,6 +210,25 @@ impl ClientBuilder {
         self
     }
 
+    /// Sends every request of this client (API calls, uploads, downloads)
+    /// through this `http://` or `https://` proxy instead of the one the
+    /// system variables name (`HTTPS_PROXY`, ...); `NO_PROXY` still applies.
+    /// Also `AVALA_PROXY`. Checked at [`Self::build`]. See [`crate::network`].
+    pub fn proxy(mut self, url: impl Into<String>) -> Self {
+        self.proxy = Some(url.into());
+        self
+    }
+
+    /// Trusts the root certificates of this PEM data (one or more
+    /// `-----BEGIN CERTIFICATE-----` blocks) in addition to the platform's,
+    /// for the API and the data plane; e.g. a corporate TLS-inspecting
+    /// proxy's root. Also `AVALA_CA_BUNDLE` (a file path). Checked at
+    /// [`Self::build`]; data without a certificate is an error.
+    pub fn add_root_certificate(mut self, pem: impl AsRef<[u8]>) -> Self {
+        self.root_certificates.push(pem.as_ref().to_vec());
+        self
+    }
+
     /// Allows `http` to a loopback host without `AVALA_ALLOW_INSECURE_BASE_URL`;
     /// for the embedded mock server only.
     #[cfg(feature = "mock")]
@@ -226,7 +260,8 @@ impl ClientBuilder {
             .or_else(|| env(config::ENV_BASE_URL).filter(|v| !v.trim().is_empty()))
             .unwrap_or_else(|| config::DEFAULT_BASE_URL.to_owned());
         let base = config::parse_base_url(&raw_base, allow_insecure)?;
-        let http = self.http_client(&base)?;
+        let network = Network::from_settings(self.proxy.as_deref(), &self.root_certificates, &env)?;
+        let http = self.http_client(&base, &network)?;
         let runtime = Runtime(Arc::new(Shared {
             api_key,
             origin: base.origin.clone(),
@@ -238,15 +273,17 @@ impl ClientBuilder {
         Ok(Client {
             generated: generated::Client::new_with_client(&base.text, http, runtime),
             base_url: base.text.into(),
+            network: Arc::new(network),
         })
     }
 
-    fn http_client(&self, base: &BaseUrl) -> Result<reqwest::Client> {
+    fn http_client(&self, base: &BaseUrl, network: &Network) -> Result<reqwest::Client> {
         let agent = self
             .user_agent
             .clone()
             .unwrap_or_else(|| concat!("avala-rust/", env!("CARGO_PKG_VERSION")).to_owned());
-        reqwest::Client::builder()
+        network
+            .apply(reqwest::Client::builder())
             .https_only(base.https)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(agent)

@@ -17,6 +17,7 @@ mod hooks;
 mod hosts;
 #[cfg(feature = "mock")]
 pub mod mock;
+pub mod network;
 pub mod pagination;
 mod rate_limit;
 pub mod redact;

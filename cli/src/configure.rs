@@ -32,11 +32,11 @@ pub async fn run(ctx: &Context, m: &ArgMatches) -> Result<Outcome> {
     let configured = m.get_one::<String>("api-key").is_some()
         || std::env::var(avala::config::ENV_API_KEY).is_ok_and(|k| !k.trim().is_empty());
     let builder = if configured {
-        ctx.builder()
+        ctx.builder()?
     } else {
         let key = read_key()?;
         ctx.redactor.add(&key);
-        ctx.builder().api_key(key)
+        ctx.builder()?.api_key(key)
     };
     let client = builder.build()?;
     let me = client.get_current_user().send().await?.into_inner();

@@ -7,7 +7,7 @@ use std::{io::IsTerminal, sync::OnceLock};
 use clap::ArgMatches;
 
 use crate::{
-    failure::Result,
+    failure::{Failure, Result},
     output::{Format, Redactor},
 };
 
@@ -18,6 +18,8 @@ const USER_AGENT: &str = concat!("avala-cli/", env!("CARGO_PKG_VERSION"));
 pub struct Context {
     api_key: Option<String>,
     base_url: Option<String>,
+    proxy: Option<String>,
+    ca_bundle: Option<String>,
     client: OnceLock<avala::Client>,
     /// `--output`.
     pub format: Format,
@@ -41,6 +43,8 @@ impl Context {
         Self {
             api_key,
             base_url: flag("base-url"),
+            proxy: flag("proxy"),
+            ca_bundle: flag("ca-bundle"),
             client: OnceLock::new(),
             format: Format::pick(m.get_one::<String>("output").map(String::as_str)),
             interactive: std::io::stderr().is_terminal(),
@@ -53,13 +57,13 @@ impl Context {
         if let Some(client) = self.client.get() {
             return Ok(client);
         }
-        let client = self.builder().build()?;
+        let client = self.builder()?.build()?;
         Ok(self.client.get_or_init(|| client))
     }
 
     /// The builder with the flags applied (the SDK reads the environment
-    /// for what is not given).
-    pub fn builder(&self) -> avala::ClientBuilder {
+    /// for what is not given). Fails when `--ca-bundle` cannot be read.
+    pub fn builder(&self) -> Result<avala::ClientBuilder> {
         let mut builder = avala::Client::builder().user_agent(USER_AGENT);
         if let Some(key) = &self.api_key {
             builder = builder.api_key(key);
@@ -67,7 +71,15 @@ impl Context {
         if let Some(url) = &self.base_url {
             builder = builder.base_url(url);
         }
-        builder
+        if let Some(url) = &self.proxy {
+            builder = builder.proxy(url);
+        }
+        if let Some(path) = &self.ca_bundle {
+            let pem = std::fs::read(path)
+                .map_err(|e| Failure::Io(format!("could not read --ca-bundle {path}: {e}")))?;
+            builder = builder.add_root_certificate(pem);
+        }
+        Ok(builder)
     }
 
     /// The API root for what the client does not cover (the anonymous

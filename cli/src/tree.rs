@@ -35,6 +35,20 @@ pub fn root() -> Command {
                 .help("The API root [default: AVALA_BASE_URL, or https://api.avala.ai/api/v1]"),
         )
         .arg(
+            Arg::new("proxy")
+                .long("proxy")
+                .global(true)
+                .value_name("URL")
+                .help("Send every request through this http(s) proxy [default: AVALA_PROXY, else HTTPS_PROXY and the other system variables]"),
+        )
+        .arg(
+            Arg::new("ca-bundle")
+                .long("ca-bundle")
+                .global(true)
+                .value_name("PATH")
+                .help("Also trust the root certificates of this PEM file [default: AVALA_CA_BUNDLE]"),
+        )
+        .arg(
             Arg::new("output")
                 .long("output")
                 .short('o')

@@ -676,3 +676,42 @@ fn status_reports_the_user_organizations_root_and_latency() {
     assert!(run.stdout.is_empty(), "{}", run.stdout);
     assert_eq!(mock.server.hits("list_organizations"), 1);
 }
+
+#[test]
+fn network_flags_reach_the_client_and_their_errors_are_clear() {
+    let mock = Mock::start();
+    mock.server.respond(
+        "list_datasets",
+        json!({"count": 0, "next": null, "previous": null, "results": []}),
+    );
+    let root = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/fixtures/network/root.pem"
+    );
+    mock.run(&["--ca-bundle", root, "datasets", "list"])
+        .expect(0);
+
+    let run = mock
+        .run(&[
+            "--proxy",
+            "socks5://alice:s3cr3t-pass@proxy.corp:1080",
+            "datasets",
+            "list",
+        ])
+        .expect(3);
+    assert!(run.stderr.contains("proxy"), "{}", run.stderr);
+    assert!(!run.stderr.contains("s3cr3t-pass"), "{}", run.stderr);
+
+    let run = mock.run(&["--ca-bundle", "/nonexistent/ca.pem", "datasets", "list"]);
+    assert_ne!(run.code, 0);
+    assert!(
+        run.stderr.contains("--ca-bundle /nonexistent/ca.pem"),
+        "{}",
+        run.stderr
+    );
+    let not_pem = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
+    let run = mock
+        .run(&["--ca-bundle", not_pem, "datasets", "list"])
+        .expect(3);
+    assert!(run.stderr.contains("no PEM certificate"), "{}", run.stderr);
+}

@@ -78,10 +78,14 @@ pub(crate) struct DataPlane {
 }
 
 impl DataPlane {
-    /// `loopback_http`: allow `http` to loopback hosts (only for a client
-    /// built for a loopback base URL with insecure http allowed).
-    pub(crate) fn new(loopback_http: bool, timeouts: Timeouts) -> crate::Result<Self> {
-        let http = reqwest::Client::builder()
+    /// The data plane of `client`: its proxy and roots, and `http` to
+    /// loopback hosts only when the client itself was built for a loopback
+    /// base URL with insecure http allowed.
+    pub(crate) fn new(client: &crate::Client, timeouts: Timeouts) -> crate::Result<Self> {
+        let loopback_http = super::loopback_http(client);
+        let http = client
+            .network()
+            .apply(reqwest::Client::builder())
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(timeouts.connect)
             .https_only(!loopback_http)

@@ -12,7 +12,7 @@ use super::{
 use crate::upload::{
     api_key,
     inventory::{self, LocalFile, Others, Source},
-    loopback_http, parallel,
+    parallel,
     store::{self, Flow},
     totals::Totals,
     transfer::{DataPlane, Put, Slice, Timeouts},
@@ -226,10 +226,7 @@ async fn transfer(
     // 4. Every file, `workers` at a time, each with its own retries.
     let run = Run {
         client,
-        plane: DataPlane::new(
-            loopback_http(client),
-            options.knobs.timeouts(Timeouts::default()),
-        )?,
+        plane: DataPlane::new(client, options.knobs.timeouts(Timeouts::default()))?,
         key: api_key(client).to_owned(),
         dataset_name,
         org,

@@ -66,7 +66,7 @@ pub(super) async fn upload(up: RecordingUpload) -> Result<types::UploadStatusRes
     };
     let mut receipts = Receipts::open(&dir, up.client.base_url(), &recording, &files)?;
     let run = Run {
-        plane: DataPlane::new(loopback_http(&up.client), up.knobs.timeouts(PUT_TIMEOUTS))?,
+        plane: DataPlane::new(&up.client, up.knobs.timeouts(PUT_TIMEOUTS))?,
         key: api_key(&up.client).to_owned(),
         manifest: Manifest::new(files.iter().map(|f| (f.path.as_str(), f.stamp.size))),
         progress: Totals::new(

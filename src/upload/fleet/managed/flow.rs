@@ -24,7 +24,6 @@ use crate::{
         api_key,
         fleet::{self, RecordingFile},
         inventory::Source,
-        loopback_http,
         store::{self, Flow, Saved},
         totals::Totals,
         transfer::{DataPlane, Slice, Timeouts},
@@ -77,7 +76,7 @@ pub(super) async fn run(up: ManagedRecordingUpload) -> Result<Status> {
         up.on_progress.clone(),
     );
     let session = Session {
-        plane: DataPlane::new(loopback_http(&up.client), up.knobs.timeouts(PART_TIMEOUTS))?,
+        plane: DataPlane::new(&up.client, up.knobs.timeouts(PART_TIMEOUTS))?,
         client: &up.client,
         recording_uid,
         files: &files,
