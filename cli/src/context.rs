@@ -2,7 +2,10 @@
 //! (built on first use: `resolve` and `completions` need no key), the
 //! output format and whether stderr is a terminal.
 
-use std::{io::IsTerminal, sync::OnceLock};
+use std::{
+    io::IsTerminal,
+    sync::{Arc, OnceLock},
+};
 
 use clap::ArgMatches;
 
@@ -26,7 +29,7 @@ pub struct Context {
     /// Whether progress may draw bars (stderr is a terminal).
     pub interactive: bool,
     /// Takes the key out of everything printed.
-    pub redactor: Redactor,
+    pub redactor: Arc<Redactor>,
 }
 
 impl Context {
@@ -35,11 +38,11 @@ impl Context {
     pub fn new(m: &ArgMatches) -> Self {
         let flag = |name: &str| m.get_one::<String>(name).cloned();
         let api_key = flag("api-key");
-        let redactor = Redactor::new(
+        let redactor = Arc::new(Redactor::new(
             api_key
                 .clone()
                 .or_else(|| std::env::var(avala::config::ENV_API_KEY).ok()),
-        );
+        ));
         Self {
             api_key,
             base_url: flag("base-url"),

@@ -12,6 +12,7 @@ mod output;
 mod progress;
 mod status;
 mod tree;
+mod verbose;
 mod workflows;
 
 use std::process::ExitCode;
@@ -31,6 +32,9 @@ fn main() -> ExitCode {
     // planted), so that the key and base URL it holds count everywhere.
     let loaded = avala::config::load_dotenv();
     let ctx = Context::new(&matches);
+    if matches.get_flag("verbose") {
+        verbose::install(ctx.redactor.clone());
+    }
     let result = match loaded {
         Ok(()) => run(&ctx, &matches),
         Err(e) => Err(e.into()),

@@ -49,6 +49,14 @@ pub fn root() -> Command {
                 .help("Also trust the root certificates of this PEM file [default: AVALA_CA_BUNDLE]"),
         )
         .arg(
+            Arg::new("verbose")
+                .long("verbose")
+                .short('v')
+                .global(true)
+                .action(ArgAction::SetTrue)
+                .help("Print the request log on stderr: operation, method, path, status, attempts, time, retries (never the key)"),
+        )
+        .arg(
             Arg::new("output")
                 .long("output")
                 .short('o')

@@ -715,3 +715,31 @@ fn network_flags_reach_the_client_and_their_errors_are_clear() {
         .expect(3);
     assert!(run.stderr.contains("no PEM certificate"), "{}", run.stderr);
 }
+
+#[test]
+fn verbose_prints_the_request_log_without_the_key() {
+    let mock = Mock::start();
+    mock.server
+        .fault(
+            "get_dataset",
+            Fault::status(503).json(json!({"detail": "busy"})),
+        )
+        .times(1);
+    // The key doubles as the identifier, so it is in the request's path.
+    let run = mock.run(&["-v", "datasets", "get", KEY]);
+    assert_ne!(run.code, 2, "{}", run.stderr);
+    let log = &run.stderr;
+    assert!(log.contains("operation_id=\"get_dataset\""), "{log}");
+    assert!(log.contains("method=GET"), "{log}");
+    assert!(log.contains("/datasets/[redacted]/"), "{log}");
+    assert!(
+        log.contains("attempt=2"),
+        "the retried request's line: {log}"
+    );
+    assert!(log.contains("retrying"), "the retry's own line: {log}");
+    assert!(!log.contains(KEY) && !run.stdout.contains(KEY), "{log}");
+
+    // Without the flag, stderr has no log.
+    let quiet = mock.run(&["datasets", "get", "x"]);
+    assert!(!quiet.stderr.contains("method=GET"), "{}", quiet.stderr);
+}
