@@ -112,6 +112,8 @@ fn help_works_for_every_command_and_the_leaves_are_every_operation() {
     let expected: BTreeSet<String> = [
         "completions",
         "configure",
+        "datasets get-calibration",
+        "datasets get-frame",
         "datasets upload",
         "datasets wait",
         "exports wait",

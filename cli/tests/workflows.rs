@@ -930,3 +930,65 @@ fn completions_are_generated_for_the_shells() {
     }
     avala(&["completions", "tcsh"], &[], None).expect(2);
 }
+
+#[test]
+fn get_frame_and_get_calibration_print_the_typed_values() {
+    let mock = Mock::start();
+    let sequence = serde_json::json!({
+        "uid": "55555555-5555-5555-5555-555555555555",
+        "frames": [
+            {"key": "frame-0.json", "model": "pinhole",
+             "images": [{"camera": "cam_01", "fx": 824.74, "width": 1920}]},
+            {"key": "frame-1.json", "device_position": {"x": 4.0, "y": 5.0, "z": 6.0}}
+        ]
+    });
+    mock.server
+        .respond("get_dataset_sequence", sequence)
+        .always();
+
+    let frame = mock
+        .run(&[
+            "datasets",
+            "get-frame",
+            "acme",
+            "lidar",
+            "seq-1",
+            "1",
+            "--output",
+            "json",
+        ])
+        .expect(0)
+        .json();
+    assert_eq!(frame["frame_index"], 1);
+    assert_eq!(frame["key"], "frame-1.json");
+    assert_eq!(frame["device_position"]["z"], 6.0);
+    let sent = mock.server.received_for("get_dataset_sequence");
+    assert_eq!(sent[0].path, "/api/v1/datasets/acme/lidar/sequences/seq-1/");
+
+    let rig = mock
+        .run(&[
+            "datasets",
+            "get-calibration",
+            "acme",
+            "lidar",
+            "seq-1",
+            "-o",
+            "json",
+        ])
+        .expect(0)
+        .json();
+    assert_eq!(rig["sequence_uid"], "55555555-5555-5555-5555-555555555555");
+    assert_eq!(rig["cameras"][0]["camera_id"], "cam_01");
+    assert_eq!(rig["cameras"][0]["model"], "pinhole");
+
+    // Past the last frame: a usage error (exit 2), one line.
+    let run = mock
+        .run(&["datasets", "get-frame", "acme", "lidar", "seq-1", "2"])
+        .expect(2);
+    assert!(run.stderr.contains("frame"), "{}", run.stderr);
+    // Not a number: clap refuses it before any request.
+    let before = mock.server.hits("get_dataset_sequence");
+    mock.run(&["datasets", "get-frame", "acme", "lidar", "seq-1", "x"])
+        .expect(2);
+    assert_eq!(mock.server.hits("get_dataset_sequence"), before);
+}

@@ -5,6 +5,7 @@
 //! what it runs. Adding one is a module here and a line in the list.
 
 mod fleet_upload;
+mod frames;
 mod resolve;
 mod upload;
 mod wait;
@@ -39,6 +40,8 @@ pub static WORKFLOWS: &[Workflow] = &[
     wait::EXPORTS_CREATE,
     resolve::RESOLVE,
     fleet_upload::FLEET_RECORDINGS_UPLOAD,
+    frames::DATASETS_GET_FRAME,
+    frames::DATASETS_GET_CALIBRATION,
 ];
 
 /// The workflow at `path`.
