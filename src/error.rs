@@ -263,6 +263,52 @@ impl Error {
         }
     }
 
+    /// Removes each of `secrets` (credentials the caller gave for a request
+    /// body, which a server may echo) from every text the error keeps, in
+    /// every spelling the key's scrub recognises. A secret under 8
+    /// characters is left alone: removing it would mangle ordinary words.
+    pub(crate) fn without_secrets(mut self, secrets: &[&str]) -> Self {
+        for secret in secrets.iter().filter(|s| s.trim().chars().count() >= 8) {
+            self = self.map_texts(&|text| crate::scrub::without_key(text, secret).into_owned());
+        }
+        self
+    }
+
+    /// The error with `f` applied to each text it keeps.
+    fn map_texts(mut self, f: &dyn Fn(&str) -> String) -> Self {
+        if let Some(api) = self.api_error_mut() {
+            api.message = f(&api.message);
+            api.raw_body = f(&api.raw_body);
+            api.request_id = api.request_id.as_deref().map(f);
+            if let Some(body) = &mut api.body {
+                map_strings(body, f);
+            }
+        }
+        match &mut self {
+            Self::Validation { details, .. } => details.iter_mut().for_each(|d| map_strings(d, f)),
+            Self::Decode { message, body } => {
+                *message = f(message);
+                *body = body.as_deref().map(f);
+            }
+            Self::InvalidArgument { message }
+            | Self::Config { message }
+            | Self::Transport { message, .. } => *message = f(message),
+            _ => {}
+        }
+        self
+    }
+
+    fn api_error_mut(&mut self) -> Option<&mut ApiError> {
+        match self {
+            Self::Authentication(e) | Self::Forbidden(e) | Self::NotFound(e) => Some(e),
+            Self::Server(e) | Self::Api(e) => Some(e),
+            Self::Validation { error, .. }
+            | Self::QuotaExceeded { error, .. }
+            | Self::RateLimited { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+
     pub(crate) fn config(message: impl Into<String>) -> Self {
         Self::Config {
             message: message.into(),
@@ -411,4 +457,20 @@ pub(crate) fn transport_message(e: &reqwest::Error) -> String {
         source = s.source();
     }
     crate::redact::redact_text(&message)
+}
+
+/// Applies `f` to every string of a JSON value, keys included.
+fn map_strings(value: &mut Value, f: &dyn Fn(&str) -> String) {
+    match value {
+        Value::String(text) => *text = f(text),
+        Value::Array(items) => items.iter_mut().for_each(|v| map_strings(v, f)),
+        Value::Object(map) => {
+            let entries = std::mem::take(map);
+            for (key, mut v) in entries {
+                map_strings(&mut v, f);
+                map.insert(f(&key), v);
+            }
+        }
+        _ => {}
+    }
 }

@@ -6,6 +6,7 @@ mod auth;
 mod body;
 mod capture;
 mod client;
+pub mod cloud_import;
 pub mod config;
 mod digest;
 #[cfg(feature = "dynamic")]

@@ -118,6 +118,7 @@ fn help_works_for_every_command_and_the_leaves_are_every_operation() {
         "datasets wait",
         "exports wait",
         "fleet recordings upload",
+        "import cloud",
         "resolve",
         "status",
     ]

@@ -992,3 +992,108 @@ fn get_frame_and_get_calibration_print_the_typed_values() {
         .expect(2);
     assert_eq!(mock.server.hits("get_dataset_sequence"), before);
 }
+
+#[test]
+fn import_cloud_sends_the_bucket_and_keeps_the_credentials_out_of_the_output() {
+    let mock = Mock::start();
+    let secret = "Corp-Secret-5b7e-Quokka-91";
+    let env = [
+        ("AVALA_API_KEY", KEY),
+        ("AWS_ACCESS_KEY_ID", "corp-key-id-7781"),
+        ("AWS_SECRET_ACCESS_KEY", secret),
+        ("AWS_REGION", "us-west-2"),
+    ];
+    let args = [
+        "import",
+        "cloud",
+        "s3://acme/frames/",
+        "--name",
+        "Frames",
+        "--slug",
+        "frames",
+        "--data-type",
+        "image",
+        "--include-extensions",
+        "jpg, png",
+        "-o",
+        "json",
+    ];
+    mock.run_with(&args, &env, None).expect(0);
+    let sent = mock.server.received_for("create_dataset");
+    let body: serde_json::Value = serde_json::from_slice(&sent[0].body).unwrap();
+    let p = &body["provider_config"];
+    assert_eq!(p["s3_bucket_name"], "acme");
+    assert_eq!(p["s3_bucket_prefix"], "frames/");
+    assert_eq!(p["s3_bucket_region"], "us-west-2");
+    assert_eq!(p["s3_access_key_id"], "corp-key-id-7781");
+    assert_eq!(p["s3_secret_access_key"], secret);
+    assert_eq!(p["included_extensions"], "jpg,png");
+
+    // A server that echoes the secret: the error line does not show it.
+    mock.server
+        .fault(
+            "create_dataset",
+            avala::mock::Fault::status(400)
+                .json(serde_json::json!({"detail": format!("refused {secret}")})),
+        )
+        .always();
+    let run = mock.run_with(&args, &env, None);
+    assert_ne!(run.code, 0);
+    assert!(run.stderr.contains("refused"), "{}", run.stderr);
+    assert!(
+        !run.stderr.contains(secret) && !run.stdout.contains(secret),
+        "{}",
+        run.stderr
+    );
+
+    // Two kinds of credentials: a usage error before any request.
+    let before = mock.server.hits("create_dataset");
+    let mut two = args.to_vec();
+    two.extend(["--role-arn", "arn:aws:iam::1:role/r"]);
+    let run = mock.run_with(&two, &env, None).expect(2);
+    assert!(
+        run.stderr.contains("one kind of credentials"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(mock.server.hits("create_dataset"), before);
+}
+
+#[test]
+fn import_cloud_reads_a_gcs_key_file_and_never_quotes_a_bad_value() {
+    let mock = Mock::start();
+    let dir = TempDir::new();
+    let key_file = dir.path().join("sa.json");
+    std::fs::write(
+        &key_file,
+        "{\"type\":\"service_account\",\"private_key\":\"pk-1234567890\"}",
+    )
+    .unwrap();
+    let key_path = key_file.to_str().unwrap();
+    let base = [
+        "import",
+        "cloud",
+        "gs://bkt/clips",
+        "--name",
+        "C",
+        "--slug",
+        "c",
+        "--data-type",
+        "video",
+    ];
+    let mut args = base.to_vec();
+    args.extend(["--gcs-auth-json", key_path]);
+    mock.run(&args).expect(0);
+    let body: serde_json::Value =
+        serde_json::from_slice(&mock.server.received_for("create_dataset")[0].body).unwrap();
+    assert_eq!(
+        body["provider_config"]["gc_storage_auth_json_content"],
+        "{\"type\":\"service_account\",\"private_key\":\"pk-1234567890\"}"
+    );
+
+    let mut args = base.to_vec();
+    args.extend(["--gcs-auth-json", "not-json-and-not-a-file-S3CRET"]);
+    let run = mock.run(&args).expect(2);
+    assert!(run.stderr.contains("--gcs-auth-json"), "{}", run.stderr);
+    assert!(!run.stderr.contains("S3CRET"), "{}", run.stderr);
+}

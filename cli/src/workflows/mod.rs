@@ -6,6 +6,7 @@
 
 mod fleet_upload;
 mod frames;
+mod import_cloud;
 mod resolve;
 mod upload;
 mod wait;
@@ -42,6 +43,7 @@ pub static WORKFLOWS: &[Workflow] = &[
     fleet_upload::FLEET_RECORDINGS_UPLOAD,
     frames::DATASETS_GET_FRAME,
     frames::DATASETS_GET_CALIBRATION,
+    import_cloud::IMPORT_CLOUD,
 ];
 
 /// The workflow at `path`.
