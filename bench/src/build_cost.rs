@@ -31,6 +31,12 @@ pub struct BuildCost {
     pub noop_reran_generator: bool,
     pub touched_s: f64,
     pub touched_reran_generator: bool,
+    /// The `schemars` feature: its first build (the `schemars` crate and the
+    /// derives), then a rebuild after touching the document, side by side
+    /// with `touched_s`; the lib unit's seconds of that rebuild.
+    pub schemars_first_s: f64,
+    pub schemars_touched_s: f64,
+    pub schemars_touched_units: Vec<Unit>,
 }
 
 struct Build {
@@ -38,13 +44,14 @@ struct Build {
     stderr: String,
 }
 
-fn cargo_build(root: &Path, target: &Path) -> Result<Build, String> {
+fn cargo_build(root: &Path, target: &Path, features: &[&str]) -> Result<Build, String> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let started = Instant::now();
     let out = Command::new(cargo)
         .current_dir(root)
         .args(["build", "-v", "--timings", "-p", "avala", "--target-dir"])
         .arg(target)
+        .args(features.iter().flat_map(|f| ["--features", f]))
         .env_remove("CARGO_TARGET_DIR")
         .output()
         .map_err(|e| format!("could not run cargo: {e}"))?;
@@ -135,7 +142,7 @@ pub fn run(root: &Path) -> Result<BuildCost, String> {
         "build cost: clean build of avala in {} ...",
         target.display()
     );
-    let clean = cargo_build(root, &target)?;
+    let clean = cargo_build(root, &target, &[])?;
     let clean_units = units(&target);
     let first = codegen(&target);
     if first.is_none() {
@@ -143,21 +150,21 @@ pub fn run(root: &Path) -> Result<BuildCost, String> {
     }
 
     eprintln!("build cost: no-op rebuild ...");
-    let noop = cargo_build(root, &target)?;
+    let noop = cargo_build(root, &target, &[])?;
     let after_noop = codegen(&target);
     let noop_reran = reran(&first, &after_noop, &noop) || !noop.stderr.contains("Fresh avala");
 
     eprintln!("build cost: rebuild after touching openapi/avala.json ...");
-    let spec = root.join("openapi").join("avala.json");
-    fs::File::options()
-        .write(true)
-        .open(&spec)
-        .and_then(|f| f.set_modified(SystemTime::now()))
-        .map_err(|e| format!("touching {}: {e}", spec.display()))?;
-    let touched = cargo_build(root, &target)?;
+    touch_document(root)?;
+    let touched = cargo_build(root, &target, &[])?;
     let touched_units = units(&target);
     let after_touch = codegen(&target);
     let touched_reran = reran(&after_noop, &after_touch, &touched);
+
+    eprintln!("build cost: the schemars feature, first build, then after touching ...");
+    let schemars_first = cargo_build(root, &target, &["schemars"])?;
+    touch_document(root)?;
+    let schemars_touched = cargo_build(root, &target, &["schemars"])?;
 
     Ok(BuildCost {
         clean_s: clean.seconds,
@@ -167,7 +174,20 @@ pub fn run(root: &Path) -> Result<BuildCost, String> {
         noop_reran_generator: noop_reran,
         touched_s: touched.seconds,
         touched_reran_generator: touched_reran,
+        schemars_first_s: schemars_first.seconds,
+        schemars_touched_s: schemars_touched.seconds,
+        schemars_touched_units: units(&target),
     })
+}
+
+/// Marks `openapi/avala.json` as changed, so that the generator reruns.
+fn touch_document(root: &Path) -> Result<(), String> {
+    let spec = root.join("openapi").join("avala.json");
+    fs::File::options()
+        .write(true)
+        .open(&spec)
+        .and_then(|f| f.set_modified(SystemTime::now()))
+        .map_err(|e| format!("touching {}: {e}", spec.display()))
 }
 
 #[cfg(test)]

@@ -549,6 +549,18 @@ pub fn run(quick: bool, with_build_cost: bool) -> Result<(), String> {
             avala(&b.touched_units, " build-script (run)"),
             avala(&b.touched_units, ""),
         );
+        println!(
+            "{:<34} {:>10.1}  (the schemars crate and the derives)",
+            "first build with schemars", b.schemars_first_s
+        );
+        println!(
+            "{:<34} {:>10.1}  ratio {:.2} to the same rebuild without; lib {} s against {} s",
+            "  touched, with schemars",
+            b.schemars_touched_s,
+            b.schemars_touched_s / b.touched_s,
+            avala(&b.schemars_touched_units, ""),
+            avala(&b.touched_units, ""),
+        );
         let slowest: Vec<String> = b
             .clean_units
             .iter()
