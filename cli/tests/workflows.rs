@@ -1097,3 +1097,51 @@ fn import_cloud_reads_a_gcs_key_file_and_never_quotes_a_bad_value() {
     assert!(run.stderr.contains("--gcs-auth-json"), "{}", run.stderr);
     assert!(!run.stderr.contains("S3CRET"), "{}", run.stderr);
 }
+
+#[test]
+fn fleet_recordings_upload_takes_the_python_cli_flags() {
+    let mock = Mock::start();
+    let dir = TempDir::new();
+    let state = TempDir::new();
+    write_files(&dir, &[("meta.json", b"{\"run\":7}".to_vec())]);
+    let flags = [
+        "fleet",
+        "recordings",
+        "upload",
+        "--source",
+        dir.str(),
+        "--recording",
+        RECORDING,
+        "--storage-config",
+        "sc-1",
+        "--state-dir",
+        state.str(),
+        "-o",
+        "json",
+    ];
+    mock.run(&flags).expect(0);
+    let stored: Vec<(String, String)> = mock
+        .server
+        .fleet()
+        .objects()
+        .into_iter()
+        .map(|o| (o.recording_uid, o.path))
+        .collect();
+    assert_eq!(stored, [(RECORDING.to_owned(), "meta.json".to_owned())]);
+
+    // One spelling of each: both at once, or neither, is a usage error.
+    let both = [
+        "fleet",
+        "recordings",
+        "upload",
+        RECORDING,
+        dir.str(),
+        "--source",
+        dir.str(),
+    ];
+    mock.run(&both).expect(2);
+    let neither = ["fleet", "recordings", "upload", "--recording", RECORDING];
+    let run = mock.run(&neither).expect(2);
+    assert!(run.stderr.contains("DIR"), "{}", run.stderr);
+    assert_eq!(mock.server.received_for("init_fleet_upload").len(), 1);
+}

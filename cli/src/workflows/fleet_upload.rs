@@ -9,8 +9,8 @@ use clap::{value_parser, Arg, ArgAction, ArgMatches};
 use futures::future::LocalBoxFuture;
 
 use super::{
-    interval_arg, required, seconds, state_dir_arg, timeout_arg, to_json, upload::reporter,
-    wait_flag, workers_arg, Workflow,
+    interval_arg, required, seconds, source_dir, source_flag, state_dir_arg, timeout_arg, to_json,
+    upload::reporter, wait_flag, workers_arg, Workflow,
 };
 use crate::{context::Context, failure::Result, output::Outcome, progress::Progress};
 
@@ -41,17 +41,25 @@ pub const FLEET_RECORDINGS_UPLOAD: Workflow = Workflow {
             .after_help(AFTER_HELP)
             .arg(
                 Arg::new("recording-uid")
-                    .required(true)
+                    .required_unless_present("recording")
                     .value_name("RECORDING_UID")
                     .help("The Fleet recording's uid (a lowercase UUID)"),
             )
             .arg(
                 Arg::new("dir")
-                    .required(true)
+                    .required_unless_present("source")
                     .value_name("DIR")
                     .value_parser(value_parser!(PathBuf))
                     .help("The recording directory; paths in the recording are relative to it"),
             )
+            .arg(
+                Arg::new("recording")
+                    .long("recording")
+                    .value_name("RECORDING_UID")
+                    .conflicts_with("recording-uid")
+                    .help("The same as RECORDING_UID, as the Python CLI spells it"),
+            )
+            .arg(source_flag())
             .arg(
                 Arg::new("managed")
                     .long("managed")
@@ -76,8 +84,8 @@ pub const FLEET_RECORDINGS_UPLOAD: Workflow = Workflow {
 
 fn run<'a>(ctx: &'a Context, m: &'a ArgMatches) -> LocalBoxFuture<'a, Result<Outcome>> {
     Box::pin(async move {
-        let uid = required(m, "recording-uid")?;
-        let dir = m.get_one::<PathBuf>("dir").cloned().unwrap_or_default();
+        let uid = required(m, "recording-uid").or_else(|_| required(m, "recording"))?;
+        let dir = source_dir(m)?;
         let wait = m
             .get_flag("wait")
             .then(|| seconds(m, "timeout").unwrap_or(DEFAULT_WAIT));

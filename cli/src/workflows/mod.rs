@@ -99,6 +99,25 @@ fn interval_arg(default: &str) -> Arg {
         .help(format!("Seconds between two polls [default: {default}]"))
 }
 
+/// `--source DIR`: the Python CLI's spelling of the `DIR` positional (give
+/// one or the other; with flags only, give every argument as a flag).
+fn source_flag() -> Arg {
+    Arg::new("source")
+        .long("source")
+        .value_name("DIR")
+        .value_parser(value_parser!(std::path::PathBuf))
+        .conflicts_with("dir")
+        .help("The same as DIR, as the Python CLI spells it")
+}
+
+/// `DIR` or `--source DIR`.
+fn source_dir(m: &ArgMatches) -> Result<std::path::PathBuf> {
+    m.get_one::<std::path::PathBuf>("dir")
+        .or_else(|| m.get_one::<std::path::PathBuf>("source"))
+        .cloned()
+        .ok_or_else(|| Failure::Usage("give DIR (or --source DIR)".into()))
+}
+
 /// A `--<name> SECS` flag as a duration.
 fn seconds(m: &ArgMatches, name: &str) -> Option<Duration> {
     m.try_get_one::<u64>(name)
