@@ -231,8 +231,10 @@ mod store;
 mod totals;
 mod transfer;
 
-pub use crate::error::UploadError;
-pub use dataset::{DatasetUpload, FileUpload, UploadReport};
+pub use crate::error::{KindCount, UploadError};
+pub use dataset::{
+    DatasetUpload, FileUpload, PlannedFile, QuotaUse, SkippedEntry, UploadPlan, UploadReport,
+};
 pub use fleet::{
     legacy::{sha256_file_hex, RecordingUpload},
     managed::ManagedRecordingUpload,
@@ -285,8 +287,10 @@ pub enum ProgressEvent {
 }
 
 /// Why the walk of a dataset upload left an entry out
-/// ([`ProgressEvent::Excluded`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// ([`ProgressEvent::Excluded`], [`SkippedEntry`]); serialized in
+/// `snake_case` (`symbolic_link`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Excluded {
     /// A symbolic link: links inside the source are never followed, so that
@@ -294,6 +298,16 @@ pub enum Excluded {
     SymbolicLink,
     /// Not a regular file: a FIFO, a socket or a device.
     SpecialFile,
+}
+
+impl std::fmt::Display for Excluded {
+    /// Why, in words, for a person.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::SymbolicLink => "a symbolic link (not followed, not uploaded)",
+            Self::SpecialFile => "not a regular file (not uploaded)",
+        })
+    }
 }
 
 type Callback = crate::Callback<Progress>;
