@@ -335,13 +335,6 @@ fn datasets_upload_sends_every_file_to_storage_creates_and_waits() {
         std::fs::write(path, bytes).unwrap();
     }
     let args = [
-        "datasets",
-        "upload",
-        dir.str(),
-        "--name",
-        "Frames",
-        "--slug",
-        "frames",
         "--data-type",
         "image",
         "--state-dir",
@@ -352,7 +345,7 @@ fn datasets_upload_sends_every_file_to_storage_creates_and_waits() {
         "--output",
         "json",
     ];
-    let run = mock.run(&args).expect(0);
+    let run = upload_frames(&mock, &dir, &args).expect(0);
     let dataset = run.json();
     assert_eq!(dataset["name"], "Frames");
     assert_eq!(dataset["status"], "created", "--wait waited");
@@ -380,7 +373,7 @@ fn datasets_upload_sends_every_file_to_storage_creates_and_waits() {
     // the first byte is sent.
     let sent = mock.server.storage().bytes_received();
     let presigns = mock.server.hits("create_manual_upload_url");
-    let run = mock.run(&args).expect(1);
+    let run = upload_frames(&mock, &dir, &args).expect(1);
     assert_eq!(
         mock.server.storage().bytes_received(),
         sent,
@@ -931,6 +924,20 @@ fn completions_are_generated_for_the_shells() {
     avala(&["completions", "tcsh"], &[], None).expect(2);
 }
 
+/// `avala datasets upload DIR --name Frames --slug frames`, then `extra`.
+fn upload_frames(mock: &Mock, dir: &TempDir, extra: &[&str]) -> common::Run {
+    let args = [
+        "datasets",
+        "upload",
+        dir.str(),
+        "--name",
+        "Frames",
+        "--slug",
+        "frames",
+    ];
+    mock.run(&[&args[..], extra].concat())
+}
+
 /// `datasets upload --dry-run` prints the SDK's plan: every file with its
 /// size and whether it would be indexed, the skips and why, the detected
 /// data type and the quota. It reads the quota and nothing else: no byte
@@ -959,22 +966,13 @@ fn datasets_upload_dry_run_prints_the_plan_and_sends_nothing() {
     )
     .unwrap();
     let _socket = std::os::unix::net::UnixListener::bind(dir.path().join("agent.sock")).unwrap();
-    let run = mock
-        .run(&[
-            "datasets",
-            "upload",
-            dir.str(),
-            "--name",
-            "Frames",
-            "--slug",
-            "frames",
-            "--state-dir",
-            state_dir.to_str().unwrap(),
-            "--dry-run",
-            "--output",
-            "json",
-        ])
-        .expect(0);
+    let extra = ["--dry-run", "--output", "json", "--state-dir"];
+    let run = upload_frames(
+        &mock,
+        &dir,
+        &[&extra[..], &[state_dir.to_str().unwrap()]].concat(),
+    )
+    .expect(0);
     let plan = run.json();
     assert_eq!(
         plan,
@@ -1021,22 +1019,8 @@ fn datasets_upload_dry_run_table_escapes_file_names() {
         &dir,
         &[(hostile.as_str(), vec![1u8; 10]), ("a.jpg", vec![2u8; 5])],
     );
-    let run = mock
-        .run(&[
-            "datasets",
-            "upload",
-            dir.str(),
-            "--name",
-            "Frames",
-            "--slug",
-            "frames",
-            "--data-type",
-            "image",
-            "--dry-run",
-            "--output",
-            "table",
-        ])
-        .expect(0);
+    let extra = ["--data-type", "image", "--dry-run", "--output", "table"];
+    let run = upload_frames(&mock, &dir, &extra).expect(0);
     assert_no_controls(&run.stdout, "the plan's table");
     assert_no_controls(&run.stderr, "stderr");
     let shown = format!("{HOSTILE_SHOWN}.jpg");
@@ -1067,22 +1051,12 @@ fn datasets_upload_sends_the_dataset_options() {
     let dir = TempDir::new();
     let state = TempDir::new();
     write_files(&dir, &[("a.mp4", vec![1u8; 10]), ("b.mov", vec![2u8; 10])]);
-    mock.run(&[
-        "datasets",
-        "upload",
-        dir.str(),
-        "--name",
-        "Clips",
-        "--slug",
-        "clips",
-        "--industry",
-        "4",
-        "--license",
-        "2",
-        "--no-create-metadata",
-        "--state-dir",
-        state.str(),
-    ])
+    let options = ["--industry", "4", "--license", "2", "--no-create-metadata"];
+    upload_frames(
+        &mock,
+        &dir,
+        &[&options[..], &["--state-dir", state.str()]].concat(),
+    )
     .expect(0);
     let made = mock.server.uploads().datasets();
     assert_eq!(made.len(), 1);
@@ -1091,17 +1065,7 @@ fn datasets_upload_sends_the_dataset_options() {
     assert_eq!((d.industry, d.license), (Some(4), Some(2)));
     assert_eq!(d.create_metadata, Some(false));
     // An invalid id is refused by the command line, before any request.
-    let run = mock.run(&[
-        "datasets",
-        "upload",
-        dir.str(),
-        "--name",
-        "x",
-        "--slug",
-        "x",
-        "--industry",
-        "four",
-    ]);
+    let run = upload_frames(&mock, &dir, &["--industry", "four"]);
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert_eq!(mock.server.hits("create_dataset_from_manual_upload"), 1);
 }

@@ -237,11 +237,9 @@ async fn transfer(
     //    `remaining`). An error of this call is ignored.
     if options.check_quota && !pending.is_empty() {
         let to_send: u64 = pending.iter().map(|f| f.stamp.size).sum();
-        match plan::quota(client, org, to_send).await {
-            Some(q) if !q.within_limit => {
-                return Err(quota_exceeded(q.needed, q.limit, Some(q.used)))
-            }
-            _ => {}
+        let quota = plan::quota(client, org, to_send).await;
+        if let Some(q) = quota.filter(|q| !q.within_limit) {
+            return Err(quota_exceeded(q.needed, q.limit, Some(q.used)));
         }
     }
 

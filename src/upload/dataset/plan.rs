@@ -102,16 +102,11 @@ pub(super) async fn plan(up: DatasetUpload) -> Result<UploadPlan> {
         })
         .collect();
     let total_bytes = files.iter().map(|f| f.size).sum();
-    let quota = match up.options.check_quota {
-        true => {
-            quota(
-                &up.client,
-                up.options.organization_uid.as_deref(),
-                total_bytes,
-            )
-            .await
-        }
-        false => None,
+    let quota = if up.options.check_quota {
+        let org = up.options.organization_uid.as_deref();
+        quota(&up.client, org, total_bytes).await
+    } else {
+        None
     };
     let skipped = prepared.walked.excluded.into_iter();
     Ok(UploadPlan {
