@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-pub use upload::UploadError;
+pub use upload::{KindCount, UploadError};
 
 /// Result of every SDK call.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

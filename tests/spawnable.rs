@@ -9,6 +9,7 @@ use avala::{resolver::Resolver, Client};
 #[allow(dead_code)]
 fn workflows_can_be_spawned(client: Client, resolver: Resolver) {
     tokio::spawn(client.upload_dataset("dir").send());
+    tokio::spawn(client.upload_dataset("dir").plan());
     tokio::spawn(client.upload_files("dataset", []).send());
     tokio::spawn(client.upload_recording("uid", "dir").send());
     tokio::spawn(client.upload_managed_recording("uid", "dir").send());

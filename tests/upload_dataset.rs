@@ -1181,14 +1181,15 @@ async fn a_file_swapped_for_a_link_to_a_secret_after_the_walk_sends_none_of_it()
         let dir = TempDir::new();
         let outside = TempDir::new();
         let state = TempDir::new();
-        let a = dir.file("a.bin", 1000);
+        // An image: the upload is one the server would index (a.jpg).
+        let a = dir.file("a.jpg", 1000);
         let original = dir.file("b.bin", 6 * MIB);
         // The secret has b's size: only its identity tells them apart.
         let secret = outside.file("secret.bin", 6 * MIB);
         assert_ne!(original, secret);
         let b = dir.path().join("b.bin");
         let (swap, link_to) = (b.clone(), outside.path().join("secret.bin"));
-        // Once `a.bin` is done (one file at a time), `b.bin` is swapped:
+        // Once `a.jpg` is done (one file at a time), `b.bin` is swapped:
         // after the walk, before its send.
         let e = upload_err(
             mock.client()
@@ -1198,7 +1199,7 @@ async fn a_file_swapped_for_a_link_to_a_secret_after_the_walk_sends_none_of_it()
                 .state_dir(state.path())
                 .workers(1)
                 .on_progress(move |p: &Progress| {
-                    if p.path == "a.bin" && p.event == ProgressEvent::Done {
+                    if p.path == "a.jpg" && p.event == ProgressEvent::Done {
                         std::fs::remove_file(&swap).unwrap();
                         std::os::unix::fs::symlink(&link_to, &swap).unwrap();
                         if fifo {
@@ -1214,7 +1215,7 @@ async fn a_file_swapped_for_a_link_to_a_secret_after_the_walk_sends_none_of_it()
             matches!(&e, UploadError::FileChanged { path } if *path == b),
             "{mode:?}: {e:?}"
         );
-        // Byte for byte (by SHA-256): the storage holds `a.bin` and nothing
+        // Byte for byte (by SHA-256): the storage holds `a.jpg` and nothing
         // else, and received no byte beyond it.
         let all: Vec<_> = mock
             .uploads()
@@ -1222,7 +1223,7 @@ async fn a_file_swapped_for_a_link_to_a_secret_after_the_walk_sends_none_of_it()
             .into_iter()
             .map(|o| (o.path, o.size, o.sha256))
             .collect();
-        assert_eq!(all, expected(&[("a.bin", &a)]), "{mode:?}");
+        assert_eq!(all, expected(&[("a.jpg", &a)]), "{mode:?}");
         assert!(!all.iter().any(|o| o.2.as_deref() == Some(&*sha(&secret))));
         // a's 1000 bytes (and a v1 form's few fields): none of the secret's.
         let received = mock.storage().bytes_received();
@@ -1333,5 +1334,331 @@ async fn workers_outside_1_to_64_are_refused_before_any_request() {
             .workers(workers);
         assert!(refused(files.send().await.map(drop)), "{workers}");
     }
+    assert!(mock.received().is_empty());
+}
+
+/// The finalisation's body (the last one the mock received).
+fn finalised_body(mock: &MockServer) -> serde_json::Value {
+    let sent = mock.received_for("create_dataset_from_manual_upload");
+    sent.last().expect("no finalisation").json().unwrap()
+}
+
+/// Without `data_type(..)`, the files' suffixes tell the type (the table
+/// of the module doc); a file no kind claims (`readme.txt`) does not count.
+#[tokio::test]
+async fn the_data_type_is_detected_from_the_files_when_not_given() {
+    let cases: [(&str, &[&str]); 5] = [
+        ("image", &["a.JPG", "b/c.tiff", "readme.txt"]),
+        ("video", &["run.mp4", "x.episode"]),
+        ("lidar", &["s/0001.alp.gz", "s/0002.alp"]),
+        ("mcap", &["drive.mcap", "notes.md"]),
+        ("splat", &["scene.compressed.ply", "room.sog"]),
+    ];
+    for (kind, files) in cases {
+        let mock = MockServer::start().await;
+        mock.uploads().mode(UploadMode::Put);
+        let (dir, state) = (TempDir::new(), TempDir::new());
+        for f in files {
+            dir.file(f, 10);
+        }
+        let dataset = mock
+            .client()
+            .upload_dataset(dir.path())
+            .name(format!("Detect {kind}"))
+            .state_dir(state.path())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{kind}: {e}"));
+        assert_eq!(dataset.data_type.map(|t| t.to_string()), Some(kind.into()));
+        assert_eq!(finalised_body(&mock)["data_type"], kind, "{kind}");
+        // Every file is still sent, the unclaimed ones too (as in Python).
+        assert_eq!(mock.uploads().objects().len(), files.len(), "{kind}");
+    }
+}
+
+/// An explicit type whose suffixes none of the files has would make an
+/// empty dataset: refused before any request, saying why and what to do.
+#[tokio::test]
+async fn the_index_guard_refuses_before_any_request() {
+    let mock = MockServer::start().await;
+    let (dir, state) = (TempDir::new(), TempDir::new());
+    dir.file("clip.mp4", 10);
+    dir.file("notes.txt", 10);
+    let upload = |t: DataType| {
+        mock.client()
+            .upload_dataset(dir.path())
+            .name("Guarded")
+            .data_type(t)
+            .state_dir(state.path())
+    };
+    let e = upload(DataType::Image).send().await.unwrap_err();
+    let shown = e.to_string();
+    for part in ["image", ".jpg", ".png", "2 files", "clip.mp4", "data type"] {
+        assert!(shown.contains(part), "`{part}` not in: {shown}");
+    }
+    match upload_err(Err::<(), _>(e)) {
+        UploadError::NotIndexable {
+            data_type,
+            suffixes,
+            files,
+            example,
+        } => {
+            assert_eq!(
+                (data_type, files, example.as_str()),
+                (DataType::Image, 2, "clip.mp4")
+            );
+            assert!(suffixes.iter().any(|s| s == ".tiff"), "{suffixes:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(mock.received().is_empty(), "{:?}", mock.received());
+    // The plan refuses the same way (a dry run shows the refusal).
+    let e = upload_err(upload(DataType::Image).plan().await);
+    assert!(matches!(e, UploadError::NotIndexable { .. }), "{e:?}");
+    // A type the SDK does not know: it cannot tell what would be indexed.
+    let e = upload(DataType::from("pointcloud"))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("pointcloud"), "{e}");
+    assert!(mock.received().is_empty());
+    assert_eq!(std::fs::read_dir(state.path()).unwrap().count(), 0);
+    // The right type passes the guard; both files are sent.
+    mock.uploads().mode(UploadMode::Put);
+    upload(DataType::Video).send().await.unwrap();
+    assert_eq!(mock.uploads().objects().len(), 2);
+}
+
+/// `create_metadata`, `industry` and `license` reach the finalisation as
+/// Python sends them: `create_metadata` always (default `true`), the ids
+/// only when set. The mock records what it received.
+#[tokio::test]
+async fn each_option_reaches_the_wire() {
+    let mock = MockServer::start().await;
+    mock.uploads().mode(UploadMode::Put);
+    let (dir, state) = (TempDir::new(), TempDir::new());
+    dir.file("a.jpg", 10);
+    let upload = |name: &str| {
+        mock.client()
+            .upload_dataset(dir.path())
+            .name(name)
+            .data_type(DataType::Image)
+            .state_dir(state.path())
+    };
+    upload("Defaults").send().await.unwrap();
+    let body = finalised_body(&mock);
+    assert_eq!(body["create_metadata"], true);
+    assert!(
+        body.get("industry").is_none() && body.get("license").is_none(),
+        "{body}"
+    );
+
+    let mut metadata = serde_json::Map::new();
+    metadata.insert("site".into(), "north".into());
+    upload("Options")
+        .create_metadata(false)
+        .industry(7)
+        .license(3)
+        .visibility(avala::types::DatasetVisibility::Public)
+        .metadata(metadata)
+        .owner_name("acme-robotics")
+        .send()
+        .await
+        .unwrap();
+    let made = mock.uploads().datasets();
+    assert_eq!(made.len(), 2);
+    let (defaults, options) = (&made[0], &made[1]);
+    assert_eq!(
+        (
+            defaults.create_metadata,
+            defaults.industry,
+            defaults.license
+        ),
+        (Some(true), None, None)
+    );
+    assert_eq!(defaults.visibility.as_deref(), Some("private"));
+    assert_eq!(
+        (options.create_metadata, options.industry, options.license),
+        (Some(false), Some(7), Some(3))
+    );
+    assert_eq!(options.visibility.as_deref(), Some("public"));
+    assert_eq!(options.metadata, Some(serde_json::json!({"site": "north"})));
+    assert_eq!(options.owner_name.as_deref(), Some("acme-robotics"));
+    assert_eq!(options.data_type.as_deref(), Some("image"));
+    assert_eq!(
+        finalised_body(&mock)["dataset_upload_uid"].as_str(),
+        options.dataset_upload_uid.as_deref()
+    );
+}
+
+/// `plan()` lists exactly the files `send()` would send (with sizes and
+/// whether each is indexed), the skips with their reasons, the detected
+/// type and the quota, and sends nothing: the mock's log holds one quota
+/// read, no storage request and no mutating call; no state is written.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_plan_lists_the_files_and_skips_and_sends_nothing() {
+    let mock = MockServer::start().await;
+    mock.uploads().quota(10_000, 2_500);
+    let (dir, outside, state) = (TempDir::new(), TempDir::new(), TempDir::new());
+    dir.file("a.jpg", 300);
+    dir.file("sub/b.png", 200);
+    dir.file("sub/readme.md", 40);
+    outside.file("secret.jpg", 50);
+    std::os::unix::fs::symlink(
+        outside.path().join("secret.jpg"),
+        dir.path().join("link.jpg"),
+    )
+    .unwrap();
+    mkfifo(&dir.path().join("sub/pipe"));
+    let state_dir = state.path().join("states");
+    let upload = || {
+        mock.client()
+            .upload_dataset(dir.path())
+            .name("Planned Frames")
+            .state_dir(&state_dir)
+    };
+
+    let plan = upload().plan().await.unwrap();
+    assert_eq!(
+        (plan.name.as_str(), plan.slug.as_str()),
+        ("Planned Frames", "planned-frames")
+    );
+    assert_eq!(
+        (plan.data_type.clone(), plan.data_type_detected),
+        (DataType::Image, true)
+    );
+    let files: Vec<_> = plan
+        .files
+        .iter()
+        .map(|f| (f.path.as_str(), f.size, f.indexed))
+        .collect();
+    assert_eq!(
+        files,
+        [
+            ("a.jpg", 300, true),
+            ("sub/b.png", 200, true),
+            ("sub/readme.md", 40, false)
+        ]
+    );
+    assert_eq!(plan.total_bytes, 540);
+    let skipped: Vec<_> = plan
+        .skipped
+        .iter()
+        .map(|s| (s.path.as_str(), s.reason))
+        .collect();
+    assert_eq!(
+        skipped,
+        [
+            ("link.jpg", Excluded::SymbolicLink),
+            ("sub/pipe", Excluded::SpecialFile)
+        ]
+    );
+    let quota = plan.quota.unwrap();
+    assert_eq!(
+        (quota.needed, quota.used, quota.limit, quota.within_limit),
+        (540, 2_500, 10_000, true)
+    );
+    let log: Vec<_> = mock
+        .received()
+        .into_iter()
+        .map(|r| (r.method, r.operation_id.unwrap_or_default()))
+        .collect();
+    assert_eq!(
+        log,
+        [("GET".to_owned(), "get_manual_upload_quota".to_owned())]
+    );
+    assert_eq!(storage_requests(&mock), 0);
+    assert!(!state_dir.exists(), "the plan wrote a resume state");
+
+    // Without the quota check: not one request. Over the limit: said so.
+    let plan = upload().check_quota(false).plan().await.unwrap();
+    assert_eq!(plan.quota, None);
+    assert_eq!(mock.received().len(), 1);
+    mock.uploads().quota(500, 0);
+    let quota = upload().plan().await.unwrap().quota.unwrap();
+    assert!(!quota.within_limit, "{quota:?}");
+
+    // The same walk as `send`: what it stores is what the plan listed.
+    mock.uploads().quota(10_000, 0);
+    mock.uploads().mode(UploadMode::Put);
+    upload().send().await.unwrap();
+    let sent: Vec<_> = mock
+        .uploads()
+        .objects()
+        .into_iter()
+        .map(|o| (o.path, o.size))
+        .collect();
+    let planned: Vec<_> = plan
+        .files
+        .iter()
+        .map(|f| (f.path.clone(), f.size))
+        .collect();
+    assert_eq!(sent, planned);
+}
+
+/// Files of several kinds, without a data type: refused before any
+/// request, naming each kind with its count and an example file.
+#[tokio::test]
+async fn a_mixed_set_is_refused_naming_the_counts_and_an_example() {
+    let mock = MockServer::start().await;
+    let (dir, state) = (TempDir::new(), TempDir::new());
+    for f in ["a.jpg", "b.jpg", "c/d.png", "e.mp4", "readme.txt"] {
+        dir.file(f, 10);
+    }
+    let upload = || {
+        mock.client()
+            .upload_dataset(dir.path())
+            .name("Mixed")
+            .state_dir(state.path())
+    };
+    for result in [
+        upload().plan().await.map(drop),
+        upload().send().await.map(drop),
+    ] {
+        let e = upload_err(result);
+        let shown = e.to_string();
+        let UploadError::MixedDataTypes { kinds } = e else {
+            panic!("{e:?}");
+        };
+        let kinds: Vec<_> = kinds
+            .iter()
+            .map(|k| (k.data_type.clone(), k.files, k.example.as_str()))
+            .collect();
+        assert_eq!(
+            kinds,
+            [(DataType::Image, 3, "a.jpg"), (DataType::Video, 1, "e.mp4")]
+        );
+        assert!(
+            shown.contains("3 image such as `a.jpg`") && shown.contains("1 video such as `e.mp4`"),
+            "{shown}"
+        );
+    }
+    assert!(mock.received().is_empty());
+}
+
+/// Files of no kind the server indexes, without a data type: refused
+/// before any request, with the count and an example.
+#[tokio::test]
+async fn an_unknown_set_is_refused() {
+    let mock = MockServer::start().await;
+    let dir = TempDir::new();
+    dir.file("data.csv", 10);
+    dir.file("notes.txt", 10);
+    let e = upload_err(
+        mock.client()
+            .upload_dataset(dir.path())
+            .name("Unknown")
+            .plan()
+            .await,
+    );
+    let shown = e.to_string();
+    match e {
+        UploadError::UnknownDataType { files, example } => {
+            assert_eq!((files, example.as_str()), (2, "data.csv"))
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(shown.contains("data type"), "{shown}");
     assert!(mock.received().is_empty());
 }

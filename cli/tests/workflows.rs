@@ -335,13 +335,6 @@ fn datasets_upload_sends_every_file_to_storage_creates_and_waits() {
         std::fs::write(path, bytes).unwrap();
     }
     let args = [
-        "datasets",
-        "upload",
-        dir.str(),
-        "--name",
-        "Frames",
-        "--slug",
-        "frames",
         "--data-type",
         "image",
         "--state-dir",
@@ -352,7 +345,7 @@ fn datasets_upload_sends_every_file_to_storage_creates_and_waits() {
         "--output",
         "json",
     ];
-    let run = mock.run(&args).expect(0);
+    let run = upload_frames(&mock, &dir, &args).expect(0);
     let dataset = run.json();
     assert_eq!(dataset["name"], "Frames");
     assert_eq!(dataset["status"], "created", "--wait waited");
@@ -380,7 +373,7 @@ fn datasets_upload_sends_every_file_to_storage_creates_and_waits() {
     // the first byte is sent.
     let sent = mock.server.storage().bytes_received();
     let presigns = mock.server.hits("create_manual_upload_url");
-    let run = mock.run(&args).expect(1);
+    let run = upload_frames(&mock, &dir, &args).expect(1);
     assert_eq!(
         mock.server.storage().bytes_received(),
         sent,
@@ -1144,4 +1137,150 @@ fn fleet_recordings_upload_takes_the_python_cli_flags() {
     let run = mock.run(&neither).expect(2);
     assert!(run.stderr.contains("DIR"), "{}", run.stderr);
     assert_eq!(mock.server.received_for("init_fleet_upload").len(), 1);
+}
+
+/// `avala datasets upload DIR --name Frames --slug frames`, then `extra`.
+fn upload_frames(mock: &Mock, dir: &TempDir, extra: &[&str]) -> common::Run {
+    let args = [
+        "datasets",
+        "upload",
+        dir.str(),
+        "--name",
+        "Frames",
+        "--slug",
+        "frames",
+    ];
+    mock.run(&[&args[..], extra].concat())
+}
+
+/// `datasets upload --dry-run` prints the SDK's plan: every file with its
+/// size and whether it would be indexed, the skips and why, the detected
+/// data type and the quota. It reads the quota and nothing else: no byte
+/// to storage, no mutating call, no resume state.
+#[cfg(unix)]
+#[test]
+fn datasets_upload_dry_run_prints_the_plan_and_sends_nothing() {
+    let mock = Mock::start();
+    mock.server.uploads().quota(1_000_000, 400);
+    let dir = TempDir::new();
+    let outside = TempDir::new();
+    let state = TempDir::new();
+    let state_dir = state.path().join("never");
+    write_files(
+        &dir,
+        &[
+            ("a.jpg", vec![1u8; 100]),
+            ("sub/b.PNG", vec![2u8; 50]),
+            ("notes.txt", vec![3u8; 7]),
+        ],
+    );
+    write_files(&outside, &[("secret.jpg", vec![4u8; 9])]);
+    std::os::unix::fs::symlink(
+        outside.path().join("secret.jpg"),
+        dir.path().join("link.jpg"),
+    )
+    .unwrap();
+    let _socket = std::os::unix::net::UnixListener::bind(dir.path().join("agent.sock")).unwrap();
+    let extra = ["--dry-run", "--output", "json", "--state-dir"];
+    let run = upload_frames(
+        &mock,
+        &dir,
+        &[&extra[..], &[state_dir.to_str().unwrap()]].concat(),
+    )
+    .expect(0);
+    let plan = run.json();
+    assert_eq!(
+        plan,
+        serde_json::json!({
+            "name": "Frames",
+            "slug": "frames",
+            "data_type": "image",
+            "data_type_detected": true,
+            "files": [
+                {"path": "a.jpg", "size": 100, "indexed": true},
+                {"path": "notes.txt", "size": 7, "indexed": false},
+                {"path": "sub/b.PNG", "size": 50, "indexed": true},
+            ],
+            "total_bytes": 157,
+            "skipped": [
+                {"path": "agent.sock", "reason": "special_file"},
+                {"path": "link.jpg", "reason": "symbolic_link"},
+            ],
+            "quota": {"needed": 157, "used": 400, "limit": 1_000_000, "within_limit": true},
+        })
+    );
+    let calls: Vec<_> = mock
+        .server
+        .received()
+        .into_iter()
+        .map(|r| (r.method.to_string(), r.operation_id))
+        .collect();
+    assert_eq!(
+        calls,
+        [("GET".to_owned(), Some("get_manual_upload_quota".to_owned()))]
+    );
+    assert_eq!(mock.server.storage().bytes_received(), 0);
+    assert!(!state_dir.exists(), "a dry run wrote a resume state");
+}
+
+/// A plan shown to a person: a table of the files, the skips and the quota,
+/// and a file name's control characters escaped (never sent raw).
+#[test]
+fn datasets_upload_dry_run_table_escapes_file_names() {
+    let mock = Mock::start();
+    let dir = TempDir::new();
+    let hostile = format!("{HOSTILE}.jpg");
+    write_files(
+        &dir,
+        &[(hostile.as_str(), vec![1u8; 10]), ("a.jpg", vec![2u8; 5])],
+    );
+    let extra = ["--data-type", "image", "--dry-run", "--output", "table"];
+    let run = upload_frames(&mock, &dir, &extra).expect(0);
+    assert_no_controls(&run.stdout, "the plan's table");
+    assert_no_controls(&run.stderr, "stderr");
+    let shown = format!("{HOSTILE_SHOWN}.jpg");
+    assert!(run.stdout.contains(&shown), "{}", run.stdout);
+    for part in [
+        "a.jpg",
+        "(given)",
+        "2 files, 15 bytes to send",
+        "quota: needs 15 bytes",
+    ] {
+        assert!(
+            run.stdout.contains(part),
+            "`{part}` not in:\n{}",
+            run.stdout
+        );
+    }
+    assert_eq!(mock.server.storage().bytes_received(), 0);
+    assert_eq!(mock.server.hits("create_manual_upload_url"), 0);
+}
+
+/// `--industry`, `--license` and `--no-create-metadata` reach the
+/// finalisation as the Python SDK sends them; without `--data-type` the
+/// type is told from the files.
+#[test]
+fn datasets_upload_sends_the_dataset_options() {
+    let mock = Mock::start();
+    mock.server.uploads().mode(UploadMode::Put);
+    let dir = TempDir::new();
+    let state = TempDir::new();
+    write_files(&dir, &[("a.mp4", vec![1u8; 10]), ("b.mov", vec![2u8; 10])]);
+    let options = ["--industry", "4", "--license", "2", "--no-create-metadata"];
+    upload_frames(
+        &mock,
+        &dir,
+        &[&options[..], &["--state-dir", state.str()]].concat(),
+    )
+    .expect(0);
+    let made = mock.server.uploads().datasets();
+    assert_eq!(made.len(), 1);
+    let d = &made[0];
+    assert_eq!(d.data_type.as_deref(), Some("video"));
+    assert_eq!((d.industry, d.license), (Some(4), Some(2)));
+    assert_eq!(d.create_metadata, Some(false));
+    // An invalid id is refused by the command line, before any request.
+    let run = upload_frames(&mock, &dir, &["--industry", "four"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(mock.server.hits("create_dataset_from_manual_upload"), 1);
 }

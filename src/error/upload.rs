@@ -5,6 +5,8 @@
 
 use std::{path::PathBuf, time::Duration};
 
+use crate::types::DataType;
+
 /// An upload failure that is not an API error: the data plane (storage),
 /// local files, the resume state, or a server answer that breaks the
 /// protocol. Reached through [`crate::Error::Upload`].
@@ -126,6 +128,64 @@ pub enum UploadError {
         /// The slug.
         slug: String,
     },
+    /// No data type was given and the files' suffixes name several: the
+    /// upload cannot tell which one to create. Nothing was sent.
+    #[error("the files are of {} data types ({}); give the data type, or upload each kind separately", kinds.len(), counts(kinds))]
+    MixedDataTypes {
+        /// Each type met, with how many files and one of them; most files first.
+        kinds: Vec<KindCount>,
+    },
+    /// No data type was given and no file has a suffix the server indexes
+    /// for any type. Nothing was sent.
+    #[error("cannot tell the data type: none of the {files} files (such as `{example}`) has a suffix the server indexes (image, video, lidar, mcap, splat); give the data type, or convert the files")]
+    UnknownDataType {
+        /// The files of the upload.
+        files: usize,
+        /// One of them (its path in the dataset).
+        example: String,
+    },
+    /// The server would index none of the files for the chosen data type,
+    /// so the dataset would be created empty. Checked before any request:
+    /// nothing was sent.
+    #[error("none of the {files} files (such as `{example}`) would be indexed as data type `{data_type}`: {}; give the right data type, or convert the files", indexed_as(suffixes))]
+    NotIndexable {
+        /// The chosen data type.
+        data_type: DataType,
+        /// The suffixes indexed for it (empty for a type the SDK does not know).
+        suffixes: Vec<String>,
+        /// The files of the upload.
+        files: usize,
+        /// One of them (its path in the dataset).
+        example: String,
+    },
+}
+
+/// One data type met among an upload's files ([`UploadError::MixedDataTypes`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct KindCount {
+    /// The data type the files' suffixes name.
+    pub data_type: DataType,
+    /// How many files name it.
+    pub files: usize,
+    /// One of them (its path in the dataset).
+    pub example: String,
+}
+
+/// `2 image such as `a.jpg`, 1 video such as `b.mp4``.
+fn counts(kinds: &[KindCount]) -> String {
+    let each = kinds
+        .iter()
+        .map(|k| format!("{} {} such as `{}`", k.files, k.data_type, k.example));
+    each.collect::<Vec<_>>().join(", ")
+}
+
+/// What the server indexes for a type, in words.
+fn indexed_as(suffixes: &[String]) -> String {
+    if suffixes.is_empty() {
+        return "the SDK does not know which files the server indexes for it".to_owned();
+    }
+    format!("the server indexes only {} for it", suffixes.join(", "))
 }
 
 impl From<UploadError> for crate::Error {

@@ -83,6 +83,58 @@ pub struct StoredObject {
     pub sha256: Option<String>,
 }
 
+/// A dataset the mock created from a manual upload, with the options its
+/// `create_dataset_from_manual_upload` carried, as received (`None`: the
+/// field was not sent).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct FinalisedDataset {
+    /// The uid the mock gave it.
+    pub uid: String,
+    /// `name`.
+    pub name: String,
+    /// `slug`.
+    pub slug: Option<String>,
+    /// `data_type`.
+    pub data_type: Option<String>,
+    /// `visibility`.
+    pub visibility: Option<String>,
+    /// `create_metadata`.
+    pub create_metadata: Option<bool>,
+    /// `industry`.
+    pub industry: Option<i64>,
+    /// `license`.
+    pub license: Option<i64>,
+    /// `metadata`.
+    pub metadata: Option<Value>,
+    /// `owner_name`.
+    pub owner_name: Option<String>,
+    /// `organization_uid`.
+    pub organization_uid: Option<String>,
+    /// `dataset_upload_uid`.
+    pub dataset_upload_uid: Option<String>,
+}
+
+impl FinalisedDataset {
+    fn received(uid: String, body: &Value) -> Self {
+        let text = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_owned);
+        Self {
+            uid,
+            name: text("name").unwrap_or_default(),
+            slug: text("slug"),
+            data_type: text("data_type"),
+            visibility: text("visibility"),
+            create_metadata: body.get("create_metadata").and_then(Value::as_bool),
+            industry: body.get("industry").and_then(Value::as_i64),
+            license: body.get("license").and_then(Value::as_i64),
+            metadata: body.get("metadata").cloned(),
+            owner_name: text("owner_name"),
+            organization_uid: text("organization_uid"),
+            dataset_upload_uid: text("dataset_upload_uid"),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Put,
@@ -114,6 +166,8 @@ struct Book {
     by_file: HashMap<(String, String, String, u64), String>,
     objects: BTreeMap<String, StoredObject>,
     datasets: HashMap<String, Value>,
+    /// What each finalisation asked for, in order.
+    finalised: Vec<FinalisedDataset>,
     /// The batch ids of v2 presigns.
     batches: std::collections::HashSet<String>,
     /// v1 presigned forms: the fields expected back, by object key.
@@ -168,6 +222,7 @@ impl Default for Uploads {
                 by_file: HashMap::new(),
                 objects: BTreeMap::new(),
                 datasets: HashMap::new(),
+                finalised: Vec::new(),
                 batches: Default::default(),
                 forms: HashMap::new(),
                 next: 0,
@@ -488,7 +543,8 @@ impl Uploads {
             "item_count": items,
             "status": "creating",
         });
-        book.datasets.insert(uid, dataset.clone());
+        book.datasets.insert(uid.clone(), dataset.clone());
+        book.finalised.push(FinalisedDataset::received(uid, body));
         Answer::json(StatusCode::CREATED, &dataset)
     }
 
@@ -647,6 +703,7 @@ impl super::Flow for Uploads {
         book.by_file.clear();
         book.objects.clear();
         book.datasets.clear();
+        book.finalised.clear();
         book.batches.clear();
         book.forms.clear();
     }
@@ -707,5 +764,11 @@ impl UploadKnobs<'_> {
     /// sorted by key.
     pub fn objects(&self) -> Vec<StoredObject> {
         self.uploads.objects()
+    }
+
+    /// The datasets created from manual uploads, oldest first, each with
+    /// the options its finalisation carried.
+    pub fn datasets(&self) -> Vec<FinalisedDataset> {
+        self.uploads.book().finalised.clone()
     }
 }

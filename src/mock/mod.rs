@@ -117,7 +117,7 @@ pub use faults::{Fault, Script};
 pub use fleet_legacy::{FleetAnomaly, FleetKnobs, FleetObject, FleetUrlStyle};
 pub use fleet_managed::{ManagedAnomaly, ManagedObject};
 pub use jobs::JobKnobs;
-pub use manual_upload::{StoredObject, UploadKnobs, UploadMode};
+pub use manual_upload::{FinalisedDataset, StoredObject, UploadKnobs, UploadMode};
 pub use resolver::{
     GrantFault, PublicDataset, PublicObject, Published, PublishedObject, ResolverKnobs,
     DOWNLOAD_OPERATION,

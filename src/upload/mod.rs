@@ -68,6 +68,66 @@
 //!   already in flight finish and are recorded, so a re-run does not send them
 //!   again. Upload futures are `Send + 'static`: `tokio::spawn` them freely.
 //!
+//! ## Dataset options, data types and plans
+//!
+//! - **Options.** `create_metadata(bool)` (default `true`, always sent),
+//!   `industry(id)` and `license(id)` (numeric ids, sent only when set),
+//!   `visibility`, `owner_name` and `metadata` go into the finalising
+//!   `create_dataset_from_manual_upload`, as the official Python SDK 0.10.0
+//!   sends them.
+//! - **Data types.** Without `data_type(..)`, the type is told from the
+//!   files' paths in the dataset, by the end of the lower-cased path (so
+//!   `A.JPG` and the two-part `.alp.gz` count). The table is what the Python
+//!   SDK's folder importer records as indexed by the server, per type:
+//!
+//!   | type | suffixes |
+//!   |---|---|
+//!   | `image` | `.jpg` `.jpeg` `.png` `.webp` `.bmp` `.gif` `.tif` `.tiff` |
+//!   | `video` | `.mp4` `.webm` `.mkv` `.mov` `.episode` |
+//!   | `lidar` | `.alp` `.alp.gz` |
+//!   | `mcap` | `.mcap` |
+//!   | `splat` | `.ply` `.compressed.ply` `.splat` `.sog` `.spz` `.ksplat` |
+//!
+//!   Files no type claims (a `readme.txt`) do not count, and are still sent.
+//!   Files of two types or more are `UploadError::MixedDataTypes` (each
+//!   type with its count and an example file), and no claimed file at all is
+//!   `UploadError::UnknownDataType`; both before any request.
+//! - **The index guard.** A type, given or told, for which the server would
+//!   index not one of the files would finalise an empty dataset: it is
+//!   refused before any request with `UploadError::NotIndexable`, which names
+//!   the suffixes indexed for it. As in the Python SDK, some unindexed files
+//!   next to indexed ones are allowed (they are stored, but are no items).
+//!   A type this SDK does not know (`DataType::Unknown`) is refused too: what
+//!   the server indexes for it is unknown.
+//! - **Plans.** `plan()` instead of `send()` makes the same checks and the
+//!   same walk and returns an `UploadPlan`: the files that would be sent
+//!   (path, size, whether indexed), their total, the entries the walk leaves
+//!   out and why (`Excluded`), the data type (and whether it was told from
+//!   the files), and the quota use (`QuotaUse`: bytes needed, used, limit,
+//!   and whether `send` would start: it refuses when the bytes to send are
+//!   over the limit). Its only request is the quota's
+//!   `GET /datasets/manual-upload/quota/` (none with `check_quota(false)`;
+//!   a failure of it leaves `quota` empty); no byte is sent, nothing is
+//!   created, and the resume state is neither read nor written, so files an
+//!   earlier run finished still count in the plan. `UploadPlan` serializes
+//!   to JSON (`avala datasets upload --dry-run --output json`).
+//!
+//! ```rust,no_run
+//! # async fn demo(client: avala::Client) -> avala::Result<()> {
+//! let plan = client
+//!     .upload_dataset("./frames")
+//!     .name("Warehouse frames")
+//!     .industry(3)
+//!     .license(1)
+//!     .plan() // the data type is told from the files
+//!     .await?;
+//! println!("{} files, {} bytes, as {}", plan.files.len(), plan.total_bytes, plan.data_type);
+//! for skip in &plan.skipped {
+//!     println!("skipped {:?}: {}", skip.path, skip.reason);
+//! }
+//! # Ok(()) }
+//! ```
+//!
 //! Against the mock, which also serves the storage side:
 //!
 //! ```rust
@@ -231,8 +291,10 @@ mod store;
 mod totals;
 mod transfer;
 
-pub use crate::error::UploadError;
-pub use dataset::{DatasetUpload, FileUpload, UploadReport};
+pub use crate::error::{KindCount, UploadError};
+pub use dataset::{
+    DatasetUpload, FileUpload, PlannedFile, QuotaUse, SkippedEntry, UploadPlan, UploadReport,
+};
 pub use fleet::{
     legacy::{sha256_file_hex, RecordingUpload},
     managed::ManagedRecordingUpload,
@@ -285,8 +347,10 @@ pub enum ProgressEvent {
 }
 
 /// Why the walk of a dataset upload left an entry out
-/// ([`ProgressEvent::Excluded`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// ([`ProgressEvent::Excluded`], [`SkippedEntry`]); serialized in
+/// `snake_case` (`symbolic_link`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Excluded {
     /// A symbolic link: links inside the source are never followed, so that
@@ -294,6 +358,16 @@ pub enum Excluded {
     SymbolicLink,
     /// Not a regular file: a FIFO, a socket or a device.
     SpecialFile,
+}
+
+impl std::fmt::Display for Excluded {
+    /// Why, in words, for a person.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::SymbolicLink => "a symbolic link (not followed, not uploaded)",
+            Self::SpecialFile => "not a regular file (not uploaded)",
+        })
+    }
 }
 
 type Callback = crate::Callback<Progress>;

@@ -6,6 +6,7 @@ use std::{
 };
 
 use super::{
+    kinds, plan,
     receipt::{Destination, State},
     slug, DatasetUpload, FileUpload, Options, UploadReport,
 };
@@ -27,18 +28,27 @@ const MAX_PARTS: u64 = 10_000;
 /// Part PUTs in parallel for one file.
 const PARTS_IN_FLIGHT: usize = 2;
 
-/// `create_from_local`: transfer, finalise, wait.
-pub(crate) async fn upload_dataset(up: DatasetUpload) -> Result<types::Dataset> {
+/// What `send` and `plan` both settle before any request: the checked
+/// arguments, the one walk of the source, and the data type.
+pub(super) struct Prepared {
+    pub(super) name: String,
+    pub(super) slug: String,
+    pub(super) data_type: types::DataType,
+    /// Told from the files, not given.
+    pub(super) detected: bool,
+    pub(super) walked: inventory::Walk,
+}
+
+/// The local checks, in order: arguments, the walk, the data type (given
+/// or detected), and the guard against a dataset that would be empty.
+pub(super) fn prepare(up: &DatasetUpload) -> Result<Prepared> {
     up.options.check()?;
-    let client = up.client;
     let name = up
         .name
+        .clone()
         .filter(|n| !n.trim().is_empty())
         .ok_or_else(|| invalid("upload_dataset needs a dataset name: call .name(..)".to_owned()))?;
-    let data_type = up.data_type.ok_or_else(|| {
-        invalid("upload_dataset needs a data type: call .data_type(..)".to_owned())
-    })?;
-    let slug = up.slug.unwrap_or_else(|| slugify(&name));
+    let slug = up.slug.clone().unwrap_or_else(|| slugify(&name));
     if slug.is_empty() {
         return Err(invalid(format!(
             "cannot make a slug from the name `{name}`: call .slug(..)"
@@ -51,6 +61,30 @@ pub(crate) async fn upload_dataset(up: DatasetUpload) -> Result<types::Dataset> 
             up.source.display()
         )));
     }
+    let (data_type, detected) = match &up.data_type {
+        Some(given) => (given.clone(), false),
+        None => (kinds::detect(&walked.files)?, true),
+    };
+    kinds::guard(&data_type, &walked.files)?;
+    Ok(Prepared {
+        name,
+        slug,
+        data_type,
+        detected,
+        walked,
+    })
+}
+
+/// `create_from_local`: transfer, finalise, wait.
+pub(crate) async fn upload_dataset(up: DatasetUpload) -> Result<types::Dataset> {
+    let Prepared {
+        name,
+        slug,
+        data_type,
+        walked,
+        ..
+    } = prepare(&up)?;
+    let client = up.client;
 
     // Step 0: a taken slug is refused now, before any byte is sent, not at
     // the finalisation after all of them.
@@ -76,12 +110,14 @@ pub(crate) async fn upload_dataset(up: DatasetUpload) -> Result<types::Dataset> 
             .into());
         }
     }
+    // As Python sends it: `create_metadata` always, `industry` and
+    // `license` only when set.
     let body = types::CreateDatasetFromManualUploadRequest {
-        create_metadata: Some(true),
+        create_metadata: Some(up.create_metadata),
         data_type,
         dataset_upload_uid: Some(done.state.batch_id().to_owned()),
-        industry: None,
-        license: None,
+        industry: up.industry,
+        license: up.license,
         metadata: up.metadata,
         name,
         organization_uid: up.options.organization_uid.clone(),
@@ -201,20 +237,9 @@ async fn transfer(
     //    `remaining`). An error of this call is ignored.
     if options.check_quota && !pending.is_empty() {
         let to_send: u64 = pending.iter().map(|f| f.stamp.size).sum();
-        let mut call = client.get_manual_upload_quota();
-        if let Some(org) = org {
-            call = call.organization_uid(org);
-        }
-        if let Ok(quota) = call.send().await {
-            let quota = quota.into_inner();
-            let limit = u64::try_from(quota.limit).unwrap_or(0);
-            if to_send > limit {
-                return Err(quota_exceeded(
-                    to_send,
-                    limit,
-                    u64::try_from(quota.used).ok(),
-                ));
-            }
+        let quota = plan::quota(client, org, to_send).await;
+        if let Some(q) = quota.filter(|q| !q.within_limit) {
+            return Err(quota_exceeded(q.needed, q.limit, Some(q.used)));
         }
     }
 

@@ -1,9 +1,14 @@
 //! The dataset upload (§9.1): its builders here, the protocol step by
-//! step in `flow`, the slug check in `slug`.
+//! step in `flow`, the dry run in `plan`, the data types' files in
+//! `kinds`, the slug check in `slug`.
 
 pub(crate) mod flow;
+mod kinds;
+mod plan;
 mod receipt;
 mod slug;
+
+pub use plan::{PlannedFile, QuotaUse, SkippedEntry, UploadPlan};
 
 use std::{
     path::{Path, PathBuf},
@@ -151,6 +156,9 @@ pub struct DatasetUpload {
     visibility: types::DatasetVisibility,
     owner_name: Option<String>,
     metadata: serde_json::Map<String, Value>,
+    create_metadata: bool,
+    industry: Option<i64>,
+    license: Option<i64>,
     wait: Option<Duration>,
     poll_interval: Option<Duration>,
     options: Options,
@@ -170,7 +178,12 @@ impl DatasetUpload {
         self
     }
 
-    /// What the files are (required).
+    /// What the files are. Not called: told from the files' suffixes (see
+    /// [`crate::upload`], "Data types"); files of several types, or of none
+    /// the server indexes, are then an error before any request. Either way
+    /// an upload of which the server would index no file for the type is
+    /// refused before any request
+    /// ([`UploadError::NotIndexable`](crate::upload::UploadError::NotIndexable)).
     pub fn data_type(mut self, data_type: types::DataType) -> Self {
         self.data_type = Some(data_type);
         self
@@ -191,6 +204,26 @@ impl DatasetUpload {
     /// Metadata stored with the dataset.
     pub fn metadata(mut self, metadata: serde_json::Map<String, Value>) -> Self {
         self.metadata = metadata;
+        self
+    }
+
+    /// Whether the server creates the dataset's metadata records (default
+    /// `true`; always sent, as the Python SDK does).
+    pub fn create_metadata(mut self, create: bool) -> Self {
+        self.create_metadata = create;
+        self
+    }
+
+    /// The numeric id of the dataset's industry category (sent only when
+    /// set).
+    pub fn industry(mut self, id: i64) -> Self {
+        self.industry = Some(id);
+        self
+    }
+
+    /// The numeric id of the dataset's license (sent only when set).
+    pub fn license(mut self, id: i64) -> Self {
+        self.license = Some(id);
         self
     }
 
@@ -217,6 +250,14 @@ impl DatasetUpload {
     /// so the same call again continues where this one stopped.
     pub async fn send(self) -> Result<types::Dataset> {
         flow::upload_dataset(self).await
+    }
+
+    /// What [`send`](Self::send) would do, without doing it: the same
+    /// checks and the same walk, then (unless `check_quota(false)`) one
+    /// read of the storage quota. No byte is sent, no mutating request is
+    /// made and no resume state is read or written. See [`UploadPlan`].
+    pub async fn plan(self) -> Result<UploadPlan> {
+        plan::plan(self).await
     }
 }
 
@@ -260,6 +301,9 @@ impl Client {
             visibility: types::DatasetVisibility::Private,
             owner_name: None,
             metadata: serde_json::Map::new(),
+            create_metadata: true,
+            industry: None,
+            license: None,
             wait: None,
             poll_interval: None,
             options: Options::default(),
