@@ -1284,3 +1284,36 @@ fn datasets_upload_sends_the_dataset_options() {
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert_eq!(mock.server.hits("create_dataset_from_manual_upload"), 1);
 }
+
+/// `--source DIR` (the Python CLI's flag) is the `DIR` positional.
+#[test]
+fn datasets_upload_takes_source_as_the_python_cli_spells_it() {
+    let mock = Mock::start();
+    let dir = TempDir::new();
+    write_files(&dir, &[("a.jpg", vec![1; 10]), ("b.png", vec![2; 20])]);
+    let plan = |first: &[&str]| {
+        let rest = [
+            "--name",
+            "Frames",
+            "--slug",
+            "frames",
+            "--dry-run",
+            "-o",
+            "json",
+        ];
+        mock.run(&[&["datasets", "upload"][..], first, &rest].concat())
+            .expect(0)
+            .json()
+    };
+    let positional = plan(&[dir.str()]);
+    assert_eq!(
+        positional["files"].as_array().map(Vec::len),
+        Some(2),
+        "{positional}"
+    );
+    assert_eq!(plan(&["--source", dir.str()]), positional);
+    let run = mock
+        .run(&["datasets", "upload", "--name", "F", "--slug", "f"])
+        .expect(2);
+    assert!(run.stderr.contains("DIR"), "{}", run.stderr);
+}

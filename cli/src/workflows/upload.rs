@@ -15,8 +15,8 @@ use comfy_table::{presets::UTF8_BORDERS_ONLY, Table};
 use futures::future::LocalBoxFuture;
 
 use super::{
-    interval_arg, required, seconds, state_dir_arg, timeout_arg, to_json, wait_flag, workers_arg,
-    Workflow,
+    interval_arg, required, seconds, source_dir, source_flag, state_dir_arg, timeout_arg, to_json,
+    wait_flag, workers_arg, Workflow,
 };
 use crate::{
     context::Context,
@@ -41,11 +41,12 @@ pub const DATASETS_UPLOAD: Workflow =
         )
         .arg(
             Arg::new("dir")
-                .required(true)
+                .required_unless_present("source")
                 .value_name("DIR")
                 .value_parser(value_parser!(PathBuf))
                 .help("The file or directory; paths in the dataset are relative to it"),
         )
+        .arg(source_flag())
         .arg(
             Arg::new("name")
                 .long("name")
@@ -149,7 +150,7 @@ fn run<'a>(ctx: &'a Context, m: &'a ArgMatches) -> LocalBoxFuture<'a, Result<Out
 
 /// The SDK's upload with every flag applied.
 fn builder(ctx: &Context, m: &ArgMatches) -> Result<DatasetUpload> {
-    let dir = m.get_one::<PathBuf>("dir").cloned().unwrap_or_default();
+    let dir = source_dir(m)?;
     let mut upload = ctx
         .client()?
         .upload_dataset(&dir)
