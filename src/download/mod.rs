@@ -1,0 +1,3 @@
+//! Downloads to disk: the local side every download shares ([`file`]).
+
+pub(crate) mod file;
