@@ -8,7 +8,7 @@ mod capture;
 mod client;
 pub mod config;
 mod digest;
-mod download;
+pub mod download;
 #[cfg(feature = "dynamic")]
 pub mod dynamic;
 mod error;

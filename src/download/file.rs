@@ -116,11 +116,17 @@ fn is_directory(path: &Path, meta: &fs::Metadata) -> Result<()> {
     Ok(())
 }
 
-/// A temporary file beside a target: removed on drop unless committed.
+/// The end of a resumable temporary file's name.
+const RESUME_SUFFIX: &str = ".avala-resume";
+
+/// A temporary file beside a target: removed on drop unless committed, or
+/// kept for a later run when it is resumable.
 pub(crate) struct Part {
     path: PathBuf,
     file: tokio::fs::File,
     committed: bool,
+    /// Kept when the download fails (a resumable part).
+    keep: bool,
 }
 
 impl Part {
@@ -152,6 +158,7 @@ impl Part {
                             path,
                             file: tokio::fs::File::from_std(file),
                             committed: false,
+                            keep: false,
                         })
                     }
                     Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
@@ -163,6 +170,65 @@ impl Part {
             })
         })
         .await
+    }
+
+    /// The resumable temporary file `.<name>.<tag>.avala-resume` beside the
+    /// target (`tag` names what it holds, so that a later run resumes only
+    /// the same remote bytes), kept when the download fails. An existing
+    /// one is opened for appending (a regular file, never through a link);
+    /// else it is created. Returns it with the length it already has.
+    pub(crate) async fn resumable(place: &Place, tag: &str) -> Result<(Self, u64)> {
+        let place = place.clone();
+        let tag = tag.to_owned();
+        blocking(move || {
+            place.directories(true)?;
+            let path = resume_path(&place, &tag);
+            let existing = match fs::symlink_metadata(&path) {
+                Ok(meta) if meta.is_file() => true,
+                Ok(_) => return Err(conflict(&path, "it is not a regular file", false)),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => false,
+                Err(e) => return Err(local(&path, "reading", e)),
+            };
+            let mut options = fs::OpenOptions::new();
+            options.append(true);
+            if existing {
+                options.create(false);
+            } else {
+                // O_EXCL: neither follows a link nor opens a file put there
+                // since the look.
+                options.create_new(true);
+            }
+            let file = options
+                .open(&path)
+                .map_err(|e| local(&path, "opening", e))?;
+            let meta = file.metadata().map_err(|e| local(&path, "reading", e))?;
+            let looked = fs::symlink_metadata(&path).map_err(|e| local(&path, "reading", e))?;
+            if !looked.is_file() || !same_file(&looked, &meta) {
+                return Err(conflict(
+                    &path,
+                    "it changed while it was being opened",
+                    false,
+                ));
+            }
+            let part = Self {
+                path,
+                file: tokio::fs::File::from_std(file),
+                committed: false,
+                keep: true,
+            };
+            Ok((part, meta.len()))
+        })
+        .await
+    }
+
+    /// The temporary file, for reading back what it holds.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Removes the file now (its bytes are known to be wrong).
+    pub(crate) fn discard(mut self) {
+        self.keep = false;
     }
 
     /// Appends `bytes`.
@@ -207,10 +273,81 @@ impl Part {
 
 impl Drop for Part {
     fn drop(&mut self) {
-        if !self.committed {
+        if !self.committed && !self.keep {
             let _ = fs::remove_file(&self.path);
         }
     }
+}
+
+/// The path of a resumable part of `place` with `tag`.
+fn resume_path(place: &Place, tag: &str) -> PathBuf {
+    let target = place.path();
+    let mut name = OsString::from(".");
+    name.push(target.file_name().unwrap_or_default());
+    name.push(format!(".{tag}{RESUME_SUFFIX}"));
+    target.with_file_name(name)
+}
+
+/// The tags of the resumable parts beside `place`'s target that are
+/// regular files (links and anything else are left alone), with their
+/// lengths. Blocking.
+pub(crate) fn resumable_parts(place: &Place) -> Result<Vec<(String, u64)>> {
+    if !place.directories(false)? {
+        return Ok(Vec::new());
+    }
+    let target = place.path();
+    let dir = target.parent().unwrap_or(Path::new("."));
+    let mut prefix = OsString::from(".");
+    prefix.push(target.file_name().unwrap_or_default());
+    prefix.push(".");
+    let (Some(prefix), mut found) = (prefix.to_str(), Vec::new()) else {
+        return Ok(Vec::new());
+    };
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(found),
+        Err(e) => return Err(local(dir, "reading", e)),
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(tag) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(prefix)?.strip_suffix(RESUME_SUFFIX))
+        else {
+            continue;
+        };
+        // `DirEntry::metadata` does not follow links.
+        match entry.metadata() {
+            Ok(meta) if meta.is_file() => found.push((tag.to_owned(), meta.len())),
+            _ => {}
+        }
+    }
+    Ok(found)
+}
+
+/// Removes the resumable part of `place` with `tag` (stale: the remote
+/// file changed). Blocking.
+pub(crate) fn remove_resumable(place: &Place, tag: &str) -> Result<()> {
+    let path = resume_path(place, tag);
+    match fs::symlink_metadata(&path) {
+        Ok(meta) if meta.is_file() => {
+            fs::remove_file(&path).map_err(|e| local(&path, "removing", e))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Whether the file opened is the one looked at (the name was not swapped
+/// for a link in between).
+#[cfg(unix)]
+pub(crate) fn same_file(looked: &fs::Metadata, opened: &fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    looked.dev() == opened.dev() && looked.ino() == opened.ino()
+}
+
+#[cfg(not(unix))]
+pub(crate) fn same_file(looked: &fs::Metadata, opened: &fs::Metadata) -> bool {
+    opened.is_file() && looked.len() == opened.len()
 }
 
 /// `temp` as `target`, only if nothing is at `target`.

@@ -8,7 +8,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-pub(crate) use crate::download::file::{blocking, conflict, local, Part, Place};
+pub(crate) use crate::download::file::{blocking, conflict, local, same_file, Part, Place};
 use crate::{Error, Result};
 
 /// What is at a target now, next to the object.
@@ -58,19 +58,6 @@ pub(crate) fn inspect(place: &Place, size: u64, sha256: &str) -> Result<Existing
     } else {
         Existing::Differs
     })
-}
-
-/// Whether the file opened is the one looked at (the name was not swapped
-/// for a link in between).
-#[cfg(unix)]
-fn same_file(looked: &fs::Metadata, opened: &fs::Metadata) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    looked.dev() == opened.dev() && looked.ino() == opened.ino()
-}
-
-#[cfg(not(unix))]
-fn same_file(looked: &fs::Metadata, opened: &fs::Metadata) -> bool {
-    opened.is_file() && looked.len() == opened.len()
 }
 
 /// The refusal to replace files that differ from their objects: `first`,

@@ -221,7 +221,7 @@
 //!   other code a re-run finalizes again); a wait that runs out is
 //!   `Error::WaitTimeout`.
 
-mod allow;
+pub(crate) mod allow;
 pub(crate) mod dataset;
 mod fleet;
 mod inventory;
@@ -229,7 +229,7 @@ mod lock;
 mod parallel;
 mod store;
 mod totals;
-mod transfer;
+pub(crate) mod transfer;
 
 pub use crate::error::UploadError;
 pub use dataset::{DatasetUpload, FileUpload, UploadReport};
