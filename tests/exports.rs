@@ -2,6 +2,8 @@
 //! the checks before and after, the atomic write and resuming. On paused
 //! tokio time (the retry loop's sleeps pass at once).
 
+// Only `new` and `path` are used here.
+#[allow(dead_code)]
 #[path = "common/tempdir.rs"]
 mod tempdir;
 

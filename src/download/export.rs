@@ -214,9 +214,10 @@ impl ExportDownload<'_> {
                 export.await?.into_inner()
             }
         };
+        let key = crate::client::api_key(self.client);
         let not_ready = |status: Option<String>| Error::ExportNotReady {
             uid: self.uid.clone(),
-            status: status.map(|s| crate::scrub::scrub(&s, "").chars().take(128).collect()),
+            status: status.map(|s| crate::scrub::scrub(&s, key).chars().take(128).collect()),
         };
         match wait::export_verdict(&export) {
             Verdict::Succeeded => {}

@@ -22,7 +22,7 @@ use crate::{
 pub const SIGNUP: Workflow = Workflow {
     path: &["signup"],
     command: |c| {
-        c.about("Create an Avala account (no API key needed) and print its first API key")
+        c.about("Create an Avala account (no API key needed); its first API key goes to --key-file")
             .subcommand_required(false)
             .arg_required_else_help(false)
             .args_conflicts_with_subcommands(true)
