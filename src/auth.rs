@@ -12,6 +12,9 @@ pub(crate) const HEADER: HeaderName = HeaderName::from_static("x-avala-api-key")
 pub(crate) struct ApiKey {
     header: HeaderValue,
     text: String,
+    /// `false` for a client of anonymous operations only, whose "key" is a
+    /// secret to scrub (a signup's password) and never a header.
+    sendable: bool,
 }
 
 impl ApiKey {
@@ -30,7 +33,24 @@ impl ApiKey {
         Ok(Self {
             header,
             text: key.to_owned(),
+            sendable: true,
         })
+    }
+
+    /// No key, for a client of anonymous operations only: `secret` (a
+    /// signup's password) is never sent but is scrubbed from everything a
+    /// server sends back, by the same scrub as a key.
+    pub(crate) fn scrub_only(secret: &str) -> Self {
+        Self {
+            header: HeaderValue::from_static(""),
+            text: secret.to_owned(),
+            sendable: false,
+        }
+    }
+
+    /// Whether this is a key to send (not [`Self::scrub_only`]).
+    pub(crate) fn sendable(&self) -> bool {
+        self.sendable
     }
 
     pub(crate) fn header(&self) -> &HeaderValue {

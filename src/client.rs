@@ -250,6 +250,16 @@ impl ClientBuilder {
             .or_else(|| env(config::ENV_API_KEY))
             .unwrap_or_default();
         let api_key = ApiKey::new(&key)?;
+        self.assemble(api_key, env)
+    }
+
+    /// A client without a key, for anonymous operations only (the signup):
+    /// `secret` is scrubbed from its errors as a key would be.
+    pub(crate) fn build_anonymous(self, secret: &str) -> Result<Client> {
+        self.assemble(ApiKey::scrub_only(secret), config::process_env)
+    }
+
+    fn assemble(self, api_key: ApiKey, env: impl Fn(&str) -> Option<String>) -> Result<Client> {
         let allow_insecure = self.allow_insecure_loopback
             || env(config::ENV_ALLOW_INSECURE).is_some_and(|v| config::is_truthy(&v));
         let raw_base = self

@@ -30,8 +30,16 @@ pub(crate) fn sha256_file(path: &Path) -> std::io::Result<([u8; 32], u64)> {
 
 /// The SHA-256 of everything `reader` yields, and its length, read in
 /// blocks. Blocking.
-pub(crate) fn sha256_read(mut reader: impl Read) -> std::io::Result<([u8; 32], u64)> {
+pub(crate) fn sha256_read(reader: impl Read) -> std::io::Result<([u8; 32], u64)> {
     let mut hasher = Sha256::new();
+    let len = update_from(&mut hasher, reader)?;
+    Ok((hasher.finalize().into(), len))
+}
+
+/// Feeds everything `reader` yields to `hasher` (any RustCrypto digest: the
+/// SHA-256 above, an export download's MD5), in blocks; returns the length.
+/// Blocking.
+pub(crate) fn update_from(hasher: &mut impl Digest, mut reader: impl Read) -> std::io::Result<u64> {
     let mut buf = vec![0u8; BLOCK];
     let mut len = 0u64;
     loop {
@@ -44,7 +52,7 @@ pub(crate) fn sha256_read(mut reader: impl Read) -> std::io::Result<([u8; 32], u
         hasher.update(&buf[..n]);
         len += n as u64;
     }
-    Ok((hasher.finalize().into(), len))
+    Ok(len)
 }
 
 #[cfg(test)]

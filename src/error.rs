@@ -193,6 +193,16 @@ pub enum Error {
         /// Whether `overwrite` would have replaced it.
         overwritable: bool,
     },
+    /// An export that has no file to download yet: it has not finished
+    /// (`status` is its status), or it finished without a `download_url`.
+    /// A `failed` export is [`Error::JobFailed`] instead.
+    #[error("export {uid} has no file to download yet (status: {}); wait for it (`.wait(timeout)`) and try again", .status.as_deref().unwrap_or("none"))]
+    ExportNotReady {
+        /// The export.
+        uid: String,
+        /// Its status as the server gave it (scrubbed, bounded).
+        status: Option<String>,
+    },
     /// An upload (dataset or Fleet recording) failed outside the API calls:
     /// storage, local files, the resume state, or server evidence that does
     /// not match the local receipts (see [`UploadError`]).

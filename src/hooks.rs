@@ -23,6 +23,14 @@ impl ClientHooks<Runtime> for Client {
                 info.operation_id
             ))
         })?;
+        // A client without a key (the signup's) calls anonymous operations
+        // only.
+        if !route.anonymous && !shared.api_key.sendable() {
+            return Err(progenitor_client::Error::InvalidRequest(format!(
+                "{} needs an API key, and this client has none",
+                info.operation_id
+            )));
+        }
         let below_base = request.url().path().strip_prefix(shared.base_path.as_str());
         if !below_base.is_some_and(|p| route.intact(p)) {
             return Err(progenitor_client::Error::InvalidRequest(format!(

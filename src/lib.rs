@@ -9,6 +9,7 @@ mod client;
 pub mod cloud_import;
 pub mod config;
 mod digest;
+pub mod download;
 #[cfg(feature = "dynamic")]
 pub mod dynamic;
 mod error;
@@ -27,6 +28,7 @@ pub mod retry;
 mod routes;
 mod runtime;
 mod scrub;
+pub mod signup;
 pub mod upload;
 pub mod wait;
 // The walk over the document's operations; the mock's only user in the crate
@@ -41,6 +43,7 @@ pub use generated::{builder, ByteStream, ResponseValue};
 pub use rate_limit::RateLimit;
 #[doc(hidden)]
 pub use runtime::Runtime;
+pub use signup::{signup, Signup};
 
 /// The one callback bound of every builder (`on_progress`, `on_poll`):
 /// called from the running task, so it is `Send + Sync + 'static`.

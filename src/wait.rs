@@ -246,7 +246,7 @@ pub struct WaitForDataset<'a> {
 
 /// The judge of an export: `exported` and `completed` succeed, `failed`
 /// fails.
-fn export_verdict(export: &types::Export) -> Verdict {
+pub(crate) fn export_verdict(export: &types::Export) -> Verdict {
     use types::ExportStatus as S;
     match &export.status {
         Some(S::Exported | S::Completed) => Verdict::Succeeded,

@@ -17,6 +17,9 @@ fn workflows_can_be_spawned(client: Client, resolver: Resolver) {
     tokio::spawn(async move { waiting.wait_for_export("uid").send().await });
     let waiting = client.clone();
     tokio::spawn(async move { waiting.wait_for_dataset("uid").send().await });
+    let downloading = client.clone();
+    tokio::spawn(async move { downloading.download_export("uid", "e.zip").send().await });
+    tokio::spawn(avala::signup("a@b.c", "pw").send());
     tokio::spawn(async move {
         let dataset = resolver.load("owner/dataset").await?;
         if let Some(object) = dataset.object("image", 0).await? {

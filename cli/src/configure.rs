@@ -54,6 +54,21 @@ pub async fn run(ctx: &Context, m: &ArgMatches) -> Result<Outcome> {
     })
 }
 
+/// A secret (`what`, for errors) from the terminal without echo after
+/// `prompt`, or as one line of stdin when stdin is not a terminal or
+/// `from_stdin`; without its line ending. Never from an argument, which
+/// other users can read in the process list.
+pub fn read_secret(prompt: &str, what: &str, from_stdin: bool) -> Result<String> {
+    let read = if std::io::stdin().is_terminal() && !from_stdin {
+        rpassword::prompt_password(prompt)
+    } else {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).map(|_| line)
+    };
+    let secret = read.map_err(|e| Failure::Io(format!("could not read {what}: {e}")))?;
+    Ok(secret.trim_end_matches(['\r', '\n']).to_owned())
+}
+
 /// How a person knows the user of `/users/me/`: the email, else the
 /// username, else the uid.
 pub fn who(user: &Value) -> Option<&str> {
@@ -64,13 +79,7 @@ pub fn who(user: &Value) -> Option<&str> {
 
 /// The key from the terminal without echo, or one line of stdin.
 fn read_key() -> Result<String> {
-    let key = if std::io::stdin().is_terminal() {
-        rpassword::prompt_password("Avala API key (input hidden): ")
-    } else {
-        let mut line = String::new();
-        std::io::stdin().read_line(&mut line).map(|_| line)
-    }
-    .map_err(|e| Failure::Io(format!("could not read the key: {e}")))?;
+    let key = read_secret("Avala API key (input hidden): ", "the key", false)?;
     let key = key.trim().to_owned();
     if key.is_empty() {
         return Err(Failure::Usage(

@@ -33,7 +33,7 @@ impl Jobs {
 
     /// The next status for `uid` of `operation_id`, if scripted: each call
     /// takes one, except the last, which stays.
-    fn next(&self, operation_id: &str, uid: &str) -> Option<String> {
+    pub(super) fn next(&self, operation_id: &str, uid: &str) -> Option<String> {
         let mut scripts = self.scripts.lock().unwrap_or_else(|p| p.into_inner());
         let queue = scripts.get_mut(&(operation_id.to_owned(), uid.to_owned()))?;
         if queue.len() > 1 {

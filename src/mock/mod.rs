@@ -18,7 +18,7 @@
 //! This order is decided here, in `dispatch` (the storage routes in the
 //! server's connection handler, before the body is read):
 //!
-//! 1. a storage route (`/_storage/…`, `/fleet/…`, the managed part route:
+//! 1. a storage route (`/_storage/…` (export files included), `/fleet/…`, the managed part route:
 //!    see [`StorageRoute`]): the mock's object store, with its own faults;
 //! 2. the resolver's download route ([`DOWNLOAD_OPERATION`]): the published
 //!    objects' bytes, with per-object faults first, then download faults;
@@ -37,7 +37,8 @@
 //! 6. an answer scripted with [`MockServer::respond`];
 //! 7. the stateful flows, each answering only what is its own, in this
 //!    order: dataset uploads, legacy Fleet uploads, managed Fleet uploads,
-//!    the resolver (once something is published), waited-for jobs;
+//!    the resolver (once something is published), published export files
+//!    ([`MockServer::exports`]), waited-for jobs;
 //! 8. a page of the items given to [`MockServer::paginate`];
 //! 9. `204` when the operation answers without a body;
 //! 10. the operation's default example response (the first that is not
@@ -101,6 +102,7 @@ pub mod examples;
 #[doc(hidden)]
 pub mod schema;
 
+mod exports;
 mod faults;
 mod fleet_legacy;
 mod fleet_managed;
@@ -113,6 +115,7 @@ mod routing;
 mod server;
 mod storage;
 
+pub use exports::{ExportAnomaly, ExportKnobs};
 pub use faults::{Fault, Script};
 pub use fleet_legacy::{FleetAnomaly, FleetKnobs, FleetObject, FleetUrlStyle};
 pub use fleet_managed::{ManagedAnomaly, ManagedObject};
@@ -147,12 +150,13 @@ trait Flow: Send + Sync {
 
 /// The stateful flows, in the order they are asked (step 7 above). The one
 /// place a flow is registered.
-fn flows(state: &State) -> [&dyn Flow; 5] {
+fn flows(state: &State) -> [&dyn Flow; 6] {
     [
         &state.uploads,
         &state.fleet,
         &state.managed,
         &state.resolver,
+        &state.exports,
         &state.jobs,
     ]
 }

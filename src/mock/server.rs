@@ -102,6 +102,7 @@ impl MockServer {
             resolver: Default::default(),
             fleet: Default::default(),
             managed: Default::default(),
+            exports: Default::default(),
             received: Mutex::default(),
             sequence: AtomicU64::new(0),
             reset_at: SystemTime::now()
@@ -366,6 +367,8 @@ pub(super) struct State {
     pub(super) fleet: super::fleet_legacy::FleetLegacy,
     /// Managed Fleet upload sessions.
     pub(super) managed: super::fleet_managed::Managed,
+    /// Published export files.
+    pub(super) exports: super::exports::Exports,
 }
 
 impl State {

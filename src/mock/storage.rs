@@ -44,6 +44,8 @@ pub enum StorageRoute {
     Fleet,
     /// A part of a managed Fleet upload (`PUT /mock-r2/...`).
     ManagedPart,
+    /// `GET /_storage/exports/{uid}`: an export's file.
+    Export,
 }
 
 impl StorageRoute {
@@ -57,6 +59,7 @@ impl StorageRoute {
             Self::Sink => "storage.sink",
             Self::Fleet => "storage.fleet",
             Self::ManagedPart => "storage.managed_part",
+            Self::Export => "storage.export",
         }
     }
 }
@@ -88,6 +91,8 @@ pub(crate) async fn serve(request: Request<Incoming>, state: &State) -> io::Resu
     } else if path.starts_with(super::fleet_managed::PART_PATH) && parts.method == http::Method::PUT
     {
         Some(StorageRoute::ManagedPart)
+    } else if path.starts_with(super::exports::EXPORT_PATH) {
+        Some(StorageRoute::Export)
     } else {
         None
     };
@@ -140,6 +145,10 @@ pub(crate) async fn serve(request: Request<Incoming>, state: &State) -> io::Resu
         }
     }
 
+    if route == StorageRoute::Export {
+        let answer = state.exports.serve(&state.origin, &parts, fault);
+        return Ok(finish(state, record, answer));
+    }
     if route == StorageRoute::ManagedPart {
         let answer = super::fleet_managed::serve_part(state, &parts, &mut body, fault).await;
         return Ok(finish(state, record, answer));

@@ -138,6 +138,23 @@ pub(crate) fn workflow<T>(result: &crate::Result<T>) -> Verdict {
     }
 }
 
+/// An export download's attempt: a storage status by [`storage_status`]
+/// (a `RateLimited` with its `Retry-After`), a transport failure or a body
+/// cut short by [`transport`]; the rest (a refused host, a redirect, a
+/// size or checksum mismatch, a local file error) is final.
+pub(crate) fn download<T>(result: &crate::Result<T>) -> Verdict {
+    let Err(e) = result else {
+        return Verdict::Done;
+    };
+    match e {
+        Error::Transport { source, .. } => Verdict::again_if(transport(source), None),
+        Error::RateLimited { retry_after, .. } => Verdict::Again {
+            server: *retry_after,
+        },
+        other => Verdict::again_if(other.status().is_some_and(storage_status), None),
+    }
+}
+
 /// The resolver plane: only a 429 is repeated (§8).
 pub(crate) fn resolver(status: StatusCode, headers: &HeaderMap) -> Verdict {
     Verdict::again_if(

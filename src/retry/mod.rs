@@ -7,6 +7,7 @@
 //! | Dataset upload, per file (presign, transfer, complete) | storage 408, 412, 429, any 5xx, a storage transport failure; the API steps on the API's statuses and transport failures, whatever their method (the protocol says they may repeat) | 8 | the same curve | the same |
 //! | Fleet uploads (a legacy PUT; a managed admit, part grant, finalisation) | as the dataset upload (a legacy PUT has no API step) | 3 | the same curve | the same |
 //! | Resolver | 429 only | 4 | the same curve | the same |
+//! | Export download ([`crate::Client::download_export`]) | storage 408, 412, 429, any 5xx, a transport failure or a body cut short; each attempt continues from the bytes on disk when the server allows | 3 | the same curve | the same |
 //!
 //! With the default policy the curve is 500 ms, 1 s, 2 s, … up to 30 s,
 //! each step cut by a random factor between ½ and 1 (see
@@ -25,7 +26,9 @@ mod policy;
 mod run;
 
 pub(crate) use classify::Verdict;
-pub(crate) use classify::{api, is_idempotent, resolver, storage, waits_too_long, workflow};
+pub(crate) use classify::{
+    api, download, is_idempotent, resolver, storage, waits_too_long, workflow,
+};
 pub(crate) use policy::Plane;
 pub use policy::RetryPolicy;
 pub(crate) use run::run;

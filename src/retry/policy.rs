@@ -98,6 +98,9 @@ pub(crate) enum Plane {
     /// A resolver request answered 429: 4 attempts (the protocol's 3
     /// retries, §8).
     Resolver,
+    /// An export file's download: 3 attempts, each continuing from the
+    /// bytes already on disk when the server allows.
+    Download,
 }
 
 impl Plane {
@@ -108,6 +111,7 @@ impl Plane {
             Self::DatasetFile => 8,
             Self::Fleet => 3,
             Self::Resolver => 4,
+            Self::Download => 3,
         }
     }
 }

@@ -281,7 +281,7 @@
 //!   other code a re-run finalizes again); a wait that runs out is
 //!   `Error::WaitTimeout`.
 
-mod allow;
+pub(crate) mod allow;
 pub(crate) mod dataset;
 mod fleet;
 mod inventory;
@@ -289,7 +289,7 @@ mod lock;
 mod parallel;
 mod store;
 mod totals;
-mod transfer;
+pub(crate) mod transfer;
 
 pub use crate::error::{KindCount, UploadError};
 pub use dataset::{

@@ -101,6 +101,29 @@ impl DataPlane {
         })
     }
 
+    /// GETs `url` (checked by the caller) with `headers`: no key, no
+    /// redirect. The answer's head must arrive within
+    /// [`Timeouts::answer`]; the caller reads the body.
+    pub(crate) async fn get(
+        &self,
+        url: url::Url,
+        headers: header::HeaderMap,
+    ) -> Result<reqwest::Response, crate::Error> {
+        let request = self.http.get(url).headers(headers).send();
+        match tokio::time::timeout(self.timeouts.answer, request).await {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(e)) => Err(progenitor_client::Error::<()>::CommunicationError(e).into()),
+            Err(_) => Err(crate::Error::Integrity {
+                message: format!("storage did not answer within {:?}", self.timeouts.answer),
+            }),
+        }
+    }
+
+    /// How long a body may stand still before a transfer is abandoned.
+    pub(crate) fn stall(&self) -> Duration {
+        self.timeouts.stall
+    }
+
     /// Checks `url` against the allow-list (nothing is sent otherwise).
     pub(crate) fn check(&self, url: &str) -> Result<url::Url, UploadError> {
         allow::check(url, self.loopback_http)

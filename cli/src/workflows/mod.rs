@@ -4,10 +4,12 @@
 //! builds (or extends, for `exports create --wait`) its clap command, and
 //! what it runs. Adding one is a module here and a line in the list.
 
+mod exports;
 mod fleet_upload;
 mod frames;
 mod import_cloud;
 mod resolve;
+mod signup;
 mod upload;
 mod wait;
 
@@ -39,7 +41,9 @@ pub static WORKFLOWS: &[Workflow] = &[
     wait::DATASETS_WAIT,
     wait::EXPORTS_WAIT,
     wait::EXPORTS_CREATE,
+    exports::EXPORTS_DOWNLOAD,
     resolve::RESOLVE,
+    signup::SIGNUP,
     fleet_upload::FLEET_RECORDINGS_UPLOAD,
     frames::DATASETS_GET_FRAME,
     frames::DATASETS_GET_CALIBRATION,

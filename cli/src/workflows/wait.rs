@@ -61,6 +61,8 @@ pub const EXPORTS_CREATE: Workflow = Workflow {
         ))
         .arg(interval_arg("2").requires("wait"))
         .arg(timeout_arg("300").requires("wait"))
+        .arg(super::exports::download_arg())
+        .arg(super::exports::overwrite_arg().requires("download"))
     },
     run: exports_create,
 };
@@ -110,7 +112,13 @@ fn exports_create<'a>(ctx: &'a Context, m: &'a ArgMatches) -> LocalBoxFuture<'a,
                 body: None,
             })
         })?;
-        wait_export(ctx, m, &uid).await
+        let waited = wait_export(ctx, m, &uid).await?;
+        match m.get_one::<std::path::PathBuf>("download") {
+            Some(path) => {
+                super::exports::download(ctx, &uid, path, m.get_flag("overwrite"), None).await
+            }
+            None => Ok(waited),
+        }
     })
 }
 

@@ -1,0 +1,63 @@
+//! `avala::signup` / `ClientBuilder::signup`: the anonymous operation,
+//! against the mock.
+
+use avala::{mock::Fault, mock::MockServer, Error};
+
+const PASSWORD: &str = "Pw-9f3k-SECRET-pass";
+
+#[tokio::test]
+async fn the_signup_is_sent_without_a_key_and_answered() {
+    let mock = MockServer::start().await;
+    // The mock's builder holds a key: the signup must not send it.
+    let account = mock
+        .client_builder()
+        .signup("ada@example.com", PASSWORD)
+        .first_name("Ada")
+        .send()
+        .await
+        .unwrap();
+    assert!(!account.user.uid.is_empty());
+    assert!(!account.api_key.is_empty());
+    let sent = mock.received_for("signup_user");
+    assert_eq!(sent.len(), 1);
+    assert!(sent[0].header("x-avala-api-key").is_none());
+    assert!(sent[0].violations.is_empty(), "{:?}", sent[0].violations);
+    let body = sent[0].json().unwrap();
+    assert_eq!(body["email"], "ada@example.com");
+    assert_eq!(body["password"], PASSWORD);
+    assert_eq!(body["first_name"], "Ada");
+    assert!(body.get("last_name").is_none());
+}
+
+#[tokio::test]
+async fn the_password_never_shows_in_errors_or_debug() {
+    let mock = MockServer::start().await;
+    let echoed = format!(
+        r#"{{"detail": "{PASSWORD} is too common", "hint": "{}"}}"#,
+        PASSWORD.replace('-', "%2D")
+    );
+    mock.fault("signup_user", Fault::status(400).body(echoed))
+        .times(1);
+    let signup = mock.client_builder().signup("ada@example.com", PASSWORD);
+    assert!(!format!("{signup:?}").contains(PASSWORD));
+    let err = signup.send().await.unwrap_err();
+    assert!(matches!(err, Error::Validation { .. }), "{err:?}");
+    for shown in [format!("{err}"), format!("{err:?}")] {
+        assert!(!shown.contains(PASSWORD), "{shown}");
+        assert!(!shown.contains("SECRET-pass"), "{shown}");
+        assert!(!shown.contains("SECRET%2Dpass"), "{shown}");
+    }
+}
+
+#[tokio::test]
+async fn an_empty_password_is_refused_before_any_request() {
+    let mock = MockServer::start().await;
+    let err = mock
+        .client_builder()
+        .signup("ada@example.com", "")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument { .. }), "{err:?}");
+    assert_eq!(mock.hits("signup_user"), 0);
+}
