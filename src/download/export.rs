@@ -177,10 +177,7 @@ impl ExportDownload<'_> {
         let url = crate::upload::allow::check(&url, crate::upload::loopback_http(self.client))
             .map_err(|e| refused(&self.uid, e))?;
         let fetch = Fetch {
-            plane: DataPlane::new(
-                crate::upload::loopback_http(self.client),
-                Timeouts::default(),
-            )?,
+            plane: DataPlane::new(self.client, Timeouts::default())?,
             url,
             place,
             key: crate::client::api_key(self.client).to_owned(),
