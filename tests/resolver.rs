@@ -403,33 +403,198 @@ async fn a_405_on_the_grant_post_is_retried_once_as_get() {
 }
 
 #[tokio::test]
-async fn a_withdrawn_pinned_revision_says_so_with_410() {
+async fn a_withdrawn_pinned_revision_is_its_own_error() {
     let (mock, published) = start().await;
-    mock.fault(
-        "resolve_dataset_revision",
-        Fault::status(410).json(published.withdrawn_json()),
-    );
-    let err = mock
-        .resolver()
-        .client()
-        .load(&published.canonical_reference())
+    // Loaded before the withdrawal: its later reads see it too.
+    let dataset = load(&mock).await;
+    let frame = dataset.object("frame", 0).await.unwrap().unwrap();
+    mock.resolver().withdraw(&published);
+    let resolver = mock.resolver().client();
+    let is_withdrawn = |err: &Error| match err {
+        Error::Withdrawn {
+            canonical_reference,
+            dataset_uid,
+            revision_sha256,
+        } => {
+            assert_eq!(canonical_reference, &published.canonical_reference());
+            assert_eq!(dataset_uid, &published.dataset_uid);
+            assert_eq!(revision_sha256, &published.revision_sha256);
+            assert_eq!(err.status(), Some(410));
+            assert!(
+                err.to_string().contains("withdrawn by its publisher"),
+                "{err}"
+            );
+        }
+        other => panic!("expected Withdrawn, got {other:?}"),
+    };
+    let canonical = published.canonical_reference();
+    let digest = format!("acme/lidar@{}", published.revision_sha256);
+    for reference in [canonical.as_str(), digest.as_str()] {
+        let err = resolver.load(reference).await.unwrap_err();
+        common::assert_error_without_key(&err, common::KEY);
+        is_withdrawn(&err);
+    }
+    let err = resolver
+        .load("acme/lidar")
+        .revision(published.revision_sha256.clone())
         .await
         .unwrap_err();
-    assert_eq!(err.status(), Some(410), "{err:?}");
-    assert!(err.to_string().contains("withdrawn"), "{err}");
+    is_withdrawn(&err);
+    is_withdrawn(&frame.read().await.unwrap_err());
+    // Its alias is no longer served.
+    let err = resolver.load("acme/lidar").await.unwrap_err();
+    assert!(matches!(err, Error::NotFound(_)), "{err:?}");
+}
 
+#[tokio::test]
+async fn a_410_must_name_exactly_the_pinned_revision() {
+    let (mock, published) = start().await;
+    let resolver = mock.resolver().client();
+    let canonical = published.canonical_reference();
+    let mut other_revision = published.withdrawn_json();
+    let other = "e".repeat(64);
+    other_revision["revision_sha256"] = other.clone().into();
+    other_revision["canonical_reference"] =
+        format!("avala://datasets/{}@{other}", published.dataset_uid).into();
+    let mut not_a_uid = published.withdrawn_json();
+    let hostile = "x\nerror: something else entirely";
+    not_a_uid["dataset_uid"] = hostile.into();
+    not_a_uid["canonical_reference"] =
+        format!("avala://datasets/{hostile}@{}", published.revision_sha256).into();
+    let mut other_code = published.withdrawn_json();
+    other_code["code"] = "gone".into();
+    let mut other_schema = published.withdrawn_json();
+    other_schema["schema_version"] = 2.into();
+    let mut mismatched = published.withdrawn_json();
+    mismatched["canonical_reference"] =
+        format!("avala://datasets/{}@{other}", published.dataset_uid).into();
+    let bodies = [
+        ("another revision", other_revision),
+        ("a dataset_uid that is not a uuid", not_a_uid),
+        ("another code", other_code),
+        ("another schema_version", other_schema),
+        ("a canonical_reference of another revision", mismatched),
+    ];
+    let mut failures = Vec::new();
+    for (what, body) in bodies {
+        mock.fault("resolve_dataset_revision", Fault::status(410).json(body))
+            .times(1);
+        match resolver.load(&canonical).await {
+            Err(Error::Integrity { message }) if message.contains("does not pin") => {}
+            other => failures.push(format!("{what}: {other:?}")),
+        }
+    }
     // An alias cannot be withdrawn: a 410 for it is an identity failure.
     mock.fault(
         "resolve_dataset_reference",
         Fault::status(410).json(published.withdrawn_json()),
+    )
+    .times(1);
+    match resolver.load("acme/lidar").await {
+        Err(Error::Integrity { message }) if message.contains("does not pin") => {}
+        other => failures.push(format!("alias: {other:?}")),
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+#[tokio::test]
+async fn the_whole_rights_record_is_typed() {
+    let (mock, _) = start().await;
+    let dataset = load(&mock).await;
+    let rights = dataset.rights();
+    assert_eq!(rights.status, "declared");
+    assert_eq!(rights.access, "open_download");
+    assert_eq!(rights.name, "CC BY 4.0");
+    assert_eq!(rights.url, "https://creativecommons.org/licenses/by/4.0/");
+    assert_eq!(
+        rights.document_sha256,
+        "9e95a6f973395158b1801c75ef9f3b839cddb2be21294ee6c80af6b843d8ceb7"
     );
-    let err = mock
-        .resolver()
-        .client()
+    assert_eq!(
+        rights.attestation_sha256,
+        "ace86aafc97788d3d7ac6e8efa4756d269920486af3561d6b072f1d7e00e8b9a"
+    );
+    assert_eq!(
+        dataset.license(),
+        ("CC BY 4.0", "https://creativecommons.org/licenses/by/4.0/")
+    );
+}
+
+#[tokio::test]
+async fn read_at_most_refuses_an_object_over_the_cap_before_any_request() {
+    let (mock, published) = start().await;
+    let dataset = load(&mock).await;
+    // frames/0.bin has 5000 bytes.
+    let frame = dataset.object("frame", 0).await.unwrap().unwrap();
+    let err = frame.read_at_most(4999).await.unwrap_err();
+    match &err {
+        Error::ObjectTooLarge {
+            size_bytes: 5000,
+            max_bytes: 4999,
+        } => {}
+        other => panic!("expected ObjectTooLarge, got {other:?}"),
+    }
+    assert_eq!(mock.hits("create_resolver_object_access"), 0);
+    assert_eq!(mock.hits(DOWNLOAD_OPERATION), 0);
+    assert_eq!(
+        frame.read_at_most(5000).await.unwrap(),
+        published.objects[1].bytes
+    );
+    // A server that sends more than the manifest (and the cap) says is cut
+    // off at the first byte over: memory stays within the cap.
+    mock.resolver()
+        .download_fault(Fault::status(200).body(vec![1u8; 1 << 20]))
+        .times(1);
+    let err = frame.read_at_most(5000).await.unwrap_err();
+    assert!(
+        integrity(&err).contains("longer than the manifest's 5000 bytes"),
+        "{err}"
+    );
+    // The default cap is the Python SDK's 64 MiB.
+    assert_eq!(avala::resolver::DEFAULT_READ_LIMIT, 64 * 1024 * 1024);
+}
+
+#[tokio::test]
+async fn a_separate_revision_is_checked_like_an_inline_one() {
+    common::init();
+    let mock = MockServer::start().await;
+    let published = mock.resolver().publish(sample().alias("v2"));
+    let resolver = mock.resolver().client();
+    let dataset = resolver.load("acme/lidar").revision("v2").await.unwrap();
+    assert_eq!(dataset.requested_reference(), "acme/lidar@v2");
+    assert_eq!(
+        mock.received_for("resolve_dataset_reference")[0].path,
+        "/api/v1/resolve/acme/lidar@v2/"
+    );
+    let dataset = resolver
         .load("acme/lidar")
+        .revision(published.revision_sha256.clone())
         .await
-        .unwrap_err();
-    integrity(&err);
+        .unwrap();
+    assert_eq!(dataset.revision_sha256(), published.revision_sha256);
+
+    let before = mock.received().len();
+    let canonical = published.canonical_reference();
+    let refused = [
+        ("acme/lidar", "V2", "is not a revision"),
+        ("acme/lidar", "", "is not a revision"),
+        ("acme/lidar", "v2/../x", "is not a revision"),
+        ("acme/lidar@main", "v2", "separate revision was given"),
+        (canonical.as_str(), "v2", "pins its revision already"),
+    ];
+    let mut failures = Vec::new();
+    for (reference, revision, expected) in refused {
+        match resolver.load(reference).revision(revision).await {
+            Err(Error::InvalidArgument { message }) if message.contains(expected) => {}
+            other => failures.push(format!("{reference} {revision:?}: {other:?}")),
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+    assert_eq!(
+        mock.received().len(),
+        before,
+        "a refused load sent a request"
+    );
 }
 
 #[tokio::test(start_paused = true)]

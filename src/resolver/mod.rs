@@ -12,7 +12,7 @@
 //! println!("{}", dataset.canonical_reference());
 //! let mut objects = dataset.objects();
 //! while let Some(object) = objects.try_next().await? {
-//!     let bytes = object.read().await?; // verified
+//!     let bytes = object.read().await?; // verified, at most 64 MiB
 //!     println!("{} ({} bytes)", object.logical_path(), bytes.len());
 //! }
 //! # Ok(()) }
@@ -54,7 +54,8 @@ mod reference;
 mod transport;
 
 pub use bulk::{DatasetDownload, DownloadEvent, DownloadProgress, DownloadReport};
-pub use download::{Downloaded, ObjectDownload};
+pub use documents::Rights;
+pub use download::{Downloaded, ObjectDownload, DEFAULT_READ_LIMIT};
 
 use documents::{ObjectDoc, Revision};
 use reference::Reference;
@@ -154,18 +155,25 @@ impl Resolver {
         ResolverBuilder::default()
     }
 
-    /// Resolves `reference`: `owner/dataset`, `owner/dataset@<alias>`,
-    /// `owner/dataset@<64-hex revision>` or
-    /// `avala://datasets/<uuid>@<64-hex revision>`.
+    /// Resolves `reference` (run it with `.await`): `owner/dataset`,
+    /// `owner/dataset@<alias>`, `owner/dataset@<64-hex revision>` or
+    /// `avala://datasets/<uuid>@<64-hex revision>`; or `owner/dataset` with
+    /// the revision given apart, [`Load::revision`].
     ///
     /// Errors: [`InvalidArgument`](crate::Error::InvalidArgument) for a
-    /// malformed reference (before any request);
+    /// malformed reference or revision (before any request);
     /// [`Integrity`](crate::Error::Integrity) when the answer does not match
-    /// what was asked; a 410 on a pinned reference says the revision was
-    /// withdrawn (`status() == Some(410)`); other statuses as for the API.
-    pub async fn load(&self, reference: &str) -> Result<ResolvedDataset> {
-        // Step 1: the grammar, before any request.
-        let requested = Reference::parse(reference)?;
+    /// what was asked; [`Withdrawn`](crate::Error::Withdrawn) when the
+    /// pinned revision was withdrawn; other statuses as for the API.
+    pub fn load(&self, reference: &str) -> Load {
+        Load {
+            resolver: self.clone(),
+            reference: reference.to_owned(),
+            revision: None,
+        }
+    }
+
+    async fn load_parsed(&self, requested: Reference) -> Result<ResolvedDataset> {
         if requested.exact_revision().is_none() {
             tracing::warn!(
                 reference = %requested.requested(),
@@ -191,6 +199,44 @@ impl Resolver {
                 episodes: Mutex::default(),
             }),
         })
+    }
+}
+
+/// A load of a dataset revision; made by [`Resolver::load`], run by
+/// awaiting it.
+#[derive(Debug)]
+#[must_use = "nothing is resolved until it is awaited"]
+pub struct Load {
+    resolver: Resolver,
+    reference: String,
+    revision: Option<String>,
+}
+
+impl Load {
+    /// The revision apart from the reference: an alias or a 64-hex digest,
+    /// checked as one written after `@`. Refused with
+    /// [`InvalidArgument`](crate::Error::InvalidArgument), before any
+    /// request, together with a canonical reference or a reference that
+    /// names its own `@` selector.
+    pub fn revision(mut self, revision: impl Into<String>) -> Self {
+        self.revision = Some(revision.into());
+        self
+    }
+
+    /// Runs the load (what `.await` does).
+    pub async fn send(self) -> Result<ResolvedDataset> {
+        // Step 1: the grammar, before any request.
+        let requested = Reference::parse_with_revision(&self.reference, self.revision.as_deref())?;
+        self.resolver.load_parsed(requested).await
+    }
+}
+
+impl std::future::IntoFuture for Load {
+    type Output = Result<ResolvedDataset>;
+    type IntoFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Self::Output> + Send>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.send())
     }
 }
 
@@ -271,10 +317,18 @@ impl ResolvedDataset {
         self.revision().manifest.total_size_bytes
     }
 
-    /// The licence's name and URL, as declared by the publisher.
+    /// The licence's name and URL, as declared by the publisher (both are
+    /// in [`ResolvedDataset::rights`] too).
     pub fn license(&self) -> (&str, &str) {
         let rights = &self.revision().rights;
         (&rights.name, &rights.url)
+    }
+
+    /// The whole rights record the publisher declared: status, access,
+    /// licence name and URL, and the SHA-256 of the licence document and
+    /// of the attestation.
+    pub fn rights(&self) -> &Rights {
+        &self.revision().rights
     }
 
     /// Every object, in manifest order, across every page. The totals are

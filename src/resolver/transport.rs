@@ -20,9 +20,8 @@ use super::{
 use crate::capture::MAX_ERROR_BODY;
 use crate::{
     config::BaseUrl,
-    error::ResponseFacts,
     retry::{self, RetryPolicy},
-    ApiError, Error, Result,
+    Error, Result,
 };
 
 /// The most a resolver JSON document may weigh.
@@ -67,8 +66,8 @@ impl Transport {
     /// 2xx body. A 429 is repeated by the resolver plane of [`crate::retry`]
     /// (3 retries; a `Retry-After` past the SDK's 60 s cap, unlike Python's
     /// 300 s, is not waited for: the `RateLimited` error carries it). A POST
-    /// that gets 405 is sent once more as GET; a 410 names the withdrawn
-    /// revision when `reference` pins one.
+    /// that gets 405 is sent once more as GET; a 410 is [`Error::Withdrawn`]
+    /// when its body names the revision `reference` pins.
     pub(crate) async fn call(
         &self,
         method: Method,
@@ -174,23 +173,11 @@ async fn withdrawn(mut response: reqwest::Response, reference: Option<&Reference
         .bytes;
     let document: Option<documents::Withdrawn> = serde_json::from_slice(&raw).ok();
     match (document, reference) {
-        (Some(doc), Some(reference)) if doc.matches(reference) => {
-            let message = format!(
-                "dataset revision {} was withdrawn by its publisher",
-                doc.canonical_reference
-            );
-            Error::from_response(ResponseFacts {
-                error: ApiError {
-                    status: 410,
-                    message,
-                    body: serde_json::from_slice(&raw).ok(),
-                    raw_body: crate::scrub::scrub(&String::from_utf8_lossy(&raw), ""),
-                    request_id: None,
-                },
-                retry_after: None,
-                wait_too_long: false,
-            })
-        }
+        (Some(doc), Some(reference)) if doc.matches(reference) => Error::Withdrawn {
+            canonical_reference: doc.canonical_reference,
+            dataset_uid: doc.dataset_uid,
+            revision_sha256: doc.revision_sha256,
+        },
         _ => integrity(
             "HTTP 410 for a reference that does not pin the withdrawn revision (an alias cannot be withdrawn)",
         ),
