@@ -1248,3 +1248,584 @@ async fn peak_in_flight(workers: Option<usize>, hold: usize) -> usize {
     std::fs::remove_dir_all(&dir).unwrap();
     mock.resolver().peak_downloads_in_flight()
 }
+
+// ---------------------------------------------------------------------------
+// Every check of the resolver's documents, one case each: a case names the
+// reason it expects, and all cases run before the test fails, so removing
+// any one check fails exactly its cases (see docs/testing.md, "Resolver").
+// ---------------------------------------------------------------------------
+
+use serde_json::{json, Value};
+
+/// Failures collected across the cases of one test.
+#[derive(Default)]
+struct Cases(Vec<String>);
+
+impl Cases {
+    /// Records a failure unless `result` is an `Integrity` error whose
+    /// message contains `expected`.
+    fn integrity<T: std::fmt::Debug>(
+        &mut self,
+        case: &str,
+        result: avala::Result<T>,
+        expected: &str,
+    ) {
+        match result {
+            Err(Error::Integrity { message }) if message.contains(expected) => {}
+            other => self.0.push(format!(
+                "{case}: expected Integrity {expected:?}, got {other:?}"
+            )),
+        }
+    }
+
+    fn done(self) {
+        assert!(
+            self.0.is_empty(),
+            "{} case(s) failed:\n{}",
+            self.0.len(),
+            self.0.join("\n")
+        );
+    }
+}
+
+/// Forgets scripts and requests, and publishes the sample again (the same
+/// identities), so that each case starts clean.
+fn fresh(mock: &MockServer) {
+    mock.reset();
+    mock.resolver().publish(sample());
+}
+
+#[tokio::test]
+async fn every_check_of_the_resolve_document() {
+    let (mock, published) = start().await;
+    let rev = published.revision_sha256.clone();
+    let uid = published.dataset_uid.clone();
+    let other = "e".repeat(64);
+    type Edit = Box<dyn Fn(&mut Value)>;
+    let set = |pointer: &'static str, value: Value| -> Edit {
+        Box::new(move |doc: &mut Value| *doc.pointer_mut(pointer).unwrap() = value.clone())
+    };
+    let origin = |name: &str| json!({"name": name, "kind": "avala", "canonical_ref": "x", "external_revision": "y"});
+    let many_origins: Vec<Value> = (0..33).map(|i| origin(&format!("o{i:02}"))).collect();
+    let cases: Vec<(&str, Edit, &str)> = vec![
+        (
+            "schema_version",
+            set("/schema_version", json!(2)),
+            "unknown schema_version",
+        ),
+        (
+            "manifest schema_version",
+            set("/manifest/schema_version", json!(2)),
+            "unknown schema_version",
+        ),
+        (
+            "state",
+            set("/state", json!("draft")),
+            "not in state `published`",
+        ),
+        (
+            "dataset_uid",
+            set("/dataset_uid", json!("not-a-uuid")),
+            "not a canonical UUID",
+        ),
+        (
+            "revision_uid",
+            set("/revision_uid", json!(uid.to_uppercase())),
+            "not a canonical UUID",
+        ),
+        (
+            "revision_sha256",
+            set("/revision_sha256", json!(rev.to_uppercase())),
+            "not 64 hex",
+        ),
+        (
+            "manifest sha256",
+            set("/manifest/sha256", json!("abc")),
+            "not 64 hex",
+        ),
+        (
+            "requested_reference",
+            set("/requested_reference", json!("acme/lidar@v9")),
+            "another reference",
+        ),
+        (
+            "canonical_reference",
+            set(
+                "/canonical_reference",
+                json!(format!("avala://datasets/{uid}@{other}")),
+            ),
+            "canonical_reference that does not match",
+        ),
+        (
+            "display selector",
+            set("/display_reference", json!("acme/lidar@main")),
+            "display_reference",
+        ),
+        (
+            "display owner",
+            set("/display_reference", json!(format!("other/lidar@{rev}"))),
+            "display_reference",
+        ),
+        (
+            "display dataset",
+            set("/display_reference", json!(format!("acme/radar@{rev}"))),
+            "display_reference",
+        ),
+        (
+            "display grammar",
+            set("/display_reference", json!("not a reference")),
+            "display_reference",
+        ),
+        (
+            "objects_path",
+            set(
+                "/manifest/objects_path",
+                json!(format!("/resolve/uid/{uid}/{rev}/objects/x/")),
+            ),
+            "unexpected manifest.objects_path",
+        ),
+        (
+            "object_count",
+            set("/manifest/object_count", json!(100_001)),
+            "totals out of range",
+        ),
+        (
+            "total_size_bytes",
+            set(
+                "/manifest/total_size_bytes",
+                json!(9_007_199_254_740_992u64),
+            ),
+            "totals out of range",
+        ),
+        ("no origins", set("/manifest/origins", json!([])), "origins"),
+        (
+            "33 origins",
+            set("/manifest/origins", json!(many_origins)),
+            "origins",
+        ),
+        (
+            "origin name",
+            set("/manifest/origins", json!([origin("Primary")])),
+            "origins",
+        ),
+        (
+            "origins order",
+            set("/manifest/origins", json!([origin("b"), origin("a")])),
+            "origins",
+        ),
+        (
+            "origins twice",
+            set("/manifest/origins", json!([origin("a"), origin("a")])),
+            "origins",
+        ),
+        (
+            "rights status",
+            set("/rights/status", json!("granted")),
+            "open, declared licence",
+        ),
+        (
+            "rights access",
+            set("/rights/access", json!("restricted")),
+            "open, declared licence",
+        ),
+        (
+            "rights name empty",
+            set("/rights/name", json!("")),
+            "open, declared licence",
+        ),
+        (
+            "rights name long",
+            set("/rights/name", json!("n".repeat(1025))),
+            "open, declared licence",
+        ),
+        (
+            "rights document",
+            set("/rights/document_sha256", json!("x")),
+            "open, declared licence",
+        ),
+        (
+            "rights attestation",
+            set("/rights/attestation_sha256", json!(rev.to_uppercase())),
+            "open, declared licence",
+        ),
+        (
+            "rights url http",
+            set("/rights/url", json!("http://example.com/l")),
+            "rights url",
+        ),
+        (
+            "rights url credentials",
+            set("/rights/url", json!("https://u:p@example.com/l")),
+            "rights url",
+        ),
+        (
+            "rights url empty",
+            set("/rights/url", json!("")),
+            "rights url",
+        ),
+        (
+            "rights url space",
+            set("/rights/url", json!("https://example.com/a b")),
+            "rights url",
+        ),
+        (
+            "rights url long",
+            set(
+                "/rights/url",
+                json!(format!("https://example.com/{}", "a".repeat(2048))),
+            ),
+            "rights url",
+        ),
+        (
+            "rights unknown key",
+            Box::new(|doc: &mut Value| doc["rights"]["extra"] = json!(1)),
+            "does not fit its model",
+        ),
+        (
+            "missing field",
+            Box::new(|doc: &mut Value| {
+                doc.as_object_mut().unwrap().remove("state");
+            }),
+            "does not fit its model",
+        ),
+    ];
+    let mut failures = Cases::default();
+    for (case, edit, expected) in cases {
+        fresh(&mock);
+        let mut doc = published.revision_json("acme/lidar@main");
+        edit(&mut doc);
+        mock.respond("resolve_dataset_reference", doc).times(1);
+        failures.integrity(
+            case,
+            mock.resolver().client().load("acme/lidar").await,
+            expected,
+        );
+    }
+
+    // A pinned reference answered by another, self-consistent revision or
+    // dataset.
+    let canonical = published.canonical_reference();
+    let other_uid = "00000000-0000-4000-8000-000000000000";
+    for (case, dataset_uid, revision) in [
+        ("revision", uid.as_str(), other.as_str()),
+        ("dataset", other_uid, rev.as_str()),
+    ] {
+        fresh(&mock);
+        let mut doc = published.revision_json(&canonical);
+        doc["dataset_uid"] = json!(dataset_uid);
+        doc["revision_sha256"] = json!(revision);
+        doc["canonical_reference"] = json!(format!("avala://datasets/{dataset_uid}@{revision}"));
+        doc["display_reference"] = json!(format!("acme/lidar@{revision}"));
+        doc["manifest"]["objects_path"] =
+            json!(format!("/resolve/uid/{dataset_uid}/{revision}/objects/"));
+        mock.respond("resolve_dataset_revision", doc).times(1);
+        failures.integrity(
+            &format!("pinned, another {case}"),
+            mock.resolver().client().load(&canonical).await,
+            "another revision than the pinned one",
+        );
+    }
+    failures.done();
+}
+
+/// A manifest object like `published.objects[index]`'s, edited.
+fn object_with(published: &Published, index: usize, edit: impl Fn(&mut Value)) -> Value {
+    let mut o = published.object_json(index);
+    edit(&mut o);
+    o
+}
+
+#[tokio::test]
+async fn every_check_of_a_manifest_page_and_listing() {
+    let (mock, published) = start().await;
+    let dataset = load(&mock).await;
+    let p = &published;
+    let page = |results: Vec<Value>, next: Option<&str>, previous: Option<&str>| {
+        p.page_json(results, next, previous)
+    };
+    let all = || (0..3).map(|i| p.object_json(i)).collect::<Vec<_>>();
+    let fourth = object_with(p, 2, |o| {
+        o["object_uid"] = json!("00000000-0000-4000-8000-000000000004");
+        o["access_path"] = json!(format!(
+            "/resolve/uid/{}/{}/objects/00000000-0000-4000-8000-000000000004/access/",
+            p.dataset_uid, p.revision_sha256
+        ));
+        o["ordinal"] = json!(2);
+        o["logical_path"] = json!("frames/2.bin");
+    });
+    let max = 9_007_199_254_740_992u64;
+    let bad_object = |edit: &dyn Fn(&mut Value)| page(vec![object_with(p, 0, edit)], None, None);
+    // (case, pages served in order to an unfiltered listing, reason)
+    let cases: Vec<(&str, Vec<Value>, &str)> = vec![
+        (
+            "page schema_version",
+            vec![{
+                let mut v = page(all(), None, None);
+                v["schema_version"] = json!(2);
+                v
+            }],
+            "unknown schema_version",
+        ),
+        (
+            "page of another revision",
+            vec![{
+                let mut v = page(all(), None, None);
+                v["revision_sha256"] = json!("0".repeat(64));
+                v
+            }],
+            "another revision or manifest",
+        ),
+        (
+            "101 results",
+            vec![page(vec![p.object_json(0); 101], None, None)],
+            "more than 100 results",
+        ),
+        (
+            "empty cursor",
+            vec![page(all(), Some(""), None)],
+            "empty or over-long cursor",
+        ),
+        (
+            "long cursor",
+            vec![page(all(), Some(&"c".repeat(8193)), None)],
+            "empty or over-long cursor",
+        ),
+        (
+            "first page with previous",
+            vec![page(all(), None, Some("c0"))],
+            "is the first but has a previous_cursor",
+        ),
+        (
+            "followed page without previous",
+            vec![
+                page(vec![p.object_json(0)], Some("c1"), None),
+                page(vec![p.object_json(1)], None, None),
+            ],
+            "follows a cursor",
+        ),
+        (
+            "followed page without results",
+            vec![
+                page(vec![p.object_json(0)], Some("c1"), None),
+                page(vec![], None, Some("c0")),
+            ],
+            "follows a cursor",
+        ),
+        (
+            "object_uid",
+            vec![bad_object(&|o| o["object_uid"] = json!("x"))],
+            "does not fit its model",
+        ),
+        (
+            "role",
+            vec![bad_object(&|o| o["role"] = json!("Episode"))],
+            "does not fit its model",
+        ),
+        (
+            "sha256",
+            vec![bad_object(&|o| o["sha256"] = json!("x"))],
+            "does not fit its model",
+        ),
+        (
+            "ordinal",
+            vec![bad_object(&|o| o["ordinal"] = json!(max))],
+            "does not fit its model",
+        ),
+        (
+            "size_bytes",
+            vec![bad_object(&|o| o["size_bytes"] = json!(max))],
+            "does not fit its model",
+        ),
+        (
+            "episode_ordinal",
+            vec![bad_object(&|o| o["episode_ordinal"] = json!(max))],
+            "does not fit its model",
+        ),
+        (
+            "episode in an episode",
+            vec![bad_object(&|o| o["episode_ordinal"] = json!(0))],
+            "does not fit its model",
+        ),
+        (
+            "access_path",
+            vec![bad_object(&|o| {
+                o["access_path"] = json!("/resolve/x/access/")
+            })],
+            "another access_path or origin",
+        ),
+        (
+            "origin",
+            vec![bad_object(&|o| o["origin"] = json!("elsewhere"))],
+            "another access_path or origin",
+        ),
+        (
+            "logical_path",
+            vec![bad_object(&|o| o["logical_path"] = json!("../up"))],
+            "not a canonical relative path",
+        ),
+        (
+            "same uid twice",
+            vec![page(
+                vec![
+                    p.object_json(0),
+                    object_with(p, 1, |o| {
+                        let first = p.object_json(0);
+                        o["object_uid"] = first["object_uid"].clone();
+                        o["access_path"] = first["access_path"].clone();
+                    }),
+                ],
+                None,
+                None,
+            )],
+            "twice",
+        ),
+        (
+            "same role and ordinal twice",
+            vec![page(
+                vec![
+                    p.object_json(1),
+                    object_with(p, 2, |o| o["ordinal"] = json!(0)),
+                ],
+                None,
+                None,
+            )],
+            "twice",
+        ),
+        (
+            "same path twice",
+            vec![page(
+                vec![
+                    p.object_json(1),
+                    object_with(p, 2, |o| o["logical_path"] = json!("frames/0.bin")),
+                ],
+                None,
+                None,
+            )],
+            "twice",
+        ),
+        (
+            "out of order",
+            vec![page(vec![p.object_json(1), p.object_json(0)], None, None)],
+            "out of order",
+        ),
+        (
+            "over the object_count",
+            vec![page([all(), vec![fourth]].concat(), None, None)],
+            "more objects than its object_count",
+        ),
+        (
+            "over the total size",
+            vec![page(
+                vec![object_with(p, 0, |o| o["size_bytes"] = json!(8001 + 7))],
+                None,
+                None,
+            )],
+            "exceed its total_size_bytes",
+        ),
+        (
+            "a cursor that leads nowhere",
+            vec![page(vec![], Some("c1"), None)],
+            "lead nowhere",
+        ),
+        (
+            "a repeated cursor",
+            vec![
+                page(vec![p.object_json(0)], Some("c1"), None),
+                page(vec![p.object_json(1)], Some("c1"), Some("c0")),
+            ],
+            "repeat",
+        ),
+        (
+            "under the totals",
+            vec![page(vec![p.object_json(0)], None, None)],
+            "declares 3 objects",
+        ),
+        (
+            "an episode that is not listed",
+            vec![page(
+                vec![
+                    p.object_json(0),
+                    object_with(p, 1, |o| o["episode_ordinal"] = json!(5)),
+                    p.object_json(2),
+                ],
+                None,
+                None,
+            )],
+            "names an episode the manifest does not list",
+        ),
+    ];
+    let mut failures = Cases::default();
+    for (case, pages, expected) in cases {
+        fresh(&mock);
+        for page in pages {
+            mock.respond("list_resolver_objects", page).times(1);
+        }
+        failures.integrity(
+            case,
+            dataset.objects().try_collect::<Vec<_>>().await,
+            expected,
+        );
+    }
+
+    // A role listing: an object of another role.
+    fresh(&mock);
+    mock.respond(
+        "list_resolver_objects",
+        page(vec![p.object_json(0)], None, None),
+    )
+    .times(1);
+    failures.integrity(
+        "another role",
+        dataset
+            .objects_with_role("frame")
+            .try_collect::<Vec<_>>()
+            .await,
+        "not asked for",
+    );
+    // Lookups by ordinal: cursors, several objects, another ordinal, and
+    // objects that cannot fit the manifest's totals.
+    let lookups: Vec<(&str, Value, &str)> = vec![
+        (
+            "lookup with cursors",
+            page(vec![p.object_json(1)], Some("c1"), None),
+            "of an ordinal lookup has cursors",
+        ),
+        (
+            "lookup with two objects",
+            page(vec![p.object_json(1), p.object_json(2)], None, None),
+            "several objects",
+        ),
+        (
+            "lookup of another ordinal",
+            page(vec![p.object_json(2)], None, None),
+            "not asked for",
+        ),
+        (
+            "lookup over the total size",
+            page(
+                vec![object_with(p, 1, |o| o["size_bytes"] = json!(8008))],
+                None,
+                None,
+            ),
+            "does not fit within the manifest's totals",
+        ),
+    ];
+    for (case, answer, expected) in lookups {
+        fresh(&mock);
+        mock.respond("list_resolver_objects", answer).times(1);
+        failures.integrity(case, dataset.object("frame", 0).await, expected);
+    }
+    // A manifest of no objects that still answers a lookup.
+    fresh(&mock);
+    let mut empty = published.revision_json("acme/lidar@main");
+    empty["manifest"]["object_count"] = json!(0);
+    empty["manifest"]["total_size_bytes"] = json!(0);
+    mock.respond("resolve_dataset_reference", empty).times(1);
+    let none = mock.resolver().client().load("acme/lidar").await.unwrap();
+    failures.integrity(
+        "lookup in an empty manifest",
+        none.object("episode", 0).await,
+        "does not fit within the manifest's totals",
+    );
+    failures.done();
+}
