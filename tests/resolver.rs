@@ -1829,3 +1829,279 @@ async fn every_check_of_a_manifest_page_and_listing() {
     );
     failures.done();
 }
+
+/// A grant for `published.objects[index]` built here from the protocol's
+/// field names (not the mock's), valid unless edited, expiring 60 s after
+/// `date`.
+fn grant_for(published: &Published, index: usize, date: std::time::SystemTime) -> Value {
+    let o = &published.objects[index];
+    let expires = chrono::DateTime::<chrono::Utc>::from(date + Duration::from_secs(60))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    json!({
+        "schema_version": 1,
+        "provider": "avala_proxy",
+        "url": published.download_url(index),
+        "method": "GET",
+        "canonical_reference": published.canonical_reference(),
+        "dataset_uid": published.dataset_uid,
+        "revision_sha256": published.revision_sha256,
+        "manifest_sha256": published.manifest_sha256,
+        "object_uid": o.object_uid,
+        "size_bytes": o.bytes.len(),
+        "sha256": o.sha256,
+        "range_supported": false,
+        "expires_at": expires,
+    })
+}
+
+#[tokio::test]
+async fn every_check_of_an_access_grant() {
+    let (mock, published) = start().await;
+    let dataset = load(&mock).await;
+    let frame = dataset.object("frame", 0).await.unwrap().unwrap();
+    let now = std::time::SystemTime::now();
+    let http_date = |t: std::time::SystemTime| httpdate::fmt_http_date(t);
+    let url = published.download_url(1);
+    let origin = url.split("/api/v1").next().unwrap().to_owned();
+    let set = |key: &str, value: Value| {
+        let mut g = grant_for(&published, 1, now);
+        g[key] = value;
+        g
+    };
+    let identity = "does not match the object it was requested for";
+    let invalid_url = "not a valid download URL";
+    let not_under = "not under the resolver's download route";
+    // (case, body, Date header, reason)
+    let cases: Vec<(&str, Vec<u8>, String, &str)> = vec![
+        (
+            "not JSON",
+            b"[1]".to_vec(),
+            http_date(now),
+            "not a JSON object",
+        ),
+        (
+            "schema_version",
+            set("schema_version", json!(2)).to_string().into(),
+            http_date(now),
+            identity,
+        ),
+        (
+            "provider",
+            set("provider", json!("ftp")).to_string().into(),
+            http_date(now),
+            identity,
+        ),
+        (
+            "method",
+            set("method", json!("PUT")).to_string().into(),
+            http_date(now),
+            identity,
+        ),
+        (
+            "canonical_reference",
+            set("canonical_reference", json!("avala://x"))
+                .to_string()
+                .into(),
+            http_date(now),
+            identity,
+        ),
+        (
+            "dataset_uid",
+            set("dataset_uid", json!("00000000-0000-4000-8000-000000000000"))
+                .to_string()
+                .into(),
+            http_date(now),
+            identity,
+        ),
+        (
+            "revision_sha256",
+            set("revision_sha256", json!("0".repeat(64)))
+                .to_string()
+                .into(),
+            http_date(now),
+            identity,
+        ),
+        (
+            "manifest_sha256",
+            set("manifest_sha256", json!("0".repeat(64)))
+                .to_string()
+                .into(),
+            http_date(now),
+            identity,
+        ),
+        (
+            "object_uid",
+            set("object_uid", json!(published.objects[2].object_uid))
+                .to_string()
+                .into(),
+            http_date(now),
+            identity,
+        ),
+        (
+            "sha256",
+            set("sha256", json!(published.objects[2].sha256))
+                .to_string()
+                .into(),
+            http_date(now),
+            identity,
+        ),
+        (
+            "size_bytes",
+            set("size_bytes", json!(4999)).to_string().into(),
+            http_date(now),
+            identity,
+        ),
+        (
+            "range_supported",
+            set("range_supported", json!("no")).to_string().into(),
+            http_date(now),
+            identity,
+        ),
+        (
+            "Date not a date",
+            grant_for(&published, 1, now).to_string().into(),
+            "yesterday".to_owned(),
+            "no valid Date header",
+        ),
+        (
+            "expires_at offset",
+            set("expires_at", json!("2030-01-01T00:00:00+01:00"))
+                .to_string()
+                .into(),
+            http_date(now),
+            "not an ISO-8601 UTC time",
+        ),
+        (
+            "expires_at missing",
+            set("expires_at", json!(null)).to_string().into(),
+            http_date(now),
+            "not an ISO-8601 UTC time",
+        ),
+        (
+            "Date 60 s ahead",
+            grant_for(&published, 1, now + Duration::from_secs(60))
+                .to_string()
+                .into(),
+            http_date(now + Duration::from_secs(60)),
+            "more than 30 s ahead",
+        ),
+        (
+            "url with a space",
+            set("url", json!(format!("{url} x"))).to_string().into(),
+            http_date(now),
+            invalid_url,
+        ),
+        (
+            "url not a URL",
+            set("url", json!("not a url")).to_string().into(),
+            http_date(now),
+            invalid_url,
+        ),
+        (
+            "url missing",
+            set("url", json!(null)).to_string().into(),
+            http_date(now),
+            invalid_url,
+        ),
+        (
+            "url with credentials",
+            set("url", json!(url.replace("http://", "http://u:p@")))
+                .to_string()
+                .into(),
+            http_date(now),
+            invalid_url,
+        ),
+        (
+            "url with a fragment",
+            set("url", json!(format!("{url}#f"))).to_string().into(),
+            http_date(now),
+            invalid_url,
+        ),
+        (
+            "https on an http root",
+            set("url", json!(url.replace("http://", "https://")))
+                .to_string()
+                .into(),
+            http_date(now),
+            "not allowed",
+        ),
+        (
+            "another provider on an http root",
+            set("provider", json!("aws_s3")).to_string().into(),
+            http_date(now),
+            "not allowed",
+        ),
+        (
+            "proxy outside the download route",
+            set("url", json!(format!("{origin}/api/v1/resolve/uid/x/")))
+                .to_string()
+                .into(),
+            http_date(now),
+            not_under,
+        ),
+        (
+            "proxy outside the API root",
+            set("url", json!(format!("{origin}/resolve/download/x/")))
+                .to_string()
+                .into(),
+            http_date(now),
+            not_under,
+        ),
+        (
+            "proxy with %2e",
+            set("url", json!(format!("{url}x%2e%2e")))
+                .to_string()
+                .into(),
+            http_date(now),
+            not_under,
+        ),
+        (
+            "proxy with %2F",
+            set("url", json!(format!("{url}a%2Fb"))).to_string().into(),
+            http_date(now),
+            not_under,
+        ),
+        (
+            "proxy with %25",
+            set("url", json!(format!("{url}a%252e"))).to_string().into(),
+            http_date(now),
+            not_under,
+        ),
+        (
+            "proxy with //",
+            set("url", json!(format!("{url}/x"))).to_string().into(),
+            http_date(now),
+            not_under,
+        ),
+    ];
+    let mut failures = Cases::default();
+    for (case, body, date, expected) in cases {
+        fresh(&mock);
+        mock.fault(
+            "create_resolver_object_access",
+            Fault::status(200)
+                .header("Content-Type", "application/json")
+                .header("Date", &date)
+                .body(body),
+        )
+        .times(1);
+        failures.integrity(case, frame.read().await, expected);
+        if mock.hits(DOWNLOAD_OPERATION) != 0 {
+            failures.0.push(format!("{case}: a download was requested"));
+        }
+    }
+    // The edge of the clock rule: 20 s ahead is accepted.
+    fresh(&mock);
+    let ahead = now + Duration::from_secs(20);
+    mock.fault(
+        "create_resolver_object_access",
+        Fault::status(200)
+            .header("Date", &http_date(ahead))
+            .json(grant_for(&published, 1, ahead)),
+    )
+    .times(1);
+    if let Err(e) = frame.read().await {
+        failures.0.push(format!("Date 20 s ahead: {e}"));
+    }
+    failures.done();
+}
