@@ -476,12 +476,20 @@ async fn a_410_must_name_exactly_the_pinned_revision() {
         ("a canonical_reference of another revision", mismatched),
     ];
     let mut failures = Vec::new();
+    // Asked by canonical reference (which pins the uid) and by digest
+    // (which does not: only the UUID shape stops a hostile uid there).
+    let digest = format!("acme/lidar@{}", published.revision_sha256);
     for (what, body) in bodies {
-        mock.fault("resolve_dataset_revision", Fault::status(410).json(body))
-            .times(1);
-        match resolver.load(&canonical).await {
-            Err(Error::Integrity { message }) if message.contains("does not pin") => {}
-            other => failures.push(format!("{what}: {other:?}")),
+        for (op, reference) in [
+            ("resolve_dataset_revision", canonical.as_str()),
+            ("resolve_dataset_reference", digest.as_str()),
+        ] {
+            mock.fault(op, Fault::status(410).json(body.clone()))
+                .times(1);
+            match resolver.load(reference).await {
+                Err(Error::Integrity { message }) if message.contains("does not pin") => {}
+                other => failures.push(format!("{what} ({reference}): {other:?}")),
+            }
         }
     }
     // An alias cannot be withdrawn: a 410 for it is an identity failure.
@@ -2102,6 +2110,233 @@ async fn every_check_of_an_access_grant() {
     .times(1);
     if let Err(e) = frame.read().await {
         failures.0.push(format!("Date 20 s ahead: {e}"));
+    }
+    failures.done();
+}
+
+// ---------------------------------------------------------------------------
+// Production host names through the whole flow: a loopback TLS front with a
+// test certificate (tests/fixtures/tls) that forwards to the mock, and the
+// resolver's hidden test override that sends each production name there.
+// ---------------------------------------------------------------------------
+
+/// A TLS front on the loopback: terminates TLS with the test certificate,
+/// notes the server name (SNI) each connection asked for, and forwards
+/// the bytes to `backend`.
+struct TlsFront {
+    address: std::net::SocketAddr,
+    names: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl TlsFront {
+    async fn start(backend: std::net::SocketAddr) -> Self {
+        use tokio_rustls::rustls::{
+            self,
+            pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer},
+        };
+        let cert = CertificateDer::from(tls_fixture("cert.der"));
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(tls_fixture("key.der")));
+        let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert], key)
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let names = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = names.clone();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let (acceptor, seen) = (acceptor.clone(), seen.clone());
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let name = tls.get_ref().1.server_name().unwrap_or("").to_owned();
+                    seen.lock().unwrap().push(name);
+                    if let Ok(mut back) = tokio::net::TcpStream::connect(backend).await {
+                        let _ = tokio::io::copy_bidirectional(&mut tls, &mut back).await;
+                    }
+                });
+            }
+        });
+        Self { address, names }
+    }
+
+    /// The server names connected to so far.
+    fn names(&self) -> Vec<String> {
+        self.names.lock().unwrap().clone()
+    }
+}
+
+fn tls_fixture(name: &str) -> Vec<u8> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/tls")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+const R2_HOST: &str = "0123456789abcdef0123456789abcdef.r2.cloudflarestorage.com";
+
+/// Every name the test certificate carries: production hosts and
+/// look-alikes, all sent to the front (none may reach the network).
+const TLS_NAMES: &[&str] = &[
+    "api.avala.ai",
+    "data.avala.ai",
+    "bucket.s3.us-east-1.amazonaws.com",
+    "s3.us-east-1.amazonaws.com",
+    R2_HOST,
+    "storage.googleapis.com",
+    "acct123.blob.core.windows.net",
+    "s3.amazonaws.com.evil.test",
+    "evil-amazonaws.com",
+    "bucket.s3.us-gov-west-1.amazonaws.com",
+];
+
+#[tokio::test]
+async fn production_download_hosts_pass_and_look_alikes_get_no_byte() {
+    common::init();
+    let mock = MockServer::start().await;
+    let published = mock.resolver().publish(sample());
+    let backend: std::net::SocketAddr = mock
+        .base_url()
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let front = TlsFront::start(backend).await;
+    let resolver = Resolver::builder()
+        .base_url("https://api.avala.ai/api/v1")
+        .test_network(
+            TLS_NAMES
+                .iter()
+                .map(|h| (h.to_string(), front.address))
+                .collect(),
+            tls_fixture("cert.der"),
+        )
+        .build()
+        .unwrap();
+    let dataset = resolver.load("acme/lidar").await.unwrap();
+    let frame = dataset.object("frame", 0).await.unwrap().unwrap();
+    let route = format!(
+        "/api/v1/resolve/download/{}/",
+        published.objects[1].object_uid
+    );
+    let edge = format!(
+        "/v1/datasets/{}/{}/{}/objects/{}/{}?grant=t0k.en",
+        published.dataset_uid,
+        published.revision_sha256,
+        published.manifest_sha256,
+        published.objects[1].object_uid,
+        "f".repeat(64)
+    );
+    let serve = |provider: &str, url: String| {
+        let now = std::time::SystemTime::now();
+        let mut grant = grant_for(&published, 1, now);
+        grant["provider"] = json!(provider);
+        grant["url"] = json!(url);
+        mock.fault(
+            "create_resolver_object_access",
+            Fault::status(200)
+                .header("Date", &httpdate::fmt_http_date(now))
+                .json(grant),
+        )
+        .times(1);
+    };
+    let mut failures = Cases::default();
+    // Allowed: the bytes arrive through the production name (the mock's
+    // download route answers any host), verified.
+    let allowed = [
+        (
+            "aws_s3",
+            format!("https://bucket.s3.us-east-1.amazonaws.com{route}"),
+        ),
+        ("cloudflare_r2", format!("https://{R2_HOST}{route}")),
+        ("gcs", format!("https://storage.googleapis.com{route}")),
+        (
+            "azure_blob",
+            format!("https://acct123.blob.core.windows.net{route}"),
+        ),
+        ("avala_proxy", format!("https://api.avala.ai{route}")),
+    ];
+    for (provider, url) in allowed {
+        serve(provider, url.clone());
+        match frame.read().await {
+            Ok(bytes) if bytes == published.objects[1].bytes => {}
+            other => failures.0.push(format!("{provider} {url}: {other:?}")),
+        }
+    }
+    // Allowed, on a path the mock does not serve: the request is made
+    // (the front saw the name; the mock answers 404).
+    let reached = [
+        (
+            "aws_s3",
+            "s3.us-east-1.amazonaws.com",
+            format!("https://s3.us-east-1.amazonaws.com/bucket{route}"),
+        ),
+        (
+            "avala_edge",
+            "data.avala.ai",
+            format!("https://data.avala.ai{edge}"),
+        ),
+    ];
+    for (provider, host, url) in reached {
+        serve(provider, url.clone());
+        failures.integrity(provider, frame.read().await, "answered HTTP 404");
+        if !front.names().iter().any(|n| n == host) {
+            failures
+                .0
+                .push(format!("{provider}: no connection to {host}"));
+        }
+    }
+    // Refused before any connection: look-alikes, GovCloud, and a provider
+    // naming a host of another provider.
+    let refused = [
+        (
+            "aws_s3",
+            format!("https://s3.amazonaws.com.evil.test{route}"),
+        ),
+        ("aws_s3", format!("https://evil-amazonaws.com{route}")),
+        (
+            "aws_s3",
+            format!("https://bucket.s3.us-gov-west-1.amazonaws.com{route}"),
+        ),
+        (
+            "cloudflare_r2",
+            format!("https://bucket.s3.us-east-1.amazonaws.com{route}"),
+        ),
+        ("avala_proxy", format!("https://data.avala.ai{route}")),
+        ("avala_edge", format!("https://api.avala.ai{edge}")),
+    ];
+    for (provider, url) in refused {
+        let before = front.names().len();
+        serve(provider, url.clone());
+        failures.integrity(
+            &format!("{provider} {url}"),
+            frame.read().await,
+            "not allowed",
+        );
+        // The grant itself is one connection to api.avala.ai at most.
+        let new: Vec<String> = front.names().split_off(before);
+        if new.iter().any(|n| n != "api.avala.ai") {
+            failures
+                .0
+                .push(format!("{provider} {url}: connected to {new:?}"));
+        }
+    }
+    for forbidden in [
+        "s3.amazonaws.com.evil.test",
+        "evil-amazonaws.com",
+        "bucket.s3.us-gov-west-1.amazonaws.com",
+    ] {
+        if front.names().iter().any(|n| n == forbidden) {
+            failures.0.push(format!("a connection to {forbidden}"));
+        }
     }
     failures.done();
 }

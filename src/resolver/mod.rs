@@ -86,6 +86,7 @@ pub struct ResolverBuilder {
     timeout: Duration,
     retry: crate::retry::RetryPolicy,
     allow_insecure_loopback: bool,
+    network: transport::TestNetwork,
 }
 
 impl Default for ResolverBuilder {
@@ -95,6 +96,7 @@ impl Default for ResolverBuilder {
             timeout: Duration::from_secs(30),
             retry: crate::retry::RetryPolicy::default(),
             allow_insecure_loopback: false,
+            network: transport::TestNetwork::default(),
         }
     }
 }
@@ -131,6 +133,24 @@ impl ResolverBuilder {
         self
     }
 
+    /// For the SDK's own tests only (hidden, `mock` feature): sends the
+    /// requests for each host name of `resolve` to its address, and trusts
+    /// the DER certificate `root_der` too, so that a flow meets production
+    /// host names (and their allow-list) on a loopback TLS server.
+    #[cfg(feature = "mock")]
+    #[doc(hidden)]
+    pub fn test_network(
+        mut self,
+        resolve: Vec<(String, std::net::SocketAddr)>,
+        root_der: Vec<u8>,
+    ) -> Self {
+        self.network = transport::TestNetwork {
+            resolve,
+            root_der: Some(root_der),
+        };
+        self
+    }
+
     /// Validates the settings; [`Error::Config`](crate::Error::Config) when
     /// the base URL breaks a rule.
     pub fn build(self) -> Result<Resolver> {
@@ -139,7 +159,7 @@ impl ResolverBuilder {
                 .is_some_and(|v| config::is_truthy(&v));
         let base = config::parse_base_url(&self.base_url, allow_insecure)?;
         Ok(Resolver {
-            transport: Transport::new(base, self.timeout, self.retry)?,
+            transport: Transport::new(base, self.timeout, self.retry, &self.network)?,
         })
     }
 }

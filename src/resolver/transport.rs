@@ -37,6 +37,14 @@ pub(crate) struct Transport {
     pub(crate) retry: RetryPolicy,
 }
 
+/// Where the SDK's own tests send production host names (see
+/// `ResolverBuilder::test_network`); empty otherwise.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TestNetwork {
+    pub(crate) resolve: Vec<(String, std::net::SocketAddr)>,
+    pub(crate) root_der: Option<Vec<u8>>,
+}
+
 /// A 2xx JSON document and the response's `Date` header.
 pub(crate) struct Document {
     pub(crate) body: Bytes,
@@ -44,8 +52,22 @@ pub(crate) struct Document {
 }
 
 impl Transport {
-    pub(crate) fn new(base: BaseUrl, timeout: Duration, retry: RetryPolicy) -> Result<Self> {
-        let http = reqwest::Client::builder()
+    pub(crate) fn new(
+        base: BaseUrl,
+        timeout: Duration,
+        retry: RetryPolicy,
+        network: &TestNetwork,
+    ) -> Result<Self> {
+        let mut builder = reqwest::Client::builder();
+        for (host, address) in &network.resolve {
+            builder = builder.resolve(host, *address);
+        }
+        if let Some(der) = &network.root_der {
+            let root = reqwest::Certificate::from_der(der)
+                .map_err(|e| Error::config(format!("the test root certificate: {e}")))?;
+            builder = builder.add_root_certificate(root);
+        }
+        let http = builder
             .https_only(base.https)
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
