@@ -18,6 +18,16 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Beyond the objects: [`ResolvedDataset::rights`] is the whole rights
+//! record the publisher declared; `resolver.load("owner/dataset").revision(r)`
+//! takes the revision apart, as the Python SDK's `revision=` does (checked
+//! as if written after `@`); a pinned revision that was withdrawn is
+//! [`Error::Withdrawn`](crate::Error::Withdrawn); and
+//! [`ResolvedObject::read`] holds at most 64 MiB
+//! ([`ResolvedObject::read_at_most`] sets another cap) and refuses a larger
+//! object with [`Error::ObjectTooLarge`](crate::Error::ObjectTooLarge)
+//! before any request.
+//!
 //! The resolver is anonymous: it holds no API key and never sends
 //! `X-Avala-Api-Key`, does not read `AVALA_BASE_URL`, and follows no
 //! redirect. The steps, each in its own (private) module:
