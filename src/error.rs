@@ -52,6 +52,8 @@ pub struct ApiError {
 /// | `WaitTimeout` | a wait reached its timeout, with the last status seen |
 /// | `Upload` | an upload's storage, local file, resume state or protocol failure ([`crate::upload::UploadError`]) |
 /// | `Integrity` | resolver: a size or SHA-256 mismatch, a cut-short or redirected download, a document that does not match what was asked, object paths that collide |
+/// | `Withdrawn` | resolver: the pinned revision was withdrawn by its publisher (410 naming it) |
+/// | `ObjectTooLarge` | resolver: an in-memory read of an object over the caller's limit (before any request) |
 /// | `FileConflict` | a download would replace a file that differs (without `overwrite`) or write through a symbolic link; nothing was written there |
 ///
 /// No variant ever holds the API key. No server chooses the client's
@@ -179,6 +181,29 @@ pub enum Error {
         /// Which check failed (never a signed URL).
         message: String,
     },
+    /// Resolver: the pinned revision was withdrawn by its publisher (an
+    /// HTTP 410 whose body names exactly the revision asked for);
+    /// [`Error::status`] is `Some(410)`. An alias is never withdrawn: it
+    /// moves to another revision.
+    #[error("dataset revision {canonical_reference} was withdrawn by its publisher (HTTP 410)")]
+    Withdrawn {
+        /// `avala://datasets/<dataset_uid>@<revision_sha256>`.
+        canonical_reference: String,
+        /// The dataset's uid.
+        dataset_uid: String,
+        /// The withdrawn revision's SHA-256.
+        revision_sha256: String,
+    },
+    /// Resolver: an in-memory read of an object whose manifest size is over
+    /// the caller's limit; refused before any request, so nothing was
+    /// buffered. Stream the object or download it to a file instead.
+    #[error("the object has {size_bytes} bytes, over the in-memory read limit of {max_bytes} bytes; stream it or download it to a file instead")]
+    ObjectTooLarge {
+        /// The object's size, as the manifest declares it.
+        size_bytes: u64,
+        /// The limit the read was given.
+        max_bytes: u64,
+    },
     /// A download stopped before writing where it must not: over a local
     /// file that differs from the object (allowed only with `overwrite`,
     /// then `overwritable` is true), through a symbolic link, or over
@@ -213,7 +238,10 @@ pub enum Error {
 impl Error {
     /// The HTTP status, for errors that come from a response.
     pub fn status(&self) -> Option<u16> {
-        self.api_error().map(|e| e.status)
+        match self {
+            Self::Withdrawn { .. } => Some(410),
+            other => other.api_error().map(|e| e.status),
+        }
     }
 
     /// A one-line message: the server's `detail`, `HTTP <status>`, or what
@@ -225,9 +253,11 @@ impl Error {
             | Self::Transport { message, .. }
             | Self::Decode { message, .. }
             | Self::Integrity { message } => message.clone(),
-            Self::WaitTimeout { .. } | Self::JobFailed { .. } | Self::FileConflict { .. } => {
-                self.to_string()
-            }
+            Self::WaitTimeout { .. }
+            | Self::JobFailed { .. }
+            | Self::FileConflict { .. }
+            | Self::Withdrawn { .. }
+            | Self::ObjectTooLarge { .. } => self.to_string(),
             Self::Upload(e) => e.to_string(),
             other => other
                 .api_error()

@@ -6,6 +6,8 @@
 //! this one concentrates on the ways a key could get out.
 
 mod common;
+#[path = "common/tempdir.rs"]
+mod tempdir;
 
 use std::time::Duration;
 
@@ -65,23 +67,6 @@ async fn echoed(key: &str, body: ResponseTemplate) -> Error {
     }
 }
 
-fn assert_clean_of(err: &Error, key: &str) {
-    let api = err.api_error().expect("an error from a response");
-    let body = api.body.as_ref().map(|b| b.to_string()).unwrap_or_default();
-    for (what, text) in [
-        ("message", err.message()),
-        ("Display", err.to_string()),
-        ("Debug", format!("{err:?}")),
-        ("raw body", api.raw_body.clone()),
-        ("body", body),
-    ] {
-        assert!(
-            !text.contains(key),
-            "the key leaked into the {what}: {text}"
-        );
-    }
-}
-
 #[tokio::test]
 async fn a_key_echoed_in_an_error_body_is_removed() {
     // The plain case from the brief.
@@ -90,7 +75,6 @@ async fn a_key_echoed_in_an_error_body_is_removed() {
         ResponseTemplate::new(401).set_body_json(json!({"detail": format!("bad key {KEY}")})),
     )
     .await;
-    assert_clean_of(&err, KEY);
     assert!(matches!(err, Error::Authentication(_)), "{err:?}");
     assert_eq!(err.message(), "bad key [redacted]");
     checked(err);
@@ -107,7 +91,6 @@ async fn a_key_echoed_in_an_error_body_is_removed() {
     ];
     for body in bodies {
         let err = echoed(KEY, body).await;
-        assert_clean_of(&err, KEY);
         checked(err);
     }
 }
@@ -128,7 +111,6 @@ async fn a_key_echoed_with_json_escapes_is_removed() {
         err.api_error().unwrap().body.is_some(),
         "the body is still JSON"
     );
-    assert_clean_of(&err, KEY);
     checked(err);
 }
 
@@ -141,7 +123,7 @@ async fn a_key_echoed_in_a_success_body_that_fails_to_decode_is_removed() {
         ResponseTemplate::new(200).set_body_json(json!({"uid": 7, "name": KEY, "slug": KEY})),
     )
     .await;
-    let Error::Decode { message, body } = &err else {
+    let Error::Decode { body, .. } = &err else {
         panic!("expected Decode, got {err:?}");
     };
     let body = body.as_deref().unwrap_or_default();
@@ -149,21 +131,12 @@ async fn a_key_echoed_in_a_success_body_that_fails_to_decode_is_removed() {
         body.contains("[redacted]"),
         "the body is kept, redacted: {body}"
     );
-    for (what, text) in [
-        ("message", message.clone()),
-        ("body", body.to_owned()),
-        ("Debug", format!("{err:?}")),
-    ] {
-        assert!(
-            !text.contains(KEY),
-            "the key leaked into the {what}: {text}"
-        );
-    }
     checked(err);
 }
 
 #[tokio::test]
 async fn a_key_of_the_documented_shape_is_removed_too() {
+    // Caught by the key-specific scrub and by the generic `avk_` pattern.
     let key = "avk_3f9Kq2LmN8pR4sT6vW1xY5zA7bC0dE";
     let err = echoed(
         key,
@@ -171,7 +144,7 @@ async fn a_key_of_the_documented_shape_is_removed_too() {
             .set_body_json(json!({"detail": format!("Invalid API key {key}")})),
     )
     .await;
-    assert_clean_of(&err, key);
+    common::assert_error_without_key(&err, key);
     assert_eq!(err.message(), "Invalid API key [redacted]");
 }
 
@@ -230,5 +203,40 @@ async fn nothing_at_trace_level_carries_the_key() {
             "no {marker} in the tracing output:\n{text}"
         );
     }
+    assert_logs_clean();
+}
+
+#[tokio::test]
+async fn a_storage_that_echoes_the_key_does_not_get_it_shown() {
+    use avala::mock::{StorageRoute, UploadMode};
+    common::init();
+    let mock = avala::mock::MockServer::start().await;
+    mock.uploads().mode(UploadMode::Put);
+    let dir = tempdir::TempDir::new();
+    let state = tempdir::TempDir::new();
+    dir.file("a.jpg", 1000);
+    let client = mock.client_builder().api_key(KEY).build().unwrap();
+    // Every attempt of the PUT meets the echo (403 is not retried, but the
+    // knob is armed for more in case that changes).
+    for _ in 0..8 {
+        mock.storage().echo_key(StorageRoute::Put, 403);
+    }
+    let err = client
+        .upload_dataset(dir.path())
+        .name("Echo")
+        .data_type(avala::types::DataType::Image)
+        .state_dir(state.path())
+        .send()
+        .await
+        .unwrap_err();
+    // The storage did answer with the key: the error is that answer's.
+    let put = mock
+        .received()
+        .into_iter()
+        .filter(|r| r.operation_id.as_deref() == Some(StorageRoute::Put.operation_id()))
+        .count();
+    assert!(put >= 1, "no PUT reached the echoing storage: {err:?}");
+    assert!(err.to_string().contains("403"), "{err}");
+    common::assert_error_without_key(&err, KEY);
     assert_logs_clean();
 }

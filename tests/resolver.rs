@@ -403,33 +403,206 @@ async fn a_405_on_the_grant_post_is_retried_once_as_get() {
 }
 
 #[tokio::test]
-async fn a_withdrawn_pinned_revision_says_so_with_410() {
+async fn a_withdrawn_pinned_revision_is_its_own_error() {
     let (mock, published) = start().await;
-    mock.fault(
-        "resolve_dataset_revision",
-        Fault::status(410).json(published.withdrawn_json()),
-    );
-    let err = mock
-        .resolver()
-        .client()
-        .load(&published.canonical_reference())
+    // Loaded before the withdrawal: its later reads see it too.
+    let dataset = load(&mock).await;
+    let frame = dataset.object("frame", 0).await.unwrap().unwrap();
+    mock.resolver().withdraw(&published);
+    let resolver = mock.resolver().client();
+    let is_withdrawn = |err: &Error| match err {
+        Error::Withdrawn {
+            canonical_reference,
+            dataset_uid,
+            revision_sha256,
+        } => {
+            assert_eq!(canonical_reference, &published.canonical_reference());
+            assert_eq!(dataset_uid, &published.dataset_uid);
+            assert_eq!(revision_sha256, &published.revision_sha256);
+            assert_eq!(err.status(), Some(410));
+            assert!(
+                err.to_string().contains("withdrawn by its publisher"),
+                "{err}"
+            );
+        }
+        other => panic!("expected Withdrawn, got {other:?}"),
+    };
+    let canonical = published.canonical_reference();
+    let digest = format!("acme/lidar@{}", published.revision_sha256);
+    for reference in [canonical.as_str(), digest.as_str()] {
+        let err = resolver.load(reference).await.unwrap_err();
+        common::assert_error_without_key(&err, common::KEY);
+        is_withdrawn(&err);
+    }
+    let err = resolver
+        .load("acme/lidar")
+        .revision(published.revision_sha256.clone())
         .await
         .unwrap_err();
-    assert_eq!(err.status(), Some(410), "{err:?}");
-    assert!(err.to_string().contains("withdrawn"), "{err}");
+    is_withdrawn(&err);
+    is_withdrawn(&frame.read().await.unwrap_err());
+    // Its alias is no longer served.
+    let err = resolver.load("acme/lidar").await.unwrap_err();
+    assert!(matches!(err, Error::NotFound(_)), "{err:?}");
+}
 
+#[tokio::test]
+async fn a_410_must_name_exactly_the_pinned_revision() {
+    let (mock, published) = start().await;
+    let resolver = mock.resolver().client();
+    let canonical = published.canonical_reference();
+    let mut other_revision = published.withdrawn_json();
+    let other = "e".repeat(64);
+    other_revision["revision_sha256"] = other.clone().into();
+    other_revision["canonical_reference"] =
+        format!("avala://datasets/{}@{other}", published.dataset_uid).into();
+    let mut not_a_uid = published.withdrawn_json();
+    let hostile = "x\nerror: something else entirely";
+    not_a_uid["dataset_uid"] = hostile.into();
+    not_a_uid["canonical_reference"] =
+        format!("avala://datasets/{hostile}@{}", published.revision_sha256).into();
+    let mut other_code = published.withdrawn_json();
+    other_code["code"] = "gone".into();
+    let mut other_schema = published.withdrawn_json();
+    other_schema["schema_version"] = 2.into();
+    let mut mismatched = published.withdrawn_json();
+    mismatched["canonical_reference"] =
+        format!("avala://datasets/{}@{other}", published.dataset_uid).into();
+    let bodies = [
+        ("another revision", other_revision),
+        ("a dataset_uid that is not a uuid", not_a_uid),
+        ("another code", other_code),
+        ("another schema_version", other_schema),
+        ("a canonical_reference of another revision", mismatched),
+    ];
+    let mut failures = Vec::new();
+    // Asked by canonical reference (which pins the uid) and by digest
+    // (which does not: only the UUID shape stops a hostile uid there).
+    let digest = format!("acme/lidar@{}", published.revision_sha256);
+    for (what, body) in bodies {
+        for (op, reference) in [
+            ("resolve_dataset_revision", canonical.as_str()),
+            ("resolve_dataset_reference", digest.as_str()),
+        ] {
+            mock.fault(op, Fault::status(410).json(body.clone()))
+                .times(1);
+            match resolver.load(reference).await {
+                Err(Error::Integrity { message }) if message.contains("does not pin") => {}
+                other => failures.push(format!("{what} ({reference}): {other:?}")),
+            }
+        }
+    }
     // An alias cannot be withdrawn: a 410 for it is an identity failure.
     mock.fault(
         "resolve_dataset_reference",
         Fault::status(410).json(published.withdrawn_json()),
+    )
+    .times(1);
+    match resolver.load("acme/lidar").await {
+        Err(Error::Integrity { message }) if message.contains("does not pin") => {}
+        other => failures.push(format!("alias: {other:?}")),
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+#[tokio::test]
+async fn the_whole_rights_record_is_typed() {
+    let (mock, _) = start().await;
+    let dataset = load(&mock).await;
+    let rights = dataset.rights();
+    assert_eq!(rights.status, "declared");
+    assert_eq!(rights.access, "open_download");
+    assert_eq!(rights.name, "CC BY 4.0");
+    assert_eq!(rights.url, "https://creativecommons.org/licenses/by/4.0/");
+    assert_eq!(
+        rights.document_sha256,
+        "9e95a6f973395158b1801c75ef9f3b839cddb2be21294ee6c80af6b843d8ceb7"
     );
-    let err = mock
-        .resolver()
-        .client()
+    assert_eq!(
+        rights.attestation_sha256,
+        "ace86aafc97788d3d7ac6e8efa4756d269920486af3561d6b072f1d7e00e8b9a"
+    );
+    assert_eq!(
+        dataset.license(),
+        ("CC BY 4.0", "https://creativecommons.org/licenses/by/4.0/")
+    );
+}
+
+#[tokio::test]
+async fn read_at_most_refuses_an_object_over_the_cap_before_any_request() {
+    let (mock, published) = start().await;
+    let dataset = load(&mock).await;
+    // frames/0.bin has 5000 bytes.
+    let frame = dataset.object("frame", 0).await.unwrap().unwrap();
+    let err = frame.read_at_most(4999).await.unwrap_err();
+    match &err {
+        Error::ObjectTooLarge {
+            size_bytes: 5000,
+            max_bytes: 4999,
+        } => {}
+        other => panic!("expected ObjectTooLarge, got {other:?}"),
+    }
+    assert_eq!(mock.hits("create_resolver_object_access"), 0);
+    assert_eq!(mock.hits(DOWNLOAD_OPERATION), 0);
+    assert_eq!(
+        frame.read_at_most(5000).await.unwrap(),
+        published.objects[1].bytes
+    );
+    // A server that sends more than the manifest (and the cap) says is cut
+    // off at the first byte over: memory stays within the cap.
+    mock.resolver()
+        .download_fault(Fault::status(200).body(vec![1u8; 1 << 20]))
+        .times(1);
+    let err = frame.read_at_most(5000).await.unwrap_err();
+    assert!(
+        integrity(&err).contains("longer than the manifest's 5000 bytes"),
+        "{err}"
+    );
+    // The default cap is the Python SDK's 64 MiB.
+    assert_eq!(avala::resolver::DEFAULT_READ_LIMIT, 64 * 1024 * 1024);
+}
+
+#[tokio::test]
+async fn a_separate_revision_is_checked_like_an_inline_one() {
+    common::init();
+    let mock = MockServer::start().await;
+    let published = mock.resolver().publish(sample().alias("v2"));
+    let resolver = mock.resolver().client();
+    let dataset = resolver.load("acme/lidar").revision("v2").await.unwrap();
+    assert_eq!(dataset.requested_reference(), "acme/lidar@v2");
+    assert_eq!(
+        mock.received_for("resolve_dataset_reference")[0].path,
+        "/api/v1/resolve/acme/lidar@v2/"
+    );
+    let dataset = resolver
         .load("acme/lidar")
+        .revision(published.revision_sha256.clone())
         .await
-        .unwrap_err();
-    integrity(&err);
+        .unwrap();
+    assert_eq!(dataset.revision_sha256(), published.revision_sha256);
+
+    let before = mock.received().len();
+    let canonical = published.canonical_reference();
+    let refused = [
+        ("acme/lidar", "V2", "is not a revision"),
+        ("acme/lidar", "", "is not a revision"),
+        ("acme/lidar", "v2/../x", "is not a revision"),
+        ("acme/lidar@main", "v2", "separate revision was given"),
+        (canonical.as_str(), "v2", "pins its revision already"),
+    ];
+    let mut failures = Vec::new();
+    for (reference, revision, expected) in refused {
+        match resolver.load(reference).revision(revision).await {
+            Err(Error::InvalidArgument { message }) if message.contains(expected) => {}
+            other => failures.push(format!("{reference} {revision:?}: {other:?}")),
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+    assert_eq!(
+        mock.received().len(),
+        before,
+        "a refused load sent a request"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -1082,4 +1255,1088 @@ async fn peak_in_flight(workers: Option<usize>, hold: usize) -> usize {
     assert_eq!(assert_files_verified(&dir, &published), 20);
     std::fs::remove_dir_all(&dir).unwrap();
     mock.resolver().peak_downloads_in_flight()
+}
+
+// ---------------------------------------------------------------------------
+// Every check of the resolver's documents, one case each: a case names the
+// reason it expects, and all cases run before the test fails, so removing
+// any one check fails exactly its cases (see docs/testing.md, "Resolver").
+// ---------------------------------------------------------------------------
+
+use serde_json::{json, Value};
+
+/// Failures collected across the cases of one test.
+#[derive(Default)]
+struct Cases(Vec<String>);
+
+impl Cases {
+    /// Records a failure unless `result` is an `Integrity` error whose
+    /// message contains `expected`.
+    fn integrity<T: std::fmt::Debug>(
+        &mut self,
+        case: &str,
+        result: avala::Result<T>,
+        expected: &str,
+    ) {
+        match result {
+            Err(Error::Integrity { message }) if message.contains(expected) => {}
+            other => self.0.push(format!(
+                "{case}: expected Integrity {expected:?}, got {other:?}"
+            )),
+        }
+    }
+
+    fn done(self) {
+        assert!(
+            self.0.is_empty(),
+            "{} case(s) failed:\n{}",
+            self.0.len(),
+            self.0.join("\n")
+        );
+    }
+}
+
+/// Forgets scripts and requests, and publishes the sample again (the same
+/// identities), so that each case starts clean.
+fn fresh(mock: &MockServer) {
+    mock.reset();
+    mock.resolver().publish(sample());
+}
+
+#[tokio::test]
+async fn every_check_of_the_resolve_document() {
+    let (mock, published) = start().await;
+    let rev = published.revision_sha256.clone();
+    let uid = published.dataset_uid.clone();
+    let other = "e".repeat(64);
+    type Edit = Box<dyn Fn(&mut Value)>;
+    let set = |pointer: &'static str, value: Value| -> Edit {
+        Box::new(move |doc: &mut Value| *doc.pointer_mut(pointer).unwrap() = value.clone())
+    };
+    let origin = |name: &str| json!({"name": name, "kind": "avala", "canonical_ref": "x", "external_revision": "y"});
+    let many_origins: Vec<Value> = (0..33).map(|i| origin(&format!("o{i:02}"))).collect();
+    let cases: Vec<(&str, Edit, &str)> = vec![
+        (
+            "schema_version",
+            set("/schema_version", json!(2)),
+            "unknown schema_version",
+        ),
+        (
+            "manifest schema_version",
+            set("/manifest/schema_version", json!(2)),
+            "unknown schema_version",
+        ),
+        (
+            "state",
+            set("/state", json!("draft")),
+            "not in state `published`",
+        ),
+        (
+            "dataset_uid",
+            set("/dataset_uid", json!("not-a-uuid")),
+            "not a canonical UUID",
+        ),
+        (
+            "revision_uid",
+            set("/revision_uid", json!(uid.to_uppercase())),
+            "not a canonical UUID",
+        ),
+        (
+            "revision_sha256",
+            set("/revision_sha256", json!(rev.to_uppercase())),
+            "not 64 hex",
+        ),
+        (
+            "manifest sha256",
+            set("/manifest/sha256", json!("abc")),
+            "not 64 hex",
+        ),
+        (
+            "requested_reference",
+            set("/requested_reference", json!("acme/lidar@v9")),
+            "another reference",
+        ),
+        (
+            "canonical_reference",
+            set(
+                "/canonical_reference",
+                json!(format!("avala://datasets/{uid}@{other}")),
+            ),
+            "canonical_reference that does not match",
+        ),
+        (
+            "display selector",
+            set("/display_reference", json!("acme/lidar@main")),
+            "display_reference",
+        ),
+        (
+            "display owner",
+            set("/display_reference", json!(format!("other/lidar@{rev}"))),
+            "display_reference",
+        ),
+        (
+            "display dataset",
+            set("/display_reference", json!(format!("acme/radar@{rev}"))),
+            "display_reference",
+        ),
+        (
+            "display grammar",
+            set("/display_reference", json!("not a reference")),
+            "display_reference",
+        ),
+        (
+            "objects_path",
+            set(
+                "/manifest/objects_path",
+                json!(format!("/resolve/uid/{uid}/{rev}/objects/x/")),
+            ),
+            "unexpected manifest.objects_path",
+        ),
+        (
+            "object_count",
+            set("/manifest/object_count", json!(100_001)),
+            "totals out of range",
+        ),
+        (
+            "total_size_bytes",
+            set(
+                "/manifest/total_size_bytes",
+                json!(9_007_199_254_740_992u64),
+            ),
+            "totals out of range",
+        ),
+        ("no origins", set("/manifest/origins", json!([])), "origins"),
+        (
+            "33 origins",
+            set("/manifest/origins", json!(many_origins)),
+            "origins",
+        ),
+        (
+            "origin name",
+            set("/manifest/origins", json!([origin("Primary")])),
+            "origins",
+        ),
+        (
+            "origins order",
+            set("/manifest/origins", json!([origin("b"), origin("a")])),
+            "origins",
+        ),
+        (
+            "origins twice",
+            set("/manifest/origins", json!([origin("a"), origin("a")])),
+            "origins",
+        ),
+        (
+            "rights status",
+            set("/rights/status", json!("granted")),
+            "open, declared licence",
+        ),
+        (
+            "rights access",
+            set("/rights/access", json!("restricted")),
+            "open, declared licence",
+        ),
+        (
+            "rights name empty",
+            set("/rights/name", json!("")),
+            "open, declared licence",
+        ),
+        (
+            "rights name long",
+            set("/rights/name", json!("n".repeat(1025))),
+            "open, declared licence",
+        ),
+        (
+            "rights document",
+            set("/rights/document_sha256", json!("x")),
+            "open, declared licence",
+        ),
+        (
+            "rights attestation",
+            set("/rights/attestation_sha256", json!(rev.to_uppercase())),
+            "open, declared licence",
+        ),
+        (
+            "rights url http",
+            set("/rights/url", json!("http://example.com/l")),
+            "rights url",
+        ),
+        (
+            "rights url credentials",
+            set("/rights/url", json!("https://u:p@example.com/l")),
+            "rights url",
+        ),
+        (
+            "rights url empty",
+            set("/rights/url", json!("")),
+            "rights url",
+        ),
+        (
+            "rights url space",
+            set("/rights/url", json!("https://example.com/a b")),
+            "rights url",
+        ),
+        (
+            "rights url long",
+            set(
+                "/rights/url",
+                json!(format!("https://example.com/{}", "a".repeat(2048))),
+            ),
+            "rights url",
+        ),
+        (
+            "rights unknown key",
+            Box::new(|doc: &mut Value| doc["rights"]["extra"] = json!(1)),
+            "does not fit its model",
+        ),
+        (
+            "missing field",
+            Box::new(|doc: &mut Value| {
+                doc.as_object_mut().unwrap().remove("state");
+            }),
+            "does not fit its model",
+        ),
+    ];
+    let mut failures = Cases::default();
+    for (case, edit, expected) in cases {
+        fresh(&mock);
+        let mut doc = published.revision_json("acme/lidar@main");
+        edit(&mut doc);
+        mock.respond("resolve_dataset_reference", doc).times(1);
+        failures.integrity(
+            case,
+            mock.resolver().client().load("acme/lidar").await,
+            expected,
+        );
+    }
+
+    // A pinned reference answered by another, self-consistent revision or
+    // dataset.
+    let canonical = published.canonical_reference();
+    let other_uid = "00000000-0000-4000-8000-000000000000";
+    for (case, dataset_uid, revision) in [
+        ("revision", uid.as_str(), other.as_str()),
+        ("dataset", other_uid, rev.as_str()),
+    ] {
+        fresh(&mock);
+        let mut doc = published.revision_json(&canonical);
+        doc["dataset_uid"] = json!(dataset_uid);
+        doc["revision_sha256"] = json!(revision);
+        doc["canonical_reference"] = json!(format!("avala://datasets/{dataset_uid}@{revision}"));
+        doc["display_reference"] = json!(format!("acme/lidar@{revision}"));
+        doc["manifest"]["objects_path"] =
+            json!(format!("/resolve/uid/{dataset_uid}/{revision}/objects/"));
+        mock.respond("resolve_dataset_revision", doc).times(1);
+        failures.integrity(
+            &format!("pinned, another {case}"),
+            mock.resolver().client().load(&canonical).await,
+            "another revision than the pinned one",
+        );
+    }
+    failures.done();
+}
+
+/// A manifest object like `published.objects[index]`'s, edited.
+fn object_with(published: &Published, index: usize, edit: impl Fn(&mut Value)) -> Value {
+    let mut o = published.object_json(index);
+    edit(&mut o);
+    o
+}
+
+#[tokio::test]
+async fn every_check_of_a_manifest_page_and_listing() {
+    let (mock, published) = start().await;
+    let dataset = load(&mock).await;
+    let p = &published;
+    let page = |results: Vec<Value>, next: Option<&str>, previous: Option<&str>| {
+        p.page_json(results, next, previous)
+    };
+    let all = || (0..3).map(|i| p.object_json(i)).collect::<Vec<_>>();
+    let fourth = object_with(p, 2, |o| {
+        o["object_uid"] = json!("00000000-0000-4000-8000-000000000004");
+        o["access_path"] = json!(format!(
+            "/resolve/uid/{}/{}/objects/00000000-0000-4000-8000-000000000004/access/",
+            p.dataset_uid, p.revision_sha256
+        ));
+        o["ordinal"] = json!(2);
+        o["logical_path"] = json!("frames/2.bin");
+    });
+    let max = 9_007_199_254_740_992u64;
+    let bad_object = |edit: &dyn Fn(&mut Value)| page(vec![object_with(p, 0, edit)], None, None);
+    // (case, pages served in order to an unfiltered listing, reason)
+    let cases: Vec<(&str, Vec<Value>, &str)> = vec![
+        (
+            "page schema_version",
+            vec![{
+                let mut v = page(all(), None, None);
+                v["schema_version"] = json!(2);
+                v
+            }],
+            "unknown schema_version",
+        ),
+        (
+            "page of another revision",
+            vec![{
+                let mut v = page(all(), None, None);
+                v["revision_sha256"] = json!("0".repeat(64));
+                v
+            }],
+            "another revision or manifest",
+        ),
+        (
+            "101 results",
+            vec![page(vec![p.object_json(0); 101], None, None)],
+            "more than 100 results",
+        ),
+        (
+            "empty cursor",
+            vec![page(all(), Some(""), None)],
+            "empty or over-long cursor",
+        ),
+        (
+            "long cursor",
+            vec![page(all(), Some(&"c".repeat(8193)), None)],
+            "empty or over-long cursor",
+        ),
+        (
+            "first page with previous",
+            vec![page(all(), None, Some("c0"))],
+            "is the first but has a previous_cursor",
+        ),
+        (
+            "followed page without previous",
+            vec![
+                page(vec![p.object_json(0)], Some("c1"), None),
+                page(vec![p.object_json(1)], None, None),
+            ],
+            "follows a cursor",
+        ),
+        (
+            "followed page without results",
+            vec![
+                page(vec![p.object_json(0)], Some("c1"), None),
+                page(vec![], None, Some("c0")),
+            ],
+            "follows a cursor",
+        ),
+        (
+            "object_uid",
+            vec![bad_object(&|o| o["object_uid"] = json!("x"))],
+            "does not fit its model",
+        ),
+        (
+            "role",
+            vec![bad_object(&|o| o["role"] = json!("Episode"))],
+            "does not fit its model",
+        ),
+        (
+            "sha256",
+            vec![bad_object(&|o| o["sha256"] = json!("x"))],
+            "does not fit its model",
+        ),
+        (
+            "ordinal",
+            vec![bad_object(&|o| o["ordinal"] = json!(max))],
+            "does not fit its model",
+        ),
+        (
+            "size_bytes",
+            vec![bad_object(&|o| o["size_bytes"] = json!(max))],
+            "does not fit its model",
+        ),
+        (
+            "episode_ordinal",
+            vec![bad_object(&|o| o["episode_ordinal"] = json!(max))],
+            "does not fit its model",
+        ),
+        (
+            "episode in an episode",
+            vec![bad_object(&|o| o["episode_ordinal"] = json!(0))],
+            "does not fit its model",
+        ),
+        (
+            "access_path",
+            vec![bad_object(&|o| {
+                o["access_path"] = json!("/resolve/x/access/")
+            })],
+            "another access_path or origin",
+        ),
+        (
+            "origin",
+            vec![bad_object(&|o| o["origin"] = json!("elsewhere"))],
+            "another access_path or origin",
+        ),
+        (
+            "logical_path",
+            vec![bad_object(&|o| o["logical_path"] = json!("../up"))],
+            "not a canonical relative path",
+        ),
+        (
+            "same uid twice",
+            vec![page(
+                vec![
+                    p.object_json(0),
+                    object_with(p, 1, |o| {
+                        let first = p.object_json(0);
+                        o["object_uid"] = first["object_uid"].clone();
+                        o["access_path"] = first["access_path"].clone();
+                    }),
+                ],
+                None,
+                None,
+            )],
+            "twice",
+        ),
+        (
+            "same role and ordinal twice",
+            vec![page(
+                vec![
+                    p.object_json(1),
+                    object_with(p, 2, |o| o["ordinal"] = json!(0)),
+                ],
+                None,
+                None,
+            )],
+            "twice",
+        ),
+        (
+            "same path twice",
+            vec![page(
+                vec![
+                    p.object_json(1),
+                    object_with(p, 2, |o| o["logical_path"] = json!("frames/0.bin")),
+                ],
+                None,
+                None,
+            )],
+            "twice",
+        ),
+        (
+            "out of order",
+            vec![page(vec![p.object_json(1), p.object_json(0)], None, None)],
+            "out of order",
+        ),
+        (
+            "over the object_count",
+            vec![page([all(), vec![fourth]].concat(), None, None)],
+            "more objects than its object_count",
+        ),
+        (
+            "over the total size",
+            vec![page(
+                vec![object_with(p, 0, |o| o["size_bytes"] = json!(8001 + 7))],
+                None,
+                None,
+            )],
+            "exceed its total_size_bytes",
+        ),
+        (
+            "a cursor that leads nowhere",
+            vec![page(vec![], Some("c1"), None)],
+            "lead nowhere",
+        ),
+        (
+            "a repeated cursor",
+            vec![
+                page(vec![p.object_json(0)], Some("c1"), None),
+                page(vec![p.object_json(1)], Some("c1"), Some("c0")),
+            ],
+            "repeat",
+        ),
+        (
+            "under the totals",
+            vec![page(vec![p.object_json(0)], None, None)],
+            "declares 3 objects",
+        ),
+        (
+            "an episode that is not listed",
+            vec![page(
+                vec![
+                    p.object_json(0),
+                    object_with(p, 1, |o| o["episode_ordinal"] = json!(5)),
+                    p.object_json(2),
+                ],
+                None,
+                None,
+            )],
+            "names an episode the manifest does not list",
+        ),
+    ];
+    let mut failures = Cases::default();
+    for (case, pages, expected) in cases {
+        fresh(&mock);
+        for page in pages {
+            mock.respond("list_resolver_objects", page).times(1);
+        }
+        failures.integrity(
+            case,
+            dataset.objects().try_collect::<Vec<_>>().await,
+            expected,
+        );
+    }
+
+    // A role listing: an object of another role.
+    fresh(&mock);
+    mock.respond(
+        "list_resolver_objects",
+        page(vec![p.object_json(0)], None, None),
+    )
+    .times(1);
+    failures.integrity(
+        "another role",
+        dataset
+            .objects_with_role("frame")
+            .try_collect::<Vec<_>>()
+            .await,
+        "not asked for",
+    );
+    // Lookups by ordinal: cursors, several objects, another ordinal, and
+    // objects that cannot fit the manifest's totals.
+    let lookups: Vec<(&str, Value, &str)> = vec![
+        (
+            "lookup with cursors",
+            page(vec![p.object_json(1)], Some("c1"), None),
+            "of an ordinal lookup has cursors",
+        ),
+        (
+            "lookup with two objects",
+            page(vec![p.object_json(1), p.object_json(2)], None, None),
+            "several objects",
+        ),
+        (
+            "lookup of another ordinal",
+            page(vec![p.object_json(2)], None, None),
+            "not asked for",
+        ),
+        (
+            "lookup over the total size",
+            page(
+                vec![object_with(p, 1, |o| o["size_bytes"] = json!(8008))],
+                None,
+                None,
+            ),
+            "does not fit within the manifest's totals",
+        ),
+    ];
+    for (case, answer, expected) in lookups {
+        fresh(&mock);
+        mock.respond("list_resolver_objects", answer).times(1);
+        failures.integrity(case, dataset.object("frame", 0).await, expected);
+    }
+    // A manifest of no objects that still answers a lookup.
+    fresh(&mock);
+    let mut empty = published.revision_json("acme/lidar@main");
+    empty["manifest"]["object_count"] = json!(0);
+    empty["manifest"]["total_size_bytes"] = json!(0);
+    mock.respond("resolve_dataset_reference", empty).times(1);
+    let none = mock.resolver().client().load("acme/lidar").await.unwrap();
+    failures.integrity(
+        "lookup in an empty manifest",
+        none.object("episode", 0).await,
+        "does not fit within the manifest's totals",
+    );
+    failures.done();
+}
+
+/// A grant for `published.objects[index]` built here from the protocol's
+/// field names (not the mock's), valid unless edited, expiring 60 s after
+/// `date`.
+fn grant_for(published: &Published, index: usize, date: std::time::SystemTime) -> Value {
+    let o = &published.objects[index];
+    let expires = chrono::DateTime::<chrono::Utc>::from(date + Duration::from_secs(60))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    json!({
+        "schema_version": 1,
+        "provider": "avala_proxy",
+        "url": published.download_url(index),
+        "method": "GET",
+        "canonical_reference": published.canonical_reference(),
+        "dataset_uid": published.dataset_uid,
+        "revision_sha256": published.revision_sha256,
+        "manifest_sha256": published.manifest_sha256,
+        "object_uid": o.object_uid,
+        "size_bytes": o.bytes.len(),
+        "sha256": o.sha256,
+        "range_supported": false,
+        "expires_at": expires,
+    })
+}
+
+#[tokio::test]
+async fn every_check_of_an_access_grant() {
+    let (mock, published) = start().await;
+    let dataset = load(&mock).await;
+    let frame = dataset.object("frame", 0).await.unwrap().unwrap();
+    let now = std::time::SystemTime::now();
+    let http_date = |t: std::time::SystemTime| httpdate::fmt_http_date(t);
+    let url = published.download_url(1);
+    let origin = url.split("/api/v1").next().unwrap().to_owned();
+    let set = |key: &str, value: Value| {
+        let mut g = grant_for(&published, 1, now);
+        g[key] = value;
+        g
+    };
+    let identity = "does not match the object it was requested for";
+    let invalid_url = "not a valid download URL";
+    let not_under = "not under the resolver's download route";
+    // (case, body, Date header, reason)
+    let cases: Vec<(&str, Vec<u8>, String, &str)> = vec![
+        (
+            "not JSON",
+            b"[1]".to_vec(),
+            http_date(now),
+            "not a JSON object",
+        ),
+        (
+            "schema_version",
+            set("schema_version", json!(2)).to_string().into(),
+            http_date(now),
+            identity,
+        ),
+        (
+            "provider",
+            set("provider", json!("ftp")).to_string().into(),
+            http_date(now),
+            identity,
+        ),
+        (
+            "method",
+            set("method", json!("PUT")).to_string().into(),
+            http_date(now),
+            identity,
+        ),
+        (
+            "canonical_reference",
+            set("canonical_reference", json!("avala://x"))
+                .to_string()
+                .into(),
+            http_date(now),
+            identity,
+        ),
+        (
+            "dataset_uid",
+            set("dataset_uid", json!("00000000-0000-4000-8000-000000000000"))
+                .to_string()
+                .into(),
+            http_date(now),
+            identity,
+        ),
+        (
+            "revision_sha256",
+            set("revision_sha256", json!("0".repeat(64)))
+                .to_string()
+                .into(),
+            http_date(now),
+            identity,
+        ),
+        (
+            "manifest_sha256",
+            set("manifest_sha256", json!("0".repeat(64)))
+                .to_string()
+                .into(),
+            http_date(now),
+            identity,
+        ),
+        (
+            "object_uid",
+            set("object_uid", json!(published.objects[2].object_uid))
+                .to_string()
+                .into(),
+            http_date(now),
+            identity,
+        ),
+        (
+            "sha256",
+            set("sha256", json!(published.objects[2].sha256))
+                .to_string()
+                .into(),
+            http_date(now),
+            identity,
+        ),
+        (
+            "size_bytes",
+            set("size_bytes", json!(4999)).to_string().into(),
+            http_date(now),
+            identity,
+        ),
+        (
+            "range_supported",
+            set("range_supported", json!("no")).to_string().into(),
+            http_date(now),
+            identity,
+        ),
+        (
+            "Date not a date",
+            grant_for(&published, 1, now).to_string().into(),
+            "yesterday".to_owned(),
+            "no valid Date header",
+        ),
+        (
+            "expires_at offset",
+            set("expires_at", json!("2030-01-01T00:00:00+01:00"))
+                .to_string()
+                .into(),
+            http_date(now),
+            "not an ISO-8601 UTC time",
+        ),
+        (
+            "expires_at missing",
+            set("expires_at", json!(null)).to_string().into(),
+            http_date(now),
+            "not an ISO-8601 UTC time",
+        ),
+        (
+            "Date 60 s ahead",
+            grant_for(&published, 1, now + Duration::from_secs(60))
+                .to_string()
+                .into(),
+            http_date(now + Duration::from_secs(60)),
+            "more than 30 s ahead",
+        ),
+        (
+            "url with a space",
+            set("url", json!(format!("{url} x"))).to_string().into(),
+            http_date(now),
+            invalid_url,
+        ),
+        (
+            "url not a URL",
+            set("url", json!("not a url")).to_string().into(),
+            http_date(now),
+            invalid_url,
+        ),
+        (
+            "url missing",
+            set("url", json!(null)).to_string().into(),
+            http_date(now),
+            invalid_url,
+        ),
+        (
+            "url with credentials",
+            set("url", json!(url.replace("http://", "http://u:p@")))
+                .to_string()
+                .into(),
+            http_date(now),
+            invalid_url,
+        ),
+        (
+            "url with a fragment",
+            set("url", json!(format!("{url}#f"))).to_string().into(),
+            http_date(now),
+            invalid_url,
+        ),
+        (
+            "https on an http root",
+            set("url", json!(url.replace("http://", "https://")))
+                .to_string()
+                .into(),
+            http_date(now),
+            "not allowed",
+        ),
+        (
+            "another provider on an http root",
+            set("provider", json!("aws_s3")).to_string().into(),
+            http_date(now),
+            "not allowed",
+        ),
+        (
+            "proxy outside the download route",
+            set("url", json!(format!("{origin}/api/v1/resolve/uid/x/")))
+                .to_string()
+                .into(),
+            http_date(now),
+            not_under,
+        ),
+        (
+            "proxy outside the API root",
+            set("url", json!(format!("{origin}/resolve/download/x/")))
+                .to_string()
+                .into(),
+            http_date(now),
+            not_under,
+        ),
+        (
+            "proxy with %2e",
+            set("url", json!(format!("{url}x%2e%2e")))
+                .to_string()
+                .into(),
+            http_date(now),
+            not_under,
+        ),
+        (
+            "proxy with %2F",
+            set("url", json!(format!("{url}a%2Fb"))).to_string().into(),
+            http_date(now),
+            not_under,
+        ),
+        (
+            "proxy with %25",
+            set("url", json!(format!("{url}a%252e"))).to_string().into(),
+            http_date(now),
+            not_under,
+        ),
+        (
+            "proxy with //",
+            set("url", json!(format!("{url}/x"))).to_string().into(),
+            http_date(now),
+            not_under,
+        ),
+    ];
+    let mut failures = Cases::default();
+    for (case, body, date, expected) in cases {
+        fresh(&mock);
+        mock.fault(
+            "create_resolver_object_access",
+            Fault::status(200)
+                .header("Content-Type", "application/json")
+                .header("Date", &date)
+                .body(body),
+        )
+        .times(1);
+        failures.integrity(case, frame.read().await, expected);
+        if mock.hits(DOWNLOAD_OPERATION) != 0 {
+            failures.0.push(format!("{case}: a download was requested"));
+        }
+    }
+    // The edge of the clock rule: 20 s ahead is accepted.
+    fresh(&mock);
+    let ahead = now + Duration::from_secs(20);
+    mock.fault(
+        "create_resolver_object_access",
+        Fault::status(200)
+            .header("Date", &http_date(ahead))
+            .json(grant_for(&published, 1, ahead)),
+    )
+    .times(1);
+    if let Err(e) = frame.read().await {
+        failures.0.push(format!("Date 20 s ahead: {e}"));
+    }
+    failures.done();
+}
+
+// ---------------------------------------------------------------------------
+// Production host names through the whole flow: a loopback TLS front with a
+// test certificate (tests/fixtures/tls) that forwards to the mock, and the
+// resolver's hidden test override that sends each production name there.
+// ---------------------------------------------------------------------------
+
+/// A TLS front on the loopback: terminates TLS with the test certificate,
+/// notes the server name (SNI) each connection asked for, and forwards
+/// the bytes to `backend`.
+struct TlsFront {
+    address: std::net::SocketAddr,
+    names: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl TlsFront {
+    async fn start(backend: std::net::SocketAddr) -> Self {
+        use tokio_rustls::rustls::{
+            self,
+            pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer},
+        };
+        let cert = CertificateDer::from(tls_fixture("cert.der"));
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(tls_fixture("key.der")));
+        let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert], key)
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let names = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = names.clone();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let (acceptor, seen) = (acceptor.clone(), seen.clone());
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let name = tls.get_ref().1.server_name().unwrap_or("").to_owned();
+                    seen.lock().unwrap().push(name);
+                    if let Ok(mut back) = tokio::net::TcpStream::connect(backend).await {
+                        let _ = tokio::io::copy_bidirectional(&mut tls, &mut back).await;
+                    }
+                });
+            }
+        });
+        Self { address, names }
+    }
+
+    /// The server names connected to so far.
+    fn names(&self) -> Vec<String> {
+        self.names.lock().unwrap().clone()
+    }
+}
+
+fn tls_fixture(name: &str) -> Vec<u8> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/tls")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+const R2_HOST: &str = "0123456789abcdef0123456789abcdef.r2.cloudflarestorage.com";
+
+/// Every name the test certificate carries: production hosts and
+/// look-alikes, all sent to the front (none may reach the network).
+const TLS_NAMES: &[&str] = &[
+    "api.avala.ai",
+    "data.avala.ai",
+    "bucket.s3.us-east-1.amazonaws.com",
+    "s3.us-east-1.amazonaws.com",
+    R2_HOST,
+    "storage.googleapis.com",
+    "acct123.blob.core.windows.net",
+    "s3.amazonaws.com.evil.test",
+    "evil-amazonaws.com",
+    "bucket.s3.us-gov-west-1.amazonaws.com",
+];
+
+#[tokio::test]
+async fn production_download_hosts_pass_and_look_alikes_get_no_byte() {
+    common::init();
+    let mock = MockServer::start().await;
+    let published = mock.resolver().publish(sample());
+    let backend: std::net::SocketAddr = mock
+        .base_url()
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let front = TlsFront::start(backend).await;
+    let resolver = Resolver::builder()
+        .base_url("https://api.avala.ai/api/v1")
+        .test_network(
+            TLS_NAMES
+                .iter()
+                .map(|h| (h.to_string(), front.address))
+                .collect(),
+            tls_fixture("cert.der"),
+        )
+        .build()
+        .unwrap();
+    let dataset = resolver.load("acme/lidar").await.unwrap();
+    let frame = dataset.object("frame", 0).await.unwrap().unwrap();
+    let route = format!(
+        "/api/v1/resolve/download/{}/",
+        published.objects[1].object_uid
+    );
+    let edge = format!(
+        "/v1/datasets/{}/{}/{}/objects/{}/{}?grant=t0k.en",
+        published.dataset_uid,
+        published.revision_sha256,
+        published.manifest_sha256,
+        published.objects[1].object_uid,
+        "f".repeat(64)
+    );
+    let serve = |provider: &str, url: String| {
+        let now = std::time::SystemTime::now();
+        let mut grant = grant_for(&published, 1, now);
+        grant["provider"] = json!(provider);
+        grant["url"] = json!(url);
+        mock.fault(
+            "create_resolver_object_access",
+            Fault::status(200)
+                .header("Date", &httpdate::fmt_http_date(now))
+                .json(grant),
+        )
+        .times(1);
+    };
+    let mut failures = Cases::default();
+    // Allowed: the bytes arrive through the production name (the mock's
+    // download route answers any host), verified.
+    let allowed = [
+        (
+            "aws_s3",
+            format!("https://bucket.s3.us-east-1.amazonaws.com{route}"),
+        ),
+        ("cloudflare_r2", format!("https://{R2_HOST}{route}")),
+        ("gcs", format!("https://storage.googleapis.com{route}")),
+        (
+            "azure_blob",
+            format!("https://acct123.blob.core.windows.net{route}"),
+        ),
+        ("avala_proxy", format!("https://api.avala.ai{route}")),
+    ];
+    for (provider, url) in allowed {
+        serve(provider, url.clone());
+        match frame.read().await {
+            Ok(bytes) if bytes == published.objects[1].bytes => {}
+            other => failures.0.push(format!("{provider} {url}: {other:?}")),
+        }
+    }
+    // Allowed, on a path the mock does not serve: the request is made
+    // (the front saw the name; the mock answers 404).
+    let reached = [
+        (
+            "aws_s3",
+            "s3.us-east-1.amazonaws.com",
+            format!("https://s3.us-east-1.amazonaws.com/bucket{route}"),
+        ),
+        (
+            "avala_edge",
+            "data.avala.ai",
+            format!("https://data.avala.ai{edge}"),
+        ),
+    ];
+    for (provider, host, url) in reached {
+        serve(provider, url.clone());
+        failures.integrity(provider, frame.read().await, "answered HTTP 404");
+        if !front.names().iter().any(|n| n == host) {
+            failures
+                .0
+                .push(format!("{provider}: no connection to {host}"));
+        }
+    }
+    // Refused before any connection: look-alikes, GovCloud, and a provider
+    // naming a host of another provider.
+    let refused = [
+        (
+            "aws_s3",
+            format!("https://s3.amazonaws.com.evil.test{route}"),
+        ),
+        ("aws_s3", format!("https://evil-amazonaws.com{route}")),
+        (
+            "aws_s3",
+            format!("https://bucket.s3.us-gov-west-1.amazonaws.com{route}"),
+        ),
+        (
+            "cloudflare_r2",
+            format!("https://bucket.s3.us-east-1.amazonaws.com{route}"),
+        ),
+        ("avala_proxy", format!("https://data.avala.ai{route}")),
+        ("avala_edge", format!("https://api.avala.ai{edge}")),
+    ];
+    for (provider, url) in refused {
+        let before = front.names().len();
+        serve(provider, url.clone());
+        failures.integrity(
+            &format!("{provider} {url}"),
+            frame.read().await,
+            "not allowed",
+        );
+        // The grant itself is one connection to api.avala.ai at most.
+        let new: Vec<String> = front.names().split_off(before);
+        if new.iter().any(|n| n != "api.avala.ai") {
+            failures
+                .0
+                .push(format!("{provider} {url}: connected to {new:?}"));
+        }
+    }
+    for forbidden in [
+        "s3.amazonaws.com.evil.test",
+        "evil-amazonaws.com",
+        "bucket.s3.us-gov-west-1.amazonaws.com",
+    ] {
+        if front.names().iter().any(|n| n == forbidden) {
+            failures.0.push(format!("a connection to {forbidden}"));
+        }
+    }
+    failures.done();
 }

@@ -85,17 +85,26 @@ pub struct PublicDataset {
     name: String,
     objects: Vec<PublicObject>,
     page_size: usize,
+    aliases: Vec<String>,
 }
 
 impl PublicDataset {
-    /// A dataset `owner/name` without objects; pages of up to 100 objects.
+    /// A dataset `owner/name` without objects, served under the alias
+    /// `main`; pages of up to 100 objects.
     pub fn new(owner: &str, name: &str) -> Self {
         Self {
             owner: owner.to_owned(),
             name: name.to_owned(),
             objects: Vec::new(),
             page_size: 100,
+            aliases: vec!["main".to_owned()],
         }
+    }
+
+    /// Serves the revision under the alias `alias` too (`owner/name@alias`).
+    pub fn alias(mut self, alias: &str) -> Self {
+        self.aliases.push(alias.to_owned());
+        self
     }
 
     /// Adds an object.
@@ -151,6 +160,7 @@ pub struct Published {
     pub objects: Vec<PublishedObject>,
     page_size: usize,
     origin: String,
+    aliases: Vec<String>,
 }
 
 impl Published {
@@ -310,6 +320,8 @@ pub(crate) struct Registry {
     datasets: Mutex<Vec<Arc<Published>>>,
     grants: Mutex<VecDeque<GrantFault>>,
     flight: Mutex<Flight>,
+    /// The `revision_sha256` of withdrawn revisions.
+    withdrawn: Mutex<Vec<String>>,
 }
 
 /// The download requests being served, the most at once, and the gate of
@@ -345,6 +357,10 @@ impl Registry {
 
     fn grants(&self) -> MutexGuard<'_, VecDeque<GrantFault>> {
         self.grants.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn withdrawn(&self) -> MutexGuard<'_, Vec<String>> {
+        self.withdrawn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn flight(&self) -> MutexGuard<'_, Flight> {
@@ -384,6 +400,39 @@ impl Registry {
         answer.await
     }
 
+    /// The 410 of a withdrawn revision, for every request that pins it (its
+    /// digest, its uid route, its pages and grants); an alias of it is no
+    /// longer served (404).
+    fn withdrawn_answer<'p>(
+        &self,
+        op: &schema::Operation,
+        param: &dyn Fn(&str) -> Option<&'p str>,
+    ) -> Option<Answer> {
+        let withdrawn = self.withdrawn();
+        let gone = |d: &Published| Answer::json(StatusCode::GONE, &d.withdrawn_json());
+        if op.id == "resolve_dataset_reference" {
+            let (owner, name, selector) = (param("owner")?, param("dataset")?, param("selector")?);
+            let d = self
+                .datasets()
+                .iter()
+                .find(|d| {
+                    d.owner == owner && d.name == name && withdrawn.contains(&d.revision_sha256)
+                })
+                .cloned()?;
+            return Some(if selector == d.revision_sha256 {
+                gone(&d)
+            } else {
+                Answer::problem(StatusCode::NOT_FOUND, "Not found.", &[])
+            });
+        }
+        let revision = param("revision_sha256")?;
+        if !withdrawn.iter().any(|w| w == revision) {
+            return None;
+        }
+        self.by_uid(param("dataset_uid")?, revision)
+            .map(|d| gone(&d))
+    }
+
     fn by_uid(&self, dataset_uid: &str, revision_sha256: &str) -> Option<Arc<Published>> {
         self.datasets()
             .iter()
@@ -408,6 +457,9 @@ impl super::Flow for Registry {
         let param = |name: &str| record.path_params.get(name).map(String::as_str);
         let not_found = || Answer::problem(StatusCode::NOT_FOUND, "Not found.", &[]);
         let registry = self;
+        if let Some(gone) = self.withdrawn_answer(op, &param) {
+            return Some(gone);
+        }
         let answer = match op.id.as_str() {
             "resolve_dataset_reference" => {
                 let (owner, name, selector) =
@@ -418,10 +470,15 @@ impl super::Flow for Registry {
                     .find(|d| d.owner == owner && d.name == name)
                     .cloned();
                 match found {
-                    Some(d) if selector == "main" || selector == d.revision_sha256 => Answer::json(
-                        StatusCode::OK,
-                        &d.revision_json(&format!("{owner}/{name}@{selector}")),
-                    ),
+                    Some(d)
+                        if d.aliases.iter().any(|a| a == selector)
+                            || selector == d.revision_sha256 =>
+                    {
+                        Answer::json(
+                            StatusCode::OK,
+                            &d.revision_json(&format!("{owner}/{name}@{selector}")),
+                        )
+                    }
                     _ => not_found(),
                 }
             }
@@ -461,6 +518,7 @@ impl super::Flow for Registry {
     fn clear(&self) {
         self.datasets().clear();
         self.grants().clear();
+        self.withdrawn().clear();
         let mut flight = self.flight();
         flight.peak = flight.now;
         if let Some(gate) = flight.gate.take() {
@@ -498,6 +556,7 @@ impl ResolverKnobs<'_> {
             name,
             mut objects,
             page_size,
+            aliases,
         } = dataset;
         objects.sort_by(|a, b| {
             (&a.role, a.ordinal, &a.logical_path).cmp(&(&b.role, b.ordinal, &b.logical_path))
@@ -531,11 +590,24 @@ impl ResolverKnobs<'_> {
             objects,
             page_size,
             origin: self.mock.state.origin.clone(),
+            aliases,
         };
         let mut datasets = self.mock.state.resolver.datasets();
         datasets.retain(|d| (&d.owner, &d.name) != (&published.owner, &published.name));
         datasets.push(Arc::new(published.clone()));
         published
+    }
+
+    /// Withdraws the revision `published`: from now on every request that
+    /// pins it (its digest, its canonical reference, its manifest pages and
+    /// grants) answers 410 with [`Published::withdrawn_json`], and its
+    /// aliases answer 404.
+    pub fn withdraw(&self, published: &Published) {
+        self.mock
+            .state
+            .resolver
+            .withdrawn()
+            .push(published.revision_sha256.clone());
     }
 
     /// Scripts the next grants, one per grant request (POST or GET), in

@@ -97,6 +97,7 @@ impl MockServer {
             responses: Arc::new(FaultBook::default()),
             uploads: Default::default(),
             storage_bytes: AtomicU64::new(0),
+            last_api_key: Mutex::default(),
             pages: Mutex::default(),
             jobs: Default::default(),
             resolver: Default::default(),
@@ -354,6 +355,9 @@ pub(super) struct State {
     pub(super) uploads: Uploads,
     /// Body bytes received on the storage routes.
     pub(super) storage_bytes: AtomicU64,
+    /// The last `X-Avala-Api-Key` an API request carried, for
+    /// [`super::StorageKnobs::echo_key`].
+    pub(super) last_api_key: Mutex<Option<String>>,
     pages: Mutex<HashMap<String, Arc<PageScript>>>,
     received: Mutex<Vec<ReceivedRequest>>,
     sequence: AtomicU64,
@@ -536,6 +540,9 @@ async fn handle(request: Request<Incoming>, state: &State) -> io::Result<Respons
     };
     if let Some(key) = record.headers.get_mut(KEY_HEADER) {
         key.set_sensitive(true);
+        if let Ok(text) = key.to_str() {
+            *state.last_api_key.lock().unwrap_or_else(|p| p.into_inner()) = Some(text.to_owned());
+        }
     }
     let answer = super::dispatch(state, &mut record);
     record.status = (answer.delivery != Delivery::Drop).then_some(answer.status.as_u16());

@@ -324,10 +324,30 @@ fn store(
     answer
 }
 
-fn finish(state: &State, mut record: ReceivedRequest, answer: Answer) -> Answer {
+fn finish(state: &State, mut record: ReceivedRequest, mut answer: Answer) -> Answer {
+    echo_key(state, &mut answer);
     record.status = (answer.delivery != Delivery::Drop).then_some(answer.status.as_u16());
     state.received().push(record);
     answer
+}
+
+/// Where a body scripted by [`StorageKnobs::echo_key`] gets the key.
+const KEY_MARKER: &str = "\u{0}echo-api-key\u{0}";
+
+/// Puts the last API key the mock saw where a body has [`KEY_MARKER`].
+fn echo_key(state: &State, answer: &mut Answer) {
+    let Some(body) = &answer.body else { return };
+    let text = String::from_utf8_lossy(body);
+    if !text.contains(KEY_MARKER) {
+        return;
+    }
+    let key = state
+        .last_api_key
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone()
+        .unwrap_or_default();
+    answer.body = Some(Bytes::from(text.replace(KEY_MARKER, &key)));
 }
 
 fn record_of(parts: &Parts, route: Option<StorageRoute>) -> ReceivedRequest {
@@ -482,6 +502,23 @@ impl StorageKnobs<'_> {
     /// reads the body and answers without storing it.
     pub fn fault(&self, route: StorageRoute, fault: Fault) -> Script {
         self.state.faults.add(route.operation_id(), fault)
+    }
+
+    /// A hostile storage: the next request of `route` is answered
+    /// `status` with an S3-style error body that echoes the API key the
+    /// client sent on its last API request (storage never gets the key; a
+    /// storage that learnt it must still not get it shown in an error).
+    pub fn echo_key(&self, route: StorageRoute, status: u16) -> Script {
+        let body = format!(
+            "<Error><Code>AccessDenied</Code><Message>signed with {KEY_MARKER}</Message><Key>{KEY_MARKER}</Key></Error>"
+        );
+        self.fault(
+            route,
+            Fault::status(status)
+                .header("Content-Type", "application/xml")
+                .body(body),
+        )
+        .times(1)
     }
 
     /// Body bytes received on the storage routes, stored or not.

@@ -32,6 +32,8 @@ use crate::Result;
 const TRANSPORT: &str = "avala-edge-v1";
 /// The most `read()` reserves up front (it grows beyond as bytes arrive).
 const READ_RESERVE: u64 = 8 * 1024 * 1024;
+/// The limit of [`ResolvedObject::read`]: 64 MiB, as in the Python SDK.
+pub const DEFAULT_READ_LIMIT: u64 = 64 * 1024 * 1024;
 
 /// A boxed stream of verified chunks.
 type Chunks = Pin<Box<dyn Stream<Item = Result<Bytes>> + Send>>;
@@ -85,8 +87,25 @@ impl ResolvedObject {
         stream::once(start).try_flatten().boxed()
     }
 
-    /// The whole object in memory, verified.
+    /// The whole object in memory, verified, if it has at most
+    /// [`DEFAULT_READ_LIMIT`] (64 MiB) bytes; see
+    /// [`read_at_most`](Self::read_at_most).
     pub async fn read(&self) -> Result<Bytes> {
+        self.read_at_most(DEFAULT_READ_LIMIT).await
+    }
+
+    /// The whole object in memory, verified, if its manifest size is at
+    /// most `max_bytes`; else [`Error::ObjectTooLarge`](crate::Error::ObjectTooLarge)
+    /// before any request. The download may not exceed the manifest size
+    /// (that is an [`Integrity`](crate::Error::Integrity) failure at the
+    /// first byte over), so no more than `max_bytes` are ever buffered.
+    pub async fn read_at_most(&self, max_bytes: u64) -> Result<Bytes> {
+        if self.doc.size_bytes > max_bytes {
+            return Err(crate::Error::ObjectTooLarge {
+                size_bytes: self.doc.size_bytes,
+                max_bytes,
+            });
+        }
         let mut out = BytesMut::with_capacity(self.doc.size_bytes.min(READ_RESERVE) as usize);
         let mut chunks = self.stream();
         while let Some(chunk) = chunks.try_next().await? {

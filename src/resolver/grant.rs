@@ -330,23 +330,31 @@ mod tests {
         assert!(grant.remaining() > Duration::from_secs(55));
         assert!(!format!("{grant:?}").contains(TOKEN));
 
+        let edge_path = "edge path does not name this object";
+        let edge_query = "edge query is not a single grant token";
+        let not_allowed = "not allowed for provider";
         let bad = [
-            // Another object's path.
-            good.replace(OBJ, UID),
-            // Another host.
-            good.replace("data.avala.ai", "data.evil.ai"),
-            // A port, a second query parameter, a fragment.
-            good.replace("data.avala.ai", "data.avala.ai:8443"),
-            format!("{good}&x=1"),
-            format!("{good}#f"),
-            good.replace("https://", "http://"),
+            (good.replace(OBJ, UID), edge_path),
+            (good.replace("/objects/", "/object/"), edge_path),
+            (good.replace(&digest, "e"), edge_path),
+            (good.replace("data.avala.ai", "data.evil.ai"), not_allowed),
+            (
+                good.replace("data.avala.ai", "data.avala.ai:8443"),
+                not_allowed,
+            ),
+            (good.replace("https://", "http://"), not_allowed),
+            (format!("{good}&x=1"), edge_query),
+            (good.replace("grant=", "token="), edge_query),
+            (good.replace(TOKEN, "a b"), "not a valid download URL"),
+            (good.replace(TOKEN, ""), edge_query),
+            (format!("{good}#f"), "not a valid download URL"),
         ];
-        for url in bad {
+        for (url, expected) in bad {
             let (body, date) = edge_grant(&url);
             let err = check(&body, Some(&date), &revision(), &object(), &base).unwrap_err();
             assert!(
-                matches!(err, crate::Error::Integrity { .. }),
-                "{url}: {err:?}"
+                matches!(&err, crate::Error::Integrity { message } if message.contains(expected)),
+                "{url}: expected {expected:?}, got {err:?}"
             );
             let shown = format!("{err} {err:?}");
             assert!(!shown.contains(TOKEN), "{shown}");

@@ -12,11 +12,21 @@
 //! println!("{}", dataset.canonical_reference());
 //! let mut objects = dataset.objects();
 //! while let Some(object) = objects.try_next().await? {
-//!     let bytes = object.read().await?; // verified
+//!     let bytes = object.read().await?; // verified, at most 64 MiB
 //!     println!("{} ({} bytes)", object.logical_path(), bytes.len());
 //! }
 //! # Ok(()) }
 //! ```
+//!
+//! Beyond the objects: [`ResolvedDataset::rights`] is the whole rights
+//! record the publisher declared; `resolver.load("owner/dataset").revision(r)`
+//! takes the revision apart, as the Python SDK's `revision=` does (checked
+//! as if written after `@`); a pinned revision that was withdrawn is
+//! [`Error::Withdrawn`](crate::Error::Withdrawn); and
+//! [`ResolvedObject::read`] holds at most 64 MiB
+//! ([`ResolvedObject::read_at_most`] sets another cap) and refuses a larger
+//! object with [`Error::ObjectTooLarge`](crate::Error::ObjectTooLarge)
+//! before any request.
 //!
 //! The resolver is anonymous: it holds no API key and never sends
 //! `X-Avala-Api-Key`, does not read `AVALA_BASE_URL`, and follows no
@@ -54,7 +64,8 @@ mod reference;
 mod transport;
 
 pub use bulk::{DatasetDownload, DownloadEvent, DownloadProgress, DownloadReport};
-pub use download::{Downloaded, ObjectDownload};
+pub use documents::Rights;
+pub use download::{Downloaded, ObjectDownload, DEFAULT_READ_LIMIT};
 
 use documents::{ObjectDoc, Revision};
 use reference::Reference;
@@ -85,6 +96,7 @@ pub struct ResolverBuilder {
     timeout: Duration,
     retry: crate::retry::RetryPolicy,
     allow_insecure_loopback: bool,
+    network: transport::TestNetwork,
 }
 
 impl Default for ResolverBuilder {
@@ -94,6 +106,7 @@ impl Default for ResolverBuilder {
             timeout: Duration::from_secs(30),
             retry: crate::retry::RetryPolicy::default(),
             allow_insecure_loopback: false,
+            network: transport::TestNetwork::default(),
         }
     }
 }
@@ -130,6 +143,24 @@ impl ResolverBuilder {
         self
     }
 
+    /// For the SDK's own tests only (hidden, `mock` feature): sends the
+    /// requests for each host name of `resolve` to its address, and trusts
+    /// the DER certificate `root_der` too, so that a flow meets production
+    /// host names (and their allow-list) on a loopback TLS server.
+    #[cfg(feature = "mock")]
+    #[doc(hidden)]
+    pub fn test_network(
+        mut self,
+        resolve: Vec<(String, std::net::SocketAddr)>,
+        root_der: Vec<u8>,
+    ) -> Self {
+        self.network = transport::TestNetwork {
+            resolve,
+            root_der: Some(root_der),
+        };
+        self
+    }
+
     /// Validates the settings; [`Error::Config`](crate::Error::Config) when
     /// the base URL breaks a rule.
     pub fn build(self) -> Result<Resolver> {
@@ -138,7 +169,7 @@ impl ResolverBuilder {
                 .is_some_and(|v| config::is_truthy(&v));
         let base = config::parse_base_url(&self.base_url, allow_insecure)?;
         Ok(Resolver {
-            transport: Transport::new(base, self.timeout, self.retry)?,
+            transport: Transport::new(base, self.timeout, self.retry, &self.network)?,
         })
     }
 }
@@ -154,18 +185,25 @@ impl Resolver {
         ResolverBuilder::default()
     }
 
-    /// Resolves `reference`: `owner/dataset`, `owner/dataset@<alias>`,
-    /// `owner/dataset@<64-hex revision>` or
-    /// `avala://datasets/<uuid>@<64-hex revision>`.
+    /// Resolves `reference` (run it with `.await`): `owner/dataset`,
+    /// `owner/dataset@<alias>`, `owner/dataset@<64-hex revision>` or
+    /// `avala://datasets/<uuid>@<64-hex revision>`; or `owner/dataset` with
+    /// the revision given apart, [`Load::revision`].
     ///
     /// Errors: [`InvalidArgument`](crate::Error::InvalidArgument) for a
-    /// malformed reference (before any request);
+    /// malformed reference or revision (before any request);
     /// [`Integrity`](crate::Error::Integrity) when the answer does not match
-    /// what was asked; a 410 on a pinned reference says the revision was
-    /// withdrawn (`status() == Some(410)`); other statuses as for the API.
-    pub async fn load(&self, reference: &str) -> Result<ResolvedDataset> {
-        // Step 1: the grammar, before any request.
-        let requested = Reference::parse(reference)?;
+    /// what was asked; [`Withdrawn`](crate::Error::Withdrawn) when the
+    /// pinned revision was withdrawn; other statuses as for the API.
+    pub fn load(&self, reference: &str) -> Load {
+        Load {
+            resolver: self.clone(),
+            reference: reference.to_owned(),
+            revision: None,
+        }
+    }
+
+    async fn load_parsed(&self, requested: Reference) -> Result<ResolvedDataset> {
         if requested.exact_revision().is_none() {
             tracing::warn!(
                 reference = %requested.requested(),
@@ -191,6 +229,44 @@ impl Resolver {
                 episodes: Mutex::default(),
             }),
         })
+    }
+}
+
+/// A load of a dataset revision; made by [`Resolver::load`], run by
+/// awaiting it.
+#[derive(Debug)]
+#[must_use = "nothing is resolved until it is awaited"]
+pub struct Load {
+    resolver: Resolver,
+    reference: String,
+    revision: Option<String>,
+}
+
+impl Load {
+    /// The revision apart from the reference: an alias or a 64-hex digest,
+    /// checked as one written after `@`. Refused with
+    /// [`InvalidArgument`](crate::Error::InvalidArgument), before any
+    /// request, together with a canonical reference or a reference that
+    /// names its own `@` selector.
+    pub fn revision(mut self, revision: impl Into<String>) -> Self {
+        self.revision = Some(revision.into());
+        self
+    }
+
+    /// Runs the load (what `.await` does).
+    pub async fn send(self) -> Result<ResolvedDataset> {
+        // Step 1: the grammar, before any request.
+        let requested = Reference::parse_with_revision(&self.reference, self.revision.as_deref())?;
+        self.resolver.load_parsed(requested).await
+    }
+}
+
+impl std::future::IntoFuture for Load {
+    type Output = Result<ResolvedDataset>;
+    type IntoFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Self::Output> + Send>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.send())
     }
 }
 
@@ -271,10 +347,18 @@ impl ResolvedDataset {
         self.revision().manifest.total_size_bytes
     }
 
-    /// The licence's name and URL, as declared by the publisher.
+    /// The licence's name and URL, as declared by the publisher (both are
+    /// in [`ResolvedDataset::rights`] too).
     pub fn license(&self) -> (&str, &str) {
         let rights = &self.revision().rights;
         (&rights.name, &rights.url)
+    }
+
+    /// The whole rights record the publisher declared: status, access,
+    /// licence name and URL, and the SHA-256 of the licence document and
+    /// of the attestation.
+    pub fn rights(&self) -> &Rights {
+        &self.revision().rights
     }
 
     /// Every object, in manifest order, across every page. The totals are

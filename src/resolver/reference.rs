@@ -31,6 +31,10 @@ static FRIENDLY: LazyLock<Regex> = LazyLock::new(|| {
     .unwrap_or_else(|e| unreachable!("{e}"))
 });
 
+static SELECTOR: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(&format!("^(?:{SHA256}|{ALIAS})$")).unwrap_or_else(|e| unreachable!("{e}"))
+});
+
 static DIGEST: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(&format!("^{SHA256}$")).unwrap_or_else(|e| unreachable!("{e}")));
 
@@ -72,6 +76,38 @@ impl Reference {
                 text.chars().take(200).collect::<String>()
             ),
         })
+    }
+
+    /// Parses `text` with a separately given `revision` (an alias or a
+    /// 64-hex digest), as if it were written `text@revision`. Refused
+    /// (`InvalidArgument`): a revision outside the selector grammar, a
+    /// canonical reference (it pins its revision already), or a reference
+    /// that names a selector of its own.
+    pub(crate) fn parse_with_revision(text: &str, revision: Option<&str>) -> Result<Self> {
+        let Some(revision) = revision else {
+            return Self::parse(text);
+        };
+        let invalid = |message: String| Err(Error::InvalidArgument { message });
+        if !SELECTOR.is_match(revision) {
+            return invalid(format!(
+                "{:?} is not a revision; use an alias ([a-z][a-z0-9._-]{{0,62}}) or a 64-hex revision digest",
+                revision.chars().take(100).collect::<String>()
+            ));
+        }
+        if CANONICAL.is_match(text) {
+            return invalid(
+                "a canonical reference pins its revision already; give no separate revision"
+                    .to_owned(),
+            );
+        }
+        match FRIENDLY.captures(text) {
+            Some(c) if c.name("selector").is_some() => invalid(
+                "the reference names a revision after `@` and a separate revision was given; give one"
+                    .to_owned(),
+            ),
+            Some(_) => Self::parse(&format!("{text}@{revision}")),
+            None => Self::parse(text),
+        }
     }
 
     /// The resolve path below the API root.
@@ -217,5 +253,41 @@ mod tests {
             );
         }
         assert!(Reference::parse(&format!("{}/d", "a".repeat(255))).is_ok());
+    }
+
+    #[test]
+    fn a_separate_revision_is_checked_as_an_inline_one() {
+        let with =
+            |text: &str, revision: Option<&str>| Reference::parse_with_revision(text, revision);
+        assert_eq!(
+            with("acme/lidar", Some("v2")).unwrap(),
+            Reference::parse("acme/lidar@v2").unwrap()
+        );
+        assert_eq!(
+            with("acme/lidar", Some(SHA)).unwrap().exact_revision(),
+            Some(SHA)
+        );
+        assert_eq!(
+            with("acme/lidar", None).unwrap().requested(),
+            "acme/lidar@main"
+        );
+        let canonical = format!("avala://datasets/{UID}@{SHA}");
+        let refused = [
+            ("acme/lidar", "Main", "is not a revision"),
+            ("acme/lidar", "", "is not a revision"),
+            ("acme/lidar", "../x", "is not a revision"),
+            ("acme/lidar", &SHA[1..], "is not a revision"),
+            ("acme/lidar@main", "v2", "separate revision was given"),
+            (&canonical, "v2", "pins its revision already"),
+            ("Acme/lidar", "v2", "is not a dataset reference"),
+        ];
+        for (text, revision, expected) in refused {
+            match with(text, Some(revision)) {
+                Err(Error::InvalidArgument { message }) => {
+                    assert!(message.contains(expected), "{text} {revision}: {message}")
+                }
+                other => panic!("{text} {revision}: {other:?}"),
+            }
+        }
     }
 }

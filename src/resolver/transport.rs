@@ -20,9 +20,8 @@ use super::{
 use crate::capture::MAX_ERROR_BODY;
 use crate::{
     config::BaseUrl,
-    error::ResponseFacts,
     retry::{self, RetryPolicy},
-    ApiError, Error, Result,
+    Error, Result,
 };
 
 /// The most a resolver JSON document may weigh.
@@ -38,6 +37,14 @@ pub(crate) struct Transport {
     pub(crate) retry: RetryPolicy,
 }
 
+/// Where the SDK's own tests send production host names (see
+/// `ResolverBuilder::test_network`); empty otherwise.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TestNetwork {
+    pub(crate) resolve: Vec<(String, std::net::SocketAddr)>,
+    pub(crate) root_der: Option<Vec<u8>>,
+}
+
 /// A 2xx JSON document and the response's `Date` header.
 pub(crate) struct Document {
     pub(crate) body: Bytes,
@@ -45,8 +52,22 @@ pub(crate) struct Document {
 }
 
 impl Transport {
-    pub(crate) fn new(base: BaseUrl, timeout: Duration, retry: RetryPolicy) -> Result<Self> {
-        let http = reqwest::Client::builder()
+    pub(crate) fn new(
+        base: BaseUrl,
+        timeout: Duration,
+        retry: RetryPolicy,
+        network: &TestNetwork,
+    ) -> Result<Self> {
+        let mut builder = reqwest::Client::builder();
+        for (host, address) in &network.resolve {
+            builder = builder.resolve(host, *address);
+        }
+        if let Some(der) = &network.root_der {
+            let root = reqwest::Certificate::from_der(der)
+                .map_err(|e| Error::config(format!("the test root certificate: {e}")))?;
+            builder = builder.add_root_certificate(root);
+        }
+        let http = builder
             .https_only(base.https)
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
@@ -67,8 +88,8 @@ impl Transport {
     /// 2xx body. A 429 is repeated by the resolver plane of [`crate::retry`]
     /// (3 retries; a `Retry-After` past the SDK's 60 s cap, unlike Python's
     /// 300 s, is not waited for: the `RateLimited` error carries it). A POST
-    /// that gets 405 is sent once more as GET; a 410 names the withdrawn
-    /// revision when `reference` pins one.
+    /// that gets 405 is sent once more as GET; a 410 is [`Error::Withdrawn`]
+    /// when its body names the revision `reference` pins.
     pub(crate) async fn call(
         &self,
         method: Method,
@@ -174,23 +195,11 @@ async fn withdrawn(mut response: reqwest::Response, reference: Option<&Reference
         .bytes;
     let document: Option<documents::Withdrawn> = serde_json::from_slice(&raw).ok();
     match (document, reference) {
-        (Some(doc), Some(reference)) if doc.matches(reference) => {
-            let message = format!(
-                "dataset revision {} was withdrawn by its publisher",
-                doc.canonical_reference
-            );
-            Error::from_response(ResponseFacts {
-                error: ApiError {
-                    status: 410,
-                    message,
-                    body: serde_json::from_slice(&raw).ok(),
-                    raw_body: crate::scrub::scrub(&String::from_utf8_lossy(&raw), ""),
-                    request_id: None,
-                },
-                retry_after: None,
-                wait_too_long: false,
-            })
-        }
+        (Some(doc), Some(reference)) if doc.matches(reference) => Error::Withdrawn {
+            canonical_reference: doc.canonical_reference,
+            dataset_uid: doc.dataset_uid,
+            revision_sha256: doc.revision_sha256,
+        },
         _ => integrity(
             "HTTP 410 for a reference that does not pin the withdrawn revision (an alias cannot be withdrawn)",
         ),

@@ -30,8 +30,10 @@ use wiremock::{
     Mock, MockServer, ResponseTemplate,
 };
 
-/// A distinctive API key that matches none of the redaction patterns, so a
-/// leak can only be stopped by the client itself, never by luck.
+/// A distinctive API key that matches none of the generic redaction
+/// patterns (not 40-hex, not `avk_…`, not `key_…`/`sk-…`, no bearer or
+/// JWT shape), so only the key-specific scrub (`src/scrub.rs`) can stop
+/// a leak, never luck.
 pub const KEY: &str = "Zq7-distinctive-TEST-key-0xC0FFEE-81k";
 
 /// The variables the client reads.
@@ -96,16 +98,54 @@ pub fn assert_logs_clean() {
     assert_no_key(&logs(), "tracing output");
 }
 
+/// Fails if [`KEY`] (or a recognisable part of it) is in `text`.
 pub fn assert_no_key(text: &str, what: &str) {
-    assert!(
-        !text.contains(KEY),
-        "the API key leaked into {what}: {text}"
-    );
-    // Also a recognisable half of it, in case it is split or trimmed.
-    assert!(
-        !text.contains("distinctive-TEST-key"),
-        "part of the API key leaked into {what}: {text}"
-    );
+    assert_text_without(text, KEY, what);
+}
+
+/// Fails if `key`, or any 10 consecutive characters of it (what a split or
+/// trimmed echo leaves), is in `text`.
+pub fn assert_text_without(text: &str, key: &str, what: &str) {
+    let chars: Vec<char> = key.chars().collect();
+    let window = chars.len().min(10);
+    for part in chars.windows(window) {
+        let part: String = part.iter().collect();
+        assert!(
+            !text.contains(&part),
+            "the API key (or its part {part:?}) leaked into {what}: {text}"
+        );
+    }
+}
+
+/// THE key-leak check of an error: `key` is in none of its Display, Debug,
+/// `message()`, whole `source()` chain, request id, or any body it carries
+/// (the API error's JSON and raw bodies, a decode error's body).
+pub fn assert_error_without_key(err: &avala::Error, key: &str) {
+    let check = |text: &str, what: &str| assert_text_without(text, key, what);
+    check(&format!("{err:?}"), "an error's Debug");
+    check(&err.to_string(), "an error's Display");
+    check(&err.message(), "an error's message()");
+    if let Some(api) = err.api_error() {
+        check(&api.raw_body, "an error's raw body");
+        check(&api.message, "an error's API message");
+        if let Some(body) = &api.body {
+            check(&body.to_string(), "an error's JSON body");
+        }
+        if let Some(id) = &api.request_id {
+            check(id, "an error's request id");
+        }
+    }
+    if let avala::Error::Decode {
+        body: Some(body), ..
+    } = err
+    {
+        check(body, "a decode error's body");
+    }
+    let mut source = std::error::Error::source(err);
+    while let Some(s) = source {
+        check(&format!("{s} {s:?}"), "an error's source");
+        source = s.source();
+    }
 }
 
 /// For binaries that do not change the environment: allows `http` to
@@ -150,28 +190,10 @@ pub fn client_with(
     .expect("a loopback client builds")
 }
 
-/// Checks that no representation of `err` holds the key, and returns it.
+/// Checks that no representation of `err` holds [`KEY`]
+/// ([`assert_error_without_key`]), and returns it.
 pub fn checked(err: avala::Error) -> avala::Error {
-    assert_no_key(&format!("{err:?}"), "an error's Debug");
-    assert_no_key(&err.to_string(), "an error's Display");
-    assert_no_key(&err.message(), "an error's message()");
-    if let Some(api) = err.api_error() {
-        assert_no_key(&api.raw_body, "an error's raw body");
-        if let Some(body) = &api.body {
-            assert_no_key(&body.to_string(), "an error's JSON body");
-        }
-    }
-    if let avala::Error::Decode {
-        body: Some(body), ..
-    } = &err
-    {
-        assert_no_key(body, "a decode error's body");
-    }
-    let mut source = std::error::Error::source(&err);
-    while let Some(s) = source {
-        assert_no_key(&format!("{s} {s:?}"), "an error's source");
-        source = s.source();
-    }
+    assert_error_without_key(&err, KEY);
     err
 }
 
