@@ -102,6 +102,7 @@ impl MockServer {
             resolver: Default::default(),
             fleet: Default::default(),
             managed: Default::default(),
+            edits: Default::default(),
             received: Mutex::default(),
             sequence: AtomicU64::new(0),
             reset_at: SystemTime::now()
@@ -276,6 +277,7 @@ impl MockServer {
         self.state.pages().clear();
         self.state.received().clear();
         self.state.responses.clear();
+        self.state.edits.clear();
         for flow in super::flows(&self.state) {
             flow.clear();
         }
@@ -366,6 +368,8 @@ pub(super) struct State {
     pub(super) fleet: super::fleet_legacy::FleetLegacy,
     /// Managed Fleet upload sessions.
     pub(super) managed: super::fleet_managed::Managed,
+    /// One-shot edits of answers ([`MockServer::edit_next`]).
+    pub(super) edits: super::edits::Edits,
 }
 
 impl State {
