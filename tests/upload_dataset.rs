@@ -208,10 +208,14 @@ async fn multipart_resumes_and_skips_the_parts_the_server_has() {
             .send()
             .await,
     );
-    assert!(
-        matches!(e, UploadError::Storage { status: 403, .. }),
-        "{e:?}"
-    );
+    match &e {
+        UploadError::Storage {
+            path, status, body, ..
+        } => {
+            assert_eq!((path.as_str(), *status), ("scan.bin", 403), "{body}");
+        }
+        other => panic!("expected Storage 403, got {other:?}"),
+    }
     assert!(stored(&mock, "scans").is_empty());
     let first_run = mock.storage().bytes_received();
 
@@ -413,16 +417,16 @@ async fn a_413_at_presign_is_quota_exceeded_at_once() {
         .send()
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            e,
-            Error::QuotaExceeded {
-                limit: Some(99),
-                ..
-            }
-        ),
-        "{e:?}"
-    );
+    match &e {
+        Error::QuotaExceeded { limit, used, .. } => {
+            assert_eq!((*limit, *used), (Some(99), Some(0)));
+            assert_eq!(
+                e.message(),
+                "the upload needs 100 bytes but the storage quota is 99 bytes; free space or raise the quota"
+            );
+        }
+        other => panic!("expected QuotaExceeded, got {other:?}"),
+    }
     assert_eq!(mock.hits("create_manual_upload_url"), 1);
     assert_eq!(mock.hits("get_manual_upload_quota"), 1);
 }
@@ -529,7 +533,10 @@ async fn a_file_that_changes_during_the_upload_is_an_error() {
             .send()
             .await,
     );
-    assert!(matches!(e, UploadError::FileChanged { .. }), "{e:?}");
+    assert!(
+        matches!(&e, UploadError::FileChanged { path: p } if *p == path),
+        "{e:?}"
+    );
 }
 
 #[tokio::test]
@@ -710,7 +717,10 @@ async fn bad_arguments_are_refused_before_any_request() {
         .send()
         .await
         .unwrap_err();
-    assert!(matches!(e, Error::InvalidArgument { .. }), "{e:?}");
+    assert_eq!(
+        invalid_message(Err::<(), _>(e)),
+        "upload_dataset needs a dataset name: call .name(..)"
+    );
     let e = client
         .upload_dataset(dir.path().join("missing"))
         .name("x")
@@ -718,16 +728,19 @@ async fn bad_arguments_are_refused_before_any_request() {
         .send()
         .await
         .unwrap_err();
-    assert!(
-        matches!(e, Error::Upload(ref u) if matches!(**u, UploadError::Io { .. })),
-        "{e:?}"
-    );
+    match upload_err(Err::<(), _>(e)) {
+        UploadError::Io { path, .. } => assert_eq!(path, dir.path().join("missing")),
+        other => panic!("expected Io, got {other:?}"),
+    }
     let e = client
         .upload_files("x", [(dir.path().join("a.jpg"), "../a.jpg".to_owned())])
         .send()
         .await
         .unwrap_err();
-    assert!(matches!(e, Error::InvalidArgument { .. }), "{e:?}");
+    assert_eq!(
+        invalid_message(Err::<(), _>(e)),
+        "`../a.jpg` is not a path in a dataset: use relative `/`-separated segments, none empty, `.` or `..`"
+    );
     assert!(mock.received().is_empty());
 }
 
@@ -1114,7 +1127,7 @@ async fn a_412_to_a_put_without_the_precondition_is_not_already_there() {
             .await,
     );
     assert!(
-        matches!(e, UploadError::Storage { status: 412, .. }),
+        matches!(&e, UploadError::Storage { path, status: 412, .. } if path == "a.jpg"),
         "{e:?}"
     );
     // Presigned again each attempt (8, bounded), never completed.
@@ -1317,6 +1330,7 @@ async fn an_api_500_during_an_upload_is_not_repeated_as_for_any_call() {
         .await
         .unwrap_err();
     assert!(matches!(e, Error::Server(_)), "{e:?}");
+    assert_eq!(e.status(), Some(500));
     assert!(!e.is_retryable());
     assert_eq!(mock.hits("create_manual_upload_url"), 1);
     assert_eq!(mock.hits("storage.put"), 0);

@@ -306,7 +306,13 @@ async fn a_dropped_connection_stops_the_run_and_the_next_one_finishes() {
         .fault(StorageRoute::ManagedPart, Fault::drop_connection())
         .times(1);
     let e = upload_error(upload(&mock, &dir, &state).send().await);
-    assert!(matches!(e, UploadError::StorageTransport { .. }), "{e:?}");
+    match &e {
+        UploadError::StorageTransport { path, message } => {
+            assert_eq!(path, "a.mcap");
+            assert!(!message.is_empty());
+        }
+        other => panic!("expected StorageTransport, got {other:?}"),
+    }
     let status = upload(&mock, &dir, &state).send().await.unwrap();
     assert_eq!(status.confirmed_files, 1);
     assert_eq!(
