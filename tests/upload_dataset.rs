@@ -498,12 +498,7 @@ async fn a_file_that_changes_during_the_upload_is_an_error() {
             .on_progress(move |p| {
                 if matches!(p.event, ProgressEvent::Started { .. }) {
                     // Another writer appends while the upload starts.
-                    use std::io::Write;
-                    let mut f = std::fs::OpenOptions::new()
-                        .append(true)
-                        .open(&target)
-                        .unwrap();
-                    f.write_all(b"more").unwrap();
+                    tempdir::grow(&target, b"more");
                 }
             })
             .send()

@@ -974,12 +974,7 @@ async fn a_file_changed_during_a_run_is_not_finalized() {
         .workers(1)
         .on_progress(move |p| {
             if p.path == "f000.bin" && p.event == ProgressEvent::Done {
-                use std::io::Write;
-                let mut f = std::fs::OpenOptions::new()
-                    .append(true)
-                    .open(&target)
-                    .unwrap();
-                f.write_all(b"more").unwrap();
+                tempdir::grow(&target, b"more");
             }
         })
         .send()
@@ -1004,12 +999,7 @@ async fn a_file_changed_while_its_put_is_under_way_is_not_confirmed() {
         .upload()
         .on_progress(move |p| {
             if matches!(p.event, ProgressEvent::Started { .. }) {
-                use std::io::Write;
-                let mut f = std::fs::OpenOptions::new()
-                    .append(true)
-                    .open(&target)
-                    .unwrap();
-                f.write_all(b"x").unwrap();
+                tempdir::grow(&target, b"x");
             }
         })
         .send()
@@ -1038,12 +1028,7 @@ async fn a_file_changed_between_put_attempts_is_not_sent_again() {
         .upload()
         .on_progress(move |p| {
             if matches!(p.event, ProgressEvent::Started { .. }) {
-                use std::io::Write;
-                let mut f = std::fs::OpenOptions::new()
-                    .append(true)
-                    .open(&target)
-                    .unwrap();
-                f.write_all(b"x").unwrap();
+                tempdir::grow(&target, b"x");
             }
         })
         .send()
