@@ -1,12 +1,19 @@
 //! Retries (which methods, which statuses, how many times, how long to
-//! wait), connection failures and timeouts.
+//! wait), connection failures and timeouts. How long is never read from
+//! the wall clock: waits are measured on paused tokio time against the
+//! embedded mock (which runs on the test's runtime), or read from the
+//! retry loop's own `retrying` events, captured per test.
 
+#[path = "common/capture.rs"]
+mod capture;
 mod common;
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
-use avala::{retry::RetryPolicy, Error};
+use avala::{mock::Fault, retry::RetryPolicy, Error};
+use capture::Capture;
 use common::{assert_logs_clean, client_with, expect_err, hits, KEY};
+use tokio::time::Instant;
 use wiremock::{matchers::any, Mock, MockServer, ResponseTemplate};
 
 async fn server_answering(response: ResponseTemplate) -> MockServer {
@@ -67,18 +74,21 @@ fn agent_patch() -> avala::types::UpdateAgentRequest {
 async fn get_put_delete_are_retried_max_retries_times() {
     let server = server_answering(status(503)).await;
     let client = client_with(&server, |b| b);
-    let started = Instant::now();
+    let logs = Capture::start();
     let err = expect_err(client.get_dataset().uid("d1").send().await);
     assert!(matches!(err, Error::Server(_)), "{err:?}");
     assert_eq!(err.status(), Some(503));
     assert_eq!(hits(&server).await, 3, "default max_retries is 2");
-    // Two backoff steps of the default policy (≥ 250 ms and ≥ 500 ms with
-    // jitter) were waited.
+    // Two backoff steps of the default policy (500 ms then 1 s, each with a
+    // jitter of ½ to 1).
+    let delays = logs.retry_delays();
+    assert_eq!(delays.len(), 2, "{}", logs.text());
     assert!(
-        started.elapsed() >= Duration::from_millis(750),
-        "{:?}",
-        started.elapsed()
+        (250..=500).contains(&delays[0]) && (500..=1000).contains(&delays[1]),
+        "{delays:?}"
     );
+    common::assert_no_key(&logs.text(), "tracing output");
+    drop(logs);
 
     server.reset().await;
     Mock::given(any())
@@ -192,59 +202,56 @@ async fn a_persistent_429_ends_as_rate_limited_with_retry_after() {
     assert_eq!(hits(&server).await, 3);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn retry_after_in_seconds_is_waited_for() {
-    let server = server_answering_then(
-        status(429).insert_header("Retry-After", "1"),
-        1,
-        ok_dataset(),
-    )
-    .await;
-    let client = client_with(&server, |b| b);
+    let mock = avala::mock::MockServer::start().await;
+    mock.fault("get_dataset", Fault::status(429).header("Retry-After", "3"))
+        .times(1);
     let started = Instant::now();
-    client.get_dataset().uid("d1").send().await.unwrap();
-    let waited = started.elapsed();
-    assert!(waited >= Duration::from_millis(950), "waited {waited:?}");
-    assert!(waited < Duration::from_secs(3), "waited {waited:?}");
-    assert_eq!(hits(&server).await, 2);
+    mock.client().get_dataset().uid("d1").send().await.unwrap();
+    // Virtual time: the server's 3 s, longer than the first backoff step
+    // (at most 500 ms), exactly.
+    assert_eq!(started.elapsed(), Duration::from_secs(3));
+    assert_eq!(mock.hits("get_dataset"), 2);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn retry_after_as_an_http_date_is_waited_for() {
-    // Two seconds ahead; the header has whole seconds, so the wait is in (1, 2] s.
-    let when = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(2));
-    let server = server_answering_then(
-        status(503).insert_header("Retry-After", when.as_str()),
-        1,
-        ok_dataset(),
+    // Thirty seconds ahead in whole seconds, read against the real clock:
+    // the wait is at most 30 s and short of it only by the real time the
+    // test takes to get there (allowed: up to 10 s).
+    let when = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(30));
+    let mock = avala::mock::MockServer::start().await;
+    mock.fault(
+        "get_dataset",
+        Fault::status(503).header("Retry-After", &when),
     )
-    .await;
-    let client = client_with(&server, |b| b);
+    .times(1);
     let started = Instant::now();
-    client.get_dataset().uid("d1").send().await.unwrap();
+    mock.client().get_dataset().uid("d1").send().await.unwrap();
     let waited = started.elapsed();
     assert!(
-        waited >= Duration::from_millis(900),
+        waited >= Duration::from_secs(20) && waited <= Duration::from_secs(30),
         "waited {waited:?} for {when}"
     );
-    assert!(waited < Duration::from_secs(3), "waited {waited:?}");
-    assert_eq!(hits(&server).await, 2);
+    assert_eq!(mock.hits("get_dataset"), 2);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_retry_after_beyond_the_cap_is_returned_not_waited_for() {
     let in_an_hour = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(3600));
     for value in ["3600", in_an_hour.as_str()] {
-        let server = server_answering(status(429).insert_header("Retry-After", value)).await;
-        let client = client_with(&server, |b| b.max_retries(5));
+        let mock = avala::mock::MockServer::start().await;
+        mock.fault(
+            "get_dataset",
+            Fault::status(429).header("Retry-After", value),
+        );
+        let client = mock.client_builder().max_retries(5).build().unwrap();
         let started = Instant::now();
         let err = expect_err(client.get_dataset().uid("d1").send().await);
-        assert!(
-            started.elapsed() < Duration::from_secs(1),
-            "{:?}",
-            started.elapsed()
-        );
-        assert_eq!(hits(&server).await, 1);
+        // Virtual time: no sleep at all, where one would be an hour long.
+        assert_eq!(started.elapsed(), Duration::ZERO, "{value}");
+        assert_eq!(mock.hits("get_dataset"), 1);
         let Error::RateLimited {
             retry_after: Some(after),
             ..
@@ -278,14 +285,6 @@ async fn a_503_asking_for_a_wait_past_the_cap_is_rate_limited_with_the_value() {
     assert!(matches!(err, Error::Server(_)), "{err:?}");
 }
 
-/// The `retrying` events of the request whose path contains `marker`.
-fn retry_events(marker: &str) -> usize {
-    common::logs()
-        .lines()
-        .filter(|l| l.contains(marker) && l.contains("retrying"))
-        .count()
-}
-
 #[tokio::test]
 async fn a_connection_failure_is_retried_for_get_and_ends_as_transport() {
     common::init();
@@ -295,17 +294,18 @@ async fn a_connection_failure_is_retried_for_get_and_ends_as_transport() {
         .base_url(&base)
         .build()
         .unwrap();
-    let started = Instant::now();
+    let logs = Capture::start();
     let err = expect_err(client.get_dataset().uid("closed-port-get").send().await);
-    let elapsed = started.elapsed();
     assert!(matches!(err, Error::Transport { .. }), "{err:?}");
     assert!(err.is_retryable());
     assert_eq!(err.status(), None);
     assert!(err.message().contains("connect"), "{}", err.message());
-    assert_eq!(retry_events("closed-port-get"), 2, "{}", common::logs());
+    // Two backoff steps of the default policy.
+    let delays = logs.retry_delays();
+    assert_eq!(delays.len(), 2, "{}", logs.text());
     assert!(
-        elapsed >= Duration::from_millis(750),
-        "two backoff steps: {elapsed:?}"
+        (250..=500).contains(&delays[0]) && (500..=1000).contains(&delays[1]),
+        "{delays:?}"
     );
 
     // Without retries, and for POST: a single try.
@@ -316,58 +316,56 @@ async fn a_connection_failure_is_retried_for_get_and_ends_as_transport() {
         .build()
         .unwrap();
     expect_err(once.get_dataset().uid("closed-port-once").send().await);
-    assert_eq!(retry_events("closed-port-once"), 0);
+    assert_eq!(logs.retry_delays().len(), 2, "no more: {}", logs.text());
     let err = expect_err(client.test_agent().uid("closed-port-post").send().await);
     assert!(matches!(err, Error::Transport { .. }), "{err:?}");
-    assert_eq!(retry_events("closed-port-post"), 0);
+    assert_eq!(logs.retry_delays().len(), 2, "no more: {}", logs.text());
+    common::assert_no_key(&logs.text(), "tracing output");
+    drop(logs);
     assert_logs_clean();
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_slow_server_times_out_as_a_retryable_transport_error() {
-    let server = server_answering(ok_dataset().set_delay(Duration::from_secs(5))).await;
-    let client = client_with(&server, |b| {
-        b.timeout(Duration::from_millis(250)).max_retries(0)
-    });
+    // Paused time, the mock on the test's runtime: the 5 s answer and the
+    // 250 ms timeout race on the virtual clock, which load cannot skew.
+    let mock = avala::mock::MockServer::start().await;
+    mock.fault("get_dataset", Fault::delay(Duration::from_secs(5)));
+    let client = mock
+        .client_builder()
+        .timeout(Duration::from_millis(250))
+        .max_retries(0)
+        .build()
+        .unwrap();
     let started = Instant::now();
     let err = expect_err(client.get_dataset().uid("d1").send().await);
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "{:?}",
-        started.elapsed()
-    );
+    assert_eq!(started.elapsed(), Duration::from_millis(250));
     let Error::Transport { source, .. } = &err else {
         panic!("expected Transport, got {err:?}");
     };
     assert!(source.is_timeout(), "{source:?}");
     assert!(err.is_retryable());
     assert!(err.message().contains("timed out"), "{}", err.message());
-    assert_eq!(hits(&server).await, 1);
+    assert_eq!(mock.hits("get_dataset"), 1);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_timed_out_get_is_tried_again_and_a_post_is_not() {
-    let server = server_answering_then(
-        ok_dataset().set_delay(Duration::from_secs(5)),
-        1,
-        ok_dataset(),
-    )
-    .await;
-    let client = client_with(&server, |b| b.timeout(Duration::from_millis(250)));
-    let dataset = client.get_dataset().uid("d1").send().await.unwrap();
-    assert_eq!(dataset.uid, "d1");
-    assert_eq!(hits(&server).await, 2);
+    let mock = avala::mock::MockServer::start().await;
+    mock.fault("get_dataset", Fault::delay(Duration::from_secs(5)))
+        .times(1);
+    let client = mock
+        .client_builder()
+        .timeout(Duration::from_millis(250))
+        .build()
+        .unwrap();
+    client.get_dataset().uid("d1").send().await.unwrap();
+    assert_eq!(mock.hits("get_dataset"), 2);
 
-    let server = server_answering(
-        ResponseTemplate::new(200)
-            .set_body_json(serde_json::json!({"detail": "ok"}))
-            .set_delay(Duration::from_secs(5)),
-    )
-    .await;
-    let client = client_with(&server, |b| b.timeout(Duration::from_millis(250)));
+    mock.fault("test_agent", Fault::delay(Duration::from_secs(5)));
     let err = expect_err(client.test_agent().uid("a1").send().await);
     assert!(matches!(err, Error::Transport { .. }), "{err:?}");
-    assert_eq!(hits(&server).await, 1);
+    assert_eq!(mock.hits("test_agent"), 1);
 }
 
 #[tokio::test]
@@ -379,14 +377,15 @@ async fn each_request_has_one_span_with_operation_method_path_status_and_attempt
         .mount(&server)
         .await;
     let client = client_with(&server, |b| b.retry_policy(fast()).max_retries(1));
+    let logs = Capture::start();
     expect_err(client.get_dataset().uid("span-fields").send().await);
     // The `retrying` event is logged inside the span, after the first
     // attempt's fields were recorded.
-    let line = common::logs()
+    let text = logs.text();
+    let line = text
         .lines()
-        .find(|l| l.contains("span-fields") && l.contains("retrying"))
-        .map(str::to_owned)
-        .unwrap_or_else(|| panic!("no retry event: {}", common::logs()));
+        .find(|l| l.contains("retrying"))
+        .unwrap_or_else(|| panic!("no retry event: {text}"));
     for field in [
         "avala.request{",
         "operation_id=\"get_dataset\"",
@@ -398,6 +397,7 @@ async fn each_request_has_one_span_with_operation_method_path_status_and_attempt
     ] {
         assert!(line.contains(field), "{field} missing from: {line}");
     }
+    common::assert_no_key(&text, "tracing output");
     assert_logs_clean();
 }
 
@@ -429,23 +429,6 @@ async fn retry_policy_and_max_retries_compose_in_call_order() {
     }
 }
 
-/// The `delay_ms` of each `retrying` event of the request whose path
-/// contains `marker`.
-fn retry_delays(marker: &str) -> Vec<u64> {
-    common::logs()
-        .lines()
-        .filter(|l| l.contains(marker) && l.contains("retrying"))
-        .filter_map(|l| {
-            l.split("delay_ms=")
-                .nth(1)?
-                .split(|c: char| !c.is_ascii_digit())
-                .next()?
-                .parse()
-                .ok()
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn a_retry_after_of_zero_is_a_floor_under_the_default_backoff() {
     // §8: the server's wait counts "if that is longer"; a 0 does not skip
@@ -453,9 +436,11 @@ async fn a_retry_after_of_zero_is_a_floor_under_the_default_backoff() {
     common::init();
     let server = server_answering_then(quick(503), 1, ok_dataset()).await;
     let client = client_with(&server, |b| b);
+    let logs = Capture::start();
     client.get_dataset().uid("floor-zero").send().await.unwrap();
-    let delays = retry_delays("floor-zero");
-    assert_eq!(delays.len(), 1, "{}", common::logs());
+    let delays = logs.retry_delays();
+    assert_eq!(delays.len(), 1, "{}", logs.text());
     assert!((250..=500).contains(&delays[0]), "{delays:?}");
+    common::assert_no_key(&logs.text(), "tracing output");
     assert_logs_clean();
 }

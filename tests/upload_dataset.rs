@@ -208,10 +208,14 @@ async fn multipart_resumes_and_skips_the_parts_the_server_has() {
             .send()
             .await,
     );
-    assert!(
-        matches!(e, UploadError::Storage { status: 403, .. }),
-        "{e:?}"
-    );
+    match &e {
+        UploadError::Storage {
+            path, status, body, ..
+        } => {
+            assert_eq!((path.as_str(), *status), ("scan.bin", 403), "{body}");
+        }
+        other => panic!("expected Storage 403, got {other:?}"),
+    }
     assert!(stored(&mock, "scans").is_empty());
     let first_run = mock.storage().bytes_received();
 
@@ -413,16 +417,16 @@ async fn a_413_at_presign_is_quota_exceeded_at_once() {
         .send()
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            e,
-            Error::QuotaExceeded {
-                limit: Some(99),
-                ..
-            }
-        ),
-        "{e:?}"
-    );
+    match &e {
+        Error::QuotaExceeded { limit, used, .. } => {
+            assert_eq!((*limit, *used), (Some(99), Some(0)));
+            assert_eq!(
+                e.message(),
+                "the upload needs 100 bytes but the storage quota is 99 bytes; free space or raise the quota"
+            );
+        }
+        other => panic!("expected QuotaExceeded, got {other:?}"),
+    }
     assert_eq!(mock.hits("create_manual_upload_url"), 1);
     assert_eq!(mock.hits("get_manual_upload_quota"), 1);
 }
@@ -494,12 +498,7 @@ async fn a_file_that_changes_during_the_upload_is_an_error() {
             .on_progress(move |p| {
                 if matches!(p.event, ProgressEvent::Started { .. }) {
                     // Another writer appends while the upload starts.
-                    use std::io::Write;
-                    let mut f = std::fs::OpenOptions::new()
-                        .append(true)
-                        .open(&target)
-                        .unwrap();
-                    f.write_all(b"more").unwrap();
+                    tempdir::grow(&target, b"more");
                 }
             })
             .send()
@@ -529,7 +528,10 @@ async fn a_file_that_changes_during_the_upload_is_an_error() {
             .send()
             .await,
     );
-    assert!(matches!(e, UploadError::FileChanged { .. }), "{e:?}");
+    assert!(
+        matches!(&e, UploadError::FileChanged { path: p } if *p == path),
+        "{e:?}"
+    );
 }
 
 #[tokio::test]
@@ -601,25 +603,36 @@ async fn a_second_run_of_the_same_upload_is_refused_while_the_first_runs() {
             .upload_files("busy", [(dir.path().join("a.jpg"), "a.jpg".to_owned())])
             .state_dir(state.path())
     };
-    mock.storage()
-        .fault(StorageRoute::Put, Fault::delay(Duration::from_millis(700)));
+    // The first run's PUT is answered only in an hour: it holds its state
+    // for as long as the test needs, whatever the machine's load.
+    let held = mock
+        .storage()
+        .fault(StorageRoute::Put, Fault::delay(Duration::from_secs(3600)));
     let first = tokio::spawn(upload().send());
+    // An event, not a time: the first run has presigned, so it holds the
+    // state (taken before the first presign).
     while mock.hits("create_manual_upload_url") == 0 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        tokio::task::yield_now().await;
     }
     let e = upload_err(upload().send().await);
-    assert!(
-        matches!(&e, UploadError::State { .. }) && e.to_string().contains("another run"),
-        "{e}"
-    );
+    match &e {
+        UploadError::State { path, message } => {
+            assert!(path.starts_with(state.path()), "{path:?}");
+            assert!(message.contains("another run"), "{message}");
+        }
+        other => panic!("expected UploadError::State, got {other:?}"),
+    }
     assert_eq!(
         mock.hits("create_manual_upload_url"),
         1,
         "the second run sent nothing"
     );
-    assert_eq!(first.await.unwrap().unwrap().files_sent, 1);
-    // Once the first has ended, the same upload runs (and finds it done).
-    assert_eq!(upload().send().await.unwrap().files_skipped, 1);
+    // Once the first has ended (here: stopped), the same upload runs.
+    first.abort();
+    assert!(first.await.unwrap_err().is_cancelled());
+    held.times(0);
+    let report = upload().send().await.unwrap();
+    assert_eq!(report.files_sent + report.files_skipped, 1, "{report:?}");
 }
 
 #[tokio::test]
@@ -699,7 +712,10 @@ async fn bad_arguments_are_refused_before_any_request() {
         .send()
         .await
         .unwrap_err();
-    assert!(matches!(e, Error::InvalidArgument { .. }), "{e:?}");
+    assert_eq!(
+        invalid_message(Err::<(), _>(e)),
+        "upload_dataset needs a dataset name: call .name(..)"
+    );
     let e = client
         .upload_dataset(dir.path().join("missing"))
         .name("x")
@@ -707,19 +723,25 @@ async fn bad_arguments_are_refused_before_any_request() {
         .send()
         .await
         .unwrap_err();
-    assert!(
-        matches!(e, Error::Upload(ref u) if matches!(**u, UploadError::Io { .. })),
-        "{e:?}"
-    );
+    match upload_err(Err::<(), _>(e)) {
+        UploadError::Io { path, .. } => assert_eq!(path, dir.path().join("missing")),
+        other => panic!("expected Io, got {other:?}"),
+    }
     let e = client
         .upload_files("x", [(dir.path().join("a.jpg"), "../a.jpg".to_owned())])
         .send()
         .await
         .unwrap_err();
-    assert!(matches!(e, Error::InvalidArgument { .. }), "{e:?}");
+    assert_eq!(
+        invalid_message(Err::<(), _>(e)),
+        "`../a.jpg` is not a path in a dataset: use relative `/`-separated segments, none empty, `.` or `..`"
+    );
     assert!(mock.received().is_empty());
 }
 
+// No time is asserted. The stalled storage never reads, and the silent one
+// answers only in an hour, so neither can meet its timeout by chance; the
+// storage that does answer has 5 s for it, which no load uses up.
 #[tokio::test]
 async fn a_stalled_send_and_a_silent_storage_end() {
     let mock = MockServer::start().await;
@@ -746,7 +768,6 @@ async fn a_stalled_send_and_a_silent_storage_end() {
             "url": format!("http://127.0.0.1:{port}/bucket/big.bin"),
         }),
     );
-    let started = std::time::Instant::now();
     let e = upload_err(
         fast(&mock)
             .upload_files("stall", files())
@@ -768,14 +789,13 @@ async fn a_stalled_send_and_a_silent_storage_end() {
         "every attempt stalled and was retried"
     );
     assert!(message.contains("stalled"), "{message}");
-    assert!(started.elapsed() < Duration::from_secs(30));
 
     // The answer timeout: storage reads the body, then says nothing.
     dir.file("small.bin", 64 * 1024);
     let mock = MockServer::start().await;
     mock.uploads().mode(UploadMode::Put);
     mock.storage()
-        .fault(StorageRoute::Put, Fault::delay(Duration::from_secs(5)))
+        .fault(StorageRoute::Put, Fault::delay(Duration::from_secs(3600)))
         .times(1);
     let report = fast(&mock)
         .upload_files(
@@ -785,7 +805,7 @@ async fn a_stalled_send_and_a_silent_storage_end() {
         .state_dir(state.path())
         .test_knobs(TestKnobs {
             storage_stall: Some(Duration::from_secs(60)),
-            storage_answer: Some(Duration::from_secs(1)),
+            storage_answer: Some(Duration::from_secs(5)),
         })
         .send()
         .await
@@ -1102,7 +1122,7 @@ async fn a_412_to_a_put_without_the_precondition_is_not_already_there() {
             .await,
     );
     assert!(
-        matches!(e, UploadError::Storage { status: 412, .. }),
+        matches!(&e, UploadError::Storage { path, status: 412, .. } if path == "a.jpg"),
         "{e:?}"
     );
     // Presigned again each attempt (8, bounded), never completed.
@@ -1306,6 +1326,7 @@ async fn an_api_500_during_an_upload_is_not_repeated_as_for_any_call() {
         .await
         .unwrap_err();
     assert!(matches!(e, Error::Server(_)), "{e:?}");
+    assert_eq!(e.status(), Some(500));
     assert!(!e.is_retryable());
     assert_eq!(mock.hits("create_manual_upload_url"), 1);
     assert_eq!(mock.hits("storage.put"), 0);
@@ -1661,4 +1682,403 @@ async fn an_unknown_set_is_refused() {
     }
     assert!(shown.contains("data type"), "{shown}");
     assert!(mock.received().is_empty());
+}
+
+// ---------------------------------------------------------------------------
+// Every error branch of the dataset flow (src/upload/dataset/flow.rs), each
+// with the reason it gives. docs/testing.md maps branch → test.
+
+/// The `InvalidArgument` message of `result`.
+fn invalid_message<T: std::fmt::Debug>(result: avala::Result<T>) -> String {
+    match result {
+        Err(Error::InvalidArgument { message }) => message,
+        other => panic!("expected InvalidArgument, got {other:?}"),
+    }
+}
+
+/// The `Protocol` error of `result`, as (path, message).
+fn protocol_error<T: std::fmt::Debug>(result: avala::Result<T>) -> (String, String) {
+    match upload_err(result) {
+        UploadError::Protocol { path, message } => (path, message),
+        other => panic!("expected UploadError::Protocol, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_dataset_without_a_name_or_data_type_or_slug_is_refused_before_any_request() {
+    let mock = MockServer::start().await;
+    let (dir, state) = (TempDir::new(), TempDir::new());
+    dir.file("a.jpg", 10);
+    let client = mock.client();
+    let base = || client.upload_dataset(dir.path()).state_dir(state.path());
+
+    let m = invalid_message(base().data_type(DataType::Image).send().await);
+    assert_eq!(m, "upload_dataset needs a dataset name: call .name(..)");
+    let m = invalid_message(base().name("  ").data_type(DataType::Image).send().await);
+    assert_eq!(m, "upload_dataset needs a dataset name: call .name(..)");
+    let m = invalid_message(base().name("Frames").send().await);
+    assert_eq!(m, "upload_dataset needs a data type: call .data_type(..)");
+    // A name with no `a-z0-9` gives an empty slug; so does an empty one.
+    let m = invalid_message(base().name("日本").data_type(DataType::Image).send().await);
+    assert_eq!(m, "cannot make a slug from the name `日本`: call .slug(..)");
+    let m = invalid_message(
+        base()
+            .name("Frames")
+            .slug("")
+            .data_type(DataType::Image)
+            .send()
+            .await,
+    );
+    assert_eq!(
+        m,
+        "cannot make a slug from the name `Frames`: call .slug(..)"
+    );
+    assert!(mock.received().is_empty(), "{:?}", mock.received());
+}
+
+#[tokio::test]
+async fn an_empty_directory_is_refused_before_any_request() {
+    let mock = MockServer::start().await;
+    let (dir, state) = (TempDir::new(), TempDir::new());
+    std::fs::create_dir_all(dir.path().join("sub/deeper")).unwrap();
+    let m = invalid_message(
+        mock.client()
+            .upload_dataset(dir.path())
+            .name("Empty")
+            .data_type(DataType::Image)
+            .state_dir(state.path())
+            .send()
+            .await,
+    );
+    assert_eq!(
+        m,
+        format!("{} holds no file to upload", dir.path().display())
+    );
+    assert!(mock.received().is_empty());
+}
+
+#[tokio::test]
+async fn the_same_path_in_the_dataset_twice_is_refused_before_any_request() {
+    let mock = MockServer::start().await;
+    let (dir, state) = (TempDir::new(), TempDir::new());
+    dir.file("a.jpg", 10);
+    dir.file("b.jpg", 20);
+    let m = invalid_message(
+        mock.client()
+            .upload_files(
+                "twice",
+                [
+                    (dir.path().join("a.jpg"), "x/same.jpg".to_owned()),
+                    (dir.path().join("b.jpg"), "x/same.jpg".to_owned()),
+                ],
+            )
+            .state_dir(state.path())
+            .send()
+            .await,
+    );
+    assert_eq!(m, "`x/same.jpg` is given twice as a path in the dataset");
+    assert!(mock.received().is_empty());
+}
+
+#[tokio::test]
+async fn a_failed_slug_check_stops_the_upload_before_any_byte() {
+    let mock = MockServer::start().await;
+    let (dir, state) = (TempDir::new(), TempDir::new());
+    dir.file("a.jpg", 10);
+    mock.fault("get_dataset_by_slug", Fault::status(403));
+    let e = mock
+        .client()
+        .upload_dataset(dir.path())
+        .name("Frames")
+        .data_type(DataType::Image)
+        .state_dir(state.path())
+        .send()
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Forbidden(_)), "{e:?}");
+    assert_eq!(e.status(), Some(403));
+    assert_eq!(mock.hits("create_manual_upload_url"), 0);
+    assert_eq!(mock.storage().bytes_received(), 0);
+}
+
+/// `get_current_user`'s example with another `uid`.
+fn me_with_uid(uid: &str) -> serde_json::Value {
+    let mut me = avala::mock::examples::default_response("get_current_user")
+        .unwrap()
+        .body
+        .clone();
+    me["uid"] = uid.into();
+    me
+}
+
+#[tokio::test]
+async fn a_storage_root_that_changed_before_the_finalisation_creates_nothing() {
+    let mock = MockServer::start().await;
+    mock.uploads().mode(UploadMode::Put);
+    let (dir, state) = (TempDir::new(), TempDir::new());
+    dir.file("a.jpg", 10);
+    // With an owner given, `/users/me/` is asked twice: for the transfer's
+    // storage root, then again before the finalisation.
+    let before = "2b9d6c4e-1f3a-4e5b-9c7d-8e6f5a4b3c2d";
+    let after = "5e1f0a9b-8c7d-4e6f-a5b4-c3d2e1f0a9b8";
+    mock.respond("get_current_user", me_with_uid(before))
+        .times(1);
+    mock.respond("get_current_user", me_with_uid(after))
+        .times(1);
+    let e = upload_err(
+        mock.client()
+            .upload_dataset(dir.path())
+            .name("Moved")
+            .owner_name("jdoe")
+            .data_type(DataType::Image)
+            .state_dir(state.path())
+            .send()
+            .await,
+    );
+    match &e {
+        UploadError::StorageRootChanged {
+            before: b,
+            after: a,
+        } => assert_eq!(
+            (b.as_str(), a.as_str()),
+            (
+                "__u__=/2b9d6c4e-1f3a-4e5b-9c7d-8e6f5a4b3c2d",
+                "__u__=/5e1f0a9b-8c7d-4e6f-a5b4-c3d2e1f0a9b8"
+            )
+        ),
+        other => panic!("expected StorageRootChanged, got {other:?}"),
+    }
+    assert_eq!(mock.hits("get_current_user"), 2);
+    assert_eq!(mock.hits("create_dataset_from_manual_upload"), 0);
+    // The files went, and their state stays for a re-run.
+    assert_eq!(mock.uploads().objects().len(), 1);
+    assert!(std::fs::read_dir(state.path()).unwrap().count() > 0);
+}
+
+/// A presign answer of `body` for every request.
+fn presign_answers(mock: &MockServer, body: serde_json::Value) {
+    mock.respond("create_manual_upload_url", body);
+}
+
+#[tokio::test]
+async fn an_upload_uid_that_is_not_a_uuid_is_refused_before_any_byte() {
+    let origin_of = |mock: &MockServer| mock.base_url().trim_end_matches("/api/v1").to_owned();
+    for method in ["PUT", "MULTIPART", "COMPLETED"] {
+        let mock = MockServer::start().await;
+        let (dir, state) = (TempDir::new(), TempDir::new());
+        dir.file("a.bin", 6 * MIB);
+        let origin = origin_of(&mock);
+        let body = match method {
+            "PUT" => serde_json::json!({
+                "method": "PUT",
+                "upload_uid": "../../etc",
+                "url": format!("{origin}/_storage/sink/a.bin"),
+                "headers": {},
+            }),
+            "MULTIPART" => serde_json::json!({
+                "method": "MULTIPART",
+                "upload_uid": "../../etc",
+                "url": format!("{origin}/_storage/sink/a.bin"),
+                "part_size": 5 * MIB,
+                "part_count": 2,
+                "uploaded_parts": [],
+            }),
+            _ => serde_json::json!({
+                "method": "PUT",
+                "upload_uid": "../../etc",
+                "complete": true,
+            }),
+        };
+        presign_answers(&mock, body);
+        let (path, message) = protocol_error(
+            mock.client()
+                .upload_files("uid", [(dir.path().join("a.bin"), "a.bin".to_owned())])
+                .state_dir(state.path())
+                .send()
+                .await,
+        );
+        assert_eq!(
+            (path.as_str(), message.as_str()),
+            ("a.bin", "the upload_uid is not a UUID"),
+            "{method}"
+        );
+        assert_eq!(storage_requests(&mock), 0, "{method}");
+        assert_eq!(mock.hits(StorageRoute::Sink.operation_id()), 0, "{method}");
+        assert_eq!(mock.hits("sign_manual_upload_parts"), 0, "{method}");
+        assert_eq!(mock.hits("complete_manual_upload"), 0, "{method}");
+        assert_eq!(
+            mock.hits("create_manual_upload_url"),
+            1,
+            "{method}: not retried"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_completed_answer_without_a_managed_method_or_complete_is_refused() {
+    for (method, complete, says) in [
+        ("WEIRD", true, "a `WEIRD` answer without a url"),
+        ("PUT", false, "a `PUT` answer without a url"),
+    ] {
+        let mock = MockServer::start().await;
+        let (dir, state) = (TempDir::new(), TempDir::new());
+        dir.file("a.bin", 10);
+        presign_answers(
+            &mock,
+            serde_json::json!({
+                "method": method,
+                "upload_uid": "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9",
+                "complete": complete,
+            }),
+        );
+        let (path, message) = protocol_error(
+            mock.client()
+                .upload_files("odd", [(dir.path().join("a.bin"), "a.bin".to_owned())])
+                .state_dir(state.path())
+                .send()
+                .await,
+        );
+        assert_eq!(path, "a.bin");
+        assert_eq!(
+            message,
+            format!("{says} is neither a transfer nor a completed upload")
+        );
+        assert_eq!(mock.hits("complete_manual_upload"), 0, "{method}");
+    }
+}
+
+#[tokio::test]
+async fn a_part_layout_that_does_not_fit_the_file_is_refused_inside_the_flow() {
+    // 11 MiB: 3 parts of 5 MiB fit; these do not.
+    for (part_size, part_count) in [
+        (5 * MIB as i64, 2),   // too few parts
+        (4 * MIB as i64, 3),   // parts below 5 MiB
+        (129 * MIB as i64, 1), // parts above 128 MiB
+        (-1, 1),
+    ] {
+        let mock = MockServer::start().await;
+        let (dir, state) = (TempDir::new(), TempDir::new());
+        dir.file("a.bin", 11 * MIB);
+        let origin = mock.base_url().trim_end_matches("/api/v1").to_owned();
+        presign_answers(
+            &mock,
+            serde_json::json!({
+                "method": "MULTIPART",
+                "upload_uid": "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9",
+                "url": format!("{origin}/_storage/sink/a.bin"),
+                "part_size": part_size,
+                "part_count": part_count,
+                "uploaded_parts": [],
+            }),
+        );
+        let (path, message) = protocol_error(
+            mock.client()
+                .upload_files("geo", [(dir.path().join("a.bin"), "a.bin".to_owned())])
+                .state_dir(state.path())
+                .send()
+                .await,
+        );
+        assert_eq!(path, "a.bin");
+        assert_eq!(
+            message,
+            format!(
+                "multipart geometry {part_count} parts of {part_size} bytes does not fit a file of {} bytes",
+                11 * MIB
+            )
+        );
+        assert_eq!(mock.hits("sign_manual_upload_parts"), 0);
+        assert_eq!(mock.storage().bytes_received(), 0);
+    }
+}
+
+#[tokio::test]
+async fn a_signing_answer_with_another_count_or_part_number_is_refused() {
+    let cases = [
+        (serde_json::json!([]), "signing part 1 gave 0 URLs, not one"),
+        (
+            serde_json::json!([
+                {"part_number": 1, "url": "https://data.avala.ai/p1"},
+                {"part_number": 1, "url": "https://data.avala.ai/p1b"},
+            ]),
+            "signing part 1 gave 2 URLs, not one",
+        ),
+        (
+            serde_json::json!([{"part_number": 2, "url": "https://data.avala.ai/p2"}]),
+            "asked to sign part 1, got part 2",
+        ),
+    ];
+    for (parts, says) in cases {
+        let mock = MockServer::start().await;
+        mock.uploads().mode(UploadMode::Multipart {
+            part_size: 5 * MIB as u64,
+        });
+        let (dir, state) = (TempDir::new(), TempDir::new());
+        // One part: the one request for part 1 meets the bad answer.
+        dir.file("a.bin", 5 * MIB);
+        mock.respond(
+            "sign_manual_upload_parts",
+            serde_json::json!({ "parts": parts }),
+        );
+        let (path, message) = protocol_error(
+            mock.client()
+                .upload_files("sign", [(dir.path().join("a.bin"), "a.bin".to_owned())])
+                .state_dir(state.path())
+                .send()
+                .await,
+        );
+        assert_eq!((path.as_str(), message.as_str()), ("a.bin", says));
+        assert_eq!(storage_requests(&mock), 0, "{says}: nothing was sent");
+        assert_eq!(mock.hits("complete_manual_upload"), 0, "{says}");
+    }
+}
+
+#[tokio::test]
+async fn a_wait_after_creation_that_fails_or_runs_out_is_the_upload_error() {
+    let mock = MockServer::start().await;
+    mock.uploads().mode(UploadMode::Put);
+    let (dir, state) = (TempDir::new(), TempDir::new());
+    dir.file("a.jpg", 10);
+    let upload = |name: &str| {
+        mock.client()
+            .upload_dataset(dir.path())
+            .name(name)
+            .data_type(DataType::Image)
+            .state_dir(state.path())
+            .wait(Duration::from_secs(3))
+            .poll_interval(Duration::from_secs(1))
+    };
+    // A poll that fails (403, not retried) ends the wait with its error;
+    // the dataset was created and the batch consumed.
+    let refused = mock.fault("get_dataset", Fault::status(403));
+    let e = upload("Refused").send().await.unwrap_err();
+    assert!(matches!(e, Error::Forbidden(_)), "{e:?}");
+    assert_eq!(mock.hits("create_dataset_from_manual_upload"), 1);
+    assert_eq!(mock.hits("get_dataset"), 1);
+    refused.times(0);
+
+    // A dataset that stays `creating` past the timeout: WaitTimeout, with
+    // the last status seen (paused time: no real second passes).
+    let mut creating = avala::mock::examples::default_response("get_dataset")
+        .unwrap()
+        .body
+        .clone();
+    creating["status"] = "creating".into();
+    mock.respond("get_dataset", creating);
+    tokio::time::pause();
+    let e = upload("Slow").send().await.unwrap_err();
+    match e {
+        Error::WaitTimeout {
+            waited,
+            last_status,
+        } => {
+            // The deadline, give or take the timer's millisecond.
+            assert!(
+                waited >= Duration::from_secs(3) && waited < Duration::from_secs(4),
+                "{waited:?}"
+            );
+            assert_eq!(last_status.as_deref(), Some("creating"));
+        }
+        other => panic!("expected WaitTimeout, got {other:?}"),
+    }
+    assert_eq!(mock.hits("create_dataset_from_manual_upload"), 2);
 }

@@ -306,7 +306,13 @@ async fn a_dropped_connection_stops_the_run_and_the_next_one_finishes() {
         .fault(StorageRoute::ManagedPart, Fault::drop_connection())
         .times(1);
     let e = upload_error(upload(&mock, &dir, &state).send().await);
-    assert!(matches!(e, UploadError::StorageTransport { .. }), "{e:?}");
+    match &e {
+        UploadError::StorageTransport { path, message } => {
+            assert_eq!(path, "a.mcap");
+            assert!(!message.is_empty());
+        }
+        other => panic!("expected StorageTransport, got {other:?}"),
+    }
     let status = upload(&mock, &dir, &state).send().await.unwrap();
     assert_eq!(status.confirmed_files, 1);
     assert_eq!(
@@ -715,90 +721,143 @@ async fn constraints_are_checked_before_any_request() {
             .upload_managed_recording(uid, dir)
             .state_dir(state.path())
     };
-    let invalid = |r: avala::Result<_>| matches!(r, Err(Error::InvalidArgument { .. }));
-    assert!(invalid(run(RECORDING, good.path()).workers(0).send().await));
-    assert!(invalid(run(RECORDING, good.path()).workers(5).send().await));
-    assert!(invalid(
-        run(RECORDING, good.path())
-            .wait(Duration::from_secs(3601))
-            .send()
-            .await
-    ));
-    assert!(invalid(
-        run(&RECORDING.to_uppercase(), good.path()).send().await
-    ));
-    assert!(invalid(
-        run(&RECORDING.replace('-', ""), good.path()).send().await
-    ));
-
-    let rejected = |name: &str, make: &dyn Fn(&TempDir)| {
-        let dir = TempDir::new();
-        make(&dir);
-        (dir, name.to_owned())
+    let invalid = |r: avala::Result<_>| match r {
+        Err(Error::InvalidArgument { message }) => message,
+        other => panic!("expected InvalidArgument, got {other:?}"),
     };
-    let cases = [
-        rejected("notes.txt", &|d| {
-            d.file("a.mcap", 1);
-            d.file("notes.txt", 1);
-        }),
-        rejected("empty.mcap", &|d| {
-            d.file("empty.mcap", 0);
-        }),
-        rejected("__derived__", &|d| {
-            d.file("__derived__/x.mcap", 1);
-        }),
-        rejected("cafe\u{301}.mcap", &|d| {
-            d.file("cafe\u{301}.mcap", 1);
-        }),
-        rejected("a\tb.mcap", &|d| {
-            d.file("a\tb.mcap", 1);
-        }),
-        rejected("huge.mcap", &|d| {
-            std::fs::File::create(d.path().join("huge.mcap"))
-                .unwrap()
-                .set_len(8 * 1024 * MIB + 1)
-                .unwrap();
-        }),
-        rejected("65 MCAP", &|d| {
-            for i in 0..65 {
-                d.file(&format!("{i:02}.mcap"), 1);
-            }
-        }),
-        rejected("64 GiB", &|d| {
-            for i in 0..9 {
-                std::fs::File::create(d.path().join(format!("{i}.mcap")))
+    for workers in [0, 5] {
+        let m = invalid(run(RECORDING, good.path()).workers(workers).send().await);
+        assert_eq!(m, format!("workers must be 1 to 4, got {workers}"));
+    }
+    assert_eq!(
+        invalid(
+            run(RECORDING, good.path())
+                .wait(Duration::from_secs(3601))
+                .send()
+                .await
+        ),
+        "the publication wait must be 0 to 3600 s, got 3601 s"
+    );
+    for uid in [RECORDING.to_uppercase(), RECORDING.replace('-', "")] {
+        let m = invalid(run(&uid, good.path()).send().await);
+        assert!(
+            m.starts_with(&format!(
+                "recording uid {uid:?} is not a canonical lowercase UUID"
+            )),
+            "{m}"
+        );
+    }
+
+    // Each refusal: the file (or the directory) it names, and its reason.
+    enum Names {
+        File(&'static str),
+        Dir,
+    }
+    type Make = fn(&TempDir);
+    let cases: [(Names, &str, Make); 9] = [
+        (
+            Names::File("notes.txt"),
+            "a managed upload takes only `*.mcap` files",
+            |d| {
+                d.file("a.mcap", 1);
+                d.file("notes.txt", 1);
+            },
+        ),
+        (
+            Names::File("empty.mcap"),
+            "a managed upload takes files of 1 byte to 8 GiB, this one has 0 bytes",
+            |d| {
+                d.file("empty.mcap", 0);
+            },
+        ),
+        (
+            Names::File("__derived__/x.mcap"),
+            "paths under `__derived__/` are reserved for the server",
+            |d| {
+                d.file("__derived__/x.mcap", 1);
+            },
+        ),
+        (
+            Names::File("cafe\u{301}.mcap"),
+            "its path is not in Unicode NFC form; rename it",
+            |d| {
+                d.file("cafe\u{301}.mcap", 1);
+            },
+        ),
+        (
+            Names::File("a\tb.mcap"),
+            "its path holds a control character",
+            |d| {
+                d.file("a\tb.mcap", 1);
+            },
+        ),
+        (
+            Names::File("huge.mcap"),
+            "a managed upload takes files of 1 byte to 8 GiB, this one has 8589934593 bytes",
+            |d| {
+                std::fs::File::create(d.path().join("huge.mcap"))
                     .unwrap()
-                    .set_len(8 * 1024 * MIB)
+                    .set_len(8 * 1024 * MIB + 1)
                     .unwrap();
-            }
-        }),
-        rejected("link.mcap", &|d| {
+            },
+        ),
+        (
+            Names::Dir,
+            "a managed upload takes 1 to 64 MCAP files, the directory holds 65",
+            |d| {
+                for i in 0..65 {
+                    d.file(&format!("{i:02}.mcap"), 1);
+                }
+            },
+        ),
+        (
+            Names::Dir,
+            "a managed upload takes at most 64 GiB in all, these files have 77309411328 bytes",
+            |d| {
+                for i in 0..9 {
+                    std::fs::File::create(d.path().join(format!("{i}.mcap")))
+                        .unwrap()
+                        .set_len(8 * 1024 * MIB)
+                        .unwrap();
+                }
+            },
+        ),
+        (Names::File("link.mcap"), "", |d| {
             d.file("a.mcap", 1);
             std::os::unix::fs::symlink(d.path().join("a.mcap"), d.path().join("link.mcap"))
                 .unwrap();
         }),
     ];
-    for (dir, names) in &cases {
-        let e = run(RECORDING, dir.path()).send().await.unwrap_err();
-        let Error::Upload(upload) = &e else {
-            panic!("{names}: {e:?}")
+    for (names, says, make) in cases {
+        let dir = TempDir::new();
+        make(&dir);
+        let e = upload_error(run(RECORDING, dir.path()).send().await);
+        let UploadError::Rejected { path, reason } = &e else {
+            panic!("{says}: {e:?}")
         };
-        let UploadError::Rejected { path, reason } = upload.as_ref() else {
-            panic!("{names}: {e:?}")
+        let want = match names {
+            Names::File(name) => dir.path().join(name),
+            Names::Dir => dir.path().to_owned(),
         };
-        let named = path.display().to_string() + reason;
-        assert!(
-            named.contains(names.as_str())
-                || reason.contains(names.as_str())
-                || names.contains(' '),
-            "{names}: {e}"
-        );
+        assert_eq!(path, &want, "{says}");
+        if says.is_empty() {
+            // The walk's own refusal of a link (its wording is the walk's).
+            assert!(reason.contains("symbolic link"), "{reason}");
+        } else {
+            assert_eq!(reason, says);
+        }
     }
     let empty = TempDir::new();
-    assert!(matches!(
-        run(RECORDING, empty.path()).send().await,
-        Err(Error::Upload(_))
-    ));
+    match upload_error(run(RECORDING, empty.path()).send().await) {
+        UploadError::Rejected { path, reason } => {
+            assert_eq!(path, empty.path());
+            assert_eq!(
+                reason,
+                "a managed upload takes 1 to 64 MCAP files, the directory holds 0"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
     assert!(mock.received().is_empty(), "{:?}", mock.received());
     assert!(
         std::fs::read_dir(state.path()).unwrap().next().is_none(),
@@ -858,4 +917,297 @@ async fn a_file_swapped_for_a_link_once_opened_is_still_sent_from_the_hashed_fil
         [("a.mcap".to_owned(), 4096, Some(hashed))],
         "the stored object is the hashed file, not {secret_sha}"
     );
+}
+
+// ---------------------------------------------------------------------------
+// Every check of an answer in src/upload/fleet/managed/flow.rs, each with
+// the reason it gives (docs/testing.md maps branch → test).
+
+const OTHER_UID: &str = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d";
+
+/// Runs a one-part upload whose answer to `operation` is edited by `edit`,
+/// and returns its `Mismatch` message; nothing may reach storage after the
+/// edited answer.
+async fn refused_after(
+    operation: &'static str,
+    edit: impl FnOnce(&mut serde_json::Value) + Send + 'static,
+) -> (MockServer, String) {
+    let mock = MockServer::start().await;
+    let (dir, state) = (TempDir::new(), TempDir::new());
+    dir.file("a.mcap", 10);
+    mock.edit_next(operation, edit);
+    let message = state_error(upload(&mock, &dir, &state).send().await);
+    (mock, message)
+}
+
+#[tokio::test]
+async fn an_answer_naming_another_protocol_or_session_is_refused() {
+    let steps = [
+        ("init_fleet_managed_multipart", "multipart init"),
+        ("get_fleet_managed_multipart_progress", "multipart progress"),
+        ("sign_fleet_managed_multipart_parts", "part grant"),
+        ("finalize_fleet_managed_upload", "finalize"),
+    ];
+    for (operation, what) in steps {
+        for field in ["protocol", "session_uid"] {
+            let value = match field {
+                "protocol" => "fleet-managed-mcap-v2",
+                _ => OTHER_UID,
+            };
+            let (mock, message) = refused_after(operation, move |b| b[field] = value.into()).await;
+            assert!(
+                message.contains(&format!(
+                    "the {what} answer names another protocol or session"
+                )),
+                "{operation} {field}: {message}"
+            );
+            if operation != "finalize_fleet_managed_upload" {
+                assert_eq!(mock.storage().bytes_received(), 0, "{operation} {field}");
+                assert_eq!(mock.hits("finalize_fleet_managed_upload"), 0);
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_listing_or_grant_naming_another_file_or_generation_is_refused() {
+    let cases = [
+        (
+            "get_fleet_managed_multipart_progress",
+            "the part listing of `a.mcap` names another file or generation",
+        ),
+        (
+            "sign_fleet_managed_multipart_parts",
+            "the grant for part 1 of `a.mcap` names another file or generation",
+        ),
+    ];
+    for (operation, says) in cases {
+        for field in ["file_uid", "generation_uid"] {
+            let (mock, message) =
+                refused_after(operation, move |b| b[field] = OTHER_UID.into()).await;
+            assert!(message.contains(says), "{operation} {field}: {message}");
+            assert_eq!(mock.storage().bytes_received(), 0, "{operation} {field}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_listing_out_of_order_or_with_another_part_size_is_refused() {
+    let part = |n: u64, size: u64| serde_json::json!({"part_number": n, "size": size});
+    let cases = [
+        // Part 2 before part 1.
+        vec![part(2, 1), part(1, PART)],
+        // The same part twice.
+        vec![part(1, PART), part(1, PART)],
+        // A part beyond the file's last.
+        vec![part(3, 1)],
+        // Part 1 with another size.
+        vec![part(1, PART - 1)],
+        // Part number 0.
+        vec![part(0, PART)],
+    ];
+    for parts in cases {
+        let mock = MockServer::start().await;
+        let (dir, state) = (TempDir::new(), TempDir::new());
+        dir.sparse("two.mcap", PART + 1);
+        let listed = parts.clone();
+        mock.edit_next("get_fleet_managed_multipart_progress", move |b| {
+            b["parts"] = listed.into();
+        });
+        let message = state_error(upload(&mock, &dir, &state).send().await);
+        assert!(
+            message.contains(
+                "the part listing of `two.mcap` is out of order or gives a part another size"
+            ),
+            "{parts:?}: {message}"
+        );
+        assert_eq!(mock.storage().bytes_received(), 0, "{parts:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_cursor_that_cannot_advance_is_refused() {
+    // One part listed of two, and a cursor that does not point after it
+    // (or a cursor on an empty page).
+    for (parts, cursor) in [
+        (serde_json::json!([{"part_number": 1, "size": PART}]), 0),
+        (serde_json::json!([{"part_number": 1, "size": PART}]), 2),
+        (serde_json::json!([]), 0),
+    ] {
+        let mock = MockServer::start().await;
+        let (dir, state) = (TempDir::new(), TempDir::new());
+        dir.sparse("two.mcap", PART + 1);
+        let listed = parts.clone();
+        mock.edit_next("get_fleet_managed_multipart_progress", move |b| {
+            b["parts"] = listed;
+            b["next_cursor"] = cursor.into();
+        });
+        let message = state_error(upload(&mock, &dir, &state).send().await);
+        assert!(
+            message.contains("the part listing of `two.mcap` has a cursor that cannot advance"),
+            "{parts} {cursor}: {message}"
+        );
+        assert_eq!(mock.storage().bytes_received(), 0);
+    }
+}
+
+#[tokio::test]
+async fn a_listing_longer_than_two_pages_is_refused() {
+    let mock = MockServer::start().await;
+    let (dir, state) = (TempDir::new(), TempDir::new());
+    dir.sparse("three.mcap", 2 * PART + 1);
+    // Two pages of one part each, each saying more follows.
+    for n in [1u64, 2] {
+        mock.edit_next("get_fleet_managed_multipart_progress", move |b| {
+            b["parts"] = serde_json::json!([{"part_number": n, "size": PART}]);
+            b["next_cursor"] = n.into();
+        });
+    }
+    let message = state_error(upload(&mock, &dir, &state).send().await);
+    assert!(
+        message.contains("the part listing of `three.mcap` needs more than 2 pages"),
+        "{message}"
+    );
+    assert_eq!(mock.hits("get_fleet_managed_multipart_progress"), 2);
+    assert_eq!(mock.storage().bytes_received(), 0);
+}
+
+#[tokio::test]
+async fn a_grant_answer_without_exactly_one_grant_is_refused() {
+    for count in [0usize, 2] {
+        let (mock, message) = refused_after("sign_fleet_managed_multipart_parts", move |b| {
+            let one = b["parts"][0].clone();
+            b["parts"] = serde_json::Value::Array(vec![one; count]);
+        })
+        .await;
+        assert!(
+            message.contains(
+                "the grant answer for part 1 of `a.mcap` does not hold exactly one grant"
+            ),
+            "{count}: {message}"
+        );
+        assert_eq!(mock.storage().bytes_received(), 0, "{count}");
+    }
+}
+
+#[tokio::test]
+async fn a_file_changed_before_its_part_put_sends_nothing() {
+    let mock = MockServer::start().await;
+    let (dir, state) = (TempDir::new(), TempDir::new());
+    let a = dir.file("a.mcap", 10);
+    let target = a.clone();
+    let e = upload_error(
+        upload(&mock, &dir, &state)
+            .on_progress(move |p: &Progress| {
+                // After the file is opened, before its grant and PUT.
+                if matches!(p.event, ProgressEvent::Started { .. }) {
+                    use std::io::Write;
+                    let mut f = std::fs::OpenOptions::new()
+                        .append(true)
+                        .open(&target)
+                        .unwrap();
+                    f.write_all(b"more").unwrap();
+                }
+            })
+            .send()
+            .await,
+    );
+    match e {
+        UploadError::FileChanged { path } => assert_eq!(path, a),
+        other => panic!("expected FileChanged, got {other:?}"),
+    }
+    assert_eq!(mock.hits("sign_fleet_managed_multipart_parts"), 1);
+    assert_eq!(mock.hits(StorageRoute::ManagedPart.operation_id()), 0);
+    assert_eq!(mock.hits("finalize_fleet_managed_upload"), 0);
+}
+
+#[tokio::test]
+async fn a_finalize_answer_naming_another_finalization_is_refused() {
+    let mock = MockServer::start().await;
+    let (dir, state) = (TempDir::new(), TempDir::new());
+    dir.file("a.mcap", 10);
+    // A publication that failed with a code another finalize can fix: the
+    // receipt keeps that finalization's uid.
+    mock.fleet()
+        .managed_publication(1, Some("attempts_exhausted"));
+    publication_failed(
+        upload(&mock, &dir, &state).send().await,
+        "attempts_exhausted",
+    );
+    // The re-run finalizes again, and the answer names another one.
+    mock.fleet().managed_publication(1, None);
+    mock.edit_next("finalize_fleet_managed_upload", |b| {
+        b["finalization"]["uid"] = OTHER_UID.into();
+    });
+    let message = state_error(upload(&mock, &dir, &state).send().await);
+    assert!(
+        message.contains("the finalize answer names another finalization than before"),
+        "{message}"
+    );
+    assert_eq!(mock.hits("finalize_fleet_managed_upload"), 2);
+}
+
+#[tokio::test]
+async fn a_multipart_init_that_is_not_generation_1_of_this_file_is_refused() {
+    type Edit = fn(&mut serde_json::Value);
+    let edits: [(&str, Edit); 6] = [
+        ("file_uid", |b| b["file_uid"] = OTHER_UID.into()),
+        ("generation_uid", |b| {
+            b["generation_uid"] = "9A8B7C6D-5E4F-4A3B-8C2D-1E0F9A8B7C6D".into()
+        }),
+        ("number", |b| b["number"] = 2.into()),
+        ("state", |b| b["state"] = "completed".into()),
+        ("part_size", |b| b["part_size"] = (32 * MIB).into()),
+        ("part_count", |b| b["part_count"] = 2.into()),
+    ];
+    for (field, edit) in edits {
+        let (mock, message) = refused_after("init_fleet_managed_multipart", edit).await;
+        assert!(
+            message.contains(
+                "the multipart init of `a.mcap` is not generation 1, active, with 64 MiB parts of this file"
+            ),
+            "{field}: {message}"
+        );
+        assert_eq!(
+            mock.hits("sign_fleet_managed_multipart_parts"),
+            0,
+            "{field}"
+        );
+        assert_eq!(mock.storage().bytes_received(), 0, "{field}");
+    }
+}
+
+#[tokio::test]
+async fn a_finalize_answer_with_a_malformed_or_inconsistent_finalization_is_refused() {
+    type Edit = fn(&mut serde_json::Value);
+    let cases: [(&str, Edit); 5] = [
+        ("the finalization is malformed", |b| {
+            b["finalization"]["uid"] = "not-a-uuid".into()
+        }),
+        ("the finalization is malformed", |b| {
+            b["finalization"]["failures"] = 6.into()
+        }),
+        ("the finalization is malformed", |b| {
+            b["finalization"]["available_at"] = "soon".into()
+        }),
+        ("an unfinished finalization claims a publication", |b| {
+            b["finalization"]["dataset_uid"] = OTHER_UID.into()
+        }),
+        (
+            "the finalization claims success without a consistent publication",
+            |b| b["finalization"]["state"] = "succeeded".into(),
+        ),
+    ];
+    for (says, edit) in cases {
+        let (mock, message) = refused_after("finalize_fleet_managed_upload", edit).await;
+        assert!(message.contains(says), "{says}: {message}");
+        // Refused where it arrives: no status is read after it.
+        let received = mock.received();
+        let last = received.last().unwrap();
+        assert_eq!(
+            last.operation_id.as_deref(),
+            Some("finalize_fleet_managed_upload"),
+            "{says}"
+        );
+    }
 }

@@ -90,7 +90,7 @@ impl Rig {
             .times(1);
         let e = self.upload().workers(1).send().await.unwrap_err();
         assert!(
-            matches!(&e, Error::Upload(u) if matches!(**u, UploadError::Storage { status: 403, .. })),
+            matches!(&e, Error::Upload(u) if matches!(&**u, UploadError::Storage { path, status: 403, .. } if path == "f000.bin")),
             "{e:?}"
         );
     }
@@ -667,10 +667,15 @@ async fn local_refusals_come_before_any_request() {
         let rig = Rig::new().await;
         make(rig.src.path());
         let e = rig.upload().send().await.unwrap_err();
-        assert!(
-            matches!(&e, Error::Upload(u) if matches!(**u, UploadError::Rejected { .. })),
-            "{says}: {e:?}"
-        );
+        match &e {
+            Error::Upload(u) => match &**u {
+                UploadError::Rejected { path, .. } => {
+                    assert!(path.starts_with(rig.src.path()), "{says}: {path:?}")
+                }
+                other => panic!("{says}: expected Rejected, got {other:?}"),
+            },
+            other => panic!("{says}: expected Rejected, got {other:?}"),
+        }
         assert!(e.to_string().contains(says), "{says}: {e}");
         assert!(rig.mock.received().is_empty(), "{says}: no request");
     }
@@ -684,7 +689,10 @@ async fn local_refusals_come_before_any_request() {
         .send()
         .await
         .unwrap_err();
-    assert!(matches!(e, Error::InvalidArgument { .. }), "{e:?}");
+    match &e {
+        Error::InvalidArgument { message } => assert!(message.contains("\"rec_1\""), "{message}"),
+        other => panic!("expected InvalidArgument, got {other:?}"),
+    }
     assert!(rig.mock.received().is_empty());
 }
 
@@ -786,7 +794,7 @@ async fn a_special_file_in_a_recording_is_refused_before_any_request() {
         std::os::unix::net::UnixListener::bind(rig.src.path().join("agent.sock")).unwrap();
     let e = rig.upload().send().await.unwrap_err();
     assert!(
-        matches!(&e, Error::Upload(u) if matches!(**u, UploadError::Rejected { .. })),
+        matches!(&e, Error::Upload(u) if matches!(&**u, UploadError::Rejected { path, .. } if *path == rig.src.path().join("agent.sock"))),
         "{e:?}"
     );
     assert!(
@@ -841,4 +849,230 @@ async fn the_fleet_put_waits_the_backoff_of_the_clients_retry_policy() {
         .unwrap();
     assert!(started.elapsed() >= step / 2, "{:?}", started.elapsed());
     assert_eq!(mock.hits(StorageRoute::Fleet.operation_id()), 2);
+}
+
+// ---------------------------------------------------------------------------
+// The flow's own checks (src/upload/fleet/legacy/flow.rs), each with the
+// reason it gives (docs/testing.md maps branch → test).
+
+const OTHER_SESSION: &str = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d";
+
+#[tokio::test]
+async fn a_file_pending_after_all_were_confirmed_is_not_finalized() {
+    let rig = Rig::new().await;
+    let files = rig.files(2, 100);
+    // The status before the finalisation lists a file whose confirmation
+    // the server acknowledged (the first success answer is that status:
+    // the 404 before init is not one).
+    let pending = files[0].0.clone();
+    rig.mock.edit_next("get_fleet_upload_status", move |b| {
+        b["pending_paths"] = serde_json::json!([pending]);
+        b["confirmed_files"] = 1.into();
+        b["confirmed_bytes"] = 100.into();
+    });
+    let e = rig.upload().send().await.unwrap_err();
+    let message = upload_state(&e);
+    assert!(
+        message.contains(", status before finalize: the server lists `f000.bin` as pending though it acknowledged its confirmation"),
+        "{message}"
+    );
+    assert!(message.contains("run the same upload again"), "{message}");
+    assert_eq!(rig.mock.hits("finalize_fleet_upload"), 0);
+    // Nothing is lost: the same call finalizes.
+    rig.upload().send().await.unwrap();
+    assert_eq!(rig.mock.hits("finalize_fleet_upload"), 1);
+}
+
+#[tokio::test]
+async fn a_finalize_answer_naming_another_session_is_refused() {
+    let rig = Rig::new().await;
+    rig.files(2, 100);
+    rig.mock.edit_next("finalize_fleet_upload", |b| {
+        b["session_uid"] = OTHER_SESSION.into();
+    });
+    let e = rig.upload().send().await.unwrap_err();
+    let message = upload_state(&e);
+    assert!(
+        message.contains(", finalize: the acknowledgement lacks `detail` or names another session"),
+        "{message}"
+    );
+    // No status is asked after a refused acknowledgement.
+    let after: Vec<_> = rig
+        .mock
+        .received()
+        .into_iter()
+        .skip_while(|r| r.operation_id.as_deref() != Some("finalize_fleet_upload"))
+        .filter_map(|r| r.operation_id)
+        .collect();
+    assert_eq!(after, ["finalize_fleet_upload"]);
+}
+
+#[tokio::test]
+async fn a_5xx_on_the_first_status_opens_no_session() {
+    let rig = Rig::new().await;
+    rig.files(2, 100);
+    rig.mock
+        .fault("get_fleet_upload_status", Fault::status(500))
+        .times(1);
+    let e = rig.upload().send().await.unwrap_err();
+    assert!(matches!(e, Error::Server(_)), "{e:?}");
+    assert_eq!(e.status(), Some(500));
+    assert_eq!(rig.mock.hits("get_fleet_upload_status"), 1, "not retried");
+    assert_eq!(rig.mock.hits("init_fleet_upload"), 0);
+    assert_eq!(rig.storage_puts(), 0);
+    // No session was opened: the same call starts one.
+    rig.upload().send().await.unwrap();
+    assert_eq!(rig.mock.hits("init_fleet_upload"), 1);
+}
+
+#[tokio::test]
+async fn a_session_after_finalize_in_another_state_is_refused() {
+    let rig = Rig::new().await;
+    rig.files(1, 100);
+    // Before finalize: the mock's own status; after it: `uploading`.
+    rig.mock.edit_next("get_fleet_upload_status", |_| {});
+    rig.mock.edit_next("get_fleet_upload_status", |b| {
+        b["status"] = "uploading".into();
+    });
+    let e = rig.upload().send().await.unwrap_err();
+    let message = upload_state(&e);
+    assert!(
+        message.contains(
+            ", status after finalize: the session is `uploading`, not completing or completed"
+        ),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn a_status_after_finalize_naming_another_session_is_refused() {
+    let rig = Rig::new().await;
+    rig.files(1, 100);
+    rig.mock.edit_next("get_fleet_upload_status", |_| {});
+    rig.mock.edit_next("get_fleet_upload_status", |b| {
+        b["session_uid"] = OTHER_SESSION.into();
+    });
+    let e = rig.upload().send().await.unwrap_err();
+    let message = upload_state(&e);
+    assert!(
+        message.contains(&format!(
+            ", status after finalize: the server's session is \"{OTHER_SESSION}\", ours is"
+        )),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn a_file_changed_during_a_run_is_not_finalized() {
+    let rig = Rig::new().await;
+    rig.files(2, 100);
+    let first = rig.src.path().join("f000.bin");
+    let target = first.clone();
+    // Once f000.bin is stored (and before the finalisation), it grows.
+    let e = rig
+        .upload()
+        .workers(1)
+        .on_progress(move |p| {
+            if p.path == "f000.bin" && p.event == ProgressEvent::Done {
+                tempdir::grow(&target, b"more");
+            }
+        })
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::Upload(u) if matches!(&**u, UploadError::FileChanged { path } if *path == first)),
+        "{e:?}"
+    );
+    assert_eq!(rig.storage_puts(), 2);
+    assert_eq!(rig.mock.hits("finalize_fleet_upload"), 0);
+}
+
+#[tokio::test]
+async fn a_file_changed_while_its_put_is_under_way_is_not_confirmed() {
+    let rig = Rig::new().await;
+    rig.files(1, 100);
+    let path = rig.src.path().join("f000.bin");
+    let target = path.clone();
+    // It grows once its PUT has started: the PUT is sent, not confirmed.
+    let e = rig
+        .upload()
+        .on_progress(move |p| {
+            if matches!(p.event, ProgressEvent::Started { .. }) {
+                tempdir::grow(&target, b"x");
+            }
+        })
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::Upload(u) if matches!(&**u, UploadError::FileChanged { path: p } if *p == path)),
+        "{e:?}"
+    );
+    assert_eq!(rig.storage_puts(), 1);
+    assert_eq!(rig.mock.hits("confirm_fleet_upload"), 0);
+}
+
+#[tokio::test]
+async fn a_file_changed_between_put_attempts_is_not_sent_again() {
+    let rig = Rig::new().await;
+    rig.files(1, 100);
+    let path = rig.src.path().join("f000.bin");
+    let target = path.clone();
+    // The first PUT fails (503, retried); the file grows meanwhile.
+    rig.mock
+        .storage()
+        .fault(StorageRoute::Fleet, Fault::status(503))
+        .times(1);
+    let e = rig
+        .upload()
+        .on_progress(move |p| {
+            if matches!(p.event, ProgressEvent::Started { .. }) {
+                tempdir::grow(&target, b"x");
+            }
+        })
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::Upload(u) if matches!(&**u, UploadError::FileChanged { path: p } if *p == path)),
+        "{e:?}"
+    );
+    assert_eq!(rig.storage_puts(), 1, "the changed file was not sent again");
+    assert_eq!(rig.mock.hits("confirm_fleet_upload"), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_session_that_changes_while_waiting_ends_the_wait() {
+    let rig = Rig::new().await;
+    rig.files(1, 100);
+    rig.mock
+        .fleet()
+        .recording_statuses(&rig.uid, ["processing", "ready"]);
+    // Before finalize and after it: the mock's own; at the first poll:
+    // another session.
+    rig.mock.edit_next("get_fleet_upload_status", |_| {});
+    rig.mock.edit_next("get_fleet_upload_status", |_| {});
+    rig.mock.edit_next("get_fleet_upload_status", |b| {
+        b["session_uid"] = OTHER_SESSION.into();
+    });
+    let e = rig
+        .upload()
+        .wait(Duration::from_secs(60))
+        .send()
+        .await
+        .unwrap_err();
+    let message = upload_state(&e);
+    assert!(
+        message.starts_with(&format!(
+            "while waiting, the recording's upload session became \"{OTHER_SESSION}\" (ours is"
+        )),
+        "{message}"
+    );
+    assert!(
+        message.contains("the upload itself was finalised"),
+        "{message}"
+    );
+    assert_eq!(rig.mock.hits("finalize_fleet_upload"), 1);
+    assert_eq!(rig.mock.hits("get_fleet_recording"), 1);
 }

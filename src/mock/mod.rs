@@ -46,6 +46,9 @@
 //!     `next` and `previous` are `null`, so that `.stream()` over an
 //!     unscripted list ends after one page.
 //!
+//! Whatever answered, when the answer is a success, an edit waiting for the
+//! operation ([`MockServer::edit_next`]) then changes its JSON body.
+//!
 //! Every answer carries `X-Request-Id` and `X-RateLimit-Limit`,
 //! `X-RateLimit-Remaining` and `X-RateLimit-Reset` (an epoch second); every
 //! answer with a body has `Content-Type: application/json`.
@@ -102,6 +105,7 @@ pub mod examples;
 #[doc(hidden)]
 pub mod schema;
 
+mod edits;
 mod exports;
 mod faults;
 mod fleet_legacy;
@@ -171,10 +175,11 @@ fn dispatch(state: &State, record: &mut ReceivedRequest) -> Answer {
         Ok(op) => op,
         Err(refusal) => return refusal,
     };
-    match state.faults.take(&op.id) {
+    let answer = match state.faults.take(&op.id) {
         Some(fault) => server::play(fault, || normal(state, op, record)),
         None => normal(state, op, record),
-    }
+    };
+    state.edits.apply(&op.id, answer)
 }
 
 /// Steps 6 to 10: the answer when no fault replaces it.

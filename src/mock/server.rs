@@ -104,6 +104,7 @@ impl MockServer {
             fleet: Default::default(),
             managed: Default::default(),
             exports: Default::default(),
+            edits: Default::default(),
             received: Mutex::default(),
             sequence: AtomicU64::new(0),
             reset_at: SystemTime::now()
@@ -278,6 +279,7 @@ impl MockServer {
         self.state.pages().clear();
         self.state.received().clear();
         self.state.responses.clear();
+        self.state.edits.clear();
         for flow in super::flows(&self.state) {
             flow.clear();
         }
@@ -373,6 +375,8 @@ pub(super) struct State {
     pub(super) managed: super::fleet_managed::Managed,
     /// Published export files.
     pub(super) exports: super::exports::Exports,
+    /// One-shot edits of answers ([`MockServer::edit_next`]).
+    pub(super) edits: super::edits::Edits,
 }
 
 impl State {

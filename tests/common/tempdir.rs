@@ -30,6 +30,14 @@ impl TempDir {
     }
 }
 
+/// Appends `more` to the file at `path`, as another writer would.
+#[allow(dead_code)] // not every binary that includes this file uses it
+pub fn grow(path: &Path, more: &[u8]) {
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new().append(true).open(path).unwrap();
+    file.write_all(more).unwrap();
+}
+
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);

@@ -586,6 +586,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("/rec/a/../b") && e.contains(".."), "{e}");
-        assert!(check_local(source, &[]).is_err());
+        let e = check_local(source, &[]).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "upload failed: /rec cannot be uploaded: the directory holds no file to upload"
+        );
     }
 }
