@@ -52,6 +52,7 @@ pub struct ApiError {
 /// | `WaitTimeout` | a wait reached its timeout, with the last status seen |
 /// | `Upload` | an upload's storage, local file, resume state or protocol failure ([`crate::upload::UploadError`]) |
 /// | `Integrity` | resolver: a size or SHA-256 mismatch, a cut-short or redirected download, a document that does not match what was asked, object paths that collide |
+/// | `BlockingInAsync` | a blocking call (feature `blocking`) made inside an async runtime; nothing was sent |
 /// | `FileConflict` | a download would replace a file that differs (without `overwrite`) or write through a symbolic link; nothing was written there |
 ///
 /// No variant ever holds the API key. No server chooses the client's
@@ -198,6 +199,12 @@ pub enum Error {
     /// not match the local receipts (see [`UploadError`]).
     #[error("upload failed: {0}")]
     Upload(Box<UploadError>),
+    /// A blocking call (`send_blocking` or another `_blocking` method of the
+    /// feature `blocking`) on a thread inside a Tokio runtime, where
+    /// blocking could stall the runtime the call needs; it returned before
+    /// any request. Use the async method there.
+    #[error("a blocking call was made inside an async runtime, where it could stall the runtime; nothing was sent: use the async method (`.send().await`) there")]
+    BlockingInAsync,
 }
 
 impl Error {
@@ -215,9 +222,10 @@ impl Error {
             | Self::Transport { message, .. }
             | Self::Decode { message, .. }
             | Self::Integrity { message } => message.clone(),
-            Self::WaitTimeout { .. } | Self::JobFailed { .. } | Self::FileConflict { .. } => {
-                self.to_string()
-            }
+            Self::WaitTimeout { .. }
+            | Self::JobFailed { .. }
+            | Self::FileConflict { .. }
+            | Self::BlockingInAsync => self.to_string(),
             Self::Upload(e) => e.to_string(),
             other => other
                 .api_error()
