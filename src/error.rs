@@ -52,8 +52,8 @@ pub struct ApiError {
 /// | `WaitTimeout` | a wait reached its timeout, with the last status seen |
 /// | `Upload` | an upload's storage, local file, resume state or protocol failure ([`crate::upload::UploadError`]) |
 /// | `Integrity` | resolver: a size or SHA-256 mismatch, a cut-short or redirected download, a document that does not match what was asked, object paths that collide |
-/// | `BlockingInAsync` | a blocking call (feature `blocking`) made inside an async runtime; nothing was sent |
 /// | `FileConflict` | a download would replace a file that differs (without `overwrite`) or write through a symbolic link; nothing was written there |
+/// | `BlockingInAsync` | a blocking call (feature `blocking`) made inside an async runtime; nothing was sent |
 ///
 /// No variant ever holds the API key. No server chooses the client's
 /// memory: a 2xx body is read up to `ClientBuilder::max_response_bytes`

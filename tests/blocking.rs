@@ -224,6 +224,30 @@ fn the_waits_block_until_the_job_is_done() {
 }
 
 #[test]
+fn a_blocking_call_from_a_callback_is_refused_not_deadlocked() {
+    let mock = serve();
+    mock.jobs()
+        .export_statuses("exp_1", ["processing", "exported"]);
+    let client = mock.client();
+    let nested = Arc::new(Mutex::new(Vec::new()));
+    let (inner, record) = (client.clone(), nested.clone());
+    // The callback runs on the runtime of the outer blocking call.
+    client
+        .wait_for_export("exp_1")
+        .poll_interval(Duration::from_millis(500))
+        .on_poll(move |_| {
+            let got = inner.get_dataset().uid("d1").send_blocking();
+            record.lock().unwrap().push(got.map(|_| ()));
+        })
+        .send_blocking()
+        .unwrap();
+    let nested = std::mem::take(&mut *nested.lock().unwrap());
+    assert_eq!(nested.len(), 1);
+    in_async(nested.into_iter().next().unwrap());
+    assert_eq!(mock.hits("get_dataset"), 0);
+}
+
+#[test]
 fn frames_helpers_block_until_the_answer() {
     let mock = serve();
     let sequence = json!({

@@ -212,8 +212,11 @@ struct Blocking {
 impl Blocking {
     /// The median of the per-round ratios of medians, blocking / async.
     fn ratio(&self) -> Ratio {
-        let per: Vec<f64> = (self.blocking.round_median.iter())
-            .zip(&self.asynchronous.round_median)
+        let (blocking, asynchronous) = (&self.blocking, &self.asynchronous);
+        let per: Vec<f64> = blocking
+            .round_median
+            .iter()
+            .zip(&asynchronous.round_median)
             .map(|(b, a)| *b as f64 / *a as f64)
             .collect();
         Ratio::from_rounds(&per)
