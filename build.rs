@@ -113,7 +113,8 @@ fn run() -> Result<(), String> {
 
 /// Makes every builder's `send()` return `avala::Result`, so that matching on
 /// a call gives `avala::Error` directly; progenitor's own result stays
-/// available as `send_unmapped()`.
+/// available as `send_unmapped()`. Beside `send()`, its blocking twin
+/// `send_blocking()` (feature `blocking`).
 struct MappedSend;
 
 impl syn::visit_mut::VisitMut for MappedSend {
@@ -160,6 +161,20 @@ impl syn::visit_mut::VisitMut for MappedSend {
                     self.send_unmapped()
                         .await
                         .map_err(|e| crate::Error::from(e).without_key_of(client))
+                }
+            });
+            added.push(syn::parse_quote! {
+                /// [`send`](Self::send), blocking the thread until the answer (see [`crate::blocking`]).
+                #[cfg(feature = "blocking")]
+                pub fn send_blocking(self) -> crate::Result<#ok> {
+                    crate::blocking::engine(self.client).run(self.send())
+                }
+            });
+            added.push(syn::parse_quote! {
+                /// The runtime of the client's blocking calls (for `stream_blocking`).
+                #[cfg(feature = "blocking")]
+                pub(crate) fn blocking_engine(&self) -> &crate::blocking::Engine {
+                    crate::blocking::engine(self.client)
                 }
             });
         }
@@ -572,7 +587,12 @@ fn paging_code(raw: &Value, ops: &[Operation]) -> Result<String, String> {
              pub fn stream(self) -> impl futures::Stream<Item = crate::Result<types::{item}>> + Unpin + 'a {{\n        \
              crate::pagination::stream(self, |b, position| match position {{\n            \
              crate::pagination::Position::Cursor(s) => Ok(b.cursor(s)),\n            {set_page}\n        \
-             }}, |b| b.send())\n    }}\n}}"
+             }}, |b| b.send())\n    }}\n    \
+             /// [`stream`](Self::stream) as an iterator that blocks for each page (see [`crate::blocking`]).\n    \
+             #[cfg(feature = \"blocking\")]\n    \
+             pub fn stream_blocking(self) -> impl Iterator<Item = crate::Result<types::{item}>> + 'a {{\n        \
+             crate::blocking::iter(self.blocking_engine().clone(), self.stream())\n    \
+             }}\n}}"
         );
     }
     Ok(c)

@@ -279,6 +279,8 @@ impl ClientBuilder {
             retry: self.retry,
             max_response_bytes: self.max_response_bytes,
             rate_limit: Default::default(),
+            #[cfg(feature = "blocking")]
+            blocking: Default::default(),
         }));
         Ok(Client {
             generated: generated::Client::new_with_client(&base.text, http, runtime),

@@ -55,6 +55,7 @@ pub struct ApiError {
 /// | `Withdrawn` | resolver: the pinned revision was withdrawn by its publisher (410 naming it) |
 /// | `ObjectTooLarge` | resolver: an in-memory read of an object over the caller's limit (before any request) |
 /// | `FileConflict` | a download would replace a file that differs (without `overwrite`) or write through a symbolic link; nothing was written there |
+/// | `BlockingInAsync` | a blocking call (feature `blocking`) made inside an async runtime; nothing was sent |
 ///
 /// No variant ever holds the API key. No server chooses the client's
 /// memory: a 2xx body is read up to `ClientBuilder::max_response_bytes`
@@ -233,6 +234,12 @@ pub enum Error {
     /// not match the local receipts (see [`UploadError`]).
     #[error("upload failed: {0}")]
     Upload(Box<UploadError>),
+    /// A blocking call (`send_blocking` or another `_blocking` method of the
+    /// feature `blocking`) on a thread inside a Tokio runtime, where
+    /// blocking could stall the runtime the call needs; it returned before
+    /// any request. Use the async method there.
+    #[error("a blocking call was made inside an async runtime, where it could stall the runtime; nothing was sent: use the async method (`.send().await`) there")]
+    BlockingInAsync,
 }
 
 impl Error {
@@ -257,7 +264,8 @@ impl Error {
             | Self::JobFailed { .. }
             | Self::FileConflict { .. }
             | Self::Withdrawn { .. }
-            | Self::ObjectTooLarge { .. } => self.to_string(),
+            | Self::ObjectTooLarge { .. }
+            | Self::BlockingInAsync => self.to_string(),
             Self::Upload(e) => e.to_string(),
             other => other
                 .api_error()

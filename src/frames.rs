@@ -54,6 +54,33 @@ impl Client {
         calibration_of(&self.sequence(owner, slug, sequence_uid).await?)
     }
 
+    /// [`get_frame`](Self::get_frame), blocking the thread until the answer
+    /// (see [`crate::blocking`]).
+    #[cfg(feature = "blocking")]
+    pub fn get_frame_blocking(
+        &self,
+        owner: &str,
+        slug: &str,
+        sequence_uid: &str,
+        index: usize,
+    ) -> Result<types::DatasetFrame> {
+        let frame = self.get_frame(owner, slug, sequence_uid, index);
+        crate::blocking::engine(self).run(frame)
+    }
+
+    /// [`get_calibration`](Self::get_calibration), blocking the thread
+    /// until the answer (see [`crate::blocking`]).
+    #[cfg(feature = "blocking")]
+    pub fn get_calibration_blocking(
+        &self,
+        owner: &str,
+        slug: &str,
+        sequence_uid: &str,
+    ) -> Result<types::DatasetCalibration> {
+        let rig = self.get_calibration(owner, slug, sequence_uid);
+        crate::blocking::engine(self).run(rig)
+    }
+
     async fn sequence(&self, owner: &str, slug: &str, uid: &str) -> Result<types::DatasetSequence> {
         Ok(self
             .get_dataset_sequence()

@@ -3,6 +3,8 @@
 #![deny(missing_docs)]
 
 mod auth;
+#[cfg(feature = "blocking")]
+pub mod blocking;
 mod body;
 mod capture;
 mod client;

@@ -21,6 +21,9 @@ pub(crate) struct Shared {
     /// The most bytes read of any response body.
     pub(crate) max_response_bytes: u64,
     pub(crate) rate_limit: Mutex<Option<RateLimit>>,
+    /// The runtime of the client's blocking calls, built on first use.
+    #[cfg(feature = "blocking")]
+    pub(crate) blocking: crate::blocking::Engine,
 }
 
 impl Runtime {

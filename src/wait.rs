@@ -313,6 +313,13 @@ impl WaitForExport<'_> {
         };
         until(&job, pace, timeout, None, observe, on_poll.as_ref()).await
     }
+
+    /// [`send`](Self::send), blocking the thread until the wait ends (see
+    /// [`crate::blocking`]).
+    #[cfg(feature = "blocking")]
+    pub fn send_blocking(self) -> Result<types::Export> {
+        crate::blocking::engine(self.client).run(self.send())
+    }
 }
 
 impl WaitForDataset<'_> {
@@ -371,6 +378,13 @@ impl WaitForDataset<'_> {
             Ok(dataset.into_inner())
         };
         until(&job, pace, timeout, None, observe, on_poll.as_ref()).await
+    }
+
+    /// [`send`](Self::send), blocking the thread until the wait ends (see
+    /// [`crate::blocking`]).
+    #[cfg(feature = "blocking")]
+    pub fn send_blocking(self) -> Result<types::Dataset> {
+        crate::blocking::engine(self.client).run(self.send())
     }
 }
 

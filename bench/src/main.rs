@@ -22,6 +22,7 @@ static GLOBAL: alloc::Counting = alloc::Counting;
 const USAGE: &str = "\
 usage: avala-bench [--quick] [--build-cost] [--download-mib N] [--download-object-kib N] [--download-only]
        avala-bench --upload [--files N] [--file-kib N] [--large-mib N] [--rounds N]
+       avala-bench --blocking [--quick]
        avala-bench --cli [--reps N]
        avala-bench --fleet [--hash-mib N] [--files N] [--file-kib N] [--rounds N]
        avala-bench --managed [--mib N] [--rounds N]
@@ -36,6 +37,8 @@ usage: avala-bench [--quick] [--build-cost] [--download-mib N] [--download-objec
   --download-only    only the verified downloads (one object, then 250
                      objects 8 at a time)
   --upload           only the upload measures (see bench/src/upload.rs)
+  --blocking         only get_dataset's send_blocking next to send (also in
+                     the default run)
   --cli              only our `avala` binary next to the Python CLI (avala 0.10.0
                      from PyPI, in a virtualenv it makes; needs network once)
   --fleet            only the Fleet recording measures (see bench/src/fleet.rs)
@@ -86,6 +89,21 @@ fn main() {
     };
     if args.first().map(String::as_str) == Some("--profile") {
         if let Err(e) = measures::profile(&args[1..]) {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    if args.first().map(String::as_str) == Some("--blocking") {
+        let quick = match args.get(1..) {
+            Some([]) | None => false,
+            Some([flag]) if flag == "--quick" => true,
+            _ => {
+                eprintln!("error: --blocking takes only --quick\n{USAGE}");
+                std::process::exit(2);
+            }
+        };
+        if let Err(e) = measures::run_blocking(quick) {
             eprintln!("error: {e}");
             std::process::exit(1);
         }

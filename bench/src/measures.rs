@@ -200,6 +200,149 @@ async fn concurrent_block(sides: &Arc<Sides>, side: Side, total: usize) {
     }
 }
 
+/// `send_blocking` next to `send`: the same `get_dataset` of the same server,
+/// the same number of calls a side.
+struct Blocking {
+    blocking: Latencies,
+    asynchronous: Latencies,
+    rounds: usize,
+    block: usize,
+}
+
+impl Blocking {
+    /// The median of the per-round ratios of medians, blocking / async.
+    fn ratio(&self) -> Ratio {
+        let (blocking, asynchronous) = (&self.blocking, &self.asynchronous);
+        let per: Vec<f64> = blocking
+            .round_median
+            .iter()
+            .zip(&asynchronous.round_median)
+            .map(|(b, a)| *b as f64 / *a as f64)
+            .collect();
+        Ratio::from_rounds(&per)
+    }
+}
+
+/// `rounds` rounds of `block` calls a side, the side that goes first
+/// alternating by round. `send` runs as in every other measure, inside the
+/// client runtime; `send_blocking` on this thread, which is in no runtime,
+/// with a client of its own: the way a program without async code calls.
+fn blocking_next_to_async(
+    base: &str,
+    client_rt: &tokio::runtime::Runtime,
+    rounds: usize,
+    block: usize,
+) -> Blocking {
+    const UID: &str = "ds-0000001";
+    let (sdk, blocking) = (sides::sdk_client(base), sides::sdk_client(base));
+    let async_block = |n: usize| {
+        client_rt.block_on(async {
+            let mut samples = Vec::with_capacity(n);
+            for _ in 0..n {
+                let started = Instant::now();
+                let d = sides::sdk_get_dataset(&sdk, UID).await;
+                black_box(d.expect("the SDK reads the dataset"));
+                samples.push(started.elapsed().as_nanos() as u64);
+            }
+            samples
+        })
+    };
+    let blocking_block = |n: usize| {
+        let mut samples = Vec::with_capacity(n);
+        for _ in 0..n {
+            let started = Instant::now();
+            let d = sides::sdk_get_dataset_blocking(&blocking, UID);
+            black_box(d.expect("send_blocking reads the dataset"));
+            samples.push(started.elapsed().as_nanos() as u64);
+        }
+        samples
+    };
+    // Warm-up: connections, and the blocking client's runtime.
+    async_block(200);
+    blocking_block(200);
+    let mut result = Blocking {
+        blocking: Latencies::default(),
+        asynchronous: Latencies::default(),
+        rounds,
+        block,
+    };
+    for round in 0..rounds {
+        let blocking_first = round.is_multiple_of(2);
+        for blocking_turn in [blocking_first, !blocking_first] {
+            let (samples, l) = if blocking_turn {
+                (blocking_block(block), &mut result.blocking)
+            } else {
+                (async_block(block), &mut result.asynchronous)
+            };
+            let (m, p) = stats::median_p99(&samples);
+            l.round_median.push(m);
+            l.round_p99.push(p);
+            l.all.extend(samples);
+        }
+    }
+    result
+}
+
+/// The table rows of [`blocking_next_to_async`].
+fn blocking_rows(b: &Blocking) {
+    for (side, l) in [("blk", &b.blocking), ("sdk", &b.asynchronous)] {
+        let (m, p) = stats::median_p99(&l.all);
+        let total: u64 = l.all.iter().sum();
+        println!(
+            "{:<34} {:>4} {:>9} {:>10} {:>10} {:>11.0} {:>10}",
+            "get_dataset, send_blocking / send",
+            side,
+            l.all.len(),
+            stats::us(m),
+            stats::us(p),
+            l.all.len() as f64 / (total as f64 / 1e9),
+            "-"
+        );
+    }
+}
+
+/// The one-line result of [`blocking_next_to_async`].
+fn blocking_line(b: &Blocking) {
+    let ratio = b.ratio();
+    println!(
+        "send_blocking_median: ratio {:.2} (send_blocking / send; {}; {} rounds of {} calls a side; target <= 1.10: {})",
+        ratio.value,
+        ratio.spread(),
+        b.rounds,
+        b.block,
+        verdict(ratio.value <= 1.10)
+    );
+}
+
+/// `--blocking`: only [`blocking_next_to_async`], against the same server
+/// as the default run.
+pub fn run_blocking(quick: bool) -> Result<(), String> {
+    let (rounds, block) = (40, if quick { 50 } else { 500 });
+    println!("avala-bench on {} (load average {})", machine(), load());
+    let server_rt = crate::server::runtime(2)?;
+    let server = server::start(&server_rt).map_err(|e| format!("starting the server: {e}"))?;
+    let base = format!("http://{}/api/v1", server.addr);
+    let client_rt = client_runtime()?;
+    eprintln!("send_blocking next to send ...");
+    let b = blocking_next_to_async(&base, &client_rt, rounds, block);
+    println!();
+    blocking_rows(&b);
+    println!();
+    blocking_line(&b);
+    println!("(load average at the end {})", load());
+    Ok(())
+}
+
+/// The runtime the SDK's async side runs on.
+fn client_runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("bench-client")
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+}
+
 /// On-CPU nanoseconds of every thread of this process but the server's
 /// (from `/proc/self/task/*/schedstat`): the client side's CPU, which other
 /// load on the machine does not inflate the way it inflates wall time.
@@ -388,12 +531,7 @@ pub fn run(quick: bool, with_build_cost: bool) -> Result<(), String> {
         server.page_bytes
     );
 
-    let client_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("bench-client")
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
+    let client_rt = client_runtime()?;
     let report = client_rt.block_on(async {
         let (sides, headers) = matched_sides(&base).await?;
         let sides = Arc::new(sides);
@@ -406,19 +544,21 @@ pub fn run(quick: bool, with_build_cost: bool) -> Result<(), String> {
             concurrent_block(&sides, side, TASKS * 4).await;
             sides.page_through(side, true).await;
         }
-        eprintln!("1/5 get_dataset, sequential ...");
+        eprintln!("1/6 get_dataset, sequential ...");
         let seq = sequential(&sides, Call::Get, seq_rounds, seq_block).await;
-        eprintln!("2/5 get_dataset, {TASKS} tasks ...");
+        eprintln!("2/6 get_dataset, {TASKS} tasks ...");
         let conc = concurrent(&sides, conc_rounds, conc_block).await;
-        eprintln!("3/5 paging ...");
+        eprintln!("3/6 paging ...");
         let pages = paging(&sides, page_rounds).await;
-        eprintln!("4/5 404 path ...");
+        eprintln!("4/6 404 path ...");
         let err = sequential(&sides, Call::Missing, err_rounds, err_block).await;
         Ok::<_, String>((seq, conc, pages, err, headers))
     })?;
     let (seq, conc, pages, err, headers) = report;
+    eprintln!("5/6 send_blocking next to send ...");
+    let blocking = blocking_next_to_async(&base, &client_rt, seq_rounds, seq_block);
 
-    eprintln!("5/5 memory while streaming (4 child processes) ...");
+    eprintln!("6/6 memory while streaming (4 child processes) ...");
     let raw = Some(headers.as_str());
     let mem = [
         probe::spawn(&base, None, false)?,
@@ -489,6 +629,7 @@ pub fn run(quick: bool, with_build_cost: bool) -> Result<(), String> {
         &pages,
     );
     lat_rows("get_dataset 404, sequential", &err);
+    blocking_rows(&blocking);
     println!();
     println!(
         "{:<34} {:>6} {:>12} {:>24}",
@@ -651,6 +792,7 @@ pub fn run(quick: bool, with_build_cost: bool) -> Result<(), String> {
         err_p99.value,
         err_p99.spread()
     );
+    blocking_line(&blocking);
     println!(
         "(measures ran in {run_seconds:.0} s; load average at the end {})",
         load()

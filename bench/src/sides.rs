@@ -120,6 +120,11 @@ pub async fn sdk_get_dataset(client: &avala::Client, uid: &str) -> avala::Result
     Ok(client.get_dataset().uid(uid).send().await?.into_inner())
 }
 
+/// `GET /datasets/{uid}/` with the SDK's blocking call, on this thread.
+pub fn sdk_get_dataset_blocking(client: &avala::Client, uid: &str) -> avala::Result<Dataset> {
+    Ok(client.get_dataset().uid(uid).send_blocking()?.into_inner())
+}
+
 /// Every dataset of the listing with `.stream()`; calls `each` per item.
 pub async fn sdk_stream(
     client: &avala::Client,

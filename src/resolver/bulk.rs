@@ -213,6 +213,14 @@ impl DatasetDownload {
         results.into_iter().collect::<Result<()>>()?;
         Ok(tracker.report())
     }
+
+    /// [`send`](Self::send), blocking the thread until the download ends
+    /// (see [`crate::blocking`]).
+    #[cfg(feature = "blocking")]
+    pub fn send_blocking(self) -> Result<DownloadReport> {
+        let engine = self.dataset.loaded.transport.blocking.clone();
+        engine.run(self.send())
+    }
 }
 
 impl IntoFuture for DatasetDownload {

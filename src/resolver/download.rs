@@ -114,6 +114,20 @@ impl ResolvedObject {
         Ok(out.freeze())
     }
 
+    /// [`read`](Self::read), blocking the thread until the object is read
+    /// and verified (see [`crate::blocking`]).
+    #[cfg(feature = "blocking")]
+    pub fn read_blocking(&self) -> Result<Bytes> {
+        self.loaded.transport.blocking.run(self.read())
+    }
+
+    /// [`stream`](Self::stream) as an iterator that blocks for each chunk
+    /// (see [`crate::blocking`]).
+    #[cfg(feature = "blocking")]
+    pub fn stream_blocking(&self) -> impl Iterator<Item = Result<Bytes>> + 'static {
+        crate::blocking::iter(self.loaded.transport.blocking.clone(), self.stream())
+    }
+
     /// Writes the object to `path`, verified; run it with `.await`. A file
     /// already there with the object's size and SHA-256 is kept (nothing is
     /// fetched); one that differs is replaced only with
@@ -302,6 +316,14 @@ impl ObjectDownload {
             .fetch_to(&place, existing == Existing::Differs, &|_| {})
             .await?;
         Ok(Downloaded::Fetched)
+    }
+
+    /// [`send`](Self::send), blocking the thread until the download ends
+    /// (see [`crate::blocking`]).
+    #[cfg(feature = "blocking")]
+    pub fn send_blocking(self) -> Result<Downloaded> {
+        let engine = self.object.loaded.transport.blocking.clone();
+        engine.run(self.send())
     }
 }
 

@@ -230,6 +230,13 @@ impl Resolver {
             }),
         })
     }
+
+    /// [`load`](Self::load), blocking the thread until the answer (see
+    /// [`crate::blocking`]).
+    #[cfg(feature = "blocking")]
+    pub fn load_blocking(&self, reference: &str) -> Result<ResolvedDataset> {
+        self.transport.blocking.run(self.load(reference).send())
+    }
 }
 
 /// A load of a dataset revision; made by [`Resolver::load`], run by
@@ -386,6 +393,34 @@ impl ResolvedDataset {
         check_role(role)?;
         let doc = manifest::lookup(&self.loaded, role, ordinal).await?;
         Ok(doc.map(|doc| ResolvedObject::new(self.loaded.clone(), doc)))
+    }
+
+    /// [`objects`](Self::objects) as an iterator that blocks for each page
+    /// (see [`crate::blocking`]).
+    #[cfg(feature = "blocking")]
+    pub fn objects_blocking(&self) -> impl Iterator<Item = Result<ResolvedObject>> + 'static {
+        crate::blocking::iter(self.loaded.transport.blocking.clone(), self.objects())
+    }
+
+    /// [`objects_with_role`](Self::objects_with_role) as an iterator that
+    /// blocks for each page (see [`crate::blocking`]).
+    #[cfg(feature = "blocking")]
+    pub fn objects_with_role_blocking(
+        &self,
+        role: &str,
+    ) -> impl Iterator<Item = Result<ResolvedObject>> + 'static {
+        let objects = self.objects_with_role(role);
+        crate::blocking::iter(self.loaded.transport.blocking.clone(), objects)
+    }
+
+    /// [`object`](Self::object), blocking the thread until the answer (see
+    /// [`crate::blocking`]).
+    #[cfg(feature = "blocking")]
+    pub fn object_blocking(&self, role: &str, ordinal: u64) -> Result<Option<ResolvedObject>> {
+        self.loaded
+            .transport
+            .blocking
+            .run(self.object(role, ordinal))
     }
 }
 

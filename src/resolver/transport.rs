@@ -35,6 +35,9 @@ pub(crate) struct Transport {
     pub(crate) timeout: Duration,
     /// How a 429 is repeated (the resolver plane of [`crate::retry`]).
     pub(crate) retry: RetryPolicy,
+    /// The runtime of the resolver's blocking calls, built on first use.
+    #[cfg(feature = "blocking")]
+    pub(crate) blocking: crate::blocking::Engine,
 }
 
 /// Where the SDK's own tests send production host names (see
@@ -81,6 +84,8 @@ impl Transport {
             base,
             timeout,
             retry,
+            #[cfg(feature = "blocking")]
+            blocking: Default::default(),
         })
     }
 

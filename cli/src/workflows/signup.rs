@@ -65,7 +65,7 @@ fn signup<'a>(ctx: &'a Context, m: &'a ArgMatches) -> LocalBoxFuture<'a, Result<
         if password.is_empty() {
             return Err(Failure::Usage("no password given".into()));
         }
-        let mut signup = ctx.builder().signup(email, password);
+        let mut signup = ctx.builder()?.signup(email, password);
         if let Some(name) = m.get_one::<String>("first-name") {
             signup = signup.first_name(name);
         }

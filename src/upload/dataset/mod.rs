@@ -259,6 +259,14 @@ impl DatasetUpload {
     pub async fn plan(self) -> Result<UploadPlan> {
         plan::plan(self).await
     }
+
+    /// [`send`](Self::send), blocking the thread until it ends (see
+    /// [`crate::blocking`]).
+    #[cfg(feature = "blocking")]
+    pub fn send_blocking(self) -> Result<types::Dataset> {
+        let engine = crate::blocking::engine(&self.client).clone();
+        engine.run(self.send())
+    }
 }
 
 /// The transfer of chosen files into a dataset's upload area, without
@@ -282,6 +290,14 @@ impl FileUpload {
     /// state directory's file, or use `resume(false)`, for a new batch.
     pub async fn send(self) -> Result<UploadReport> {
         flow::upload_files(self).await
+    }
+
+    /// [`send`](Self::send), blocking the thread until it ends (see
+    /// [`crate::blocking`]).
+    #[cfg(feature = "blocking")]
+    pub fn send_blocking(self) -> Result<UploadReport> {
+        let engine = crate::blocking::engine(&self.client).clone();
+        engine.run(self.send())
     }
 }
 

@@ -130,6 +130,14 @@ impl RecordingUpload {
     pub async fn send(self) -> Result<types::UploadStatusResponse> {
         flow::upload(self).await
     }
+
+    /// [`send`](Self::send), blocking the thread until it ends (see
+    /// [`crate::blocking`]).
+    #[cfg(feature = "blocking")]
+    pub fn send_blocking(self) -> Result<types::UploadStatusResponse> {
+        let engine = crate::blocking::engine(&self.client).clone();
+        engine.run(self.send())
+    }
 }
 
 impl Client {

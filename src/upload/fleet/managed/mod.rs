@@ -135,6 +135,14 @@ impl ManagedRecordingUpload {
     pub async fn send(self) -> Result<types::ManagedFleetUploadStatus> {
         flow::run(self).await
     }
+
+    /// [`send`](Self::send), blocking the thread until it ends (see
+    /// [`crate::blocking`]).
+    #[cfg(feature = "blocking")]
+    pub fn send_blocking(self) -> Result<types::ManagedFleetUploadStatus> {
+        let engine = crate::blocking::engine(&self.client).clone();
+        engine.run(self.send())
+    }
 }
 
 impl std::fmt::Debug for ManagedRecordingUpload {
