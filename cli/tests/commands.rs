@@ -116,6 +116,7 @@ fn help_works_for_every_command_and_the_leaves_are_every_operation() {
         "datasets get-frame",
         "datasets upload",
         "datasets wait",
+        "exports download",
         "exports wait",
         "fleet recordings upload",
         "import cloud",
