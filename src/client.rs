@@ -73,6 +73,21 @@ impl Client {
         progenitor_client::ClientInfo::inner(&self.generated).last_rate_limit()
     }
 
+    /// The slug of the caller's organization `uid`, walking every page of
+    /// `list_organizations`; `None` when the caller is not a member.
+    /// Request failures are errors (callers that treat the lookup as advisory
+    /// drop them).
+    pub(crate) async fn organization_slug(&self, uid: &str) -> Result<Option<String>> {
+        use futures::TryStreamExt;
+        let mut orgs = self.list_organizations().stream();
+        while let Some(org) = orgs.try_next().await? {
+            if org.uid == uid {
+                return Ok(Some(org.slug));
+            }
+        }
+        Ok(None)
+    }
+
     /// The proxy and trust roots the data plane applies as the API client does.
     pub(crate) fn network(&self) -> &Network {
         &self.network

@@ -28,8 +28,6 @@
 
 use std::{fmt, time::Duration};
 
-use futures::TryStreamExt;
-
 use crate::{
     types::{self, DataType, DatasetVisibility, S3AuthMethod, StorageProvider},
     Client, Error, Result,
@@ -59,10 +57,12 @@ impl CloudUri {
         let (rest, provider) = schemes
             .into_iter()
             .find_map(|(scheme, provider)| Some((uri.strip_prefix(scheme)?, provider)))
-            .ok_or_else(|| invalid("a cloud URI is s3://bucket/prefix or gs://bucket/prefix"))?;
+            .ok_or_else(|| {
+                Error::invalid("a cloud URI is s3://bucket/prefix or gs://bucket/prefix")
+            })?;
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
         if bucket.is_empty() || bucket.chars().any(|c| c.is_control() || c == ' ') {
-            return Err(invalid(
+            return Err(Error::invalid(
                 "the cloud URI names no valid bucket (s3://bucket/prefix)",
             ));
         }
@@ -304,18 +304,18 @@ impl CloudImport<'_> {
     /// The rules that need no request.
     fn check(&self) -> Result<()> {
         if self.uri.is_none() && self.storage_config.is_none() {
-            return Err(invalid(
+            return Err(Error::invalid(
                 "give the bucket: a cloud URI (s3://... or gs://...) or a storage configuration",
             ));
         }
         let has_org = self.organization_uid.is_some() || self.organization_id.is_some();
         if matches!(self.credentials, Some(Credentials::Role(_))) && !has_org {
-            return Err(invalid(
+            return Err(Error::invalid(
                 "a keyless S3 import (role ARN) needs an owning organization: the server reads the cross-account external id from it; give organization_uid",
             ));
         }
         if self.storage_config.is_some() && self.organization_uid.is_none() {
-            return Err(invalid(
+            return Err(Error::invalid(
                 "a storage configuration belongs to an organization: give its organization_uid (an organization_id cannot scope the lookup)",
             ));
         }
@@ -330,15 +330,15 @@ impl CloudImport<'_> {
     async fn bucket(&self) -> Result<Bucket> {
         let uri = self.uri.as_deref().map(CloudUri::parse).transpose()?;
         let (Some(config), Some(org_uid)) = (&self.storage_config, &self.organization_uid) else {
-            let uri = uri.ok_or_else(|| invalid("a cloud URI is needed"))?;
+            let uri = uri.ok_or_else(|| Error::invalid("a cloud URI is needed"))?;
             return Ok(Bucket {
                 uri,
                 region: self.region.clone(),
                 accelerated: self.accelerated,
             });
         };
-        let org = organization_slug(self.client, org_uid).await?.ok_or_else(|| {
-            invalid(format!(
+        let org = self.client.organization_slug(org_uid).await?.ok_or_else(|| {
+            Error::invalid(format!(
                 "you are not a member of organization {org_uid}, which must own the storage configuration and the dataset"
             ))
         })?;
@@ -371,7 +371,9 @@ impl CloudImport<'_> {
                         .region
                         .filter(|r| !r.trim().is_empty())
                         .ok_or_else(|| {
-                            invalid("an S3 import needs the bucket's region (e.g. us-west-2)")
+                            Error::invalid(
+                                "an S3 import needs the bucket's region (e.g. us-west-2)",
+                            )
                         })?,
                 );
                 p.s3_is_accelerated = Some(bucket.accelerated);
@@ -386,12 +388,12 @@ impl CloudImport<'_> {
                         p.s3_role_arn = Some(arn.clone());
                     }
                     Some(Credentials::GcsServiceAccount(_)) => {
-                        return Err(invalid("a GCS service account cannot open an S3 bucket; give an access key or a role ARN"))
+                        return Err(Error::invalid("a GCS service account cannot open an S3 bucket; give an access key or a role ARN"))
                     }
-                    None if from_config => return Err(invalid(
+                    None if from_config => return Err(Error::invalid(
                         "a storage configuration gives the bucket, region and prefix but not the credentials (the server never returns them): also give an access key or a role ARN",
                     )),
-                    None => return Err(invalid("an S3 import needs credentials: an access key (id and secret) or a role ARN")),
+                    None => return Err(Error::invalid("an S3 import needs credentials: an access key (id and secret) or a role ARN")),
                 }
             }
             (StorageProvider::GcStorage, Some(Credentials::GcsServiceAccount(json))) => {
@@ -400,12 +402,12 @@ impl CloudImport<'_> {
                 p.gc_storage_auth_json_content = Some(json.clone());
             }
             (StorageProvider::GcStorage, _) => {
-                return Err(invalid(
+                return Err(Error::invalid(
                     "a GCS import needs the service account's JSON key (and no S3 credentials)",
                 ))
             }
             (other, _) => {
-                return Err(invalid(format!(
+                return Err(Error::invalid(format!(
                     "the storage provider {other} is not supported"
                 )))
             }
@@ -429,7 +431,7 @@ fn from_config(
     region: Option<String>,
 ) -> Result<Bucket> {
     if !saved.is_verified {
-        return Err(invalid(format!(
+        return Err(Error::invalid(format!(
             "storage configuration {} is not verified; test it (storage-configs test) and fix the access it reports",
             saved.uid
         )));
@@ -449,14 +451,14 @@ fn from_config(
             false,
         ),
         other => {
-            return Err(invalid(format!(
+            return Err(Error::invalid(format!(
                 "the storage provider {other} is not supported"
             )))
         }
     };
-    let bucket = bucket
-        .filter(|b| !b.is_empty())
-        .ok_or_else(|| invalid(format!("storage configuration {} has no bucket", saved.uid)))?;
+    let bucket = bucket.filter(|b| !b.is_empty()).ok_or_else(|| {
+        Error::invalid(format!("storage configuration {} has no bucket", saved.uid))
+    })?;
     let prefix = prefix.unwrap_or_default();
     let prefix = match uri {
         None => prefix,
@@ -483,7 +485,7 @@ fn narrowed(
     uri: CloudUri,
 ) -> Result<String> {
     if &uri.provider != provider || uri.bucket != bucket {
-        return Err(invalid(format!(
+        return Err(Error::invalid(format!(
             "the URI names {} bucket {}, but the storage configuration is for {provider} bucket {bucket}",
             uri.provider, uri.bucket
         )));
@@ -497,24 +499,12 @@ fn narrowed(
         format!("{prefix}/")
     };
     if !uri.prefix.starts_with(&boundary) {
-        return Err(invalid(format!(
+        return Err(Error::invalid(format!(
             "the URI's prefix {:?} is outside the storage configuration's prefix {prefix:?}; a URI may only narrow it (every '/' counts in an S3 key)",
             uri.prefix
         )));
     }
     Ok(uri.prefix)
-}
-
-/// The slug of the caller's organization `uid`, walking every page; `None`
-/// when the caller is not a member. Request failures are errors.
-pub(crate) async fn organization_slug(client: &Client, uid: &str) -> Result<Option<String>> {
-    let mut orgs = client.list_organizations().stream();
-    while let Some(org) = orgs.try_next().await? {
-        if org.uid == uid {
-            return Ok(Some(org.slug));
-        }
-    }
-    Ok(None)
 }
 
 /// `["jpg", " png "]` → `"jpg,png"` (the server's filter misses padded
@@ -526,12 +516,6 @@ fn csv(items: &[String]) -> Option<String> {
         .filter(|s| !s.is_empty())
         .collect();
     (!joined.is_empty()).then(|| joined.join(","))
-}
-
-fn invalid(message: impl Into<String>) -> Error {
-    Error::InvalidArgument {
-        message: message.into(),
-    }
 }
 
 #[cfg(test)]

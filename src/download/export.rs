@@ -174,10 +174,10 @@ impl ExportDownload<'_> {
             blocking(move || target_free(&place, overwrite)).await?
         };
         let url = self.download_url().await?;
-        let url = crate::upload::allow::check(&url, crate::upload::loopback_http(self.client))
-            .map_err(|e| refused(&self.uid, e))?;
+        let plane = DataPlane::new(self.client, Timeouts::default())?;
+        let url = plane.check(&url).map_err(|e| refused(&self.uid, e))?;
         let fetch = Fetch {
-            plane: DataPlane::new(self.client, Timeouts::default())?,
+            plane,
             url,
             place,
             key: crate::client::api_key(self.client).to_owned(),

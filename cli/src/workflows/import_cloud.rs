@@ -136,7 +136,6 @@ AWS_SECRET_ACCESS_KEY) or a keyless --role-arn (with --organization-uid). GCS ne
 fn run<'a>(ctx: &'a Context, m: &'a ArgMatches) -> LocalBoxFuture<'a, Result<Outcome>> {
     Box::pin(async move {
         let flag = |name: &str| m.get_one::<String>(name).map(String::as_str);
-        let from_env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         let client = ctx.client()?;
         let mut import = client.import_cloud(
             required(m, "name")?,
@@ -151,7 +150,7 @@ fn run<'a>(ctx: &'a Context, m: &'a ArgMatches) -> LocalBoxFuture<'a, Result<Out
         }
         if let Some(region) = flag("region")
             .map(str::to_owned)
-            .or_else(|| from_env("AWS_REGION"))
+            .or_else(|| env_var("AWS_REGION"))
         {
             import = import.region(region);
         }
@@ -193,9 +192,8 @@ fn with_credentials<'c>(
     m: &ArgMatches,
 ) -> Result<avala::cloud_import::CloudImport<'c>> {
     let flag = |name: &str| m.get_one::<String>(name).cloned();
-    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-    let key_id = flag("access-key-id").or_else(|| env("AWS_ACCESS_KEY_ID"));
-    let secret = flag("secret-access-key").or_else(|| env("AWS_SECRET_ACCESS_KEY"));
+    let key_id = flag("access-key-id").or_else(|| env_var("AWS_ACCESS_KEY_ID"));
+    let secret = flag("secret-access-key").or_else(|| env_var("AWS_SECRET_ACCESS_KEY"));
     let role = flag("role-arn");
     let gcs = flag("gcs-auth-json").map(|v| gcs_json(&v)).transpose()?;
     for secret in [&key_id, &secret, &role, &gcs].into_iter().flatten() {
@@ -221,6 +219,11 @@ fn with_credentials<'c>(
         _ => {}
     }
     Ok(import)
+}
+
+/// A variable of the environment; unset, blank or not UTF-8 counts as none.
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
 /// `--gcs-auth-json`: inline JSON (starts with `{`), else the path of a key

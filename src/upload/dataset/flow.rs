@@ -47,16 +47,16 @@ pub(super) fn prepare(up: &DatasetUpload) -> Result<Prepared> {
         .name
         .clone()
         .filter(|n| !n.trim().is_empty())
-        .ok_or_else(|| invalid("upload_dataset needs a dataset name: call .name(..)".to_owned()))?;
+        .ok_or_else(|| Error::invalid("upload_dataset needs a dataset name: call .name(..)"))?;
     let slug = up.slug.clone().unwrap_or_else(|| slugify(&name));
     if slug.is_empty() {
-        return Err(invalid(format!(
+        return Err(Error::invalid(format!(
             "cannot make a slug from the name `{name}`: call .slug(..)"
         )));
     }
     let walked = inventory::walk(&up.source, Others::Report)?;
     if walked.files.is_empty() {
-        return Err(invalid(format!(
+        return Err(Error::invalid(format!(
             "{} holds no file to upload",
             up.source.display()
         )));
@@ -158,7 +158,7 @@ pub(crate) async fn upload_files(up: FileUpload) -> Result<UploadReport> {
     }
     let mut seen = std::collections::HashSet::new();
     if let Some(dup) = files.iter().find(|f| !seen.insert(f.remote.as_str())) {
-        return Err(invalid(format!(
+        return Err(Error::invalid(format!(
             "`{}` is given twice as a path in the dataset",
             dup.remote
         )));
@@ -204,7 +204,7 @@ async fn transfer(
     let dir = match &options.state_dir {
         Some(dir) => dir.clone(),
         None => store::default_dir(Flow::Dataset).ok_or_else(|| {
-            invalid(
+            Error::invalid(
                 "no data directory is known for the resume state: call .state_dir(..)".to_owned(),
             )
         })?,
@@ -340,7 +340,7 @@ impl Run<'_> {
         let size = file.stamp.size;
         let request = types::CreateManualUploadUrlRequest {
             content_length: i64::try_from(size)
-                .map_err(|_| invalid(format!("{} is too large", file.local.display())))?,
+                .map_err(|_| Error::invalid(format!("{} is too large", file.local.display())))?,
             dataset_name: self.dataset_name.to_owned(),
             dataset_upload_uid: Some(self.batch.to_owned()),
             file_path_in_dataset: file.remote.clone(),
@@ -588,10 +588,6 @@ fn protocol(file: &LocalFile, message: String) -> Error {
         message,
     }
     .into()
-}
-
-fn invalid(message: String) -> Error {
-    Error::InvalidArgument { message }
 }
 
 /// `Warehouse Frames 2` → `warehouse-frames-2`.

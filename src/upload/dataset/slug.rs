@@ -2,8 +2,6 @@
 //! byte is sent (the server would refuse the slug only at the end, when
 //! every file is already stored).
 
-use futures::TryStreamExt;
-
 use crate::upload::UploadError;
 use crate::{Client, Error, Result};
 
@@ -55,13 +53,7 @@ async fn owner(
         return Some(owner.to_owned());
     }
     if let Some(uid) = organization_uid {
-        let mut orgs = client.list_organizations().stream();
-        while let Some(org) = orgs.try_next().await.ok()? {
-            if org.uid == uid {
-                return Some(org.slug);
-            }
-        }
-        return None;
+        return client.organization_slug(uid).await.ok().flatten();
     }
     client
         .get_current_user()
