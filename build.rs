@@ -467,24 +467,28 @@ fn open_enums_code(enums: &[(String, Vec<String>)]) -> String {
             c,
             "            Self::Unknown(s) => s,\n        }}\n    }}\n}}"
         );
+        // Known values are matched on a `&str`: no allocation for them, and
+        // an owned unknown value is moved into `Unknown`, not copied.
         let _ = writeln!(
             c,
-            "impl From<&str> for {name} {{\n    fn from(s: &str) -> Self {{\n        match s {{"
+            "impl {name} {{\n    /// The documented value `s` names, if any.\n    \
+             fn known(s: &str) -> Option<Self> {{\n        match s {{"
         );
         for (v, wire) in &variants {
-            let _ = writeln!(c, "            {wire:?} => Self::{v},");
+            let _ = writeln!(c, "            {wire:?} => Some(Self::{v}),");
         }
         let _ = writeln!(
             c,
-            "            other => Self::Unknown(other.to_owned()),\n        }}\n    }}\n}}\n\
-             impl From<String> for {name} {{\n    fn from(s: String) -> Self {{ Self::from(s.as_str()) }}\n}}\n\
+            "            _ => None,\n        }}\n    }}\n}}\n\
+             impl From<&str> for {name} {{\n    fn from(s: &str) -> Self {{ Self::known(s).unwrap_or_else(|| Self::Unknown(s.to_owned())) }}\n}}\n\
+             impl From<String> for {name} {{\n    fn from(s: String) -> Self {{\n        match Self::known(&s) {{\n            Some(known) => known,\n            None => Self::Unknown(s),\n        }}\n    }}\n}}\n\
              impl From<&String> for {name} {{\n    fn from(s: &String) -> Self {{ Self::from(s.as_str()) }}\n}}\n\
              impl std::str::FromStr for {name} {{\n    type Err = std::convert::Infallible;\n    \
              fn from_str(s: &str) -> Result<Self, Self::Err> {{ Ok(Self::from(s)) }}\n}}\n\
              impl std::fmt::Display for {name} {{\n    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {{ f.write_str(self.as_str()) }}\n}}\n\
              impl serde::Serialize for {name} {{\n    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {{ s.serialize_str(self.as_str()) }}\n}}\n\
              impl<'de> serde::Deserialize<'de> for {name} {{\n    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {{\n        \
-             crate::generated::open_enums::deserialize_open(d).map(Self::from)\n    }}\n}}\n\
+             crate::generated::open_enums::deserialize_open(d)\n    }}\n}}\n\
              #[cfg(feature = \"schemars\")]\n\
              impl schemars::JsonSchema for {name} {{\n    \
              fn schema_name() -> String {{ {name:?}.to_owned() }}\n    \

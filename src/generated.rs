@@ -18,11 +18,47 @@ include!(concat!(env!("OUT_DIR"), "/codegen.rs"));
 pub mod open_enums {
     include!(concat!(env!("OUT_DIR"), "/open_enums.rs"));
 
-    /// Reads any JSON string, borrowed or owned.
-    pub(crate) fn deserialize_open<'de, D: serde::Deserializer<'de>>(
-        d: D,
-    ) -> Result<String, D::Error> {
-        <String as serde::Deserialize>::deserialize(d)
+    /// Reads an open enum from any string, borrowed, transient or owned:
+    /// a known value is matched on the `&str` without allocating, an
+    /// unknown owned `String` is moved into `Unknown`, not copied. Accepts
+    /// what `String`'s own `Deserialize` accepts (UTF-8 bytes too), with
+    /// the same error for anything else.
+    pub(crate) fn deserialize_open<'de, D, T>(d: D) -> Result<T, D::Error>
+    where
+        D: serde::Deserializer<'de>,
+        T: for<'a> From<&'a str> + From<String>,
+    {
+        d.deserialize_string(OpenVisitor(std::marker::PhantomData))
+    }
+
+    struct OpenVisitor<T>(std::marker::PhantomData<T>);
+
+    impl<T: for<'a> From<&'a str> + From<String>> serde::de::Visitor<'_> for OpenVisitor<T> {
+        type Value = T;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a string")
+        }
+
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<T, E> {
+            Ok(T::from(v))
+        }
+
+        fn visit_string<E: serde::de::Error>(self, v: String) -> Result<T, E> {
+            Ok(T::from(v))
+        }
+
+        fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<T, E> {
+            std::str::from_utf8(v)
+                .map(T::from)
+                .map_err(|_| E::invalid_value(serde::de::Unexpected::Bytes(v), &self))
+        }
+
+        fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<T, E> {
+            String::from_utf8(v)
+                .map(T::from)
+                .map_err(|e| E::invalid_value(serde::de::Unexpected::Bytes(&e.into_bytes()), &self))
+        }
     }
 
     /// The schema of an open enum: any string (a value the server adds

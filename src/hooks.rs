@@ -44,7 +44,7 @@ impl ClientHooks<Runtime> for Client {
             .insert(ACCEPT, HeaderValue::from_static("application/json"));
         // The key goes only to the configured origin, and never on anonymous
         // operations (signup, the resolver).
-        if !route.anonymous && request.url().origin() == shared.origin {
+        if !route.anonymous && has_origin(request.url(), &shared.origin) {
             request
                 .headers_mut()
                 .insert(crate::auth::HEADER, shared.api_key.header().clone());
@@ -78,6 +78,29 @@ impl ClientHooks<Runtime> for Client {
         self.send_with_retries(request, Some(&trace))
             .instrument(span)
             .await
+    }
+}
+
+/// Whether `url` is of `origin`, as `url.origin() == *origin` says, without
+/// the scheme and host strings `Url::origin` allocates on every call.
+fn has_origin(url: &url::Url, origin: &url::Origin) -> bool {
+    use url::Host;
+    match origin {
+        // The usual case: the URL's scheme is the origin's (`http`,
+        // `https`), whose `Url::origin` is (scheme, host, port or the
+        // scheme's default).
+        url::Origin::Tuple(scheme, host, port) if url.scheme() == scheme => {
+            url.port_or_known_default() == Some(*port)
+                && match (url.host(), host) {
+                    (Some(Host::Domain(a)), Host::Domain(b)) => a == b,
+                    (Some(Host::Ipv4(a)), Host::Ipv4(b)) => a == *b,
+                    (Some(Host::Ipv6(a)), Host::Ipv6(b)) => a == *b,
+                    _ => false,
+                }
+        }
+        // Anything else (e.g. a `blob:` URL, whose origin is its inner
+        // URL's) the long way.
+        _ => url.origin() == *origin,
     }
 }
 
@@ -238,5 +261,42 @@ impl Template {
         *request.timeout_mut() = self.timeout;
         *request.version_mut() = self.version;
         request
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `has_origin` says what `Url::origin` equality says.
+    #[test]
+    fn has_origin_agrees_with_url_origin() {
+        let urls = [
+            "https://api.avala.ai/api/v1/x/",
+            "https://api.avala.ai:443/y",
+            "https://API.avala.ai/z",
+            "https://api.avala.ai:8443/",
+            "http://api.avala.ai/",
+            "https://avala.ai/",
+            "https://api.avala.ai.evil.test/",
+            "http://127.0.0.1:8080/a",
+            "http://127.0.0.1/a",
+            "http://[::1]:8080/a",
+            "http://localhost:8080/a",
+            "file:///etc/passwd",
+            "data:text/plain,x",
+            "blob:https://api.avala.ai/uuid",
+        ];
+        for base in &urls {
+            let origin = url::Url::parse(base).unwrap().origin();
+            for other in &urls {
+                let url = url::Url::parse(other).unwrap();
+                assert_eq!(
+                    has_origin(&url, &origin),
+                    url.origin() == origin,
+                    "{other} against the origin of {base}"
+                );
+            }
+        }
     }
 }

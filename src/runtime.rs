@@ -1,11 +1,12 @@
 //! Per-client state shared by the request hooks.
 
-use std::{
-    fmt,
-    sync::{Arc, Mutex},
-};
+use std::{fmt, sync::Arc};
 
-use crate::{auth::ApiKey, rate_limit::RateLimit, retry::RetryPolicy};
+use crate::{
+    auth::ApiKey,
+    rate_limit::{Latest, RateLimit},
+    retry::RetryPolicy,
+};
 
 /// Shared, cheap to clone; the generated client carries it as `inner`.
 #[derive(Clone)]
@@ -20,7 +21,8 @@ pub(crate) struct Shared {
     pub(crate) retry: RetryPolicy,
     /// The most bytes read of any response body.
     pub(crate) max_response_bytes: u64,
-    pub(crate) rate_limit: Mutex<Option<RateLimit>>,
+    /// Written on every response without a lock ([`Latest`]).
+    pub(crate) rate_limit: Latest,
     /// The runtime of the client's blocking calls, built on first use.
     #[cfg(feature = "blocking")]
     pub(crate) blocking: crate::blocking::Engine,
@@ -32,13 +34,11 @@ impl Runtime {
     }
 
     pub(crate) fn record_rate_limit(&self, headers: &reqwest::header::HeaderMap) {
-        // Parsed before locking: the lock is held only for the copy.
-        let latest = RateLimit::from_headers(headers);
-        *self.0.rate_limit.lock().unwrap_or_else(|p| p.into_inner()) = latest;
+        self.0.rate_limit.store(RateLimit::from_headers(headers));
     }
 
     pub(crate) fn last_rate_limit(&self) -> Option<RateLimit> {
-        *self.0.rate_limit.lock().unwrap_or_else(|p| p.into_inner())
+        self.0.rate_limit.load()
     }
 }
 

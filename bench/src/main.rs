@@ -5,6 +5,7 @@
 mod alloc;
 mod build_cost;
 mod cli;
+mod decode;
 mod download;
 mod download_all;
 mod fleet;

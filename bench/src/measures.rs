@@ -800,13 +800,23 @@ pub fn run(quick: bool, with_build_cost: bool) -> Result<(), String> {
     Ok(())
 }
 
-/// `--profile <sdk|raw> <get|missing|stream> <n>`: only that side and call,
-/// `n` times, for a profiler (`valgrind --tool=callgrind`, `perf record`);
-/// compare the two sides' instruction counts.
+/// `--profile <sdk|raw> <get|missing|stream|decode|timestamps> <n>`: only
+/// that side and call, `n` times, for a profiler (`valgrind
+/// --tool=callgrind`, `perf record`); compare the two sides' instruction
+/// counts. `decode` and `timestamps` run without a server ([`crate::decode`]).
 pub fn profile(args: &[String]) -> Result<(), String> {
     let [side, call, n] = args else {
-        return Err("usage: avala-bench --profile sdk|raw get|missing|stream <n>".into());
+        return Err(
+            "usage: avala-bench --profile sdk|raw get|missing|stream|decode|timestamps <n>".into(),
+        );
     };
+    match call.as_str() {
+        "decode" => return crate::decode::decode(n.parse().map_err(|e| format!("n: {e}"))?),
+        "timestamps" => {
+            return crate::decode::timestamps(n.parse().map_err(|e| format!("n: {e}"))?)
+        }
+        _ => {}
+    }
     let side = match side.as_str() {
         "sdk" => Side::Sdk,
         "raw" => Side::Raw,
