@@ -189,12 +189,17 @@ fn build_ours(root: &Path) -> Result<PathBuf, String> {
 
 /// The Python CLI in its own virtualenv, installed on first use.
 fn python_cli(root: &Path) -> Result<PathBuf, String> {
+    Ok(python_venv(root)?.join("bin").join("avala"))
+}
+
+/// The virtualenv holding the official Python SDK and CLI, installed on
+/// first use (the paging measure runs its `bin/python`).
+pub fn python_venv(root: &Path) -> Result<PathBuf, String> {
     let venv = target_dir(root).join("bench-python-cli");
-    let program = venv.join("bin").join("avala");
     // Written after a complete install, so a failed one is retried.
     let installed = venv.join(".installed-avala-cli-0.10.0");
     if installed.exists() {
-        return Ok(program);
+        return Ok(venv);
     }
     let run = |program: &Path, args: &[&str]| -> Result<(), String> {
         let status = Command::new(program)
@@ -213,5 +218,5 @@ fn python_cli(root: &Path) -> Result<PathBuf, String> {
         &["install", "--quiet", PYTHON_CLI],
     )?;
     std::fs::write(&installed, PYTHON_CLI).map_err(|e| e.to_string())?;
-    Ok(program)
+    Ok(venv)
 }

@@ -12,6 +12,7 @@ mod fleet;
 mod managed;
 mod measures;
 mod probe;
+mod python_paging;
 mod server;
 mod sides;
 mod stats;
@@ -25,6 +26,7 @@ usage: avala-bench [--quick] [--build-cost] [--download-mib N] [--download-objec
        avala-bench --upload [--files N] [--file-kib N] [--large-mib N] [--rounds N]
        avala-bench --blocking [--quick]
        avala-bench --cli [--reps N]
+       avala-bench --python-paging [--rounds N]
        avala-bench --fleet [--hash-mib N] [--files N] [--file-kib N] [--rounds N]
        avala-bench --managed [--mib N] [--rounds N]
   --quick            a tenth of the calls (a smoke run; figures are noisier)
@@ -42,6 +44,8 @@ usage: avala-bench [--quick] [--build-cost] [--download-mib N] [--download-objec
                      the default run)
   --cli              only our `avala` binary next to the Python CLI (avala 0.10.0
                      from PyPI, in a virtualenv it makes; needs network once)
+  --python-paging    only paging items/s next to the official Python SDK
+                     (python_paging.rs; the --cli virtualenv, needs PyPI once)
   --fleet            only the Fleet recording measures (see bench/src/fleet.rs)
   --managed          only the managed Fleet upload measure (bench/src/managed.rs;
                      one sparse file of N MiB, default 1024)";
@@ -121,6 +125,22 @@ fn main() {
             std::process::exit(2);
         };
         if let Err(e) = cli::run(&measures::workspace_root(), reps) {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    if args.first().map(String::as_str) == Some(python_paging::FLAG) {
+        let rounds = match args.get(1..) {
+            Some([flag, n]) if flag == "--rounds" => n.parse().ok().filter(|n| *n > 0),
+            Some([]) | None => Some(6),
+            _ => None,
+        };
+        let Some(rounds) = rounds else {
+            eprintln!("error: --python-paging takes only --rounds N\n{USAGE}");
+            std::process::exit(2);
+        };
+        if let Err(e) = python_paging::run(&measures::workspace_root(), rounds) {
             eprintln!("error: {e}");
             std::process::exit(1);
         }

@@ -482,7 +482,7 @@ pub fn load() -> String {
         .unwrap_or_else(|| "?".into())
 }
 
-fn machine() -> String {
+pub fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|c| {
