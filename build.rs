@@ -92,6 +92,15 @@ fn run() -> Result<(), String> {
     };
     syn::visit_mut::VisitMut::visit_file_mut(&mut optional, &mut file);
     syn::visit_mut::VisitMut::visit_file_mut(&mut Docs::of(&ops), &mut file);
+    let mut decode = FasterDecode::default();
+    syn::visit_mut::VisitMut::visit_file_mut(&mut decode, &mut file);
+    if decode.responses == 0 || decode.timestamps == 0 {
+        return Err(format!(
+            "the decode rewrite found {} `from_response` calls and {} timestamp fields: \
+             progenitor's output changed shape",
+            decode.responses, decode.timestamps
+        ));
+    }
     let mut lenient = LenientVoid::default();
     syn::visit_mut::VisitMut::visit_file_mut(&mut lenient, &mut file);
     let void = void_operations(&ops);
@@ -180,6 +189,65 @@ impl syn::visit_mut::VisitMut for MappedSend {
         }
         item.items.extend(added);
         syn::visit_mut::visit_item_impl_mut(self, item);
+    }
+}
+
+/// Puts `crate::decode` in place of progenitor's typed decode (same values
+/// and errors, less work a page; see src/decode.rs): every
+/// `ResponseValue::from_response` call becomes `crate::decode::response`,
+/// and every `DateTime<Utc>` field of a deserialized type reads through the
+/// strict-first timestamp parser.
+#[derive(Default)]
+struct FasterDecode {
+    responses: usize,
+    timestamps: usize,
+}
+
+impl syn::visit_mut::VisitMut for FasterDecode {
+    fn visit_expr_call_mut(&mut self, call: &mut syn::ExprCall) {
+        if let syn::Expr::Path(p) = &*call.func {
+            let names: Vec<String> = p
+                .path
+                .segments
+                .iter()
+                .map(|s| s.ident.to_string())
+                .collect();
+            if names.ends_with(&["ResponseValue".into(), "from_response".into()]) {
+                *call.func = syn::parse_quote!(crate::decode::response);
+                self.responses += 1;
+            }
+        }
+        syn::visit_mut::visit_expr_call_mut(self, call);
+    }
+
+    fn visit_item_struct_mut(&mut self, item: &mut syn::ItemStruct) {
+        let tokens = |t: &dyn quote::ToTokens| t.to_token_stream().to_string().replace(' ', "");
+        let deserialized = item
+            .attrs
+            .iter()
+            .any(|a| a.path().is_ident("derive") && tokens(a).contains("Deserialize"));
+        if !deserialized {
+            return;
+        }
+        const ONE: &str = "::chrono::DateTime<::chrono::offset::Utc>";
+        const OPTIONAL: &str = "::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>";
+        for field in &mut item.fields {
+            let has_default = field.attrs.iter().any(|a| tokens(a).contains("default"));
+            let attr: syn::Attribute = match tokens(&field.ty).as_str() {
+                ONE => syn::parse_quote!(#[serde(deserialize_with = "crate::decode::timestamp")]),
+                OPTIONAL if has_default => syn::parse_quote!(
+                    #[serde(deserialize_with = "crate::decode::optional_timestamp")]
+                ),
+                // With `deserialize_with`, serde no longer treats a missing
+                // `Option` field as `None` by itself: `default` says so.
+                OPTIONAL => syn::parse_quote!(
+                    #[serde(default, deserialize_with = "crate::decode::optional_timestamp")]
+                ),
+                _ => continue,
+            };
+            field.attrs.push(attr);
+            self.timestamps += 1;
+        }
     }
 }
 

@@ -10,6 +10,7 @@ mod capture;
 mod client;
 pub mod cloud_import;
 pub mod config;
+mod decode;
 mod digest;
 pub mod download;
 #[cfg(feature = "dynamic")]
