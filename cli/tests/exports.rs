@@ -125,6 +125,40 @@ fn signup_reads_the_password_from_stdin_and_writes_the_key_to_a_private_file() {
 }
 
 #[test]
+fn the_generated_signup_command_is_hidden_and_refuses_before_sending() {
+    let mock = Mock::start();
+    let password = "Pw-argv-SECRET-77";
+    let by_argument = [
+        "signup",
+        "signup-user",
+        "--email",
+        "a@b.c",
+        "--password",
+        password,
+    ];
+    let body = format!(r#"{{"email": "a@b.c", "password": "{password}"}}"#);
+    // With a key, so that only the refusal stops the generated command.
+    let key = [("AVALA_API_KEY", common::KEY)];
+    let runs = [
+        mock.run(&by_argument),
+        mock.run_with(&["signup", "signup-user", "--body", "-"], &key, Some(&body)),
+    ];
+    for run in runs {
+        let run = run.expect(2);
+        assert!(run.stderr.contains("use `avala signup"), "{}", run.stderr);
+        assert!(run.stderr.contains("process list"), "{}", run.stderr);
+        for shown in [&run.stdout, &run.stderr] {
+            assert!(!shown.contains(password), "{shown}");
+        }
+    }
+    assert!(mock.server.received().is_empty(), "nothing was sent");
+    for args in [&["--help"][..], &["signup", "--help"]] {
+        let help = common::avala(args, &[], None).expect(0).stdout;
+        assert!(!help.contains("signup-user"), "{help}");
+    }
+}
+
+#[test]
 fn signup_takes_no_password_argument() {
     let mock = Mock::start();
     let run = mock.run(&["signup", "--email", "a@b.c", "--password", "x"]);
