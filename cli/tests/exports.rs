@@ -101,11 +101,17 @@ fn signup_reads_the_password_from_stdin_and_writes_the_key_to_a_private_file() {
                 key_file.to_str().unwrap(),
                 "--output",
                 "json",
+                "-v",
             ],
             &[],
             Some(&format!("{password}\n")),
         )
         .expect(0);
+    assert!(
+        run.stderr.contains("/signup/"),
+        "the request log: {}",
+        run.stderr
+    );
     let sent = mock.server.received_for("signup_user");
     assert_eq!(sent.len(), 1);
     assert!(sent[0].header("x-avala-api-key").is_none());
