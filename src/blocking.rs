@@ -2,11 +2,12 @@
 //!
 //! Every generated builder has `send_blocking()` beside `send()`, every
 //! paginated one `stream_blocking()` (an [`Iterator`]) beside `stream()`,
-//! and every workflow a `_blocking` twin: the uploads' and waits'
-//! `send_blocking()`, the frames helpers, and the resolver's
-//! `load_blocking`, `objects_blocking`, `read_blocking`, `send_blocking` of
-//! its downloads. Each runs the async call to its end and returns the same
-//! `avala::Result`, with the same retries, waits, checks and errors.
+//! and every workflow a `_blocking` twin: the `send_blocking()` of the
+//! uploads, the waits and the export download, the frames helpers, and the
+//! resolver's `load_blocking`, `objects_blocking`, `read_blocking`,
+//! `send_blocking` of its downloads. Each runs the async call to its end
+//! and returns the same `avala::Result`, with the same retries, waits,
+//! checks and errors.
 //!
 //! They run on one runtime the client owns: a Tokio current-thread runtime,
 //! built on the first blocking call and shared by the client's clones (a

@@ -56,6 +56,7 @@ pub(crate) type Callback<T> = std::sync::Arc<dyn Fn(&T) + Send + Sync + 'static>
 pub mod types {
     pub use crate::generated::open_enums::*;
     pub use crate::generated::types::*;
+    pub use crate::signup::SignupResponse;
 }
 
 /// The generated client type that [`Client`] dereferences to.

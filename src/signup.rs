@@ -73,7 +73,7 @@ impl Signup {
     /// Creates the account (`POST /signup/`, without a key) and returns it
     /// with its first API key, which is shown only here. An empty email or
     /// password is [`Error::InvalidArgument`] before any request.
-    pub async fn send(self) -> Result<types::SignupResponse> {
+    pub async fn send(self) -> Result<SignupResponse> {
         if self.email.trim().is_empty() || self.password.is_empty() {
             return Err(Error::InvalidArgument {
                 message: "a signup needs an email and a password".into(),
@@ -88,6 +88,29 @@ impl Signup {
         };
         let answer = client.signup_user().body(body).send().await?;
         Ok(answer.into_inner())
+    }
+}
+
+/// Answer of `signup_user`: the new account and its first API key, which
+/// is shown only here; store it securely (for example in
+/// `AVALA_API_KEY`). The API's `SignupResponse`, written by hand so that
+/// `Debug` prints `[redacted]` for the key (serde sees the API's shape).
+#[derive(Clone, PartialEq, serde::Deserialize, serde::Serialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+pub struct SignupResponse {
+    /// The new account's API key, to send as `X-Avala-Api-Key`. A secret:
+    /// never log it.
+    pub api_key: String,
+    /// The account created.
+    pub user: types::SignupUser,
+}
+
+impl fmt::Debug for SignupResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SignupResponse")
+            .field("api_key", &"[redacted]")
+            .field("user", &self.user)
+            .finish()
     }
 }
 

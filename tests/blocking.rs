@@ -271,6 +271,34 @@ fn frames_helpers_block_until_the_answer() {
     assert_eq!(mock.hits("get_dataset_sequence"), 2);
 }
 
+#[test]
+fn a_finished_export_downloads_blocking_with_progress() {
+    let mock = serve();
+    let data: Vec<u8> = (0..200 * 1024u32).map(|i| (i % 251) as u8).collect();
+    mock.exports().publish("exp_dl", data.clone());
+    let dir = TempDir::new();
+    let target = dir.path().join("export.zip");
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    let client = mock.client();
+    let file = client
+        .download_export("exp_dl", &target)
+        .on_progress(move |p| record.lock().unwrap().push(p.received))
+        .send_blocking()
+        .unwrap();
+    assert_eq!(std::fs::read(&target).unwrap(), data);
+    assert_eq!((file.size, file.resumed_from), (data.len() as u64, 0));
+    assert!(file.md5_checked);
+    assert_eq!(seen.lock().unwrap().last(), Some(&(data.len() as u64)));
+    assert_eq!(mock.exports().downloads().len(), 1);
+
+    // A refusal arrives typed, as from `send`: the file is there now.
+    let again = client.download_export("exp_dl", &target);
+    let err = again.send_blocking().unwrap_err();
+    assert!(matches!(err, Error::FileConflict { .. }), "{err:?}");
+    assert_eq!(mock.exports().downloads().len(), 1);
+}
+
 fn scratch(name: &str) -> PathBuf {
     let dir =
         std::env::temp_dir().join(format!("avala-blocking-{name}-{:016x}", fastrand::u64(..)));
@@ -388,6 +416,10 @@ async fn send_blocking_inside_a_runtime_is_a_typed_error_and_sends_nothing() {
             .send_blocking(),
     );
     in_async(mock.resolver().client().load_blocking("acme/lidar"));
+    mock.exports().publish("exp_dl", vec![1u8; 10]);
+    let target = dir.path().join("export.zip");
+    in_async(client.download_export("exp_dl", &target).send_blocking());
+    assert!(!target.exists(), "nothing written");
     assert_eq!(mock.received().len(), 0, "{:?}", mock.received());
     // The async calls still work on the same client.
     client.get_dataset().uid("d1").send().await.unwrap();

@@ -29,6 +29,44 @@ async fn the_signup_is_sent_without_a_key_and_answered() {
     assert!(body.get("last_name").is_none());
 }
 
+/// A key that no redaction pattern of the SDK would catch by its shape.
+const NEW_KEY: &str = "avk-new-account-Qx81-SECRET-key";
+
+#[tokio::test]
+async fn the_new_key_is_readable_but_never_in_debug() {
+    let answer = serde_json::json!({
+        "api_key": NEW_KEY,
+        "user": {"uid": "u_1", "username": "ada", "email": "ada@example.com"},
+    });
+    let decoded: avala::types::SignupResponse = serde_json::from_value(answer.clone()).unwrap();
+    assert_eq!(decoded.api_key, NEW_KEY, "the field stays readable");
+    for shown in [format!("{decoded:?}"), format!("{decoded:#?}")] {
+        assert!(!shown.contains(NEW_KEY), "{shown}");
+        assert!(!shown.contains("SECRET"), "{shown}");
+        assert!(
+            shown.contains("api_key") && shown.contains("u_1"),
+            "{shown}"
+        );
+    }
+    // The same JSON shape both ways, key included (it is the answer).
+    let user = serde_json::to_value(&decoded.user).unwrap();
+    assert_eq!(
+        serde_json::to_value(&decoded).unwrap(),
+        serde_json::json!({"api_key": NEW_KEY, "user": user})
+    );
+
+    // What `send` returns, from the mock's answer.
+    let mock = MockServer::start().await;
+    let account = mock
+        .client_builder()
+        .signup("ada@example.com", PASSWORD)
+        .send()
+        .await
+        .unwrap();
+    assert!(!account.api_key.is_empty());
+    assert!(!format!("{account:?}").contains(&account.api_key));
+}
+
 #[tokio::test]
 async fn the_password_never_shows_in_errors_or_debug() {
     let mock = MockServer::start().await;

@@ -40,8 +40,9 @@ usage: avala-bench [--quick] [--build-cost] [--download-mib N] [--download-objec
   --download-only    only the verified downloads (one object, then 250
                      objects 8 at a time)
   --upload           only the upload measures (see bench/src/upload.rs)
-  --blocking         only get_dataset's send_blocking next to send (also in
-                     the default run)
+  --blocking         only get_dataset's send_blocking next to send, send on a
+                     current-thread runtime (the target's comparison) and on
+                     the multi-thread one (also in the default run)
   --cli              only our `avala` binary next to the Python CLI (avala 0.10.0
                      from PyPI, in a virtualenv it makes; needs network once)
   --python-paging    only paging items/s next to the official Python SDK

@@ -201,52 +201,87 @@ async fn concurrent_block(sides: &Arc<Sides>, side: Side, total: usize) {
 }
 
 /// `send_blocking` next to `send`: the same `get_dataset` of the same server,
-/// the same number of calls a side.
+/// the same number of calls a side. `send` is measured twice: on a
+/// current-thread runtime, the kind `send_blocking` runs on (the fair
+/// comparison), and on the multi-thread client runtime of the other
+/// measures, where the connection's task runs on a worker thread and every
+/// call crosses threads on its way out and back.
 struct Blocking {
     blocking: Latencies,
-    asynchronous: Latencies,
+    /// `send` on a current-thread runtime.
+    current: Latencies,
+    /// `send` on the multi-thread client runtime.
+    multi: Latencies,
     rounds: usize,
     block: usize,
 }
 
+/// The three sides of [`Blocking`], in the order of their rows.
+#[derive(Clone, Copy)]
+enum Run {
+    Blocking,
+    Current,
+    Multi,
+}
+
 impl Blocking {
-    /// The median of the per-round ratios of medians, blocking / async.
-    fn ratio(&self) -> Ratio {
-        let (blocking, asynchronous) = (&self.blocking, &self.asynchronous);
-        let per: Vec<f64> = blocking
+    fn side(&mut self, run: Run) -> &mut Latencies {
+        match run {
+            Run::Blocking => &mut self.blocking,
+            Run::Current => &mut self.current,
+            Run::Multi => &mut self.multi,
+        }
+    }
+
+    /// The median of the per-round ratios of medians, `a` / `b`.
+    fn ratio(a: &Latencies, b: &Latencies) -> Ratio {
+        let per: Vec<f64> = a
             .round_median
             .iter()
-            .zip(&asynchronous.round_median)
-            .map(|(b, a)| *b as f64 / *a as f64)
+            .zip(&b.round_median)
+            .map(|(a, b)| *a as f64 / *b as f64)
             .collect();
         Ratio::from_rounds(&per)
     }
 }
 
+/// `block` timed `get_dataset` calls with `send` on `runtime`.
+fn async_block(
+    runtime: &tokio::runtime::Runtime,
+    client: &avala::Client,
+    uid: &str,
+    n: usize,
+) -> Vec<u64> {
+    runtime.block_on(async {
+        let mut samples = Vec::with_capacity(n);
+        for _ in 0..n {
+            let started = Instant::now();
+            let d = sides::sdk_get_dataset(client, uid).await;
+            black_box(d.expect("the SDK reads the dataset"));
+            samples.push(started.elapsed().as_nanos() as u64);
+        }
+        samples
+    })
+}
+
 /// `rounds` rounds of `block` calls a side, the side that goes first
-/// alternating by round. `send` runs as in every other measure, inside the
-/// client runtime; `send_blocking` on this thread, which is in no runtime,
-/// with a client of its own: the way a program without async code calls.
+/// rotating by round. `send_blocking` runs on this thread, which is in no
+/// runtime, the way a program without async code calls; each side has a
+/// client of its own (a client's connections belong to the runtime that
+/// opened them).
 fn blocking_next_to_async(
     base: &str,
     client_rt: &tokio::runtime::Runtime,
     rounds: usize,
     block: usize,
-) -> Blocking {
+) -> Result<Blocking, String> {
     const UID: &str = "ds-0000001";
-    let (sdk, blocking) = (sides::sdk_client(base), sides::sdk_client(base));
-    let async_block = |n: usize| {
-        client_rt.block_on(async {
-            let mut samples = Vec::with_capacity(n);
-            for _ in 0..n {
-                let started = Instant::now();
-                let d = sides::sdk_get_dataset(&sdk, UID).await;
-                black_box(d.expect("the SDK reads the dataset"));
-                samples.push(started.elapsed().as_nanos() as u64);
-            }
-            samples
-        })
-    };
+    let current_rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let (multi, current) = (sides::sdk_client(base), sides::sdk_client(base));
+    let blocking = sides::sdk_client(base);
     let blocking_block = |n: usize| {
         let mut samples = Vec::with_capacity(n);
         for _ in 0..n {
@@ -257,35 +292,41 @@ fn blocking_next_to_async(
         }
         samples
     };
+    let measure = |run: Run, n: usize| match run {
+        Run::Blocking => blocking_block(n),
+        Run::Current => async_block(&current_rt, &current, UID, n),
+        Run::Multi => async_block(client_rt, &multi, UID, n),
+    };
+    let mut order = [Run::Blocking, Run::Current, Run::Multi];
     // Warm-up: connections, and the blocking client's runtime.
-    async_block(200);
-    blocking_block(200);
+    for run in order {
+        measure(run, 200);
+    }
     let mut result = Blocking {
         blocking: Latencies::default(),
-        asynchronous: Latencies::default(),
+        current: Latencies::default(),
+        multi: Latencies::default(),
         rounds,
         block,
     };
-    for round in 0..rounds {
-        let blocking_first = round.is_multiple_of(2);
-        for blocking_turn in [blocking_first, !blocking_first] {
-            let (samples, l) = if blocking_turn {
-                (blocking_block(block), &mut result.blocking)
-            } else {
-                (async_block(block), &mut result.asynchronous)
-            };
+    for _ in 0..rounds {
+        for run in order {
+            let samples = measure(run, block);
             let (m, p) = stats::median_p99(&samples);
+            let l = result.side(run);
             l.round_median.push(m);
             l.round_p99.push(p);
             l.all.extend(samples);
         }
+        order.rotate_left(1);
     }
-    result
+    Ok(result)
 }
 
-/// The table rows of [`blocking_next_to_async`].
+/// The table rows of [`blocking_next_to_async`]: `blk` is `send_blocking`,
+/// `cur` and `mt` are `send` on a current-thread and a multi-thread runtime.
 fn blocking_rows(b: &Blocking) {
-    for (side, l) in [("blk", &b.blocking), ("sdk", &b.asynchronous)] {
+    for (side, l) in [("blk", &b.blocking), ("cur", &b.current), ("mt", &b.multi)] {
         let (m, p) = stats::median_p99(&l.all);
         let total: u64 = l.all.iter().sum();
         println!(
@@ -301,16 +342,26 @@ fn blocking_rows(b: &Blocking) {
     }
 }
 
-/// The one-line result of [`blocking_next_to_async`].
+/// The result lines of [`blocking_next_to_async`]: the target compares
+/// runtimes of one kind; the second line shows what the kind of runtime
+/// alone changes.
 fn blocking_line(b: &Blocking) {
-    let ratio = b.ratio();
+    let fair = Blocking::ratio(&b.blocking, &b.current);
     println!(
-        "send_blocking_median: ratio {:.2} (send_blocking / send; {}; {} rounds of {} calls a side; target <= 1.10: {})",
-        ratio.value,
-        ratio.spread(),
+        "send_blocking_median: ratio {:.2} (send_blocking / send, both on a current-thread runtime; {}; {} rounds of {} calls a side; target <= 1.10: {})",
+        fair.value,
+        fair.spread(),
         b.rounds,
         b.block,
-        verdict(ratio.value <= 1.10)
+        verdict(fair.value <= 1.10)
+    );
+    let multi = Blocking::ratio(&b.blocking, &b.multi);
+    let kind = Blocking::ratio(&b.current, &b.multi);
+    println!(
+        "send_blocking_vs_multi_thread_median: ratio {:.2} (send_blocking / send on the 2-worker runtime of the other measures; {}; send current-thread / multi-thread {:.2}; no target)",
+        multi.value,
+        multi.spread(),
+        kind.value
     );
 }
 
@@ -324,7 +375,7 @@ pub fn run_blocking(quick: bool) -> Result<(), String> {
     let base = format!("http://{}/api/v1", server.addr);
     let client_rt = client_runtime()?;
     eprintln!("send_blocking next to send ...");
-    let b = blocking_next_to_async(&base, &client_rt, rounds, block);
+    let b = blocking_next_to_async(&base, &client_rt, rounds, block)?;
     println!();
     blocking_rows(&b);
     println!();
@@ -556,7 +607,7 @@ pub fn run(quick: bool, with_build_cost: bool) -> Result<(), String> {
     })?;
     let (seq, conc, pages, err, headers) = report;
     eprintln!("5/6 send_blocking next to send ...");
-    let blocking = blocking_next_to_async(&base, &client_rt, seq_rounds, seq_block);
+    let blocking = blocking_next_to_async(&base, &client_rt, seq_rounds, seq_block)?;
 
     eprintln!("6/6 memory while streaming (4 child processes) ...");
     let raw = Some(headers.as_str());

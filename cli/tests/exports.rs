@@ -101,11 +101,17 @@ fn signup_reads_the_password_from_stdin_and_writes_the_key_to_a_private_file() {
                 key_file.to_str().unwrap(),
                 "--output",
                 "json",
+                "-v",
             ],
             &[],
             Some(&format!("{password}\n")),
         )
         .expect(0);
+    assert!(
+        run.stderr.contains("/signup/"),
+        "the request log: {}",
+        run.stderr
+    );
     let sent = mock.server.received_for("signup_user");
     assert_eq!(sent.len(), 1);
     assert!(sent[0].header("x-avala-api-key").is_none());
@@ -121,6 +127,40 @@ fn signup_reads_the_password_from_stdin_and_writes_the_key_to_a_private_file() {
     for shown in [&run.stdout, &run.stderr] {
         assert!(!shown.contains(password), "{shown}");
         assert!(!shown.contains(key.trim()), "{shown}");
+    }
+}
+
+#[test]
+fn the_generated_signup_command_is_hidden_and_refuses_before_sending() {
+    let mock = Mock::start();
+    let password = "Pw-argv-SECRET-77";
+    let by_argument = [
+        "signup",
+        "signup-user",
+        "--email",
+        "a@b.c",
+        "--password",
+        password,
+    ];
+    let body = format!(r#"{{"email": "a@b.c", "password": "{password}"}}"#);
+    // With a key, so that only the refusal stops the generated command.
+    let key = [("AVALA_API_KEY", common::KEY)];
+    let runs = [
+        mock.run(&by_argument),
+        mock.run_with(&["signup", "signup-user", "--body", "-"], &key, Some(&body)),
+    ];
+    for run in runs {
+        let run = run.expect(2);
+        assert!(run.stderr.contains("use `avala signup"), "{}", run.stderr);
+        assert!(run.stderr.contains("process list"), "{}", run.stderr);
+        for shown in [&run.stdout, &run.stderr] {
+            assert!(!shown.contains(password), "{shown}");
+        }
+    }
+    assert!(mock.server.received().is_empty(), "nothing was sent");
+    for args in [&["--help"][..], &["signup", "--help"]] {
+        let help = common::avala(args, &[], None).expect(0).stdout;
+        assert!(!help.contains("signup-user"), "{help}");
     }
 }
 

@@ -713,6 +713,56 @@ fn resolve_downloads_every_object_verified() {
     mock.run(&["resolve", "not a reference"]).expect(2);
 }
 
+#[test]
+fn resolve_revision_pins_the_revision_apart_from_the_reference() {
+    let mock = Mock::start();
+    let published = mock.server.resolver().publish(
+        PublicDataset::new("acme", "lidar")
+            .alias("stable")
+            .object(PublicObject::new("frame", 0, "frames/0.bin", vec![1u8; 10])),
+    );
+    let digest = published.revision_sha256.as_str();
+    let resolve = |args: &[&str]| {
+        let mut all = vec!["resolve"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--output", "json"]);
+        mock.run_with(&all, &[], None)
+    };
+    for revision in [digest, "stable"] {
+        let run = resolve(&["acme/lidar", "--revision", revision]).expect(0);
+        assert_eq!(run.json()["revision_sha256"], digest);
+        let asked = mock.server.received().last().unwrap().path.clone();
+        assert!(
+            asked.ends_with(&format!("acme/lidar@{revision}/")),
+            "{asked}"
+        );
+    }
+
+    // Refused by the SDK's check, before any request: a usage error.
+    let sent = mock.server.received().len();
+    let canonical = published.canonical_reference();
+    let refused = [
+        (
+            vec!["acme/lidar", "--revision", "Not A Revision"],
+            "is not a revision",
+        ),
+        (
+            vec!["acme/lidar", "--revision", &digest[..63]],
+            "is not a revision",
+        ),
+        (vec!["acme/lidar@main", "--revision", digest], "give one"),
+        (
+            vec![canonical.as_str(), "--revision", "stable"],
+            "pins its revision already",
+        ),
+    ];
+    for (args, says) in refused {
+        let run = resolve(&args).expect(2);
+        assert!(run.stderr.contains(says), "{args:?}: {}", run.stderr);
+    }
+    assert_eq!(mock.server.received().len(), sent, "nothing was sent");
+}
+
 /// `n` objects `blobs/NNN.bin` of distinct bytes, published as `acme/<name>`.
 fn publish_blobs(mock: &Mock, name: &str, n: u64) -> avala::mock::Published {
     let dataset = (0..n).fold(PublicDataset::new("acme", name), |d, i| {

@@ -70,7 +70,8 @@ impl Client {
 }
 
 /// A download of an export's file; made by [`Client::download_export`],
-/// run by [`send`](Self::send).
+/// run by [`send`](Self::send) (or `send_blocking` with the `blocking`
+/// feature).
 ///
 /// - **Not ready**: without [`wait`](Self::wait), an export that has not
 ///   finished is [`Error::ExportNotReady`] (also when it finished without a
@@ -99,7 +100,7 @@ impl Client {
 ///   on a `206` whose `Content-Range` starts there and whose size and
 ///   validator are the kept ones; a `200` (the file changed, or the server
 ///   ignores ranges) starts again from zero.
-#[must_use = "nothing is downloaded until `.send().await`"]
+#[must_use = "nothing is downloaded until `.send().await` (or `.send_blocking()`)"]
 pub struct ExportDownload<'a> {
     client: &'a Client,
     uid: String,
@@ -197,6 +198,13 @@ impl ExportDownload<'_> {
             resumed_from: done.resumed_from,
             md5_checked: done.md5_checked,
         })
+    }
+
+    /// [`send`](Self::send), blocking the thread until the download ends
+    /// (see [`crate::blocking`]); progress callbacks run on this thread.
+    #[cfg(feature = "blocking")]
+    pub fn send_blocking(self) -> Result<ExportFile> {
+        crate::blocking::engine(self.client).run(self.send())
     }
 
     /// The finished export's `download_url` (steps 2).

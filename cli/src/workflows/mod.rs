@@ -44,6 +44,7 @@ pub static WORKFLOWS: &[Workflow] = &[
     exports::EXPORTS_DOWNLOAD,
     resolve::RESOLVE,
     signup::SIGNUP,
+    signup::SIGNUP_USER,
     fleet_upload::FLEET_RECORDINGS_UPLOAD,
     frames::DATASETS_GET_FRAME,
     frames::DATASETS_GET_CALIBRATION,

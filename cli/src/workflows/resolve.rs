@@ -1,5 +1,6 @@
-//! `resolve <REF> [--download DIR [--workers N] [--overwrite]]`: the SDK's
-//! anonymous resolver and its `download_all`: every object verified (size
+//! `resolve <REF> [--revision REV] [--download DIR [--workers N]
+//! [--overwrite]]`: the SDK's anonymous resolver (its `load(..).revision(..)`
+//! checks `--revision`) and its `download_all`: every object verified (size
 //! and SHA-256) before it gets its name, files already there kept, others
 //! never replaced without `--overwrite`, links never written through.
 
@@ -20,6 +21,9 @@ pub const RESOLVE: Workflow = Workflow {
                 "Resolve a public dataset reference (owner/dataset, owner/dataset@alias, \
                  owner/dataset@<64-hex revision> or avala://datasets/<uuid>@<revision>) and print \
                  the pinned revision. No API key is needed.\n\n\
+                 --revision names the revision apart from the reference (an alias or a 64-hex \
+                 revision digest), as `owner/dataset@REV` would; it is refused, before any \
+                 request, when the reference names its own revision.\n\n\
                  With --download DIR, every object is written to DIR/<logical path>, several at a \
                  time, each checked against the manifest's size and SHA-256 before it gets its \
                  name. A file already there with that size and SHA-256 is kept (so a second run \
@@ -33,6 +37,12 @@ pub const RESOLVE: Workflow = Workflow {
                     .required(true)
                     .value_name("REF")
                     .help("The dataset reference"),
+            )
+            .arg(
+                Arg::new("revision")
+                    .long("revision")
+                    .value_name("REV")
+                    .help("The revision: an alias or a 64-hex revision digest"),
             )
             .arg(
                 Arg::new("download")
@@ -61,7 +71,11 @@ fn run<'a>(ctx: &'a Context, m: &'a ArgMatches) -> LocalBoxFuture<'a, Result<Out
         let resolver = avala::resolver::Resolver::builder()
             .base_url(ctx.base_url())
             .build()?;
-        let dataset = resolver.load(required(m, "reference")?).await?;
+        let mut load = resolver.load(required(m, "reference")?);
+        if let Some(revision) = m.get_one::<String>("revision") {
+            load = load.revision(revision);
+        }
+        let dataset = load.await?;
         let (license, license_url) = dataset.license();
         let mut summary = json!({
             "canonical_reference": dataset.canonical_reference(),

@@ -5,6 +5,10 @@
 //! by the server only once, goes to a new file of the user's only
 //! (`--key-file`, created 0600, never replacing a file), not to the
 //! terminal or a log.
+//!
+//! The generated `signup signup-user` would take the password as
+//! `--password`: it stays in the tree (hidden) only to refuse, before
+//! reading anything, and to point here.
 
 use std::{io::Write, path::PathBuf};
 
@@ -38,6 +42,8 @@ pub const SIGNUP: Workflow = Workflow {
                     .action(ArgAction::SetTrue)
                     .help("Read the password as one line of stdin [default: a hidden prompt]"),
             )
+            .disable_help_subcommand(true)
+            .override_usage("avala signup --email EMAIL --key-file PATH [OPTIONS]")
             .arg(Arg::new("first-name").long("first-name").value_name("NAME"))
             .arg(Arg::new("last-name").long("last-name").value_name("NAME"))
             .arg(
@@ -50,6 +56,21 @@ pub const SIGNUP: Workflow = Workflow {
     },
     run: signup,
 };
+
+/// The generated command of `signup_user`, hidden and refusing.
+pub const SIGNUP_USER: Workflow = Workflow {
+    path: &["signup", "signup-user"],
+    command: |c| {
+        c.hide(true)
+            .about("Refused: use `avala signup` (a password argument is visible to other users)")
+    },
+    run: |_, _| Box::pin(async { Err(Failure::Usage(PASSWORD_ARGUMENT.into())) }),
+};
+
+const PASSWORD_ARGUMENT: &str = "`avala signup signup-user` is refused, and nothing was sent: \
+    its --password argument can be read by other users in the process list and stays in the \
+    shell's history; use `avala signup --email EMAIL --key-file PATH`, which reads the password \
+    from a hidden prompt (or one line of stdin with --password-stdin)";
 
 fn signup<'a>(ctx: &'a Context, m: &'a ArgMatches) -> LocalBoxFuture<'a, Result<Outcome>> {
     Box::pin(async move {
