@@ -17,6 +17,7 @@ use avala::{
 };
 use sha2::{Digest, Sha256};
 
+mod common;
 #[path = "common/fast_retry.rs"]
 mod fast_retry;
 use fast_retry::fast;
@@ -95,26 +96,32 @@ fn upload(mock: &MockServer, dir: &TempDir, state: &TempDir) -> ManagedRecording
 }
 
 /// `UploadError::Mismatch`, with a message that says how to resume and
-/// leaks nothing.
+/// leaks nothing ([`upload_error`]'s checks).
 fn state_error<T: std::fmt::Debug>(result: avala::Result<T>) -> String {
     match upload_error(result) {
         UploadError::Mismatch { message } => {
             assert!(message.contains("run the upload again"), "{message}");
-            assert!(!message.contains("X-Amz-Signature") && !message.contains(MockServer::API_KEY));
             message
         }
         other => panic!("expected UploadError::Mismatch, got {other:?}"),
     }
 }
 
+/// The `UploadError` of `result`: no representation of the error holds
+/// the key (the one check, `common::assert_error_without_key`) nor a
+/// grant's signature.
 fn upload_error<T: std::fmt::Debug>(result: avala::Result<T>) -> UploadError {
     match result {
-        Err(Error::Upload(e)) => {
-            let text = format!("{e:?} {e}");
-            assert!(!text.contains("X-Amz-Signature") && !text.contains(MockServer::API_KEY));
-            *e
+        Err(err) => {
+            common::assert_error_without_key(&err, MockServer::API_KEY);
+            let text = format!("{err:?} {err}");
+            assert!(!text.contains("X-Amz-Signature"), "{text}");
+            match err {
+                Error::Upload(e) => *e,
+                other => panic!("expected an upload error, got {other:?}"),
+            }
         }
-        other => panic!("expected an upload error, got {other:?}"),
+        Ok(v) => panic!("expected an upload error, got {v:?}"),
     }
 }
 
@@ -343,6 +350,29 @@ async fn a_grant_to_a_disallowed_host_gets_no_byte() {
         }
         assert_eq!(mock.storage().bytes_received(), 0);
         assert_eq!(mock.hits(StorageRoute::ManagedPart.operation_id()), 0);
+    }
+}
+
+#[tokio::test]
+async fn a_part_put_answered_other_than_200_is_a_protocol_error() {
+    // Storage that accepts a part with 201 (or 204) has not said what R2
+    // says for a stored part: the part is not counted as stored.
+    for status in [201, 204] {
+        let mock = MockServer::start().await;
+        let dir = TempDir::new();
+        let state = TempDir::new();
+        dir.file("a.mcap", 10);
+        mock.storage()
+            .fault(StorageRoute::ManagedPart, Fault::status(status))
+            .times(1);
+        match upload_error(upload(&mock, &dir, &state).send().await) {
+            UploadError::Protocol { path, message } => {
+                assert_eq!(path, "a.mcap", "{status}");
+                assert!(message.contains("not exactly 200"), "{status}: {message}");
+            }
+            other => panic!("{status}: {other:?}"),
+        }
+        assert_eq!(mock.hits("finalize_fleet_managed_upload"), 0, "{status}");
     }
 }
 
