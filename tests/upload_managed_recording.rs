@@ -1121,6 +1121,148 @@ async fn a_grant_answer_without_exactly_one_grant_is_refused() {
 }
 
 #[tokio::test]
+async fn every_part_grant_check_is_refused_with_its_reason() {
+    // One case per refusal of `part_grant::check` (the unit table asserts
+    // only that each is an error): the mock's grant with one thing changed,
+    // refused through the flow with exactly its reason, and nothing sent.
+    type Edit = fn(&mut serde_json::Value);
+    fn url(g: &mut serde_json::Value, f: impl FnOnce(&str) -> String) {
+        let new = f(g["url"].as_str().unwrap());
+        g["url"] = new.into();
+    }
+    let cases: [(&str, Edit, &str); 17] = [
+        (
+            "geometry",
+            |g| g["part_number"] = 2.into(),
+            "its uid, part number, offset or size is not the requested part's",
+        ),
+        (
+            "headers",
+            |g| g["headers"]["x-amz-acl"] = "private".into(),
+            "its headers are not exactly the part's Content-Length",
+        ),
+        (
+            "space",
+            |g| url(g, |u| u.replacen("partNumber", "part Number", 1)),
+            "its URL is malformed",
+        ),
+        (
+            "too long",
+            |g| url(g, |u| format!("{u}&x={}", "a".repeat(16_400))),
+            "its URL is malformed",
+        ),
+        (
+            "no query",
+            |g| url(g, |u| u.split('?').next().unwrap().to_owned()),
+            "its URL has no query",
+        ),
+        (
+            "scheme case",
+            |g| url(g, |u| u.replacen("http://", "HTTP://", 1)),
+            "its URL is not in canonical form",
+        ),
+        (
+            "path shape",
+            |g| url(g, |u| u.replacen("__o__%3D", "__o__", 1)),
+            "its object path is not this session's",
+        ),
+        (
+            "path object",
+            |g| url(g, |u| u.replacen("__cloud__", "__cloudy__", 1)),
+            "its object path is not this session's object for the file",
+        ),
+        (
+            "pair",
+            |g| url(g, |u| format!("{u}&flag")),
+            "its signed query is malformed",
+        ),
+        (
+            "encoding",
+            |g| url(g, |u| u.replacen("uploadId=", "uploadId=%FF", 1)),
+            "its signed query is malformed",
+        ),
+        (
+            "canonical",
+            |g| {
+                url(g, |u| {
+                    u.replacen("content-length%3Bhost", "content-length;host", 1)
+                })
+            },
+            "its signed query is not canonically encoded, or repeats a field",
+        ),
+        (
+            "fields",
+            |g| {
+                url(g, |u| {
+                    u.replacen("&X-Amz-SignedHeaders=content-length%3Bhost", "", 1)
+                })
+            },
+            "its signed query does not have exactly the SigV4 fields",
+        ),
+        (
+            "algorithm",
+            |g| url(g, |u| u.replacen("AWS4-HMAC-SHA256", "AWS4-HMAC-SHA1", 1)),
+            "its signed query names another part, algorithm or header set",
+        ),
+        (
+            "date",
+            |g| url(g, |u| u.replacen("X-Amz-Date=", "X-Amz-Date=x", 1)),
+            "its signed query has a malformed date",
+        ),
+        (
+            "lifetime",
+            |g| {
+                url(g, |u| {
+                    u.replacen("X-Amz-Expires=300", "X-Amz-Expires=0300", 1)
+                })
+            },
+            "its signed query has a lifetime outside 1..300 s",
+        ),
+        (
+            "scope",
+            |g| url(g, |u| u.replacen("%2Fauto%2F", "%2Fus-east-1%2F", 1)),
+            "its signed query has a malformed credential scope",
+        ),
+        (
+            "expires_at",
+            |g| g["expires_at"] = "2000-01-01T00:00:00Z".into(),
+            "its expires_at is not X-Amz-Date + X-Amz-Expires",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (case, edit, reason) in cases {
+        let mock = MockServer::start().await;
+        let (dir, state) = (TempDir::new(), TempDir::new());
+        dir.file("a.mcap", 10);
+        mock.edit_next("sign_fleet_managed_multipart_parts", move |b| {
+            edit(&mut b["parts"][0])
+        });
+        // Every outcome is collected, so that one run shows each case that
+        // did not get its reason.
+        let result = upload(&mock, &dir, &state).send().await;
+        let message = match &result {
+            Err(Error::Upload(u)) => match &**u {
+                UploadError::Mismatch { message } => message.clone(),
+                other => format!("{other:?}"),
+            },
+            other => format!("{other:?}"),
+        };
+        if let Err(e) = &result {
+            common::assert_error_without_key(e, MockServer::API_KEY);
+        }
+        // The whole reason, up to the end the flow's message gives it.
+        let want = format!("the grant for part 1 of `a.mcap` is refused: {reason}. Keep");
+        if !message.contains(&want) {
+            failures.push(format!("{case}: {message}"));
+        }
+        if mock.storage().bytes_received() != 0 {
+            failures.push(format!("{case}: bytes were sent"));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+#[tokio::test]
 async fn a_file_changed_before_its_part_put_sends_nothing() {
     let mock = MockServer::start().await;
     let (dir, state) = (TempDir::new(), TempDir::new());
