@@ -326,3 +326,41 @@ async fn a_managed_fleet_grant_off_r2_sends_no_byte() {
         p.assert_refused(managed(&p, host).await, host, "managed");
     }
 }
+
+#[tokio::test]
+async fn a_production_storage_host_that_echoes_the_key_does_not_get_it_shown() {
+    // Storage never gets the key; one that learnt it and echoes it in its
+    // error body must still not get it shown. The distinctive key matches
+    // no generic secret pattern: only the key-specific scrub removes it.
+    let p = Production::start().await;
+    p.mock.uploads().mode(UploadMode::Put);
+    let (dir, state) = (TempDir::new(), TempDir::new());
+    dir.file("a.jpg", 1000);
+    p.presign_on("bucket.s3.us-east-1.amazonaws.com");
+    p.mock
+        .storage()
+        .echo_key(avala::mock::StorageRoute::Put, 403);
+    let err = p
+        .client
+        .upload_dataset(dir.path())
+        .name("Hosts")
+        .data_type(DataType::Image)
+        .state_dir(state.path())
+        .send()
+        .await
+        .unwrap_err();
+    assert_error_without_key(&err, KEY);
+    match &err {
+        Error::Upload(u) => match &**u {
+            UploadError::Storage { status, body, .. } => {
+                assert_eq!(*status, 403);
+                // The echo arrived (the body is kept), without the key.
+                assert!(body.contains("AccessDenied"), "{body}");
+            }
+            other => panic!("{other:?}"),
+        },
+        other => panic!("{other:?}"),
+    }
+    p.assert_stored_via("bucket.s3.us-east-1.amazonaws.com", "echo");
+    common::assert_logs_clean();
+}
