@@ -166,23 +166,30 @@ const DATASET_HOSTS: [&str; 7] = [
     "acct123.blob.core.windows.net",
 ];
 
+/// A dataset upload (PUT) of one file, `a.jpg`, whose presigned URL names
+/// `host`: its result and the file's bytes.
+async fn dataset(p: &Production, host: &str) -> (avala::Result<avala::types::Dataset>, Vec<u8>) {
+    p.mock.uploads().mode(UploadMode::Put);
+    let (dir, state) = (TempDir::new(), TempDir::new());
+    let bytes = dir.file("a.jpg", 1000);
+    p.presign_on(host);
+    let result = p
+        .client
+        .upload_dataset(dir.path())
+        .name("Hosts")
+        .data_type(DataType::Image)
+        .state_dir(state.path())
+        .send()
+        .await;
+    (result, bytes)
+}
+
 #[tokio::test]
 async fn a_dataset_upload_reaches_each_production_storage_host() {
     for host in DATASET_HOSTS {
         let p = Production::start().await;
-        p.mock.uploads().mode(UploadMode::Put);
-        let (dir, state) = (TempDir::new(), TempDir::new());
-        let bytes = dir.file("a.jpg", 1000);
-        p.presign_on(host);
-        let dataset = p
-            .client
-            .upload_dataset(dir.path())
-            .name("Hosts")
-            .data_type(DataType::Image)
-            .state_dir(state.path())
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{host}: {e:?}"));
+        let (result, bytes) = dataset(&p, host).await;
+        let dataset = result.unwrap_or_else(|e| panic!("{host}: {e:?}"));
         assert_eq!(dataset.name, "Hosts", "{host}");
         let stored: Vec<_> = p
             .mock
@@ -200,18 +207,7 @@ async fn a_dataset_upload_reaches_each_production_storage_host() {
 async fn a_dataset_upload_to_a_foreign_or_look_alike_host_sends_no_byte() {
     for host in [FOREIGN, LOOK_ALIKES[0], LOOK_ALIKES[1]] {
         let p = Production::start().await;
-        p.mock.uploads().mode(UploadMode::Put);
-        let (dir, state) = (TempDir::new(), TempDir::new());
-        dir.file("a.jpg", 1000);
-        p.presign_on(host);
-        let result = p
-            .client
-            .upload_dataset(dir.path())
-            .name("Hosts")
-            .data_type(DataType::Image)
-            .state_dir(state.path())
-            .send()
-            .await;
+        let (result, _) = dataset(&p, host).await;
         p.assert_refused(result, host, "dataset");
         assert_eq!(p.mock.hits("create_dataset_from_manual_upload"), 0);
     }
@@ -333,21 +329,12 @@ async fn a_production_storage_host_that_echoes_the_key_does_not_get_it_shown() {
     // error body must still not get it shown. The distinctive key matches
     // no generic secret pattern: only the key-specific scrub removes it.
     let p = Production::start().await;
-    p.mock.uploads().mode(UploadMode::Put);
-    let (dir, state) = (TempDir::new(), TempDir::new());
-    dir.file("a.jpg", 1000);
-    p.presign_on("bucket.s3.us-east-1.amazonaws.com");
     p.mock
         .storage()
         .echo_key(avala::mock::StorageRoute::Put, 403);
-    let err = p
-        .client
-        .upload_dataset(dir.path())
-        .name("Hosts")
-        .data_type(DataType::Image)
-        .state_dir(state.path())
-        .send()
+    let err = dataset(&p, "bucket.s3.us-east-1.amazonaws.com")
         .await
+        .0
         .unwrap_err();
     assert_error_without_key(&err, KEY);
     match &err {
