@@ -12,7 +12,7 @@
 //! the proxy does not see the key.
 //!
 //! The resolver keeps its own rules: it ignores proxies and adds no roots.
-//! Both apply the one hidden [`TestNetwork`] of the SDK's own tests.
+//! Both apply the hidden network override of the SDK's own tests.
 
 use std::fmt;
 
