@@ -1263,6 +1263,154 @@ async fn every_part_grant_check_is_refused_with_its_reason() {
 }
 
 #[tokio::test]
+async fn every_status_check_is_refused_with_its_reason() {
+    // One case per refusal of `status::observe` (the unit table asserts
+    // only that each is an error): the admit's status (one 10-byte file,
+    // nothing started) with one thing changed, refused through the flow
+    // with exactly its reason, and nothing sent.
+    use serde_json::{json, Value};
+    type Edit = fn(&mut Value);
+    fn finalization(state: &str, stage: &str, code: &str, published: bool) -> Value {
+        let uid = |u: &str| published.then(|| u.to_owned());
+        json!({
+            "uid": "7d0c9f7e-3a5b-4c1d-8e2f-6a4b8c0d2e4f", "state": state, "stage": stage,
+            "attempts": 1, "failures": 0, "code": code,
+            "available_at": "2026-01-15T10:40:00Z",
+            "publication_uid": uid("1b3d5f7a-9c1e-4b3d-8f5a-7c9e1b3d5f7a"),
+            "dataset_uid": uid("2c4e6a8c-0e2a-4c4e-9a6c-8e0a2c4e6a8c"),
+        })
+    }
+    const GENERATION: &str = "8d4a6c0e-2f1b-4d3a-a5c7-9e1b3d5f7a9c";
+    let cases: [(&str, Edit, &str); 17] = [
+        (
+            "uid",
+            |s| s["recording_uid"] = RECORDING.to_uppercase().into(),
+            "the status carries a uid that is not a canonical UUID",
+        ),
+        (
+            "phase",
+            |s| s["status"] = "paused".into(),
+            "the status has an unknown phase",
+        ),
+        (
+            "counters",
+            |s| s["total_files"] = 2.into(),
+            "the status counters disagree with its files",
+        ),
+        (
+            "completed",
+            |s| s["status"] = "completed".into(),
+            "the status says completed with unverified files",
+        ),
+        (
+            "profile",
+            |s| s["files"][0]["part_size"] = 8_388_608.into(),
+            "the status describes `a.mcap` outside the protocol's profile",
+        ),
+        (
+            "generation",
+            |s| {
+                s["files"][0]["generation"] =
+                    json!({"generation_uid": "not-a-uuid", "number": 1, "state": "active"})
+            },
+            "the status gives `a.mcap` a malformed generation",
+        ),
+        (
+            "verified",
+            |s| {
+                s["files"][0]["verified"] = true.into();
+                s["confirmed_files"] = 1.into();
+                s["confirmed_bytes"] = 10.into();
+            },
+            "the status says `a.mcap` is verified without a completed generation",
+        ),
+        (
+            "finalization",
+            |s| {
+                let mut f = finalization("pending", "complete", "pending", false);
+                f["failures"] = 6.into();
+                s["finalization"] = f;
+            },
+            "the finalization is malformed",
+        ),
+        (
+            "success",
+            |s| s["finalization"] = finalization("succeeded", "publish", "published", false),
+            "the finalization claims success without a consistent publication",
+        ),
+        (
+            "unfinished",
+            |s| s["finalization"] = finalization("pending", "complete", "pending", true),
+            "an unfinished finalization claims a publication",
+        ),
+        (
+            "published early",
+            |s| s["finalization"] = finalization("succeeded", "publish", "published", true),
+            "publication is reported for a session that is not completed",
+        ),
+        (
+            "session",
+            |s| s["session_uid"] = OTHER_UID.into(),
+            "the status names a different recording or session",
+        ),
+        (
+            "files",
+            |s| s["files"][0]["path"] = "other.mcap".into(),
+            "the status lists other files than the local manifest",
+        ),
+        (
+            "digest",
+            |s| s["files"][0]["content_sha256"] = "0".repeat(64).into(),
+            "the status gives `a.mcap` another size or SHA-256 than the local file",
+        ),
+        (
+            "work",
+            |s| {
+                s["status"] = "uploading".into();
+                s["files"][0]["generation"] =
+                    json!({"generation_uid": GENERATION, "number": 1, "state": "active"});
+            },
+            "the server reports multipart work on `a.mcap` that this session never started",
+        ),
+        (
+            "unrequested",
+            |s| s["finalization"] = finalization("pending", "complete", "pending", false),
+            "the server reports a finalization other than the one this session requested",
+        ),
+        (
+            "protocol profile",
+            |s| s["files"][0]["content_encoding"] = "gzip".into(),
+            "the status describes `a.mcap` outside the protocol's profile",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (case, edit, reason) in cases {
+        let mock = MockServer::start().await;
+        let (dir, state) = (TempDir::new(), TempDir::new());
+        dir.file("a.mcap", 10);
+        mock.edit_next("admit_fleet_managed_upload", edit);
+        let result = upload(&mock, &dir, &state).send().await;
+        let message = match &result {
+            Err(Error::Upload(u)) => match &**u {
+                UploadError::Mismatch { message } => message.clone(),
+                other => format!("{other:?}"),
+            },
+            other => format!("{other:?}"),
+        };
+        if let Err(e) = &result {
+            common::assert_error_without_key(e, MockServer::API_KEY);
+        }
+        if !message.contains(&format!(": {reason}. Keep")) {
+            failures.push(format!("{case}: {message}"));
+        }
+        if mock.storage().bytes_received() != 0 {
+            failures.push(format!("{case}: bytes were sent"));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+#[tokio::test]
 async fn a_file_changed_before_its_part_put_sends_nothing() {
     let mock = MockServer::start().await;
     let (dir, state) = (TempDir::new(), TempDir::new());
