@@ -6,7 +6,7 @@ use crate::{
     auth::ApiKey,
     config::{self, BaseUrl},
     generated,
-    network::Network,
+    network::{Network, TestNetwork},
     rate_limit::RateLimit,
     retry::RetryPolicy,
     runtime::{Runtime, Shared},
@@ -133,6 +133,8 @@ pub struct ClientBuilder {
     root_certificates: Vec<Vec<u8>>,
     /// Set only by the embedded mock, which serves plain http on 127.0.0.1.
     allow_insecure_loopback: bool,
+    /// Set only by the SDK's own tests ([`Self::test_network`]).
+    test_network: TestNetwork,
 }
 
 impl Default for ClientBuilder {
@@ -148,6 +150,7 @@ impl Default for ClientBuilder {
             proxy: None,
             root_certificates: Vec::new(),
             allow_insecure_loopback: false,
+            test_network: TestNetwork::default(),
         }
     }
 }
@@ -252,6 +255,22 @@ impl ClientBuilder {
         self
     }
 
+    /// For the SDK's own tests only (hidden, `mock` feature): sends the
+    /// requests of the API client and of the data plane for each host name
+    /// of `resolve` to its address, and trusts the DER certificate
+    /// `root_der` too, so that a flow meets production host names (and the
+    /// host policy) on a loopback TLS server.
+    #[cfg(feature = "mock")]
+    #[doc(hidden)]
+    pub fn test_network(
+        mut self,
+        resolve: Vec<(String, std::net::SocketAddr)>,
+        root_der: Vec<u8>,
+    ) -> Self {
+        self.test_network = TestNetwork::new(resolve, root_der);
+        self
+    }
+
     /// Validates the settings and builds the client. Fails with
     /// [`crate::Error::Config`] before any request.
     pub fn build(self) -> Result<Client> {
@@ -285,7 +304,8 @@ impl ClientBuilder {
             .or_else(|| env(config::ENV_BASE_URL).filter(|v| !v.trim().is_empty()))
             .unwrap_or_else(|| config::DEFAULT_BASE_URL.to_owned());
         let base = config::parse_base_url(&raw_base, allow_insecure)?;
-        let network = Network::from_settings(self.proxy.as_deref(), &self.root_certificates, &env)?;
+        let network = Network::from_settings(self.proxy.as_deref(), &self.root_certificates, &env)?
+            .with_test(self.test_network.clone());
         let http = self.http_client(&base, &network)?;
         let runtime = Runtime(Arc::new(Shared {
             api_key,
@@ -310,7 +330,7 @@ impl ClientBuilder {
             .clone()
             .unwrap_or_else(|| concat!("avala-rust/", env!("CARGO_PKG_VERSION")).to_owned());
         network
-            .apply(reqwest::Client::builder())
+            .apply(reqwest::Client::builder())?
             .https_only(base.https)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(agent)

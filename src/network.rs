@@ -12,6 +12,7 @@
 //! the proxy does not see the key.
 //!
 //! The resolver keeps its own rules: it ignores proxies and adds no roots.
+//! Both apply the hidden network override of the SDK's own tests.
 
 use std::fmt;
 
@@ -27,6 +28,7 @@ pub const ENV_CA_BUNDLE: &str = "AVALA_CA_BUNDLE";
 pub(crate) struct Network {
     proxy: Option<reqwest::Proxy>,
     roots: Vec<reqwest::Certificate>,
+    test: TestNetwork,
 }
 
 // The proxy URL may carry `user:password@`: never printed.
@@ -35,6 +37,7 @@ impl fmt::Debug for Network {
         f.debug_struct("Network")
             .field("proxy", &self.proxy.as_ref().map(|_| "[set]"))
             .field("extra_roots", &self.roots.len())
+            .field("test", &self.test)
             .finish()
     }
 }
@@ -67,18 +70,82 @@ impl Network {
             })?;
             roots.extend(parse_roots(&pem, ENV_CA_BUNDLE)?);
         }
-        Ok(Self { proxy, roots })
+        Ok(Self {
+            proxy,
+            roots,
+            test: TestNetwork::default(),
+        })
     }
 
-    /// Applies the settings to one of the client's HTTP clients.
-    pub(crate) fn apply(&self, mut builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
+    /// These settings with the SDK's own tests' network override.
+    pub(crate) fn with_test(mut self, test: TestNetwork) -> Self {
+        self.test = test;
+        self
+    }
+
+    /// Applies the settings to one of the client's HTTP clients (the API
+    /// client and every data plane).
+    pub(crate) fn apply(
+        &self,
+        mut builder: reqwest::ClientBuilder,
+    ) -> Result<reqwest::ClientBuilder> {
         if let Some(proxy) = &self.proxy {
             builder = builder.proxy(proxy.clone());
         }
         if !self.roots.is_empty() {
             builder = builder.tls_certs_merge(self.roots.iter().cloned());
         }
-        builder
+        self.test.apply(builder)
+    }
+}
+
+/// Where the SDK's own tests send production host names: each name of
+/// `resolve` to its loopback address, with one more trusted root (DER), so
+/// that a flow meets production hosts (and the host policy) on a loopback
+/// TLS server. Empty, and without effect, unless set through the hidden
+/// `test_network` of `ClientBuilder` or `ResolverBuilder` (feature `mock`).
+#[derive(Clone, Default)]
+pub(crate) struct TestNetwork {
+    resolve: Vec<(String, std::net::SocketAddr)>,
+    root_der: Option<Vec<u8>>,
+}
+
+// The certificate is not a secret, but a wall of bytes in a Debug helps
+// nobody: the names are what a reader needs.
+impl fmt::Debug for TestNetwork {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self.resolve.iter().map(|(n, _)| n.as_str()).collect();
+        f.debug_struct("TestNetwork")
+            .field("resolve", &names)
+            .field("root", &self.root_der.is_some())
+            .finish()
+    }
+}
+
+impl TestNetwork {
+    /// `resolve` and the root `root_der`, for the hidden setters.
+    #[cfg(feature = "mock")]
+    pub(crate) fn new(resolve: Vec<(String, std::net::SocketAddr)>, root_der: Vec<u8>) -> Self {
+        Self {
+            resolve,
+            root_der: Some(root_der),
+        }
+    }
+
+    /// Applies the override (nothing when empty) to an HTTP client builder.
+    pub(crate) fn apply(
+        &self,
+        mut builder: reqwest::ClientBuilder,
+    ) -> Result<reqwest::ClientBuilder> {
+        for (host, address) in &self.resolve {
+            builder = builder.resolve(host, *address);
+        }
+        if let Some(der) = &self.root_der {
+            let root = reqwest::Certificate::from_der(der)
+                .map_err(|e| Error::config(format!("the test root certificate: {e}")))?;
+            builder = builder.add_root_certificate(root);
+        }
+        Ok(builder)
     }
 }
 

@@ -3,6 +3,8 @@
 #[path = "common/capture.rs"]
 mod capture;
 mod common;
+#[path = "common/tls_front.rs"]
+mod tls_front;
 
 use std::{path::PathBuf, time::Duration};
 
@@ -2127,105 +2129,17 @@ async fn every_check_of_an_access_grant() {
 // resolver's hidden test override that sends each production name there.
 // ---------------------------------------------------------------------------
 
-/// A TLS front on the loopback: terminates TLS with the test certificate,
-/// notes the server name (SNI) each connection asked for, and forwards
-/// the bytes to `backend`.
-struct TlsFront {
-    address: std::net::SocketAddr,
-    names: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-}
-
-impl TlsFront {
-    async fn start(backend: std::net::SocketAddr) -> Self {
-        use tokio_rustls::rustls::{
-            self,
-            pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer},
-        };
-        let cert = CertificateDer::from(tls_fixture("cert.der"));
-        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(tls_fixture("key.der")));
-        let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(vec![cert], key)
-            .unwrap();
-        let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        let names = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let seen = names.clone();
-        tokio::spawn(async move {
-            while let Ok((tcp, _)) = listener.accept().await {
-                let (acceptor, seen) = (acceptor.clone(), seen.clone());
-                tokio::spawn(async move {
-                    let Ok(mut tls) = acceptor.accept(tcp).await else {
-                        return;
-                    };
-                    let name = tls.get_ref().1.server_name().unwrap_or("").to_owned();
-                    seen.lock().unwrap().push(name);
-                    if let Ok(mut back) = tokio::net::TcpStream::connect(backend).await {
-                        let _ = tokio::io::copy_bidirectional(&mut tls, &mut back).await;
-                    }
-                });
-            }
-        });
-        Self { address, names }
-    }
-
-    /// The server names connected to so far.
-    fn names(&self) -> Vec<String> {
-        self.names.lock().unwrap().clone()
-    }
-}
-
-fn tls_fixture(name: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/tls")
-        .join(name);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
-}
-
-const R2_HOST: &str = "0123456789abcdef0123456789abcdef.r2.cloudflarestorage.com";
-
-/// Every name the test certificate carries: production hosts and
-/// look-alikes, all sent to the front (none may reach the network).
-const TLS_NAMES: &[&str] = &[
-    "api.avala.ai",
-    "data.avala.ai",
-    "bucket.s3.us-east-1.amazonaws.com",
-    "s3.us-east-1.amazonaws.com",
-    R2_HOST,
-    "storage.googleapis.com",
-    "acct123.blob.core.windows.net",
-    "s3.amazonaws.com.evil.test",
-    "evil-amazonaws.com",
-    "bucket.s3.us-gov-west-1.amazonaws.com",
-];
+use tls_front::{tls_fixture, TlsFront, R2_HOST};
 
 #[tokio::test]
 async fn production_download_hosts_pass_and_look_alikes_get_no_byte() {
     common::init();
     let mock = MockServer::start().await;
     let published = mock.resolver().publish(sample());
-    let backend: std::net::SocketAddr = mock
-        .base_url()
-        .trim_start_matches("http://")
-        .split('/')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let front = TlsFront::start(backend).await;
+    let front = TlsFront::start(mock.address()).await;
     let resolver = Resolver::builder()
         .base_url("https://api.avala.ai/api/v1")
-        .test_network(
-            TLS_NAMES
-                .iter()
-                .map(|h| (h.to_string(), front.address))
-                .collect(),
-            tls_fixture("cert.der"),
-        )
+        .test_network(front.resolve(&[]), tls_fixture("cert.der"))
         .build()
         .unwrap();
     let dataset = resolver.load("acme/lidar").await.unwrap();

@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 
 const MIB: usize = 1024 * 1024;
 
+mod common;
 #[path = "common/fast_retry.rs"]
 mod fast_retry;
 #[path = "common/tempdir.rs"]
@@ -70,13 +71,18 @@ fn assert_storage_clean(mock: &MockServer) {
     }
 }
 
+/// The `UploadError` of `result`, after the one key-leak check of every
+/// representation of the error.
 fn upload_err<T: std::fmt::Debug>(result: avala::Result<T>) -> UploadError {
     match result {
-        Err(Error::Upload(e)) => {
-            assert!(!format!("{e:?}").contains(MockServer::API_KEY));
-            *e
+        Err(err) => {
+            common::assert_error_without_key(&err, MockServer::API_KEY);
+            match err {
+                Error::Upload(e) => *e,
+                other => panic!("expected an upload error, got {other:?}"),
+            }
         }
-        other => panic!("expected an upload error, got {other:?}"),
+        Ok(v) => panic!("expected an upload error, got {v:?}"),
     }
 }
 

@@ -17,6 +17,7 @@ use avala::{
 };
 use sha2::{Digest, Sha256};
 
+mod common;
 #[path = "common/fast_retry.rs"]
 mod fast_retry;
 use fast_retry::fast;
@@ -95,26 +96,32 @@ fn upload(mock: &MockServer, dir: &TempDir, state: &TempDir) -> ManagedRecording
 }
 
 /// `UploadError::Mismatch`, with a message that says how to resume and
-/// leaks nothing.
+/// leaks nothing ([`upload_error`]'s checks).
 fn state_error<T: std::fmt::Debug>(result: avala::Result<T>) -> String {
     match upload_error(result) {
         UploadError::Mismatch { message } => {
             assert!(message.contains("run the upload again"), "{message}");
-            assert!(!message.contains("X-Amz-Signature") && !message.contains(MockServer::API_KEY));
             message
         }
         other => panic!("expected UploadError::Mismatch, got {other:?}"),
     }
 }
 
+/// The `UploadError` of `result`: no representation of the error holds
+/// the key (the one check, `common::assert_error_without_key`) nor a
+/// grant's signature.
 fn upload_error<T: std::fmt::Debug>(result: avala::Result<T>) -> UploadError {
     match result {
-        Err(Error::Upload(e)) => {
-            let text = format!("{e:?} {e}");
-            assert!(!text.contains("X-Amz-Signature") && !text.contains(MockServer::API_KEY));
-            *e
+        Err(err) => {
+            common::assert_error_without_key(&err, MockServer::API_KEY);
+            let text = format!("{err:?} {err}");
+            assert!(!text.contains("X-Amz-Signature"), "{text}");
+            match err {
+                Error::Upload(e) => *e,
+                other => panic!("expected an upload error, got {other:?}"),
+            }
         }
-        other => panic!("expected an upload error, got {other:?}"),
+        Ok(v) => panic!("expected an upload error, got {v:?}"),
     }
 }
 
@@ -343,6 +350,29 @@ async fn a_grant_to_a_disallowed_host_gets_no_byte() {
         }
         assert_eq!(mock.storage().bytes_received(), 0);
         assert_eq!(mock.hits(StorageRoute::ManagedPart.operation_id()), 0);
+    }
+}
+
+#[tokio::test]
+async fn a_part_put_answered_other_than_200_is_a_protocol_error() {
+    // Storage that accepts a part with 201 (or 204) has not said what R2
+    // says for a stored part: the part is not counted as stored.
+    for status in [201, 204] {
+        let mock = MockServer::start().await;
+        let dir = TempDir::new();
+        let state = TempDir::new();
+        dir.file("a.mcap", 10);
+        mock.storage()
+            .fault(StorageRoute::ManagedPart, Fault::status(status))
+            .times(1);
+        match upload_error(upload(&mock, &dir, &state).send().await) {
+            UploadError::Protocol { path, message } => {
+                assert_eq!(path, "a.mcap", "{status}");
+                assert!(message.contains("not exactly 200"), "{status}: {message}");
+            }
+            other => panic!("{status}: {other:?}"),
+        }
+        assert_eq!(mock.hits("finalize_fleet_managed_upload"), 0, "{status}");
     }
 }
 
@@ -1088,6 +1118,296 @@ async fn a_grant_answer_without_exactly_one_grant_is_refused() {
         );
         assert_eq!(mock.storage().bytes_received(), 0, "{count}");
     }
+}
+
+#[tokio::test]
+async fn every_part_grant_check_is_refused_with_its_reason() {
+    // One case per refusal of `part_grant::check` (the unit table asserts
+    // only that each is an error): the mock's grant with one thing changed,
+    // refused through the flow with exactly its reason, and nothing sent.
+    type Edit = fn(&mut serde_json::Value);
+    fn url(g: &mut serde_json::Value, f: impl FnOnce(&str) -> String) {
+        let new = f(g["url"].as_str().unwrap());
+        g["url"] = new.into();
+    }
+    let cases: [(&str, Edit, &str); 17] = [
+        (
+            "geometry",
+            |g| g["part_number"] = 2.into(),
+            "its uid, part number, offset or size is not the requested part's",
+        ),
+        (
+            "headers",
+            |g| g["headers"]["x-amz-acl"] = "private".into(),
+            "its headers are not exactly the part's Content-Length",
+        ),
+        (
+            "space",
+            |g| url(g, |u| u.replacen("partNumber", "part Number", 1)),
+            "its URL is malformed",
+        ),
+        (
+            "too long",
+            |g| url(g, |u| format!("{u}&x={}", "a".repeat(16_400))),
+            "its URL is malformed",
+        ),
+        (
+            "no query",
+            |g| url(g, |u| u.split('?').next().unwrap().to_owned()),
+            "its URL has no query",
+        ),
+        (
+            "scheme case",
+            |g| url(g, |u| u.replacen("http://", "HTTP://", 1)),
+            "its URL is not in canonical form",
+        ),
+        (
+            "path shape",
+            |g| url(g, |u| u.replacen("__o__%3D", "__o__", 1)),
+            "its object path is not this session's",
+        ),
+        (
+            "path object",
+            |g| url(g, |u| u.replacen("__cloud__", "__cloudy__", 1)),
+            "its object path is not this session's object for the file",
+        ),
+        (
+            "pair",
+            |g| url(g, |u| format!("{u}&flag")),
+            "its signed query is malformed",
+        ),
+        (
+            "encoding",
+            |g| url(g, |u| u.replacen("uploadId=", "uploadId=%FF", 1)),
+            "its signed query is malformed",
+        ),
+        (
+            "canonical",
+            |g| {
+                url(g, |u| {
+                    u.replacen("content-length%3Bhost", "content-length;host", 1)
+                })
+            },
+            "its signed query is not canonically encoded, or repeats a field",
+        ),
+        (
+            "fields",
+            |g| {
+                url(g, |u| {
+                    u.replacen("&X-Amz-SignedHeaders=content-length%3Bhost", "", 1)
+                })
+            },
+            "its signed query does not have exactly the SigV4 fields",
+        ),
+        (
+            "algorithm",
+            |g| url(g, |u| u.replacen("AWS4-HMAC-SHA256", "AWS4-HMAC-SHA1", 1)),
+            "its signed query names another part, algorithm or header set",
+        ),
+        (
+            "date",
+            |g| url(g, |u| u.replacen("X-Amz-Date=", "X-Amz-Date=x", 1)),
+            "its signed query has a malformed date",
+        ),
+        (
+            "lifetime",
+            |g| {
+                url(g, |u| {
+                    u.replacen("X-Amz-Expires=300", "X-Amz-Expires=0300", 1)
+                })
+            },
+            "its signed query has a lifetime outside 1..300 s",
+        ),
+        (
+            "scope",
+            |g| url(g, |u| u.replacen("%2Fauto%2F", "%2Fus-east-1%2F", 1)),
+            "its signed query has a malformed credential scope",
+        ),
+        (
+            "expires_at",
+            |g| g["expires_at"] = "2000-01-01T00:00:00Z".into(),
+            "its expires_at is not X-Amz-Date + X-Amz-Expires",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (case, edit, reason) in cases {
+        let mock = MockServer::start().await;
+        let (dir, state) = (TempDir::new(), TempDir::new());
+        dir.file("a.mcap", 10);
+        mock.edit_next("sign_fleet_managed_multipart_parts", move |b| {
+            edit(&mut b["parts"][0])
+        });
+        // Every outcome is collected, so that one run shows each case that
+        // did not get its reason.
+        let result = upload(&mock, &dir, &state).send().await;
+        let message = match &result {
+            Err(Error::Upload(u)) => match &**u {
+                UploadError::Mismatch { message } => message.clone(),
+                other => format!("{other:?}"),
+            },
+            other => format!("{other:?}"),
+        };
+        if let Err(e) = &result {
+            common::assert_error_without_key(e, MockServer::API_KEY);
+        }
+        // The whole reason, up to the end the flow's message gives it.
+        let want = format!("the grant for part 1 of `a.mcap` is refused: {reason}. Keep");
+        if !message.contains(&want) {
+            failures.push(format!("{case}: {message}"));
+        }
+        if mock.storage().bytes_received() != 0 {
+            failures.push(format!("{case}: bytes were sent"));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+#[tokio::test]
+async fn every_status_check_is_refused_with_its_reason() {
+    // One case per refusal of `status::observe` (the unit table asserts
+    // only that each is an error): the admit's status (one 10-byte file,
+    // nothing started) with one thing changed, refused through the flow
+    // with exactly its reason, and nothing sent.
+    use serde_json::{json, Value};
+    type Edit = fn(&mut Value);
+    fn finalization(state: &str, stage: &str, code: &str, published: bool) -> Value {
+        let uid = |u: &str| published.then(|| u.to_owned());
+        json!({
+            "uid": "7d0c9f7e-3a5b-4c1d-8e2f-6a4b8c0d2e4f", "state": state, "stage": stage,
+            "attempts": 1, "failures": 0, "code": code,
+            "available_at": "2026-01-15T10:40:00Z",
+            "publication_uid": uid("1b3d5f7a-9c1e-4b3d-8f5a-7c9e1b3d5f7a"),
+            "dataset_uid": uid("2c4e6a8c-0e2a-4c4e-9a6c-8e0a2c4e6a8c"),
+        })
+    }
+    const GENERATION: &str = "8d4a6c0e-2f1b-4d3a-a5c7-9e1b3d5f7a9c";
+    let cases: [(&str, Edit, &str); 17] = [
+        (
+            "uid",
+            |s| s["recording_uid"] = RECORDING.to_uppercase().into(),
+            "the status carries a uid that is not a canonical UUID",
+        ),
+        (
+            "phase",
+            |s| s["status"] = "paused".into(),
+            "the status has an unknown phase",
+        ),
+        (
+            "counters",
+            |s| s["total_files"] = 2.into(),
+            "the status counters disagree with its files",
+        ),
+        (
+            "completed",
+            |s| s["status"] = "completed".into(),
+            "the status says completed with unverified files",
+        ),
+        (
+            "profile",
+            |s| s["files"][0]["part_size"] = 8_388_608.into(),
+            "the status describes `a.mcap` outside the protocol's profile",
+        ),
+        (
+            "generation",
+            |s| {
+                s["files"][0]["generation"] =
+                    json!({"generation_uid": "not-a-uuid", "number": 1, "state": "active"})
+            },
+            "the status gives `a.mcap` a malformed generation",
+        ),
+        (
+            "verified",
+            |s| {
+                s["files"][0]["verified"] = true.into();
+                s["confirmed_files"] = 1.into();
+                s["confirmed_bytes"] = 10.into();
+            },
+            "the status says `a.mcap` is verified without a completed generation",
+        ),
+        (
+            "finalization",
+            |s| {
+                let mut f = finalization("pending", "complete", "pending", false);
+                f["failures"] = 6.into();
+                s["finalization"] = f;
+            },
+            "the finalization is malformed",
+        ),
+        (
+            "success",
+            |s| s["finalization"] = finalization("succeeded", "publish", "published", false),
+            "the finalization claims success without a consistent publication",
+        ),
+        (
+            "unfinished",
+            |s| s["finalization"] = finalization("pending", "complete", "pending", true),
+            "an unfinished finalization claims a publication",
+        ),
+        (
+            "published early",
+            |s| s["finalization"] = finalization("succeeded", "publish", "published", true),
+            "publication is reported for a session that is not completed",
+        ),
+        (
+            "session",
+            |s| s["session_uid"] = OTHER_UID.into(),
+            "the status names a different recording or session",
+        ),
+        (
+            "files",
+            |s| s["files"][0]["path"] = "other.mcap".into(),
+            "the status lists other files than the local manifest",
+        ),
+        (
+            "digest",
+            |s| s["files"][0]["content_sha256"] = "0".repeat(64).into(),
+            "the status gives `a.mcap` another size or SHA-256 than the local file",
+        ),
+        (
+            "work",
+            |s| {
+                s["status"] = "uploading".into();
+                s["files"][0]["generation"] =
+                    json!({"generation_uid": GENERATION, "number": 1, "state": "active"});
+            },
+            "the server reports multipart work on `a.mcap` that this session never started",
+        ),
+        (
+            "unrequested",
+            |s| s["finalization"] = finalization("pending", "complete", "pending", false),
+            "the server reports a finalization other than the one this session requested",
+        ),
+        (
+            "protocol profile",
+            |s| s["files"][0]["content_encoding"] = "gzip".into(),
+            "the status describes `a.mcap` outside the protocol's profile",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (case, edit, reason) in cases {
+        let mock = MockServer::start().await;
+        let (dir, state) = (TempDir::new(), TempDir::new());
+        dir.file("a.mcap", 10);
+        mock.edit_next("admit_fleet_managed_upload", edit);
+        let result = upload(&mock, &dir, &state).send().await;
+        let message = match &result {
+            Err(Error::Upload(u)) => match &**u {
+                UploadError::Mismatch { message } => message.clone(),
+                other => format!("{other:?}"),
+            },
+            other => format!("{other:?}"),
+        };
+        if let Err(e) = &result {
+            common::assert_error_without_key(e, MockServer::API_KEY);
+        }
+        if !message.contains(&format!(": {reason}. Keep")) {
+            failures.push(format!("{case}: {message}"));
+        }
+        if mock.storage().bytes_received() != 0 {
+            failures.push(format!("{case}: bytes were sent"));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
 }
 
 #[tokio::test]

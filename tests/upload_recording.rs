@@ -17,6 +17,7 @@ use avala::{
 };
 use sha2::{Digest, Sha256};
 
+mod common;
 #[path = "common/fast_retry.rs"]
 mod fast_retry;
 #[path = "common/tempdir.rs"]
@@ -89,6 +90,7 @@ impl Rig {
             .fault(StorageRoute::Fleet, Fault::status(403))
             .times(1);
         let e = self.upload().workers(1).send().await.unwrap_err();
+        common::assert_error_without_key(&e, MockServer::API_KEY);
         assert!(
             matches!(&e, Error::Upload(u) if matches!(&**u, UploadError::Storage { path, status: 403, .. } if path == "f000.bin")),
             "{e:?}"
@@ -105,7 +107,10 @@ fn expected(files: &[(String, Vec<u8>)]) -> Vec<(String, u64, String)> {
     v
 }
 
+/// The message of an `UploadError::Mismatch`, after the one key-leak
+/// check of the whole error.
 fn upload_state(e: &Error) -> &str {
+    common::assert_error_without_key(e, MockServer::API_KEY);
     match e {
         Error::Upload(e) => match &**e {
             UploadError::Mismatch { message } => message,
@@ -579,6 +584,7 @@ async fn workers_outside_1_to_64_are_refused_before_any_request() {
 /// `UploadError::StateNotPrivate`.
 #[cfg(unix)]
 fn not_private(e: &Error) -> &UploadError {
+    common::assert_error_without_key(e, MockServer::API_KEY);
     match e {
         Error::Upload(u) if matches!(**u, UploadError::StateNotPrivate { .. }) => u,
         other => panic!("expected StateNotPrivate, got {other:?}"),

@@ -96,7 +96,7 @@ pub struct ResolverBuilder {
     timeout: Duration,
     retry: crate::retry::RetryPolicy,
     allow_insecure_loopback: bool,
-    network: transport::TestNetwork,
+    network: crate::network::TestNetwork,
 }
 
 impl Default for ResolverBuilder {
@@ -106,7 +106,7 @@ impl Default for ResolverBuilder {
             timeout: Duration::from_secs(30),
             retry: crate::retry::RetryPolicy::default(),
             allow_insecure_loopback: false,
-            network: transport::TestNetwork::default(),
+            network: crate::network::TestNetwork::default(),
         }
     }
 }
@@ -154,10 +154,7 @@ impl ResolverBuilder {
         resolve: Vec<(String, std::net::SocketAddr)>,
         root_der: Vec<u8>,
     ) -> Self {
-        self.network = transport::TestNetwork {
-            resolve,
-            root_der: Some(root_der),
-        };
+        self.network = crate::network::TestNetwork::new(resolve, root_der);
         self
     }
 

@@ -20,6 +20,7 @@ use super::{
 use crate::capture::MAX_ERROR_BODY;
 use crate::{
     config::BaseUrl,
+    network::TestNetwork,
     retry::{self, RetryPolicy},
     Error, Result,
 };
@@ -40,14 +41,6 @@ pub(crate) struct Transport {
     pub(crate) blocking: crate::blocking::Engine,
 }
 
-/// Where the SDK's own tests send production host names (see
-/// `ResolverBuilder::test_network`); empty otherwise.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct TestNetwork {
-    pub(crate) resolve: Vec<(String, std::net::SocketAddr)>,
-    pub(crate) root_der: Option<Vec<u8>>,
-}
-
 /// A 2xx JSON document and the response's `Date` header.
 pub(crate) struct Document {
     pub(crate) body: Bytes,
@@ -61,16 +54,8 @@ impl Transport {
         retry: RetryPolicy,
         network: &TestNetwork,
     ) -> Result<Self> {
-        let mut builder = reqwest::Client::builder();
-        for (host, address) in &network.resolve {
-            builder = builder.resolve(host, *address);
-        }
-        if let Some(der) = &network.root_der {
-            let root = reqwest::Certificate::from_der(der)
-                .map_err(|e| Error::config(format!("the test root certificate: {e}")))?;
-            builder = builder.add_root_certificate(root);
-        }
-        let http = builder
+        let http = network
+            .apply(reqwest::Client::builder())?
             .https_only(base.https)
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()

@@ -135,4 +135,28 @@ mod tests {
         assert!(check("ftp://127.0.0.1/x", true).is_err());
         assert!(check("http://127.0.0.1:4321/x", false).is_err());
     }
+
+    /// A URL without a host, and an IP literal: refused, the host shown as
+    /// the URL names it (brackets for IPv6), never a panic.
+    #[test]
+    fn a_url_without_a_storage_host_is_refused_with_its_reason() {
+        for (url, host, reason) in [
+            ("unix:/var/run/storage.sock", "", "has no host"),
+            ("https://[::1]/x", "[::1]", "not a storage host"),
+            (
+                "https://[2001:db8::1]/x",
+                "[2001:db8::1]",
+                "not a storage host",
+            ),
+            ("ftp://data.avala.ai/x", "data.avala.ai", "must use https"),
+        ] {
+            match check(url, true) {
+                Err(UploadError::DisallowedUrl { host: h, reason: r }) => {
+                    assert_eq!(h, host, "{url}");
+                    assert!(r.contains(reason), "{url}: {r}");
+                }
+                other => panic!("{url}: {other:?}"),
+            }
+        }
+    }
 }

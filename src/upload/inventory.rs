@@ -472,4 +472,57 @@ mod tests {
             assert!(check_remote(bad).is_err(), "{bad}");
         }
     }
+
+    fn io_error<T: std::fmt::Debug>(result: Result<T, UploadError>) -> (PathBuf, String) {
+        match result {
+            Err(UploadError::Io { path, source }) => (path, source.to_string()),
+            other => panic!("expected UploadError::Io, got {other:?}"),
+        }
+    }
+
+    /// A name that is not UTF-8 has no path in the dataset: inside the
+    /// tree and as the source itself, an `Io` error that names the file.
+    #[cfg(unix)]
+    #[test]
+    fn a_file_name_that_is_not_utf8_is_refused_by_name() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = scratch();
+        let odd = dir.join(std::ffi::OsStr::from_bytes(b"caf\xe9.jpg"));
+        std::fs::write(&odd, b"x").unwrap();
+        for source in [&dir, &odd] {
+            let (path, why) = io_error(walk(source, Others::Report));
+            assert_eq!(path, odd);
+            assert!(why.contains("not UTF-8"), "{why}");
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// A missing source, a dangling link named as the source, and a link
+    /// inside a recording (refused with the reason of a link, not of a
+    /// special file).
+    #[cfg(unix)]
+    #[test]
+    fn missing_and_dangling_sources_and_links_inside_are_refused() {
+        let dir = scratch();
+        let missing = dir.join("missing.bin");
+        assert_eq!(io_error(walk(&missing, Others::Refuse)).0, missing);
+        assert_eq!(io_error(Stamp::of(&missing)).0, missing);
+        let dangling = dir.join("dangling");
+        std::os::unix::fs::symlink(&missing, &dangling).unwrap();
+        assert_eq!(
+            io_error(LocalFile::named(dangling.clone(), "d".into())).0,
+            dangling
+        );
+        let tree = dir.join("tree");
+        std::fs::create_dir(&tree).unwrap();
+        std::os::unix::fs::symlink(&missing, tree.join("link")).unwrap();
+        match walk(&tree, Others::Refuse) {
+            Err(UploadError::Rejected { path, reason }) => {
+                assert_eq!(path, tree.join("link"));
+                assert!(reason.contains("it is a symbolic link"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 }

@@ -204,4 +204,24 @@ mod tests {
         std::fs::remove_dir_all(dir).unwrap();
         std::fs::remove_dir_all(dir2).unwrap();
     }
+
+    /// `open`: a lock file whose directory is gone when it is created (the
+    /// state directory removed under a run) is a `State` error that says to
+    /// run again, not a missing lock taken for granted.
+    #[test]
+    fn a_lock_file_that_cannot_be_created_is_an_error() {
+        let (dir, state) = scratch();
+        let gone = dir.join("removed").join("s.json");
+        match open(&lock_path(&gone), &gone) {
+            Err(UploadError::State { message, path }) => {
+                assert!(message.contains("vanished"), "{message}");
+                assert_eq!(path, gone);
+            }
+            other => panic!("{other:?}"),
+        }
+        // `take` makes the directory first, so the same state is fine.
+        drop(Lock::take(&gone).unwrap());
+        drop(state);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 }

@@ -537,4 +537,122 @@ mod tests {
         assert!(read_private(&dir.join("none.json"), 10).unwrap().is_none());
         std::fs::remove_dir_all(dir).unwrap();
     }
+
+    fn state_message<T: std::fmt::Debug>(result: Result<T, UploadError>) -> String {
+        match result {
+            Err(UploadError::State { message, .. }) => message,
+            other => panic!("expected UploadError::State, got {other:?}"),
+        }
+    }
+
+    /// `save`: a document that cannot be serialised, and a write that
+    /// fails, are each a `State` error naming the file, not a panic.
+    #[test]
+    fn a_document_that_cannot_be_saved_is_a_state_error() {
+        let dir = tempdir();
+        let path = dir.join("s.json");
+        // JSON object keys must be strings.
+        let doc = std::collections::BTreeMap::from([((1u8, 2u8), 3u8)]);
+        let message = state_message(save(&path, &doc, Durability::Record));
+        assert!(message.contains("could not be serialised"), "{message}");
+        assert!(!path.exists());
+        let gone = dir.join("missing-dir").join("s.json");
+        let message = state_message(save(&gone, &1u8, Durability::Cache));
+        assert!(message.contains("could not be written"), "{message}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// `write_private`: when the rename fails (a directory where the file
+    /// goes), the error comes back, the directory is untouched and no
+    /// temporary file is left behind.
+    #[test]
+    fn a_failed_write_leaves_no_temporary_file() {
+        let dir = tempdir();
+        let path = dir.join("s.json");
+        std::fs::create_dir(&path).unwrap();
+        std::fs::write(path.join("inside"), b"kept").unwrap();
+        for durability in [Durability::Cache, Durability::Record] {
+            assert!(write_private(&path, b"{}", durability).is_err());
+        }
+        let mut names: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["s.json"]);
+        assert_eq!(std::fs::read(path.join("inside")).unwrap(), b"kept");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// `Saved::remove`: a file that cannot be removed is an error that
+    /// says to delete it; one already gone is fine, and its lock file goes.
+    #[test]
+    fn removing_a_saved_document_reports_what_it_could_not_remove() {
+        let dir = tempdir();
+        let (claimed, _) = open::<Doc>(&dir, "id", &KIND, true).unwrap();
+        let path = claimed.path().to_owned();
+        let saved = claimed.fresh(1u8);
+        // A directory where the file was: `remove_file` fails.
+        std::fs::create_dir(&path).unwrap();
+        let message = state_message(saved.remove());
+        assert!(message.contains("could not be removed"), "{message}");
+        std::fs::remove_dir(&path).unwrap();
+        // Never written (already gone): removed without complaint, lock too.
+        let (claimed, _) = open::<Doc>(&dir, "id", &KIND, true).unwrap();
+        let lock = PathBuf::from(format!("{}.lock", path.display()));
+        assert!(lock.exists());
+        claimed.fresh(1u8).remove().unwrap();
+        assert!(!lock.exists());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// `private_dir`: a path that cannot be a directory, and (Unix) a
+    /// directory others may write to.
+    #[test]
+    fn a_state_directory_that_cannot_be_made_or_is_shared_is_refused() {
+        let dir = tempdir();
+        let file = dir.join("a-file");
+        std::fs::write(&file, b"").unwrap();
+        let message = state_message(private_dir(&file.join("sub")));
+        assert!(
+            message.contains("cannot be created or inspected"),
+            "{message}"
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let shared = dir.join("shared");
+            std::fs::create_dir(&shared).unwrap();
+            std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+            match private_dir(&shared) {
+                Err(UploadError::StateNotPrivate { reason, path }) => {
+                    assert!(reason.contains("writable by group or others"), "{reason}");
+                    assert_eq!(path, shared);
+                }
+                other => panic!("{other:?}"),
+            }
+            std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o700)).unwrap();
+            assert!(private_dir(&shared).is_ok());
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// `open_private`: an open that fails for another reason than a link or
+    /// a missing file is a `State` error; a directory is not a state file.
+    #[test]
+    fn a_state_path_that_cannot_be_opened_or_is_a_directory_is_refused() {
+        let dir = tempdir();
+        let file = dir.join("a-file");
+        std::fs::write(&file, b"").unwrap();
+        // A regular file used as a directory: ENOTDIR, not "missing".
+        let message = state_message(read_private(&file.join("s.json"), 10));
+        assert!(message.contains("cannot be opened"), "{message}");
+        match read_private(&dir, 10) {
+            Err(UploadError::StateNotPrivate { reason, .. }) => {
+                assert!(reason.contains("not a regular file"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 }

@@ -66,3 +66,49 @@ impl Totals {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// Totals has no error branch; its one decision is how a finished file
+    /// counts. A file resumed after some of its bytes were sent is sent,
+    /// not skipped, and its bytes are counted once.
+    #[test]
+    fn a_file_is_skipped_only_when_none_of_it_was_sent() {
+        let seen = Arc::new(Mutex::new(Vec::<Progress>::new()));
+        let log = seen.clone();
+        let totals = Totals::new(
+            3,
+            300,
+            Some(Arc::new(move |p: &Progress| {
+                log.lock().unwrap().push(p.clone())
+            })),
+        );
+        totals.finish("a", 100, 0, true);
+        totals.sent("b", 40);
+        totals.finish("b", 100, 40, true);
+        totals.finish("c", 100, 0, false);
+        let seen = seen.lock().unwrap();
+        let events: Vec<_> = seen.iter().map(|p| (p.path.as_str(), &p.event)).collect();
+        assert_eq!(
+            events,
+            [
+                ("a", &ProgressEvent::Skipped),
+                ("b", &ProgressEvent::BytesSent(40)),
+                ("b", &ProgressEvent::Done),
+                ("c", &ProgressEvent::Done),
+            ]
+        );
+        let last = seen.last().unwrap();
+        assert_eq!(
+            (last.files_done, last.bytes_done, last.bytes_sent),
+            (3, 300, 40)
+        );
+        assert_eq!(totals.files_skipped.load(Ordering::SeqCst), 1);
+        assert_eq!(totals.files_sent.load(Ordering::SeqCst), 2);
+        // Without a callback nothing is reported, and nothing fails.
+        Totals::new(1, 1, None).finish("d", 1, 0, false);
+    }
+}

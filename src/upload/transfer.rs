@@ -85,7 +85,7 @@ impl DataPlane {
         let loopback_http = super::loopback_http(client);
         let http = client
             .network()
-            .apply(reqwest::Client::builder())
+            .apply(reqwest::Client::builder())?
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(timeouts.connect)
             .https_only(!loopback_http)
@@ -544,5 +544,47 @@ mod tests {
             .await
             .expect("the watchdog fires");
         assert!(why.contains("no answer"), "{why}");
+    }
+
+    /// A presigned header value that is not a valid HTTP value (a line
+    /// break that would start another header) is a `Protocol` error that
+    /// does not repeat it; `Host` is never taken from a grant.
+    #[test]
+    fn presigned_header_values_are_checked_and_host_is_ours() {
+        let smuggled = HashMap::from([(
+            "x-amz-meta-a".to_owned(),
+            "v\r\nX-Avala-Api-Key: stolen".to_owned(),
+        )]);
+        match presigned_headers(&smuggled, "dir/a.jpg") {
+            Err(UploadError::Protocol { path, message }) => {
+                assert_eq!(path, "dir/a.jpg");
+                assert!(message.contains("x-amz-meta-a"), "{message}");
+                assert!(!message.contains("stolen"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let host = HashMap::from([
+            ("Host".to_owned(), "evil.example".to_owned()),
+            ("x-amz-acl".to_owned(), "private".to_owned()),
+        ]);
+        let map = presigned_headers(&host, "a").unwrap();
+        assert!(map.get(header::HOST).is_none(), "{map:?}");
+        assert_eq!(map.len(), 1);
+    }
+
+    /// A v1 form's `Content-Type` field with a line break is not copied
+    /// into the file part's header.
+    #[test]
+    fn a_form_content_type_with_a_line_break_is_not_used() {
+        let fields = HashMap::from([(
+            "Content-Type".to_owned(),
+            "image/jpeg\r\nX-Injected: 1".to_owned(),
+        )]);
+        let (head, _) = form_parts("B", &fields, "a.jpg").unwrap();
+        let head = String::from_utf8(head.to_vec()).unwrap();
+        assert!(
+            head.ends_with("filename=\"a.jpg\"\r\nContent-Type: application/octet-stream\r\n\r\n"),
+            "{head}"
+        );
     }
 }
