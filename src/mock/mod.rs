@@ -120,7 +120,7 @@ mod server;
 mod storage;
 
 pub use exports::{ExportAnomaly, ExportKnobs};
-pub use faults::{Fault, Script};
+pub use faults::{Fault, Gate, Script};
 pub use fleet_legacy::{FleetAnomaly, FleetKnobs, FleetObject, FleetUrlStyle};
 pub use fleet_managed::{ManagedAnomaly, ManagedObject};
 pub use jobs::JobKnobs;

@@ -791,8 +791,8 @@ pub(super) fn play(fault: Fault, normal: impl FnOnce() -> Answer) -> Answer {
     if fault.action == Action::Drop {
         answer.delivery = Delivery::Drop;
     }
+    fault.pace(&mut answer);
     answer.headers.extend(fault.headers);
-    answer.delay = fault.delay;
     answer
 }
 

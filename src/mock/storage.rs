@@ -183,8 +183,8 @@ pub(crate) async fn serve(request: Request<Incoming>, state: &State) -> io::Resu
             // As on the other routes: the fault's headers (`Retry-After`)
             // and delay apply.
             if let Some(fault) = fault {
+                fault.pace(&mut answer);
                 answer.headers.extend(fault.headers);
-                answer.delay = fault.delay;
             }
             return Ok(finish(state, record, answer));
         }
@@ -230,8 +230,8 @@ pub(crate) async fn serve(request: Request<Incoming>, state: &State) -> io::Resu
             );
             answer.delivery = Delivery::Truncate;
         }
+        fault.pace(&mut answer);
         answer.headers.extend(fault.headers.clone());
-        answer.delay = fault.delay;
         if matches!(fault.action, Action::Status(_)) {
             return Ok(finish(state, record, answer));
         }
