@@ -2158,3 +2158,35 @@ async fn the_next_presign_is_in_flight_while_a_put_is_held() {
     );
     assert_storage_clean(&mock);
 }
+
+/// The data plane reuses its connections (issue 22): twenty small PUTs,
+/// two at a time, travel on at most two connections, not twenty.
+#[tokio::test]
+async fn small_puts_reuse_the_data_plane_connections() {
+    let mock = MockServer::start().await;
+    mock.uploads().mode(UploadMode::Put);
+    let dir = TempDir::new();
+    let state = TempDir::new();
+    let files: Vec<_> = (0..20)
+        .map(|i| {
+            let name = format!("f{i:02}.jpg");
+            dir.file(&name, 1000 + i);
+            (dir.path().join(&name), name)
+        })
+        .collect();
+    let report = mock
+        .client()
+        .upload_files("reuse", files)
+        .state_dir(state.path())
+        .workers(2)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(report.files_sent, 20);
+    assert_eq!(mock.hits("storage.put"), 20);
+    let connections = mock.storage().connections();
+    assert!(
+        (1..=2).contains(&connections),
+        "20 PUTs on {connections} connections"
+    );
+}

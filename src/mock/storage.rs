@@ -525,4 +525,10 @@ impl StorageKnobs<'_> {
     pub fn bytes_received(&self) -> u64 {
         self.state.storage_bytes.load(Ordering::SeqCst)
     }
+
+    /// How many connections carried the storage requests received so far:
+    /// fewer than the requests when the client reuses its connections.
+    pub fn connections(&self) -> usize {
+        self.state.storage_connections().len()
+    }
 }
