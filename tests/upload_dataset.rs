@@ -2190,3 +2190,40 @@ async fn small_puts_reuse_the_data_plane_connections() {
         "20 PUTs on {connections} connections"
     );
 }
+
+/// A file being retried keeps its worker through the backoff: with one
+/// worker, the next file (already presigned) does not send between the
+/// first file's attempts.
+#[tokio::test]
+async fn a_retried_file_keeps_its_worker_through_the_backoff() {
+    let mock = MockServer::start().await;
+    mock.uploads().mode(UploadMode::Put);
+    let dir = TempDir::new();
+    let state = TempDir::new();
+    dir.file("a.jpg", 3000);
+    dir.file("b.jpg", 2000);
+    mock.storage()
+        .fault(
+            StorageRoute::Put,
+            Fault::status(503).header("Retry-After", "0"),
+        )
+        .times(1);
+    let files = [
+        (dir.path().join("a.jpg"), "a.jpg".to_owned()),
+        (dir.path().join("b.jpg"), "b.jpg".to_owned()),
+    ];
+    let report = fast(&mock)
+        .upload_files("backoff", files)
+        .state_dir(state.path())
+        .workers(1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(report.files_sent, 2);
+    let sizes: Vec<_> = mock
+        .received_for("storage.put")
+        .iter()
+        .map(|r| r.header("content-length").unwrap().to_owned())
+        .collect();
+    assert_eq!(sizes, ["3000", "3000", "2000"], "a, a again, then b");
+}

@@ -310,6 +310,17 @@ struct Run<'a> {
     slots: parallel::Slots,
 }
 
+/// What one file keeps across its attempts: its slot, taken by the first
+/// attempt that gets a presign and held until the file ends (a retry's
+/// backoff included, as before the look-ahead), and its handle, opened
+/// then (not when presigned ahead, while the previous file may still be
+/// sending); every attempt sends from that handle.
+#[derive(Default)]
+struct Turn<'s> {
+    slot: OnceLock<tokio::sync::SemaphorePermit<'s>>,
+    source: OnceLock<Source>,
+}
+
 /// How one attempt at a file ended.
 enum Outcome {
     Sent,
@@ -326,15 +337,12 @@ impl Run<'_> {
     /// [`crate::retry`]), each presigning again. `None` when it was stopped
     /// by another file's failure before sending anything.
     async fn file<'f>(&self, file: &'f LocalFile) -> Result<Option<&'f LocalFile>> {
-        // Opened once, at the first slot (not when presigned ahead, while
-        // the previous file may still be sending); every attempt sends
-        // from that handle.
-        let source = OnceLock::new();
+        let turn = Turn::default();
         let credited = AtomicU64::new(0);
         let size = file.stamp.size;
         let policy = self.client.retry_policy();
         let outcome = retry::run(&policy, retry::Plane::DatasetFile, |_| async {
-            let result = self.attempt(file, &source, &credited).await;
+            let result = self.attempt(file, &turn, &credited).await;
             let verdict = retry::workflow(&result);
             (result, verdict)
         })
@@ -349,14 +357,14 @@ impl Run<'_> {
         Ok(Some(file))
     }
 
-    /// One attempt: presign (ahead of a slot), then, in a slot, the
-    /// transfer the answer asks for and its `complete`. `Started` is
-    /// reported once the attempt has its slot and its file, or when its
-    /// presign failed.
-    async fn attempt(
-        &self,
+    /// One attempt: presign (the first one ahead of a slot), then, in the
+    /// file's slot, the transfer the answer asks for and its `complete`.
+    /// `Started` is reported once the attempt has its slot and its file, or
+    /// when its presign failed.
+    async fn attempt<'s>(
+        &'s self,
         file: &LocalFile,
-        source: &OnceLock<Source>,
+        turn: &Turn<'s>,
         credited: &AtomicU64,
     ) -> Result<Outcome> {
         let size = file.stamp.size;
@@ -365,14 +373,17 @@ impl Run<'_> {
                 .emit(&file.remote, ProgressEvent::Started { size })
         };
         let target = self.presign(file).await.inspect_err(|_| started())?;
-        let Some(_slot) = self.slots.take().await else {
-            return Ok(Outcome::Stopped);
-        };
-        let source = match source.get() {
+        if turn.slot.get().is_none() {
+            let Some(slot) = self.slots.take().await else {
+                return Ok(Outcome::Stopped);
+            };
+            let _ = turn.slot.set(slot);
+        }
+        let source = match turn.source.get() {
             Some(source) => source,
             None => {
                 let opened = Source::open(&file.local, file.stamp, Some(file.device))?;
-                source.get_or_init(|| opened)
+                turn.source.get_or_init(|| opened)
             }
         };
         started();
