@@ -160,13 +160,16 @@ pub(crate) async fn serve(request: Request<Incoming>, state: &State) -> io::Resu
         StorageRoute::Sink => {
             // Hashed like the other routes, so that it costs the same per byte.
             let _ = read(&mut body, state, false, 0).await;
-            let answer = Answer::bytes(
-                fault.map_or(StatusCode::OK, |f| match f.action {
+            let mut answer = Answer::bytes(
+                fault.as_ref().map_or(StatusCode::OK, |f| match f.action {
                     Action::Status(status) => status,
                     _ => StatusCode::OK,
                 }),
                 None,
             );
+            if let Some(fault) = &fault {
+                fault.pace(&mut answer);
+            }
             return Ok(finish(state, record, answer));
         }
         StorageRoute::Fleet => {
