@@ -2088,3 +2088,148 @@ async fn a_wait_after_creation_that_fails_or_runs_out_is_the_upload_error() {
     }
     assert_eq!(mock.hits("create_dataset_from_manual_upload"), 2);
 }
+
+/// Until `seen` holds or 1,000 steps of 1 ms of paused time have passed
+/// (the time only moves while the client and the mock are both waiting).
+async fn until_seen(seen: impl Fn() -> bool) -> bool {
+    for _ in 0..1000 {
+        if seen() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    seen()
+}
+
+/// Presigns are pipelined ahead of PUTs (issue 22): with one worker, the
+/// second file's presign is sent while the first file's PUT is still
+/// unanswered, yet no second PUT starts before the first ends and the
+/// first file's `complete` waits for its PUT.
+#[tokio::test(start_paused = true)]
+async fn the_next_presign_is_in_flight_while_a_put_is_held() {
+    let mock = MockServer::start().await;
+    mock.uploads().mode(UploadMode::Put);
+    let dir = TempDir::new();
+    let state = TempDir::new();
+    let a = dir.file("a.jpg", 3000);
+    let b = dir.file("b.jpg", 2000);
+    let gate = avala::mock::Gate::new();
+    mock.storage()
+        .fault(StorageRoute::Put, Fault::held(&gate))
+        .times(1);
+    let files = [
+        (dir.path().join("a.jpg"), "a.jpg".to_owned()),
+        (dir.path().join("b.jpg"), "b.jpg".to_owned()),
+    ];
+    let upload = mock
+        .client()
+        .upload_files("ahead", files)
+        .state_dir(state.path())
+        .workers(1)
+        .send();
+    let watch = async {
+        let ahead = until_seen(|| {
+            mock.hits("storage.put") == 1 && mock.hits("create_manual_upload_url") == 2
+        })
+        .await;
+        // Let whatever else would be sent arrive before looking.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let while_held = (
+            mock.hits("storage.put"),
+            mock.hits("complete_manual_upload"),
+        );
+        gate.open();
+        (ahead, while_held)
+    };
+    let (report, (ahead, while_held)) = tokio::join!(upload, watch);
+    let report = report.unwrap();
+    assert!(
+        ahead,
+        "the second presign did not arrive while the first PUT was held"
+    );
+    assert_eq!(
+        while_held,
+        (1, 0),
+        "one PUT at a time, completed after its answer"
+    );
+    assert_eq!(report.files_sent, 2);
+    assert_eq!(
+        stored(&mock, "ahead"),
+        expected(&[("a.jpg", &a), ("b.jpg", &b)])
+    );
+    assert_eq!(
+        mock.hits("create_manual_upload_url"),
+        2,
+        "one presign a file"
+    );
+    assert_storage_clean(&mock);
+}
+
+/// The data plane reuses its connections (issue 22): twenty small PUTs,
+/// two at a time, travel on at most two connections, not twenty.
+#[tokio::test]
+async fn small_puts_reuse_the_data_plane_connections() {
+    let mock = MockServer::start().await;
+    mock.uploads().mode(UploadMode::Put);
+    let dir = TempDir::new();
+    let state = TempDir::new();
+    let files: Vec<_> = (0..20)
+        .map(|i| {
+            let name = format!("f{i:02}.jpg");
+            dir.file(&name, 1000 + i);
+            (dir.path().join(&name), name)
+        })
+        .collect();
+    let report = mock
+        .client()
+        .upload_files("reuse", files)
+        .state_dir(state.path())
+        .workers(2)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(report.files_sent, 20);
+    assert_eq!(mock.hits("storage.put"), 20);
+    let connections = mock.storage().connections();
+    assert!(
+        (1..=2).contains(&connections),
+        "20 PUTs on {connections} connections"
+    );
+}
+
+/// A file being retried keeps its worker through the backoff: with one
+/// worker, the next file (already presigned) does not send between the
+/// first file's attempts.
+#[tokio::test]
+async fn a_retried_file_keeps_its_worker_through_the_backoff() {
+    let mock = MockServer::start().await;
+    mock.uploads().mode(UploadMode::Put);
+    let dir = TempDir::new();
+    let state = TempDir::new();
+    dir.file("a.jpg", 3000);
+    dir.file("b.jpg", 2000);
+    mock.storage()
+        .fault(
+            StorageRoute::Put,
+            Fault::status(503).header("Retry-After", "0"),
+        )
+        .times(1);
+    let files = [
+        (dir.path().join("a.jpg"), "a.jpg".to_owned()),
+        (dir.path().join("b.jpg"), "b.jpg".to_owned()),
+    ];
+    let report = fast(&mock)
+        .upload_files("backoff", files)
+        .state_dir(state.path())
+        .workers(1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(report.files_sent, 2);
+    let sizes: Vec<_> = mock
+        .received_for("storage.put")
+        .iter()
+        .map(|r| r.header("content-length").unwrap().to_owned())
+        .collect();
+    assert_eq!(sizes, ["3000", "3000", "2000"], "a, a again, then b");
+}

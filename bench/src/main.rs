@@ -23,7 +23,7 @@ static GLOBAL: alloc::Counting = alloc::Counting;
 
 const USAGE: &str = "\
 usage: avala-bench [--quick] [--build-cost] [--download-mib N] [--download-object-kib N] [--download-only]
-       avala-bench --upload [--files N] [--file-kib N] [--large-mib N] [--rounds N]
+       avala-bench --upload [--files N] [--file-kib N] [--large-mib N] [--rounds N] [--latency-ms N]
        avala-bench --blocking [--quick]
        avala-bench --cli [--reps N]
        avala-bench --python-paging [--rounds N]
@@ -153,6 +153,7 @@ fn main() {
             file_kib: 32,
             large_mib: 1024,
             rounds: 3,
+            latency_ms: 0,
         };
         let mut rest = args[1..].iter();
         while let Some(flag) = rest.next() {
@@ -162,6 +163,7 @@ fn main() {
                 ("--file-kib", Some(v)) => opts.file_kib = v.max(1),
                 ("--large-mib", Some(v)) => opts.large_mib = v.max(1) as u64,
                 ("--rounds", Some(v)) => opts.rounds = v.max(1),
+                ("--latency-ms", Some(v)) => opts.latency_ms = v as u64,
                 _ => {
                     eprintln!("error: bad upload argument {flag:?}\n{USAGE}");
                     std::process::exit(2);

@@ -13,7 +13,11 @@
 //!   allocator on (the server stays in the parent): peak live bytes above
 //!   the baseline taken after a warm-up upload.
 //!
-//! Rounds alternate the sides (SDK, raw, raw, SDK, ...).
+//! Rounds alternate the sides (SDK, raw, raw, SDK, ...). With
+//! `--latency-ms N` the mock holds every answer to a presign, a completion
+//! and a small file's PUT (the SDK's, raw*'s and the bare raw PUTs alike)
+//! for N ms: a stand-in for a remote API and storage, where the pipelining
+//! of presigns ahead of PUTs shows.
 
 use std::{
     path::{Path, PathBuf},
@@ -35,6 +39,8 @@ pub struct Opts {
     pub file_kib: usize,
     pub large_mib: u64,
     pub rounds: usize,
+    /// Added to each answer of the small-file requests (0: none).
+    pub latency_ms: u64,
 }
 
 /// A directory removed on drop.
@@ -51,6 +57,19 @@ pub fn run(opts: &Opts) -> Result<(), String> {
     let mock = server_rt.block_on(MockServer::start());
     // Completed uploads count against the mock's quota: make room for many GiB.
     mock.uploads().quota(u64::MAX / 2, 0);
+    let latency = Duration::from_millis(opts.latency_ms);
+    if !latency.is_zero() {
+        for op in ["create_manual_upload_url", "complete_manual_upload"] {
+            mock.fault(op, avala::mock::Fault::delay(latency));
+        }
+        for route in [
+            avala::mock::StorageRoute::Put,
+            avala::mock::StorageRoute::Sink,
+        ] {
+            mock.storage()
+                .fault(route, avala::mock::Fault::delay(latency));
+        }
+    }
     let client_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("bench-client")
@@ -79,10 +98,11 @@ pub fn run(opts: &Opts) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let sink = format!("http://{}/_storage/sink", mock.address());
     println!(
-        "upload bench: {} files of {} KiB ({} workers), one file of {} MiB (parts of {} MiB), {} rounds a side",
+        "upload bench: {} files of {} KiB ({} workers, {} ms a presign, PUT and completion), one file of {} MiB (parts of {} MiB), {} rounds a side",
         opts.files,
         opts.file_kib,
         WORKERS,
+        opts.latency_ms,
         opts.large_mib,
         PART_SIZE >> 20,
         opts.rounds

@@ -34,6 +34,42 @@ pub struct Fault {
     pub(crate) headers: Vec<(http::HeaderName, http::HeaderValue)>,
     pub(crate) body: Option<Vec<u8>>,
     pub(crate) delay: Duration,
+    /// The answer leaves only once this gate is open.
+    pub(crate) gate: Option<Gate>,
+}
+
+/// A gate that holds the answers of [`Fault::held`] until it is opened,
+/// for tests of what a client does while a request is unanswered.
+///
+/// ```
+/// use avala::mock::{Fault, Gate};
+///
+/// let gate = Gate::new();
+/// let held = Fault::held(&gate);
+/// // … the request arrives and waits …
+/// gate.open();
+/// # let _ = held;
+/// ```
+#[derive(Debug, Clone)]
+pub struct Gate(Arc<tokio::sync::Semaphore>);
+
+impl Gate {
+    /// A closed gate.
+    pub fn new() -> Self {
+        Self(Arc::new(tokio::sync::Semaphore::new(0)))
+    }
+
+    /// Lets every answer held at this gate leave, now and from now on.
+    pub fn open(&self) {
+        // A closed semaphore fails every acquire: the held answer goes on.
+        self.0.close();
+    }
+}
+
+impl Default for Gate {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// The kind of a [`Fault`].
@@ -82,12 +118,31 @@ impl Fault {
         Self::new(Action::Drop)
     }
 
+    /// The normal answer, held until `gate` is [opened](Gate::open): the
+    /// request is received (and, on a storage route, its body read and
+    /// stored) first.
+    pub fn held(gate: &Gate) -> Self {
+        Self {
+            gate: Some(gate.clone()),
+            ..Self::new(Action::Normal)
+        }
+    }
+
     fn new(action: Action) -> Self {
         Self {
             action,
             headers: Vec::new(),
             body: None,
             delay: Duration::ZERO,
+            gate: None,
+        }
+    }
+
+    /// Gives `answer` this fault's delay and gate.
+    pub(super) fn pace(&self, answer: &mut super::server::Answer) {
+        answer.delay = self.delay;
+        if let Some(gate) = &self.gate {
+            answer.after = Some(gate.0.clone());
         }
     }
 

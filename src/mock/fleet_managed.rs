@@ -732,8 +732,8 @@ pub(crate) async fn serve_part(
         _ => state.managed.store(&slot, size, bytes),
     };
     if let Some(fault) = fault {
+        fault.pace(&mut answer);
         answer.headers.extend(fault.headers);
-        answer.delay = fault.delay;
     }
     answer
 }

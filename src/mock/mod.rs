@@ -33,7 +33,7 @@
 //!    `{"detail": "<summary>", "errors": ["<violation naming the field>", ..]}`
 //!    and use up no script;
 //! 5. a [`Fault`] scripted for the operation (one that keeps the normal
-//!    answer, such as a delay or a cut, applies to what follows);
+//!    answer, such as a delay, a hold or a cut, applies to what follows);
 //! 6. an answer scripted with [`MockServer::respond`];
 //! 7. the stateful flows, each answering only what is its own, in this
 //!    order: dataset uploads, legacy Fleet uploads, managed Fleet uploads,
@@ -120,7 +120,7 @@ mod server;
 mod storage;
 
 pub use exports::{ExportAnomaly, ExportKnobs};
-pub use faults::{Fault, Script};
+pub use faults::{Fault, Gate, Script};
 pub use fleet_legacy::{FleetAnomaly, FleetKnobs, FleetObject, FleetUrlStyle};
 pub use fleet_managed::{ManagedAnomaly, ManagedObject};
 pub use jobs::JobKnobs;

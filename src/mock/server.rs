@@ -97,6 +97,8 @@ impl MockServer {
             responses: Arc::new(FaultBook::default()),
             uploads: Default::default(),
             storage_bytes: AtomicU64::new(0),
+            connections: AtomicU64::new(0),
+            storage_connections: Mutex::default(),
             last_api_key: Mutex::default(),
             pages: Mutex::default(),
             jobs: Default::default(),
@@ -284,6 +286,7 @@ impl MockServer {
             flow.clear();
         }
         self.state.storage_bytes.store(0, Ordering::SeqCst);
+        self.state.storage_connections().clear();
     }
 }
 
@@ -357,6 +360,10 @@ pub(super) struct State {
     pub(super) uploads: Uploads,
     /// Body bytes received on the storage routes.
     pub(super) storage_bytes: AtomicU64,
+    /// Connections accepted so far (each one's number is the count then).
+    connections: AtomicU64,
+    /// The numbers of the connections that carried a storage request.
+    pub(super) storage_connections: Mutex<std::collections::BTreeSet<u64>>,
     /// The last `X-Avala-Api-Key` an API request carried, for
     /// [`super::StorageKnobs::echo_key`].
     pub(super) last_api_key: Mutex<Option<String>>,
@@ -384,6 +391,12 @@ impl State {
         self.received.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    pub(super) fn storage_connections(&self) -> MutexGuard<'_, std::collections::BTreeSet<u64>> {
+        self.storage_connections
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
     fn pages(&self) -> MutexGuard<'_, HashMap<String, Arc<PageScript>>> {
         self.pages.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -407,10 +420,11 @@ async fn accept_loop(listener: tokio::net::TcpListener, state: Arc<State>) {
         match listener.accept().await {
             Ok((stream, _)) => {
                 let state = state.clone();
+                let connection = state.connections.fetch_add(1, Ordering::SeqCst) + 1;
                 connections.spawn(async move {
                     let service = hyper::service::service_fn(move |request| {
                         let state = state.clone();
-                        async move { handle(request, &state).await }
+                        async move { handle(request, &state, connection).await }
                     });
                     // A connection error (the client went away, a dropped or
                     // truncated answer) ends only that connection.
@@ -518,8 +532,13 @@ impl hyper::body::Body for MockBody {
     }
 }
 
-async fn handle(request: Request<Incoming>, state: &State) -> io::Result<Response<MockBody>> {
+async fn handle(
+    request: Request<Incoming>,
+    state: &State,
+    connection: u64,
+) -> io::Result<Response<MockBody>> {
     if super::storage::owns(request.uri().path()) {
+        state.storage_connections().insert(connection);
         let answer = super::storage::serve(request, state).await?;
         let number = state.sequence.fetch_add(1, Ordering::SeqCst) + 1;
         return deliver(answer, number, state).await;
@@ -791,8 +810,8 @@ pub(super) fn play(fault: Fault, normal: impl FnOnce() -> Answer) -> Answer {
     if fault.action == Action::Drop {
         answer.delivery = Delivery::Drop;
     }
+    fault.pace(&mut answer);
     answer.headers.extend(fault.headers);
-    answer.delay = fault.delay;
     answer
 }
 

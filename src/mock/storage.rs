@@ -160,13 +160,16 @@ pub(crate) async fn serve(request: Request<Incoming>, state: &State) -> io::Resu
         StorageRoute::Sink => {
             // Hashed like the other routes, so that it costs the same per byte.
             let _ = read(&mut body, state, false, 0).await;
-            let answer = Answer::bytes(
-                fault.map_or(StatusCode::OK, |f| match f.action {
+            let mut answer = Answer::bytes(
+                fault.as_ref().map_or(StatusCode::OK, |f| match f.action {
                     Action::Status(status) => status,
                     _ => StatusCode::OK,
                 }),
                 None,
             );
+            if let Some(fault) = &fault {
+                fault.pace(&mut answer);
+            }
             return Ok(finish(state, record, answer));
         }
         StorageRoute::Fleet => {
@@ -183,8 +186,8 @@ pub(crate) async fn serve(request: Request<Incoming>, state: &State) -> io::Resu
             // As on the other routes: the fault's headers (`Retry-After`)
             // and delay apply.
             if let Some(fault) = fault {
+                fault.pace(&mut answer);
                 answer.headers.extend(fault.headers);
-                answer.delay = fault.delay;
             }
             return Ok(finish(state, record, answer));
         }
@@ -230,8 +233,8 @@ pub(crate) async fn serve(request: Request<Incoming>, state: &State) -> io::Resu
             );
             answer.delivery = Delivery::Truncate;
         }
+        fault.pace(&mut answer);
         answer.headers.extend(fault.headers.clone());
-        answer.delay = fault.delay;
         if matches!(fault.action, Action::Status(_)) {
             return Ok(finish(state, record, answer));
         }
@@ -524,5 +527,11 @@ impl StorageKnobs<'_> {
     /// Body bytes received on the storage routes, stored or not.
     pub fn bytes_received(&self) -> u64 {
         self.state.storage_bytes.load(Ordering::SeqCst)
+    }
+
+    /// How many connections carried the storage requests received so far:
+    /// fewer than the requests when the client reuses its connections.
+    pub fn connections(&self) -> usize {
+        self.state.storage_connections().len()
     }
 }

@@ -9,6 +9,7 @@ use std::{
 };
 
 use futures::StreamExt;
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 /// Runs `start(0)`, `start(1)`, … `start(count - 1)`, at most `in_flight` at a
 /// time, handing each success to `done` as it comes. Returns the first
@@ -20,20 +21,66 @@ pub(crate) async fn each<T, E, Fut>(
     count: usize,
     in_flight: usize,
     start: impl Fn(usize) -> Fut,
+    done: impl FnMut(T) -> Result<(), E>,
+) -> Result<(), E>
+where
+    Fut: Future<Output = Result<T, E>>,
+{
+    each_ahead(&Slots::new(in_flight, 0), count, start, done).await
+}
+
+/// The transfer slots of [`each_ahead`]: `size` items may send at once, and
+/// `ahead` more may be started (to prepare, e.g. presign) while they send.
+/// After the first failure a started item gets no slot: nothing new sends.
+pub(crate) struct Slots {
+    permits: Semaphore,
+    size: usize,
+    ahead: usize,
+    stopped: AtomicBool,
+}
+
+impl Slots {
+    /// `size` slots (at least one) and `ahead` items prepared beyond them.
+    pub(crate) fn new(size: usize, ahead: usize) -> Self {
+        let size = size.max(1);
+        Self {
+            permits: Semaphore::new(size),
+            size,
+            ahead,
+            stopped: AtomicBool::new(false),
+        }
+    }
+
+    /// A slot to send in, held until dropped; `None` once an item failed.
+    pub(crate) async fn take(&self) -> Option<SemaphorePermit<'_>> {
+        // Never closed, so `acquire` fails only in theory.
+        let permit = self.permits.acquire().await.ok()?;
+        (!self.stopped.load(Ordering::SeqCst)).then_some(permit)
+    }
+}
+
+/// [`each`] with a look-ahead: up to `slots.size + slots.ahead` items are
+/// started at a time, and each takes one of the `slots.size` slots with
+/// [`Slots::take`] for its sending, so the next items' preparation overlaps
+/// the current ones' sending. Memory stays bounded by that number, whatever
+/// `count` is.
+pub(crate) async fn each_ahead<T, E, Fut>(
+    slots: &Slots,
+    count: usize,
+    start: impl Fn(usize) -> Fut,
     mut done: impl FnMut(T) -> Result<(), E>,
 ) -> Result<(), E>
 where
     Fut: Future<Output = Result<T, E>>,
 {
-    let failed = AtomicBool::new(false);
     let mut running = futures::stream::iter(0..count)
-        .take_while(|_| std::future::ready(!failed.load(Ordering::SeqCst)))
+        .take_while(|_| std::future::ready(!slots.stopped.load(Ordering::SeqCst)))
         .map(start)
-        .buffer_unordered(in_flight.max(1));
+        .buffer_unordered(slots.size + slots.ahead);
     let mut first = None;
     while let Some(result) = running.next().await {
         if let Err(e) = result.and_then(&mut done) {
-            failed.store(true, Ordering::SeqCst);
+            slots.stopped.store(true, Ordering::SeqCst);
             first.get_or_insert(e);
         }
     }
@@ -107,5 +154,37 @@ mod tests {
         .unwrap();
         seen.sort();
         assert_eq!(seen, [0, 1, 2, 3, 4]);
+    }
+
+    #[tokio::test]
+    async fn items_ahead_prepare_while_one_sends_and_get_no_slot_after_a_failure() {
+        let slots = Slots::new(1, 1);
+        let log = Mutex::new(Vec::new());
+        let result = each_ahead(
+            &slots,
+            4,
+            |i| {
+                let (slots, log) = (&slots, &log);
+                async move {
+                    log.lock().unwrap().push(format!("prepare {i}"));
+                    let Some(_slot) = slots.take().await else {
+                        log.lock().unwrap().push(format!("stopped {i}"));
+                        return Ok(());
+                    };
+                    log.lock().unwrap().push(format!("send {i}"));
+                    // Let the item ahead run up to its `take`.
+                    tokio::task::yield_now().await;
+                    Err(format!("{i} failed"))
+                }
+            },
+            |()| Ok(()),
+        )
+        .await;
+        assert_eq!(result, Err("0 failed".to_owned()));
+        assert_eq!(
+            *log.lock().unwrap(),
+            ["prepare 0", "send 0", "prepare 1", "stopped 1"],
+            "1 was prepared while 0 sent, then got no slot; 2 never started"
+        );
     }
 }

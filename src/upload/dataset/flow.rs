@@ -2,7 +2,10 @@
 
 use std::{
     collections::HashMap,
-    sync::atomic::{AtomicU64, Ordering},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        OnceLock,
+    },
 };
 
 use super::{
@@ -27,6 +30,9 @@ const MAX_PART: u64 = 128 * 1024 * 1024;
 const MAX_PARTS: u64 = 10_000;
 /// Part PUTs in parallel for one file.
 const PARTS_IN_FLIGHT: usize = 2;
+/// Files presigned ahead of each transfer slot: the next file's presign is
+/// in flight while the current one sends (issue 22).
+const PRESIGNS_AHEAD: usize = 1;
 
 /// What `send` and `plan` both settle before any request: the checked
 /// arguments, the one walk of the source, and the data type.
@@ -248,7 +254,8 @@ async fn transfer(
     state.flush()?;
     let batch = state.batch_id().to_owned();
 
-    // 4. Every file, `workers` at a time, each with its own retries.
+    // 4. Every file, `workers` sending at a time and as many presigned
+    //    ahead of them, each with its own retries.
     let run = Run {
         client,
         plane: DataPlane::new(client, options.knobs.timeouts(Timeouts::default()))?,
@@ -257,15 +264,18 @@ async fn transfer(
         org,
         batch: &batch,
         progress: &progress,
+        slots: parallel::Slots::new(options.workers, options.workers * PRESIGNS_AHEAD),
     };
-    let sent = parallel::each(
+    let sent = parallel::each_ahead(
+        &run.slots,
         pending.len(),
-        options.workers,
         |i| run.file(&pending[i]),
-        |file| {
-            state
+        |file| match file {
+            Some(file) => state
                 .mark_done(&file.remote, file.stamp)
-                .map_err(Error::from)
+                .map_err(Error::from),
+            // Presigned, then stopped by another file's failure: not sent.
+            None => Ok(()),
         },
     )
     .await;
@@ -296,6 +306,19 @@ struct Run<'a> {
     org: Option<&'a str>,
     batch: &'a str,
     progress: &'a Totals,
+    /// The transfer slots (`workers`) and the presigns ahead of them.
+    slots: parallel::Slots,
+}
+
+/// What one file keeps across its attempts: its slot, taken by the first
+/// attempt that gets a presign and held until the file ends (a retry's
+/// backoff included, as before the look-ahead), and its handle, opened
+/// then (not when presigned ahead, while the previous file may still be
+/// sending); every attempt sends from that handle.
+#[derive(Default)]
+struct Turn<'s> {
+    slot: OnceLock<tokio::sync::SemaphorePermit<'s>>,
+    source: OnceLock<Source>,
 }
 
 /// How one attempt at a file ended.
@@ -304,39 +327,71 @@ enum Outcome {
     /// The server already had it (`complete: true`, or 412 on a PUT that
     /// carried `If-None-Match: *`).
     AlreadyThere,
+    /// Presigned, but another file failed before this one got a slot:
+    /// nothing was sent.
+    Stopped,
 }
 
 impl Run<'_> {
-    /// Step 4 for one file: opened once (every attempt sends from that
-    /// handle), then up to 8 attempts (the dataset plane of
-    /// [`crate::retry`]), each presigning again.
-    async fn file<'f>(&self, file: &'f LocalFile) -> Result<&'f LocalFile> {
-        let source = Source::open(&file.local, file.stamp, Some(file.device))?;
+    /// Step 4 for one file: up to 8 attempts (the dataset plane of
+    /// [`crate::retry`]), each presigning again. `None` when it was stopped
+    /// by another file's failure before sending anything.
+    async fn file<'f>(&self, file: &'f LocalFile) -> Result<Option<&'f LocalFile>> {
+        let turn = Turn::default();
         let credited = AtomicU64::new(0);
         let size = file.stamp.size;
         let policy = self.client.retry_policy();
         let outcome = retry::run(&policy, retry::Plane::DatasetFile, |_| async {
-            self.progress
-                .emit(&file.remote, ProgressEvent::Started { size });
-            let result = self.attempt(file, &source, &credited).await;
+            let result = self.attempt(file, &turn, &credited).await;
             let verdict = retry::workflow(&result);
             (result, verdict)
         })
         .await?;
-        let skipped = matches!(outcome, Outcome::AlreadyThere);
+        let skipped = match outcome {
+            Outcome::Stopped => return Ok(None),
+            Outcome::Sent => false,
+            Outcome::AlreadyThere => true,
+        };
         let credited = credited.load(Ordering::SeqCst);
         self.progress.finish(&file.remote, size, credited, skipped);
-        Ok(file)
+        Ok(Some(file))
     }
 
-    /// One attempt: presign, then the transfer the answer asks for.
-    async fn attempt(
-        &self,
+    /// One attempt: presign (the first one ahead of a slot), then, in the
+    /// file's slot, the transfer the answer asks for and its `complete`.
+    /// `Started` is reported once the attempt has its slot and its file, or
+    /// when its presign failed.
+    async fn attempt<'s>(
+        &'s self,
         file: &LocalFile,
-        source: &Source,
+        turn: &Turn<'s>,
         credited: &AtomicU64,
     ) -> Result<Outcome> {
-        // 4.1 Presign (a 413 `{limit, used}` is `QuotaExceeded`, not retried).
+        let size = file.stamp.size;
+        let started = || {
+            self.progress
+                .emit(&file.remote, ProgressEvent::Started { size })
+        };
+        let target = self.presign(file).await.inspect_err(|_| started())?;
+        if turn.slot.get().is_none() {
+            let Some(slot) = self.slots.take().await else {
+                return Ok(Outcome::Stopped);
+            };
+            let _ = turn.slot.set(slot);
+        }
+        let source = match turn.source.get() {
+            Some(source) => source,
+            None => {
+                let opened = Source::open(&file.local, file.stamp, Some(file.device))?;
+                turn.source.get_or_init(|| opened)
+            }
+        };
+        started();
+        self.transfer(file, source, target, credited).await
+    }
+
+    /// 4.1 Presign (a 413 `{limit, used}` is `QuotaExceeded`, not retried).
+    async fn presign(&self, file: &LocalFile) -> Result<types::ManualUploadTarget> {
         let size = file.stamp.size;
         let request = types::CreateManualUploadUrlRequest {
             content_length: i64::try_from(size)
@@ -347,13 +402,24 @@ impl Run<'_> {
             organization_uid: self.org.map(str::to_owned),
             upload_protocol_version: Some(2),
         };
-        let target = self
+        Ok(self
             .client
             .create_manual_upload_url()
             .body(request)
             .send()
             .await?
-            .into_inner();
+            .into_inner())
+    }
+
+    /// 4.2 and 4.3: the transfer `target` asks for, from `source`.
+    async fn transfer(
+        &self,
+        file: &LocalFile,
+        source: &Source,
+        target: types::ManualUploadTarget,
+        credited: &AtomicU64,
+    ) -> Result<Outcome> {
+        let size = file.stamp.size;
         let whole = Slice {
             source: source.clone(),
             remote: file.remote.clone(),
