@@ -193,7 +193,7 @@ pub struct Settings {
 
 /// The default per-mutant limits: the test binaries of one module run in
 /// seconds on an idle machine; the margin is for two loaded cores.
-pub const DEFAULT_TIMEOUT: u64 = 180;
+pub const DEFAULT_TIMEOUT: u64 = 60;
 /// See [`DEFAULT_TIMEOUT`]; an incremental build of the lib and a few test
 /// binaries takes about half a minute idle.
 pub const DEFAULT_BUILD_TIMEOUT: u64 = 900;
@@ -211,7 +211,6 @@ pub fn cargo_args(target: &Target, settings: &Settings, out: &Path) -> Vec<Strin
         // No copy of the tree: the warm target/ is reused and only the
         // workspace crate rebuilds. Never commit while this runs.
         "--in-place".to_owned(),
-        "--jobs=1".to_owned(),
         "--no-shuffle".to_owned(),
         format!("--timeout={}", settings.timeout),
         format!("--build-timeout={}", settings.build_timeout),
@@ -337,6 +336,8 @@ pub fn run(targets: &[Target], settings: &Settings) -> Result<(), String> {
         let label = target.label();
         let out = root.join("target").join("mutants").join(&label);
         let args = cargo_args(target, settings, &out);
+        std::fs::create_dir_all(&out)
+            .map_err(|e| format!("cannot create {}: {e}", out.display()))?;
         eprintln!("[mutants] {label}: cargo {}", args.join(" "));
         let status = cargo(&root)
             .args(&args)

@@ -77,7 +77,7 @@ fn a_module_becomes_files_and_test_binaries_for_build_and_test() {
         "mutants --package=avala \
          --file=src/retry/mod.rs --file=src/retry/classify.rs \
          --file=src/retry/policy.rs --file=src/retry/run.rs \
-         --in-place --jobs=1 --no-shuffle --timeout=60 --build-timeout=300 \
+         --in-place --no-shuffle --timeout=60 --build-timeout=300 \
          --output=/o/retry --cargo-arg=--lib --cargo-arg=--test=client_retry",
     );
     assert_eq!(got, want);
