@@ -166,7 +166,9 @@ fn parse_mutants(rest: &[String]) -> Result<Command, String> {
         };
         let seconds = |flag: &str, v: String| match v.parse::<u64>() {
             Ok(s) if s > 0 => Ok(s),
-            _ => Err(format!("{flag} needs a positive number of seconds, not `{v}`")),
+            _ => Err(format!(
+                "{flag} needs a positive number of seconds, not `{v}`"
+            )),
         };
         match arg.as_str() {
             "--module" => module = Some(mutants::module(&value("--module")?)?),

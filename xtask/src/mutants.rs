@@ -152,9 +152,10 @@ impl Target {
             None => module.files.to_vec(),
             Some(f) => {
                 let f = f.trim_start_matches("./");
-                let found = module.files.iter().find(|m| **m == f).ok_or_else(|| {
-                    format!("`{f}` is not a file of module `{}`", module.name)
-                })?;
+                let found =
+                    module.files.iter().find(|m| **m == f).ok_or_else(|| {
+                        format!("`{f}` is not a file of module `{}`", module.name)
+                    })?;
                 vec![*found]
             }
         };
@@ -218,16 +219,10 @@ pub fn cargo_args(target: &Target, settings: &Settings, out: &Path) -> Vec<Strin
     ]);
     // --cargo-arg reaches both `cargo test --no-run` and `cargo test`, so
     // that the other test binaries are neither built nor run.
-    args.extend(
-        target
-            .module
-            .tests
-            .iter()
-            .map(|t| match *t {
-                LIB => format!("--cargo-arg={LIB}"),
-                name => format!("--cargo-arg=--test={name}"),
-            }),
-    );
+    args.extend(target.module.tests.iter().map(|t| match *t {
+        LIB => format!("--cargo-arg={LIB}"),
+        name => format!("--cargo-arg=--test={name}"),
+    }));
     args.extend(
         target
             .module
@@ -362,7 +357,8 @@ pub fn run(targets: &[Target], settings: &Settings) -> Result<(), String> {
         let file = results_path(&root, &label);
         std::fs::create_dir_all(file.parent().unwrap_or(&root))
             .map_err(|e| format!("cannot create mutants/: {e}"))?;
-        std::fs::write(&file, &text).map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+        std::fs::write(&file, &text)
+            .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
         eprint!("{text}");
     }
     Ok(())

@@ -103,7 +103,10 @@ fn one_file_of_a_module_and_list_mode() {
     let e = Target::new(m, Some("src/wait.rs")).unwrap_err();
     assert!(e.contains("not a file of module `upload`"), "{e}");
     let e = mutants::module("nope").unwrap_err();
-    assert!(e.contains("unknown module `nope`") && e.contains("wait"), "{e}");
+    assert!(
+        e.contains("unknown module `nope`") && e.contains("wait"),
+        "{e}"
+    );
 }
 
 /// The shape cargo-mutants 27 writes (trimmed to the fields we read, plus
@@ -179,7 +182,15 @@ fn the_command_line() {
     let names: Vec<_> = targets.iter().map(|t| t.label()).collect();
     assert_eq!(
         names,
-        ["wait", "scrub", "redaction", "retry", "config", "resolver", "upload"]
+        [
+            "wait",
+            "scrub",
+            "redaction",
+            "retry",
+            "config",
+            "resolver",
+            "upload"
+        ]
     );
     assert_eq!(
         settings,
