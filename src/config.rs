@@ -161,3 +161,28 @@ pub(crate) fn parse_base_url(raw: &str, allow_insecure: bool) -> Result<BaseUrl>
         https,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Plain http to a loopback host without the opt-in is told which
+    /// variable allows it; plain http to any other host is told to use https.
+    #[test]
+    fn plain_http_to_loopback_names_the_opt_in() {
+        for (raw, says) in [
+            (
+                "http://localhost:8080/api/v1",
+                "plain http is refused; for local development set AVALA_ALLOW_INSECURE_BASE_URL=true",
+            ),
+            ("http://127.0.0.1/api/v1", "plain http is refused"),
+            ("http://[::1]:9/", "plain http is refused"),
+            ("http://api.avala.ai/api/v1", "the base URL must use https"),
+        ] {
+            let Err(Error::Config { message }) = parse_base_url(raw, false) else {
+                panic!("{raw} was not refused as a configuration error");
+            };
+            assert!(message.contains(says), "{raw}: {message}");
+        }
+    }
+}

@@ -240,3 +240,18 @@ async fn a_storage_that_echoes_the_key_does_not_get_it_shown() {
     common::assert_error_without_key(&err, KEY);
     assert_logs_clean();
 }
+
+/// Server text printed on a terminal: every control character but the line
+/// feed (C0, DEL, C1) becomes a visible escape; text without one comes back
+/// borrowed, untouched.
+#[test]
+fn escape_controls_makes_every_control_but_the_line_feed_visible() {
+    use std::borrow::Cow;
+    let shown = avala::redact::escape_controls("a\u{1b}[2Jb\r\tc\u{9b}d\u{7f}\n");
+    assert_eq!(shown, "a\\u001b[2Jb\\u000d\\u0009c\\u009bd\\u007f\n");
+    let plain = "line one\nline two \\u0007";
+    assert!(matches!(
+        avala::redact::escape_controls(plain),
+        Cow::Borrowed(p) if p == plain
+    ));
+}

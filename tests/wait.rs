@@ -287,3 +287,30 @@ async fn a_status_that_echoes_the_key_is_scrubbed_and_bounded_in_errors() {
     assert!(status.len() <= 128, "{} characters", status.len());
     common::assert_error_without_key(&err, common::KEY);
 }
+
+/// The builders' Debug shows what the wait will do (the interval as slept,
+/// raised to its floor, the timeout, the target status) and nothing of the
+/// client; the deprecated `interval` is the same setting as `poll_interval`.
+#[tokio::test]
+#[allow(deprecated)]
+async fn the_builders_show_their_settings_and_interval_is_poll_interval() {
+    let mock = MockServer::start().await;
+    let client = mock.client();
+    let export = client
+        .wait_for_export("exp_d")
+        .interval(Duration::from_secs(7))
+        .timeout(Duration::from_secs(9));
+    assert_eq!(
+        format!("{export:?}"),
+        r#"WaitForExport { uid: "exp_d", poll_interval: 7s, timeout: 9s, .. }"#
+    );
+    let dataset = client
+        .wait_for_dataset("ds_d")
+        .status(DatasetStatus::Creating)
+        .interval(Duration::from_millis(1))
+        .timeout(Duration::from_secs(4));
+    assert_eq!(
+        format!("{dataset:?}"),
+        r#"WaitForDataset { uid: "ds_d", status: Creating, poll_interval: 1s, timeout: 4s, .. }"#
+    );
+}

@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use crate::mutants::{self, Settings, Target};
+
 /// The usage text, printed by `cargo xtask help` and after a usage error.
 pub const USAGE: &str = "\
 usage:
@@ -17,6 +19,11 @@ usage:
       The SDK next to raw reqwest (cargo run --release -p avala-bench; see
       BENCHMARKS.md); --cli: the `avala` binary next to the Python CLI.
       Arguments are passed to the benchmark as they are.
+  cargo xtask mutants [--module NAME [--file PATH]] [--list] [--timeout SECS] [--build-timeout SECS]
+      Mutation testing with cargo-mutants (install it first:
+      `cargo install cargo-mutants --locked`), one module at a time, or all in
+      order; writes mutants/<module>.txt. Modules: wait, scrub, redaction,
+      retry, config, resolver, upload. See docs/mutants.md.
 defaults: --spec openapi/avala.json, --overlay openapi/overlay.json,
           --examples openapi/examples.json (relative to the workspace root)";
 
@@ -48,6 +55,11 @@ pub enum Command {
     Bench {
         args: Vec<String>,
     },
+    /// `cargo mutants` over the table in `mutants.rs`.
+    Mutants {
+        targets: Vec<Target>,
+        settings: Settings,
+    },
     Help,
 }
 
@@ -78,6 +90,9 @@ pub fn parse(args: &[String], env_url: Option<String>) -> Result<Command, String
         return Ok(Command::Bench {
             args: rest.to_vec(),
         });
+    }
+    if cmd == "mutants" {
+        return parse_mutants(rest).map_err(usage);
     }
     let mut paths = default_paths();
     let mut from = None;
@@ -132,6 +147,49 @@ pub fn parse(args: &[String], env_url: Option<String>) -> Result<Command, String
         "help" | "-h" | "--help" => Ok(Command::Help),
         other => Err(usage(format!("unknown command `{other}`"))),
     }
+}
+
+/// `mutants [--module NAME [--file PATH]] [--list] [--timeout SECS] [--build-timeout SECS]`.
+fn parse_mutants(rest: &[String]) -> Result<Command, String> {
+    let (mut module, mut file) = (None, None);
+    let mut settings = Settings {
+        list: false,
+        timeout: mutants::DEFAULT_TIMEOUT,
+        build_timeout: mutants::DEFAULT_BUILD_TIMEOUT,
+    };
+    let mut it = rest.iter();
+    while let Some(arg) = it.next() {
+        let mut value = |flag: &str| {
+            it.next()
+                .cloned()
+                .ok_or_else(|| format!("{flag} needs a value"))
+        };
+        let seconds = |flag: &str, v: String| match v.parse::<u64>() {
+            Ok(s) if s > 0 => Ok(s),
+            _ => Err(format!(
+                "{flag} needs a positive number of seconds, not `{v}`"
+            )),
+        };
+        match arg.as_str() {
+            "--module" => module = Some(mutants::module(&value("--module")?)?),
+            "--file" => file = Some(value("--file")?),
+            "--list" => settings.list = true,
+            "--timeout" => settings.timeout = seconds("--timeout", value("--timeout")?)?,
+            "--build-timeout" => {
+                settings.build_timeout = seconds("--build-timeout", value("--build-timeout")?)?
+            }
+            a => return Err(format!("unknown argument `{a}` for `mutants`")),
+        }
+    }
+    let targets = match (module, file) {
+        (Some(m), file) => vec![Target::new(m, file.as_deref())?],
+        (None, Some(_)) => return Err("--file needs --module".into()),
+        (None, None) => mutants::MODULES
+            .iter()
+            .map(|m| Target::new(m, None))
+            .collect::<Result<_, _>>()?,
+    };
+    Ok(Command::Mutants { targets, settings })
 }
 
 #[cfg(test)]

@@ -5,7 +5,8 @@
 //!   → normalise → diff → write;
 //! - `check`: the CI gate over the checked-in document (plus fixtures);
 //! - `diff`: the semantic diff alone;
-//! - `bench`: runs `avala-bench` in release (see BENCHMARKS.md).
+//! - `bench`: runs `avala-bench` in release (see BENCHMARKS.md);
+//! - `mutants`: cargo-mutants over one module at a time (docs/mutants.md).
 //!
 //! Progress goes to stderr (`[3/6] applying overlay…`), the diff to stdout;
 //! every failure is one `error: ...` line printed by `main`.
@@ -17,6 +18,7 @@ pub mod fixtures;
 pub mod generate;
 pub mod lint;
 pub mod load;
+pub mod mutants;
 pub mod normalise;
 pub mod overlay;
 /// The walk over the document's operations that `build.rs` and the mock
@@ -50,6 +52,7 @@ pub fn run(args: Vec<String>) -> Result<(), String> {
             Ok(())
         }
         Command::Bench { args } => bench(&args),
+        Command::Mutants { targets, settings } => mutants::run(&targets, &settings),
     }
 }
 
