@@ -108,6 +108,13 @@ fn run() -> Result<(), String> {
             decode.responses, decode.timestamps
         ));
     }
+    let mut secrets = SecretDebug::default();
+    syn::visit_mut::VisitMut::visit_file_mut(&mut secrets, &mut file);
+    if let Some(missing) = SECRET_FIELDS.iter().find(|f| !secrets.found.contains(**f)) {
+        return Err(format!(
+            "no generated type has the secret field `{missing}` any more: update SECRET_FIELDS"
+        ));
+    }
     let mut lenient = LenientVoid::default();
     syn::visit_mut::VisitMut::visit_file_mut(&mut lenient, &mut file);
     let void = void_operations(&ops);
@@ -255,6 +262,100 @@ impl syn::visit_mut::VisitMut for FasterDecode {
             field.attrs.push(attr);
             self.timestamps += 1;
         }
+    }
+}
+
+/// Fields that hold a secret the API writes or returns (webhook signing
+/// secrets, device tokens, passwords, storage credentials): their value
+/// never appears in `Debug`.
+const SECRET_FIELDS: &[&str] = &[
+    "secret",
+    "device_token",
+    "password",
+    "s3_secret_access_key",
+    "gc_storage_auth_json_content",
+];
+
+/// Replaces the derived `Debug` of every generated struct (type or builder)
+/// with a secret field by one that prints `[redacted]` for that field and
+/// the others as the derive would.
+#[derive(Default)]
+struct SecretDebug {
+    found: std::collections::BTreeSet<String>,
+}
+
+impl SecretDebug {
+    /// Drops `Debug` from the struct's derives; whether it was there.
+    fn undrive_debug(item: &mut syn::ItemStruct) -> bool {
+        use syn::punctuated::Punctuated;
+        let mut dropped = false;
+        for attr in item
+            .attrs
+            .iter_mut()
+            .filter(|a| a.path().is_ident("derive"))
+        {
+            let Ok(paths) =
+                attr.parse_args_with(Punctuated::<syn::Path, syn::Token![,]>::parse_terminated)
+            else {
+                continue;
+            };
+            let kept: Vec<&syn::Path> = paths
+                .iter()
+                .filter(|p| p.segments.last().is_none_or(|s| s.ident != "Debug"))
+                .collect();
+            if kept.len() < paths.len() {
+                dropped = true;
+                *attr = syn::parse_quote!(#[derive(#(#kept),*)]);
+            }
+        }
+        dropped
+    }
+
+    fn debug_impl(&mut self, item: &syn::ItemStruct) -> syn::Item {
+        let name = &item.ident;
+        let text = name.to_string();
+        let fields = item
+            .fields
+            .iter()
+            .filter_map(|f| f.ident.as_ref())
+            .map(|ident| {
+                let label = ident.to_string();
+                if SECRET_FIELDS.contains(&label.as_str()) {
+                    self.found.insert(label.clone());
+                    quote::quote!(.field(#label, &format_args!("[redacted]")))
+                } else {
+                    quote::quote!(.field(#label, &self.#ident))
+                }
+            });
+        let fields: Vec<_> = fields.collect();
+        syn::parse_quote! {
+            impl ::std::fmt::Debug for #name {
+                fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                    f.debug_struct(#text) #(#fields)* .finish()
+                }
+            }
+        }
+    }
+}
+
+impl syn::visit_mut::VisitMut for SecretDebug {
+    fn visit_item_mod_mut(&mut self, module: &mut syn::ItemMod) {
+        if let Some((_, items)) = &mut module.content {
+            let mut added = Vec::new();
+            for item in items.iter_mut() {
+                let syn::Item::Struct(s) = item else { continue };
+                let secret = s.fields.iter().any(|f| {
+                    f.ident
+                        .as_ref()
+                        .is_some_and(|i| SECRET_FIELDS.contains(&i.to_string().as_str()))
+                });
+                if secret && s.generics.params.is_empty() && Self::undrive_debug(s) {
+                    added.push(self.debug_impl(s));
+                }
+            }
+            items.extend(added);
+        }
+        syn::visit_mut::visit_item_mod_mut(self, module);
     }
 }
 

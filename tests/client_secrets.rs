@@ -255,3 +255,59 @@ fn escape_controls_makes_every_control_but_the_line_feed_visible() {
         Cow::Borrowed(p) if p == plain
     ));
 }
+
+/// Every generated type (and its builder) that holds a secret the API
+/// writes or returns shows `[redacted]` for it in `Debug`, and the other
+/// fields as usual.
+#[test]
+fn generated_types_holding_secrets_redact_them_in_debug() {
+    use avala::types;
+    const SECRET: &str = "Zq7-s3cr3t-only-here";
+    fn check<T: std::fmt::Debug + serde::de::DeserializeOwned>(
+        json: serde_json::Value,
+        shown: &str,
+    ) {
+        let value: T = serde_json::from_value(json).expect("decodes");
+        for text in [format!("{value:?}"), format!("{value:#?}")] {
+            assert!(!text.contains(SECRET), "{text}");
+            assert!(
+                text.contains("[redacted]") && text.contains(shown),
+                "{text}"
+            );
+        }
+    }
+    check::<types::Webhook>(
+        json!({"uid": "wh_1", "target_url": "https://hooks.example/x", "events": [],
+               "is_active": true, "secret": SECRET}),
+        "hooks.example",
+    );
+    check::<types::CreateWebhookRequest>(
+        json!({"target_url": "https://hooks.example/x", "events": [], "secret": SECRET}),
+        "hooks.example",
+    );
+    check::<types::Device>(
+        json!({"uid": "dev_1", "name": "rover-7", "tags": [], "device_token": SECRET}),
+        "rover-7",
+    );
+    check::<types::SignupUserRequest>(
+        json!({"email": "a@example.com", "password": SECRET}),
+        "a@example.com",
+    );
+    check::<types::CreateStorageConfigRequest>(
+        json!({"name": "bucket-a", "provider": "aws_s3", "s3_secret_access_key": SECRET}),
+        "bucket-a",
+    );
+    check::<types::CreateStorageConfigRequest>(
+        json!({"name": "bucket-g", "provider": "gc_storage", "gc_storage_auth_json_content": SECRET}),
+        "bucket-g",
+    );
+    // The builders keep the same fields and redact them too.
+    let builder = types::SignupUserRequest::builder()
+        .email("a@example.com")
+        .password(SECRET);
+    let text = format!("{builder:?}");
+    assert!(
+        !text.contains(SECRET) && text.contains("a@example.com"),
+        "{text}"
+    );
+}
