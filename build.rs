@@ -246,7 +246,11 @@ impl syn::visit_mut::VisitMut for FasterDecode {
         const ONE: &str = "::chrono::DateTime<::chrono::offset::Utc>";
         const OPTIONAL: &str = "::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>";
         for field in &mut item.fields {
-            let has_default = field.attrs.iter().any(|a| tokens(a).contains("default"));
+            // Only a `serde` attribute counts: a doc comment may say "default".
+            let has_default = field
+                .attrs
+                .iter()
+                .any(|a| a.path().is_ident("serde") && tokens(a).contains("default"));
             let attr: syn::Attribute = match tokens(&field.ty).as_str() {
                 ONE => syn::parse_quote!(#[serde(deserialize_with = "crate::decode::timestamp")]),
                 OPTIONAL if has_default => syn::parse_quote!(
