@@ -94,6 +94,14 @@ impl std::fmt::Display for TooLarge {
 
 impl std::error::Error for TooLarge {}
 
+/// A 2xx body that the `exec` hook read (within the limit), carried to the
+/// typed decode ([`crate::decode::response`]) in the response's extensions.
+/// The response itself travels on with its body spent: handing the bytes
+/// over this way costs one map entry, where a response rebuilt around them
+/// copied the URL and boxed a new body on every call.
+#[derive(Clone)]
+pub(crate) struct Buffered(pub(crate) Bytes);
+
 /// `response` with its body replaced: by `bytes`, or when `too_large` by a
 /// body whose read fails with [`TooLarge`]. Status, version, headers,
 /// extensions and URL move over without a copy or a parse.

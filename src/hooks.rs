@@ -175,8 +175,10 @@ impl Client {
     }
 
     /// A 2xx response with its body read (at most `max_response_bytes`) into
-    /// memory, for the generated code to decode. A longer body is not kept:
-    /// reading the rebuilt one fails with [`crate::body::TooLarge`].
+    /// memory, for the generated code to decode: the bytes ride in its
+    /// extensions ([`crate::body::Buffered`]). A longer body is not kept:
+    /// the response is rebuilt around a body whose read fails with
+    /// [`crate::body::TooLarge`].
     async fn buffered(
         &self,
         mut response: reqwest::Response,
@@ -198,8 +200,17 @@ impl Client {
         if let Some(e) = read.failed {
             return Err(e);
         }
-        let too_large = read.over.then_some(too_large);
-        Ok(crate::body::rebuilt(response, read.bytes, too_large))
+        if read.over {
+            return Ok(crate::body::rebuilt(
+                response,
+                Bytes::new(),
+                Some(too_large),
+            ));
+        }
+        response
+            .extensions_mut()
+            .insert(crate::body::Buffered(read.bytes));
+        Ok(response)
     }
 
     /// Replaces a non-2xx response by one whose extensions hold its facts.
