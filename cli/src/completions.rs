@@ -23,7 +23,7 @@ pub fn run(m: &ArgMatches) {
     let shell = *m.get_one::<Shell>("shell").expect("required by clap");
     clap_complete::generate(
         shell,
-        &mut crate::tree::root(),
+        &mut crate::tree::visible(),
         "avala",
         &mut std::io::stdout(),
     );

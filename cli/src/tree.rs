@@ -11,6 +11,28 @@ use crate::{
 
 /// `avala` with every command.
 pub fn root() -> Command {
+    build(true)
+}
+
+/// `avala` without its hidden commands, for the completion scripts:
+/// clap_complete offers a hidden subcommand like any other, and a hidden
+/// command is one the user should not be led to (`signup signup-user`).
+pub fn visible() -> Command {
+    build(false)
+}
+
+/// Whether workflow `w` is a hidden command.
+fn hidden(w: &workflows::Workflow) -> bool {
+    let leaf = w.path.last().expect("a workflow has a name");
+    (w.command)(Command::new(*leaf)).is_hide_set()
+}
+
+fn build(with_hidden: bool) -> Command {
+    let skipped: Vec<&[&str]> = workflows::WORKFLOWS
+        .iter()
+        .filter(|w| !with_hidden && hidden(w))
+        .map(|w| w.path)
+        .collect();
     let mut root = Command::new("avala")
         .version(env!("CARGO_PKG_VERSION"))
         .about("The Avala API from the command line: every operation, uploads, waits and verified downloads")
@@ -69,9 +91,19 @@ pub fn root() -> Command {
         .subcommand(crate::status::command())
         .subcommand(crate::completions::command());
     for op in OPERATIONS {
+        // A generated command that a hidden workflow replaces.
+        if skipped
+            .iter()
+            .any(|p| p.split_last() == Some((&op.verb, op.group)))
+        {
+            continue;
+        }
         root = upsert(root, op.group, op.verb, |_| operation_command(op));
     }
     for w in workflows::WORKFLOWS {
+        if skipped.contains(&w.path) {
+            continue;
+        }
         let (leaf, group) = w.path.split_last().expect("a workflow has a name");
         root = upsert(root, group, leaf, w.command);
     }

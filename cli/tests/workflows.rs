@@ -970,6 +970,10 @@ fn completions_are_generated_for_the_shells() {
             run.stdout.contains("datasets") && run.stdout.contains("upload"),
             "{shell}"
         );
+        // The hidden, refusing `signup signup-user` is not offered; its
+        // replacement is.
+        assert!(run.stdout.contains("key-file"), "{shell}");
+        assert!(!run.stdout.contains("signup-user"), "{shell}");
     }
     avala(&["completions", "tcsh"], &[], None).expect(2);
 }
