@@ -8,6 +8,7 @@ mod cli;
 mod decode;
 mod download;
 mod download_all;
+mod export;
 mod fleet;
 mod managed;
 mod measures;
@@ -29,6 +30,7 @@ usage: avala-bench [--quick] [--build-cost] [--download-mib N] [--download-objec
        avala-bench --python-paging [--rounds N]
        avala-bench --fleet [--hash-mib N] [--files N] [--file-kib N] [--rounds N]
        avala-bench --managed [--mib N] [--rounds N]
+       avala-bench --export [--mib N] [--rounds N]
   --quick            a tenth of the calls (a smoke run; figures are noisier)
   --build-cost       also time a clean build of avala, a no-op rebuild and a
                      rebuild after touching openapi/avala.json (takes minutes)
@@ -49,7 +51,10 @@ usage: avala-bench [--quick] [--build-cost] [--download-mib N] [--download-objec
                      (python_paging.rs; the --cli virtualenv, needs PyPI once)
   --fleet            only the Fleet recording measures (see bench/src/fleet.rs)
   --managed          only the managed Fleet upload measure (bench/src/managed.rs;
-                     one sparse file of N MiB, default 1024)";
+                     one sparse file of N MiB, default 1024)
+  --export           only an export's download next to a raw client, with the
+                     peak memory at N/16 and N MiB (bench/src/export.rs;
+                     default N 256, 3 rounds)";
 
 struct Opts {
     quick: bool,
@@ -72,8 +77,9 @@ fn main() {
     }
     // A probe child: counts its own allocations and reports its peak.
     type Child = fn(&[String]) -> i32;
-    let probes: [(&str, Child); 3] = [
+    let probes: [(&str, Child); 4] = [
         (upload::PROBE_FLAG, upload::child),
+        (export::PROBE_FLAG, export::child),
         (fleet::PROBE_FLAG, fleet::child),
         (managed::PROBE_FLAG, managed::child),
     ];
@@ -171,6 +177,29 @@ fn main() {
             }
         }
         if let Err(e) = upload::run(&opts) {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    if args.first().map(String::as_str) == Some(export::FLAG) {
+        let mut opts = export::Opts {
+            mib: 256,
+            rounds: 3,
+        };
+        let mut rest = args[1..].iter();
+        while let Some(flag) = rest.next() {
+            let value = rest.next().and_then(|v| v.parse::<usize>().ok());
+            match (flag.as_str(), value) {
+                ("--mib", Some(v)) => opts.mib = v.max(16),
+                ("--rounds", Some(v)) => opts.rounds = v.max(1),
+                _ => {
+                    eprintln!("error: bad export argument {flag:?}\n{USAGE}");
+                    std::process::exit(2);
+                }
+            }
+        }
+        if let Err(e) = export::run(&opts) {
             eprintln!("error: {e}");
             std::process::exit(1);
         }
