@@ -280,9 +280,18 @@ const SECRET_FIELDS: &[&str] = &[
     "gc_storage_auth_json_content",
 ];
 
+/// Whether a field's type holds free-form JSON (`serde_json::Value` or
+/// `Map`, bare or in an `Option`, `Vec` or a builder's `Result`).
+fn free_form(ty: &syn::Type) -> bool {
+    let text = quote::ToTokens::to_token_stream(ty).to_string();
+    text.contains("serde_json :: Value") || text.contains("serde_json :: Map")
+}
+
 /// Replaces the derived `Debug` of every generated struct (type or builder)
 /// with a secret field by one that prints `[redacted]` for that field and
-/// the others as the derive would.
+/// the others as the derive would; a free-form JSON field (a `metadata`, a
+/// provider's `config`) is printed through `crate::redact::JsonDebug`,
+/// which hides what sits under a credential-like key.
 #[derive(Default)]
 struct SecretDebug {
     found: std::collections::BTreeSet<String>,
@@ -321,12 +330,14 @@ impl SecretDebug {
         let fields = item
             .fields
             .iter()
-            .filter_map(|f| f.ident.as_ref())
-            .map(|ident| {
+            .filter_map(|f| Some((f.ident.as_ref()?, &f.ty)))
+            .map(|(ident, ty)| {
                 let label = ident.to_string();
                 if SECRET_FIELDS.contains(&label.as_str()) {
                     self.found.insert(label.clone());
                     quote::quote!(.field(#label, &format_args!("[redacted]")))
+                } else if free_form(ty) {
+                    quote::quote!(.field(#label, &crate::redact::JsonDebug(&self.#ident)))
                 } else {
                     quote::quote!(.field(#label, &self.#ident))
                 }
@@ -353,7 +364,9 @@ impl syn::visit_mut::VisitMut for SecretDebug {
                         .as_ref()
                         .is_some_and(|i| SECRET_FIELDS.contains(&i.to_string().as_str()))
                 });
-                if secret && s.generics.params.is_empty() && Self::undrive_debug(s) {
+                let named = matches!(s.fields, syn::Fields::Named(_));
+                let free = named && s.fields.iter().any(|f| free_form(&f.ty));
+                if (secret || free) && s.generics.params.is_empty() && Self::undrive_debug(s) {
                     added.push(self.debug_impl(s));
                 }
             }

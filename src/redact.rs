@@ -225,6 +225,69 @@ pub fn redact_json(value: &mut Value) {
     }
 }
 
+/// The `Debug` of a free-form JSON field of a generated type (`metadata`,
+/// a provider's or alert channel's `config`, ...), printed as the derive
+/// would print it after [`redact_json`]: the API lets such fields hold
+/// anything, credentials included, and no field name says which. `build.rs`
+/// (`SecretDebug`) writes it into the `Debug` of every generated struct
+/// with such a field. It clones the value, which only `Debug` pays.
+pub(crate) struct JsonDebug<'a, T: ?Sized>(pub(crate) &'a T);
+
+impl std::fmt::Debug for JsonDebug<'_, Value> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut value = self.0.clone();
+        redact_json(&mut value);
+        value.fmt(f)
+    }
+}
+
+impl std::fmt::Debug for JsonDebug<'_, serde_json::Map<String, Value>> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut value = Value::Object(self.0.clone());
+        redact_json(&mut value);
+        match &value {
+            Value::Object(map) => map.fmt(f),
+            other => other.fmt(f),
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for JsonDebug<'_, Option<T>>
+where
+    for<'b> JsonDebug<'b, T>: std::fmt::Debug,
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(inner) => f.debug_tuple("Some").field(&JsonDebug(inner)).finish(),
+            None => f.write_str("None"),
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for JsonDebug<'_, Vec<T>>
+where
+    for<'b> JsonDebug<'b, T>: std::fmt::Debug,
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(JsonDebug))
+            .finish()
+    }
+}
+
+/// A generated builder's field: the value, or the message of a bad one.
+impl<T> std::fmt::Debug for JsonDebug<'_, Result<T, String>>
+where
+    for<'b> JsonDebug<'b, T>: std::fmt::Debug,
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Ok(inner) => f.debug_tuple("Ok").field(&JsonDebug(inner)).finish(),
+            Err(message) => f.debug_tuple("Err").field(message).finish(),
+        }
+    }
+}
+
 /// Whether `key`, lowercased and stripped of non-alphanumerics, names a
 /// credential.
 fn is_sensitive_key(key: &str) -> bool {
@@ -240,6 +303,32 @@ fn is_sensitive_key(key: &str) -> bool {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// Without a credential in it, a free-form field prints exactly as the
+    /// derived `Debug` printed it, in every shape the generated code has.
+    #[test]
+    fn json_debug_prints_as_the_derive_and_hides_only_credentials() {
+        let value = json!({"site": "lab-3", "n": [1, {"k": null}]});
+        let map = value.as_object().unwrap().clone();
+        let same = |ours: String, derived: String| assert_eq!(ours, derived);
+        same(format!("{:?}", JsonDebug(&value)), format!("{value:?}"));
+        same(format!("{:#?}", JsonDebug(&map)), format!("{map:#?}"));
+        let some = Some(vec![map.clone()]);
+        same(format!("{:?}", JsonDebug(&some)), format!("{some:?}"));
+        let none: Option<Value> = None;
+        same(format!("{:?}", JsonDebug(&none)), format!("{none:?}"));
+        let ok: Result<Option<Value>, String> = Ok(Some(value.clone()));
+        same(format!("{:?}", JsonDebug(&ok)), format!("{ok:?}"));
+        let err: Result<Value, String> = Err("bad value".into());
+        same(format!("{:?}", JsonDebug(&err)), format!("{err:?}"));
+
+        let secret = json!({"site": "lab-3", "nested": [{"apiKey": "k-123"}]});
+        let text = format!("{:?}", JsonDebug(&Some(secret)));
+        assert!(
+            !text.contains("k-123") && text.contains("[redacted]") && text.contains("lab-3"),
+            "{text}"
+        );
+    }
 
     /// Asserts that `secret`, embedded between two plain words, is redacted and
     /// the words are kept.

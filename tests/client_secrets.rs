@@ -301,6 +301,27 @@ fn generated_types_holding_secrets_redact_them_in_debug() {
         json!({"name": "bucket-g", "provider": "gc_storage", "gc_storage_auth_json_content": SECRET}),
         "bucket-g",
     );
+    // Free-form JSON fields: what sits under a credential-like key, at any
+    // depth, is hidden; the rest stays readable.
+    check::<types::InferenceProvider>(
+        json!({"uid": "ip_1", "name": "vision", "is_active": true,
+               "config": {"api_key": SECRET, "model": "gpt-4o-mini"}}),
+        "gpt-4o-mini",
+    );
+    check::<types::AlertChannel>(
+        json!({"uid": "ch_1", "name": "ops", "config": {"token": SECRET, "channel": "#ops-alerts"}}),
+        "#ops-alerts",
+    );
+    check::<types::CreateInferenceProviderRequest>(
+        json!({"name": "vision", "provider_type": "openai",
+               "config": {"auth": {"client_secret": SECRET}, "region": "eu-west-1"}}),
+        "eu-west-1",
+    );
+    check::<types::Rule>(
+        json!({"uid": "r_1", "name": "hot", "condition": {"password": SECRET, "gt": 80},
+               "scope": {"site": "lab-3"}}),
+        "lab-3",
+    );
     // The builders keep the same fields and redact them too.
     let builder = types::SignupUserRequest::builder()
         .email("a@example.com")
@@ -308,6 +329,17 @@ fn generated_types_holding_secrets_redact_them_in_debug() {
     let text = format!("{builder:?}");
     assert!(
         !text.contains(SECRET) && text.contains("a@example.com"),
+        "{text}"
+    );
+    let mut config = serde_json::Map::new();
+    config.insert("api_key".into(), json!(SECRET));
+    config.insert("model".into(), json!("gpt-4o-mini"));
+    let builder = types::InferenceProvider::builder()
+        .name("vision")
+        .config(Some(config));
+    let text = format!("{builder:?}");
+    assert!(
+        !text.contains(SECRET) && text.contains("gpt-4o-mini") && text.contains("[redacted]"),
         "{text}"
     );
 }
