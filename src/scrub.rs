@@ -81,11 +81,13 @@ fn key_spans(text: &str, key: &[char]) -> Vec<(usize, usize)> {
     let mut spans = Vec::new();
     let mut i = 0;
     while i < units.len() {
-        if !in_key(units[i].ch) {
-            i += 1;
-            continue;
-        }
-        let (len, from) = longest_run(&units[i..], key);
+        // A character outside the key starts no run (the mask answers
+        // without a look at the key); `longest_run` is the exact answer.
+        let (len, from) = if in_key(units[i].ch) {
+            longest_run(&units[i..], key)
+        } else {
+            (0, 0)
+        };
         if len == 0 {
             i += 1;
             continue;
