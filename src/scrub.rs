@@ -305,4 +305,66 @@ mod tests {
         let text = format!("{KEY} and AKIAIOSFODNN7EXAMPLE");
         assert_eq!(scrub(&text, KEY), "[redacted] and [redacted]");
     }
+
+    #[test]
+    fn a_cut_key_takes_only_a_broken_escape_with_it() {
+        // What a cut leaves of an escape goes with the key before it...
+        for broken in ["\\", "\\u", "\\u0", "\\u00", "\\u004", "%", "%4"] {
+            let text = format!("body {}{broken}", &KEY[..8]);
+            assert_eq!(without_key(&text, KEY), "body [redacted]", "{broken:?}");
+        }
+        // ...but a whole escape of another character, or text that only
+        // looks like the start of one, is kept.
+        for kept in ["\\u0041", "%41", "\\uzz", "%z", "\\u00zz"] {
+            let text = format!("body {}{kept}", &KEY[..8]);
+            assert_eq!(
+                without_key(&text, KEY),
+                format!("body [redacted]{kept}"),
+                "{kept:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn at_the_end_only_a_start_of_the_key_or_its_secret_goes() {
+        // Four characters from inside the key are not a cut key.
+        assert_eq!(without_key("ends with 4567", KEY), "ends with 4567");
+        assert_eq!(without_key("ends with 012", KEY), "ends with 012");
+        assert_eq!(without_key("ends with avk", KEY), "ends with avk");
+        assert_eq!(without_key("ends with avk_", KEY), "ends with [redacted]");
+    }
+
+    #[test]
+    fn a_secret_beyond_ascii_or_of_one_character_goes_too() {
+        // A signup's password is scrubbed like a key: it need not be ASCII,
+        // and may repeat one character.
+        for secret in ["äöüßéèêëñ", "pässwörter-géheim", "aaaaaaaaaa"] {
+            let text = format!("echo {secret}!");
+            assert_eq!(without_key(&text, secret), "echo [redacted]!", "{secret}");
+        }
+        let secret = "pässwörter-géheim";
+        let escaped: String = secret
+            .chars()
+            .map(|c| format!("\\u{:04x}", c as u32))
+            .collect();
+        assert_eq!(
+            without_key(&format!("echo {escaped}!"), secret),
+            "echo [redacted]!"
+        );
+    }
+
+    #[test]
+    fn json_escapes_of_slash_quote_and_backslash_are_read() {
+        let secret = r#"pass/word"with\slashes"#;
+        let text = r#"{"detail": "pass\/word\"with\\slashes"}"#;
+        assert_eq!(without_key(text, secret), r#"{"detail": "[redacted]"}"#);
+    }
+
+    #[test]
+    fn a_secret_ending_in_the_replacement_character_is_found_without_a_panic() {
+        // The decoder spells an unreadable byte U+FFFD: the end of the text
+        // must not read as one more such character.
+        let secret = "abcdefgh\u{fffd}";
+        assert_eq!(without_key("x abcdefgh", secret), "x [redacted]");
+    }
 }

@@ -2029,6 +2029,22 @@ async fn every_check_of_an_access_grant() {
             invalid_url,
         ),
         (
+            "url with a user name only",
+            set("url", json!(url.replace("http://", "http://u@")))
+                .to_string()
+                .into(),
+            http_date(now),
+            invalid_url,
+        ),
+        (
+            "url with a password only",
+            set("url", json!(url.replace("http://", "http://:p@")))
+                .to_string()
+                .into(),
+            http_date(now),
+            invalid_url,
+        ),
+        (
             "url with a fragment",
             set("url", json!(format!("{url}#f"))).to_string().into(),
             http_date(now),
@@ -2190,6 +2206,20 @@ async fn production_download_hosts_pass_and_look_alikes_get_no_byte() {
         match frame.read().await {
             Ok(bytes) if bytes == published.objects[1].bytes => {}
             other => failures.0.push(format!("{provider} {url}: {other:?}")),
+        }
+        // GCS is asked for the stored bytes (gzip), not a decompressed
+        // copy; every other provider for identity.
+        let expected = if provider == "gcs" {
+            "gzip"
+        } else {
+            "identity"
+        };
+        let sent = mock.received_for(DOWNLOAD_OPERATION);
+        let encoding = sent.last().and_then(|r| r.header("accept-encoding"));
+        if encoding != Some(expected) {
+            failures
+                .0
+                .push(format!("{provider}: Accept-Encoding {encoding:?}"));
         }
     }
     // Allowed, on a path the mock does not serve: the request is made

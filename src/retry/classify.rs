@@ -241,4 +241,80 @@ mod tests {
         );
         assert_eq!(resolver(StatusCode::SERVICE_UNAVAILABLE, &h), Verdict::Done);
     }
+
+    #[test]
+    fn a_request_that_could_not_be_built_is_not_a_transport_failure_to_retry() {
+        // A bad URL fails before any connection: another try fails the same.
+        let built = reqwest::Client::new().get("http://[::1").build();
+        let source = built.expect_err("not a URL");
+        assert!(source.is_builder(), "{source:?}");
+        assert!(!transport(&source));
+        let e = Error::Transport {
+            message: "bad URL".into(),
+            source,
+        };
+        assert!(!e.is_retryable());
+    }
+
+    #[test]
+    fn is_retryable_answers_by_the_planes_rules() {
+        let bad: Error = Error::InvalidArgument {
+            message: "x".into(),
+        };
+        assert!(!bad.is_retryable());
+        let up = |e: UploadError| -> Error { e.into() };
+        assert!(up(storage_error(503, None)).is_retryable());
+        assert!(!up(storage_error(403, None)).is_retryable());
+        // The storage rule, as the upload error answers it.
+        assert!(storage_error(500, None).is_retryable());
+        assert!(storage_error(412, None).is_retryable());
+        assert!(!storage_error(404, None).is_retryable());
+        let reset = UploadError::StorageTransport {
+            path: "a".into(),
+            message: "reset".into(),
+        };
+        assert!(reset.is_retryable());
+        assert!(!UploadError::FileChanged { path: "a".into() }.is_retryable());
+    }
+
+    /// A loopback server that reads one request, writes `reply` and closes
+    /// the connection.
+    async fn answering_once(reply: &'static [u8]) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = [0u8; 4096];
+            let _ = socket.read(&mut request).await;
+            let _ = socket.write_all(reply).await;
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn a_connection_lost_before_or_during_the_answer_is_worth_another_try() {
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        // Closed before any answer: a request error, neither a refused
+        // connection nor a timeout.
+        let lost = client
+            .get(answering_once(b"").await)
+            .send()
+            .await
+            .unwrap_err();
+        assert!(
+            lost.is_request() && !lost.is_connect() && !lost.is_timeout(),
+            "{lost:?}"
+        );
+        assert!(transport(&lost));
+        // The answer cut short: reqwest calls it a decode error.
+        let cut = b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc";
+        let response = client.get(answering_once(cut).await).send().await.unwrap();
+        let cut = response.bytes().await.unwrap_err();
+        assert!(
+            cut.is_decode() && !cut.is_request() && !cut.is_body(),
+            "{cut:?}"
+        );
+        assert!(transport(&cut));
+    }
 }
