@@ -1311,6 +1311,15 @@ async fn links_and_special_files_met_by_the_walk_are_reported_not_sent() {
             ("sub/pipe".to_owned(), Excluded::SpecialFile),
         ]
     );
+    // And why, in the words a person reads (the CLI prints them).
+    assert_eq!(
+        Excluded::SymbolicLink.to_string(),
+        "a symbolic link (not followed, not uploaded)"
+    );
+    assert_eq!(
+        Excluded::SpecialFile.to_string(),
+        "not a regular file (not uploaded)"
+    );
     assert_eq!(stored(&mock, "Walk"), expected(&[("a.jpg", &a)]));
 }
 

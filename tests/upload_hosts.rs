@@ -169,10 +169,16 @@ const DATASET_HOSTS: [&str; 7] = [
 /// A dataset upload (PUT) of one file, `a.jpg`, whose presigned URL names
 /// `host`: its result and the file's bytes.
 async fn dataset(p: &Production, host: &str) -> (avala::Result<avala::types::Dataset>, Vec<u8>) {
+    p.presign_on(host);
+    dataset_as_presigned(p).await
+}
+
+/// [`dataset`] with the mock's presigned URL left as it is:
+/// `http://127.0.0.1:<port>/...`.
+async fn dataset_as_presigned(p: &Production) -> (avala::Result<avala::types::Dataset>, Vec<u8>) {
     p.mock.uploads().mode(UploadMode::Put);
     let (dir, state) = (TempDir::new(), TempDir::new());
     let bytes = dir.file("a.jpg", 1000);
-    p.presign_on(host);
     let result = p
         .client
         .upload_dataset(dir.path())
@@ -211,6 +217,17 @@ async fn a_dataset_upload_to_a_foreign_or_look_alike_host_sends_no_byte() {
         p.assert_refused(result, host, "dataset");
         assert_eq!(p.mock.hits("create_dataset_from_manual_upload"), 0);
     }
+}
+
+/// The loopback exception is the mock's only: a client of the production
+/// API sends no file byte over plain `http`, loopback included (the mock's
+/// own presigned URL, untouched, is refused before a byte is sent).
+#[tokio::test]
+async fn a_production_client_sends_no_byte_to_a_loopback_http_url() {
+    let p = Production::start().await;
+    let (result, _) = dataset_as_presigned(&p).await;
+    p.assert_refused(result, "127.0.0.1", "dataset");
+    assert_eq!(p.mock.hits("create_dataset_from_manual_upload"), 0);
 }
 
 /// The legacy Fleet hosts: path-style S3 (`/<bucket>/<key>`), and the

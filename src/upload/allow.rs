@@ -82,6 +82,9 @@ mod tests {
             ("http://data.avala.ai/x", "data.avala.ai"),
             ("https://s3.example.com/upload", "s3.example.com"),
             ("https://user:pw@data.avala.ai/x", "data.avala.ai"),
+            // Either half of the credentials alone is refused too.
+            ("https://user@data.avala.ai/x", "data.avala.ai"),
+            ("https://:pw@data.avala.ai/x", "data.avala.ai"),
             ("https://data.avala.ai:8443/x", "data.avala.ai"),
             ("https://data.avala.ai/x#frag", "data.avala.ai"),
             ("https://evil.com/data.avala.ai", "evil.com"),

@@ -122,6 +122,7 @@ pub const MODULES: &[Module] = &[
             "upload_dataset",
             "upload_recording",
             "upload_managed_recording",
+            "upload_hosts",
             "blocking",
         ],
         features: &["blocking"],
