@@ -189,28 +189,23 @@ impl Client {
             status: response.status().as_u16(),
         };
         // A length over the limit is believed at once: nothing is read.
-        if response.content_length().is_some_and(|n| n > limit) {
-            return Ok(crate::body::rebuilt(
-                response,
-                Bytes::new(),
-                Some(too_large),
-            ));
+        if response.content_length().is_none_or(|n| n <= limit) {
+            let read = crate::body::read_at_most(&mut response, limit).await;
+            if let Some(e) = read.failed {
+                return Err(e);
+            }
+            if !read.over {
+                response
+                    .extensions_mut()
+                    .insert(crate::body::Buffered(read.bytes));
+                return Ok(response);
+            }
         }
-        let read = crate::body::read_at_most(&mut response, limit).await;
-        if let Some(e) = read.failed {
-            return Err(e);
-        }
-        if read.over {
-            return Ok(crate::body::rebuilt(
-                response,
-                Bytes::new(),
-                Some(too_large),
-            ));
-        }
-        response
-            .extensions_mut()
-            .insert(crate::body::Buffered(read.bytes));
-        Ok(response)
+        Ok(crate::body::rebuilt(
+            response,
+            Bytes::new(),
+            Some(too_large),
+        ))
     }
 
     /// Replaces a non-2xx response by one whose extensions hold its facts.
