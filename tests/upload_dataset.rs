@@ -53,15 +53,7 @@ fn expected(files: &[(&str, &[u8])]) -> Vec<(String, u64, Option<String>)> {
 
 /// No storage request carried the key, and the mock refused none.
 fn assert_storage_clean(mock: &MockServer) {
-    let storage: Vec<_> = mock
-        .received()
-        .into_iter()
-        .filter(|r| {
-            r.operation_id
-                .as_deref()
-                .is_some_and(|o| o.starts_with("storage."))
-        })
-        .collect();
+    let storage = common::storage_requests(mock);
     for r in &storage {
         assert!(
             r.header("x-avala-api-key").is_none(),

@@ -95,15 +95,7 @@ impl Production {
 
     /// Every storage request the mock received.
     fn storage(&self) -> Vec<ReceivedRequest> {
-        self.mock
-            .received()
-            .into_iter()
-            .filter(|r| {
-                r.operation_id
-                    .as_deref()
-                    .is_some_and(|o| o.starts_with("storage."))
-            })
-            .collect()
+        common::storage_requests(&self.mock)
     }
 
     /// Storage requests arrived, each under the host name `host` through

@@ -172,6 +172,18 @@ pub fn env_lock() -> MutexGuard<'static, ()> {
     guard
 }
 
+/// Every storage (data plane) request `mock` received, oldest first.
+pub fn storage_requests(mock: &avala::mock::MockServer) -> Vec<avala::mock::ReceivedRequest> {
+    mock.received()
+        .into_iter()
+        .filter(|r| {
+            r.operation_id
+                .as_deref()
+                .is_some_and(|o| o.starts_with("storage."))
+        })
+        .collect()
+}
+
 /// A client of `server` with [`KEY`], under the API root `/api/v1`.
 pub fn client(server: &MockServer) -> avala::Client {
     client_with(server, |b| b)
