@@ -23,7 +23,7 @@ use futures::StreamExt;
 use md5::{Digest, Md5};
 
 use crate::{
-    alloc,
+    alloc, stats,
     upload::{report_peak, run_probe},
 };
 
@@ -95,12 +95,7 @@ pub fn run(opts: &Opts) -> Result<(), String> {
         }
     }
 
-    let median = |t: &[Duration]| {
-        let mut s: Vec<f64> = t.iter().map(Duration::as_secs_f64).collect();
-        s.sort_by(f64::total_cmp);
-        s[s.len() / 2]
-    };
-    let (sdk_s, raw_s) = (median(&times[0]), median(&times[1]));
+    let (sdk_s, raw_s) = (stats::median_secs(&times[0]), stats::median_secs(&times[1]));
     let mib = |s: f64| opts.mib as f64 / s;
     println!();
     println!(
@@ -118,7 +113,7 @@ pub fn run(opts: &Opts) -> Result<(), String> {
     for (s, side) in ["sdk", "raw"].into_iter().enumerate() {
         for (z, size) in [opts.mib / 16, opts.mib].into_iter().enumerate() {
             let label = format!("1 file of {size} MiB");
-            println!("{label:<36} {side:>4} {:>18.1} KiB", kib(peaks[s][z]));
+            println!("{label:<36} {side:>4} {:>22}", stats::kib(peaks[s][z]));
         }
     }
     println!();
@@ -137,10 +132,10 @@ pub fn run(opts: &Opts) -> Result<(), String> {
         );
     }
     println!(
-        "export_peak_memory: ratio {:.2} (SDK {:.1} KiB vs raw {:.1} KiB above baseline at {} MiB)",
+        "export_peak_memory: ratio {:.2} (SDK {} vs raw {} above baseline at {} MiB)",
         peaks[0][1].max(1) as f64 / peaks[1][1].max(1) as f64,
-        kib(peaks[0][1]),
-        kib(peaks[1][1]),
+        stats::kib(peaks[0][1]),
+        stats::kib(peaks[1][1]),
         opts.mib
     );
     Ok(())
@@ -242,10 +237,6 @@ async fn raw_download(
 /// `len` bytes that do not compress to nothing (a repeated odd pattern).
 fn pattern(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 131 % 251) as u8).collect()
-}
-
-fn kib(bytes: isize) -> f64 {
-    bytes as f64 / 1024.0
 }
 
 /// A scratch directory of this process, removed on drop.

@@ -16,13 +16,13 @@ use std::{
     io::Write,
     path::{Path, PathBuf},
     process::Command,
-    time::{Duration, Instant},
+    time::Instant,
 };
 
 use avala::mock::MockServer;
 use futures::StreamExt;
 
-use crate::alloc;
+use crate::{alloc, stats};
 
 pub const PROBE_FLAG: &str = "--fleet-probe";
 const WORKERS: usize = 4;
@@ -86,7 +86,7 @@ pub fn run(opts: &Opts) -> Result<(), String> {
     let mem_raw = probe(mock.base_url(), &recording, "raw")?;
 
     let bytes = (opts.files * opts.file_kib * 1024) as f64;
-    let (sdk, raw) = (median(&times[0]), median(&times[1]));
+    let (sdk, raw) = (stats::median_secs(&times[0]), stats::median_secs(&times[1]));
     println!();
     println!(
         "{:<44} {:>4} {:>10} {:>10}",
@@ -145,12 +145,6 @@ fn runtime(name: &str) -> Result<tokio::runtime::Runtime, String> {
         .map_err(|e| e.to_string())
 }
 
-fn median(times: &[Duration]) -> f64 {
-    let mut secs: Vec<f64> = times.iter().map(Duration::as_secs_f64).collect();
-    secs.sort_by(f64::total_cmp);
-    secs[secs.len() / 2]
-}
-
 /// Pseudo-random bytes, so that neither side meets a pattern.
 fn noise(len: usize, seed: u64) -> Vec<u8> {
     let mut x = seed | 1;
@@ -204,7 +198,7 @@ fn hashing(dir: &Path, opts: &Opts) -> Result<(f64, f64), String> {
         }
     }
     let _ = std::fs::remove_file(&path);
-    Ok((median(&times[0]), median(&times[1])))
+    Ok((stats::median_secs(&times[0]), stats::median_secs(&times[1])))
 }
 
 fn write_recording(dir: &Path, files: usize, kib: usize) -> Result<(), String> {

@@ -65,6 +65,13 @@ impl Ratio {
     }
 }
 
+/// The median of `times`, in seconds (`times` must not be empty).
+pub fn median_secs(times: &[std::time::Duration]) -> f64 {
+    let mut secs: Vec<f64> = times.iter().map(|t| t.as_secs_f64()).collect();
+    secs.sort_by(f64::total_cmp);
+    secs[secs.len() / 2]
+}
+
 /// Microseconds with two decimals.
 pub fn us(ns: u64) -> String {
     format!("{:.2}", ns as f64 / 1_000.0)

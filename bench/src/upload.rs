@@ -187,11 +187,7 @@ pub fn run(opts: &Opts) -> Result<(), String> {
         "{:<40} {:>4} {:>12} {:>12}",
         "upload measure", "side", "median s", "MiB/s"
     );
-    let median = |t: &[Duration]| {
-        let mut s: Vec<f64> = t.iter().map(Duration::as_secs_f64).collect();
-        s.sort_by(f64::total_cmp);
-        s[s.len() / 2]
-    };
+    let median = crate::stats::median_secs;
     let small_name = format!(
         "{} files of {} KiB, {WORKERS} workers",
         opts.files, opts.file_kib
