@@ -2,9 +2,10 @@
 //! first the client's own key in every spelling a server can make of it, then
 //! the protocol's secret patterns ([`crate::redact::redact_text`]).
 //!
-//! A server can echo the key literally, with JSON `\uXXXX` escapes, or
-//! percent-encoded, each character spelt its own way; a body cut at a size
-//! limit can end in the middle of it. So the text is read as a sequence of
+//! A server can echo the key literally, with JSON `\uXXXX` escapes (a
+//! surrogate pair for a character beyond U+FFFF), or percent-encoded (each
+//! UTF-8 byte of a non-ASCII character its own `%XX`), each character spelt
+//! its own way; a body cut at a size limit can end in the middle of it. So the text is read as a sequence of
 //! *decoded* characters, each remembering the bytes it was spelt with, and
 //! every run of the key's characters long enough to recognise is replaced:
 //!
@@ -129,8 +130,9 @@ fn longest_run(units: &[Unit], key: &[char]) -> (usize, usize) {
     best
 }
 
-/// Reads `text` as characters, decoding `\uXXXX`, `\/`, `\"`, `\\` and
-/// `%XX` (ASCII) to the character they spell.
+/// Reads `text` as characters, decoding `\uXXXX` (and surrogate pairs),
+/// `\/`, `\"`, `\\` and `%XX` (and the `%XX` bytes of one UTF-8 character)
+/// to the character they spell.
 fn decode(text: &str) -> Vec<Unit> {
     let bytes = text.as_bytes();
     let mut units = Vec::with_capacity(text.len());
@@ -153,23 +155,73 @@ fn decode(text: &str) -> Vec<Unit> {
 /// The character an escape at the start of `bytes` spells, and its length.
 fn escaped(bytes: &[u8]) -> Option<(char, usize)> {
     match bytes {
-        [b'\\', b'u', rest @ ..] if rest.len() >= 4 => {
-            let code = hex(&rest[..4])?;
-            Some((char::from_u32(code).unwrap_or('\u{fffd}'), 6))
-        }
+        [b'\\', b'u', ..] => json_escape(bytes),
         [b'\\', c @ (b'/' | b'"' | b'\\'), ..] => Some((*c as char, 2)),
-        [b'%', rest @ ..] if rest.len() >= 2 => {
-            let code = hex(&rest[..2])?;
-            // A byte of a longer UTF-8 sequence is never a key character
-            // (keys are visible ASCII, as HTTP headers require).
-            Some((
-                char::from_u32(code)
-                    .filter(char::is_ascii)
-                    .unwrap_or('\u{fffd}'),
-                3,
-            ))
-        }
+        [b'%', ..] => percent_escape(bytes),
         _ => None,
+    }
+}
+
+/// `\uXXXX`, or a surrogate pair `\uD8XX\uDCXX` read as the one character
+/// beyond the Basic Multilingual Plane it spells (JSON's only way to escape
+/// one, so a secret with such a character is found escaped too).
+fn json_escape(bytes: &[u8]) -> Option<(char, usize)> {
+    let high = hex(bytes.get(2..6)?)?;
+    let low = match bytes.get(6..12) {
+        Some([b'\\', b'u', digits @ ..]) => hex(digits).filter(|low| LOW.contains(low)),
+        _ => None,
+    };
+    match low {
+        Some(low) if HIGH.contains(&high) => {
+            let code = 0x10000 + ((high - HIGH.start) << 10) + (low - LOW.start);
+            Some((char::from_u32(code).unwrap_or('\u{fffd}'), 12))
+        }
+        _ => Some((char::from_u32(high).unwrap_or('\u{fffd}'), 6)),
+    }
+}
+
+/// UTF-16's leading and trailing surrogates.
+const HIGH: std::ops::Range<u32> = 0xD800..0xDC00;
+const LOW: std::ops::Range<u32> = 0xDC00..0xE000;
+
+/// `%XX`, or the `%XX` bytes of one UTF-8 character read as that character
+/// (a percent-encoded non-ASCII secret, such as a signup's password, is
+/// found like one written literally). A byte that starts no character it
+/// completes reads as U+FFFD.
+fn percent_escape(bytes: &[u8]) -> Option<(char, usize)> {
+    let first = percent_byte(bytes)?;
+    let width = utf8_width(first);
+    let mut utf8 = [first, 0, 0, 0];
+    for (k, byte) in utf8.iter_mut().enumerate().take(width).skip(1) {
+        match bytes.get(3 * k..).and_then(percent_byte) {
+            Some(b) => *byte = b,
+            None => return Some(('\u{fffd}', 3)),
+        }
+    }
+    let ch = std::str::from_utf8(&utf8[..width.max(1)])
+        .ok()
+        .and_then(|s| s.chars().next())
+        .filter(|_| width > 0);
+    Some(ch.map_or(('\u{fffd}', 3), |c| (c, 3 * width)))
+}
+
+/// The byte a `%XX` at the start of `bytes` spells.
+fn percent_byte(bytes: &[u8]) -> Option<u8> {
+    match bytes {
+        [b'%', digits @ ..] => hex(digits.get(..2)?).map(|n| n as u8),
+        _ => None,
+    }
+}
+
+/// How many bytes the UTF-8 character that starts with `first` has (0 when
+/// `first` starts none).
+fn utf8_width(first: u8) -> usize {
+    match first {
+        0x00..=0x7F => 1,
+        0xC2..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        0xF0..=0xF4 => 4,
+        _ => 0,
     }
 }
 
@@ -181,13 +233,33 @@ fn hex(digits: &[u8]) -> Option<u32> {
         .filter(|_| digits.iter().all(u8::is_ascii_hexdigit))
 }
 
-/// Whether `rest` is only the beginning of an escape, as left by a cut.
+/// Whether `rest` is only the beginning of an escape, as left by a cut: of
+/// one `\\uXXXX` or `%XX`, or of the rest of a surrogate pair or of a
+/// percent-encoded UTF-8 character after its first part.
 fn incomplete_escape(rest: &str) -> bool {
     let b = rest.as_bytes();
     match b {
         [b'\\'] => true,
-        [b'\\', b'u', digits @ ..] => digits.len() < 4 && digits.iter().all(u8::is_ascii_hexdigit),
-        [b'%', digits @ ..] => digits.len() < 2 && digits.iter().all(u8::is_ascii_hexdigit),
+        [b'\\', b'u', digits @ ..] if digits.len() < 4 => digits.iter().all(u8::is_ascii_hexdigit),
+        [b'\\', b'u', ..] => {
+            // A leading surrogate, then nothing or a start of its partner.
+            let leading = hex(&b[2..6]).is_some_and(|high| HIGH.contains(&high));
+            let partner = &b[6..];
+            leading
+                && partner.len() < 6
+                && matches!(partner, [] | [b'\\'] | [b'\\', b'u', ..])
+                && partner.iter().skip(2).all(u8::is_ascii_hexdigit)
+        }
+        [b'%', digits @ ..] if digits.len() < 2 => digits.iter().all(u8::is_ascii_hexdigit),
+        [b'%', ..] => {
+            let width = percent_byte(b).map_or(0, utf8_width);
+            // Whole `%XX` bytes, then possibly a broken one, fewer than the
+            // character needs.
+            width > 1
+                && b.len() < 3 * width
+                && b.chunks(3)
+                    .all(|chunk| chunk[0] == b'%' && chunk[1..].iter().all(u8::is_ascii_hexdigit))
+        }
         _ => false,
     }
 }
@@ -351,6 +423,58 @@ mod tests {
             without_key(&format!("echo {escaped}!"), secret),
             "echo [redacted]!"
         );
+    }
+
+    /// Every UTF-8 byte of every non-ASCII character as `%XX`, as a form
+    /// or a URL spells it.
+    fn percent_utf8(s: &str) -> String {
+        s.chars()
+            .map(|c| match c.is_ascii() {
+                true => c.to_string(),
+                false => c.to_string().bytes().map(|b| format!("%{b:02X}")).collect(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_percent_encoded_secret_beyond_ascii_goes() {
+        // Each non-ASCII character is two to four `%XX`; read one byte at a
+        // time they were U+FFFD and the secret's runs too short to find.
+        let secret = "pässwörter-géheim-😀";
+        let text = format!("echo {}!", percent_utf8(secret));
+        assert_eq!(text, "echo p%C3%A4ssw%C3%B6rter-g%C3%A9heim-%F0%9F%98%80!");
+        assert_eq!(without_key(&text, secret), "echo [redacted]!");
+        // Lower-case hex digits too.
+        let lower = text.replace("%C3%A4", "%c3%a4");
+        assert_eq!(without_key(&lower, secret), "echo [redacted]!");
+        // Cut inside a character's bytes at the end of a text.
+        assert_eq!(without_key("echo p%C3%A4ss%C3", secret), "echo [redacted]");
+        assert_eq!(
+            without_key("echo p%C3%A4ss%C3%B", secret),
+            "echo [redacted]"
+        );
+        // Percent-encoded text that holds no secret is kept as it is.
+        let kept = "caf%C3%A9 %E2%82%AC %FF%41 %C3 %C3%41 %F0%9F";
+        assert_eq!(without_key(kept, secret), kept);
+    }
+
+    #[test]
+    fn a_json_surrogate_pair_is_read_as_its_one_character() {
+        // JSON escapes a character beyond U+FFFF as two `\uXXXX`.
+        let secret = "🔑-geheim-🔒-passwort";
+        let text = r#"{"detail": "\ud83d\udd11-geheim-\uD83D\uDD12-passwort"}"#;
+        assert_eq!(without_key(text, secret), r#"{"detail": "[redacted]"}"#);
+        // A leading surrogate alone, or cut before its partner ends.
+        assert_eq!(
+            without_key(r"x \ud83d\udd11-ge\ud83d", secret),
+            "x [redacted]"
+        );
+        assert_eq!(
+            without_key(r"x \ud83d\udd11-ge\ud83d\ud", secret),
+            "x [redacted]"
+        );
+        let kept = r"\ud83d \udd11 \ud83d\u0041 \ud83d";
+        assert_eq!(without_key(kept, secret), kept);
     }
 
     #[test]

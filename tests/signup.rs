@@ -88,6 +88,32 @@ async fn the_password_never_shows_in_errors_or_debug() {
 }
 
 #[tokio::test]
+async fn a_password_beyond_ascii_never_shows_however_it_is_echoed() {
+    // A form or URL spells each UTF-8 byte `%XX`; JSON spells a character
+    // beyond U+FFFF as a surrogate pair.
+    let password = "Pässwört-🔑-gehéim";
+    let percent = "P%C3%A4ssw%C3%B6rt-%F0%9F%94%91-geh%C3%A9im";
+    let json = r"P\u00e4ssw\u00f6rt-\ud83d\udd11-geh\u00e9im";
+    let echoed = format!(r#"{{"detail": "{json} is too common", "hint": "{percent}"}}"#);
+    let mock = MockServer::start().await;
+    mock.fault("signup_user", Fault::status(400).body(echoed))
+        .times(1);
+    let err = mock
+        .client_builder()
+        .signup("ada@example.com", password)
+        .send()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Validation { .. }), "{err:?}");
+    for shown in [format!("{err}"), format!("{err:?}")] {
+        assert!(shown.contains("is too common"), "{shown}");
+        for part in ["ssw%C3%B6rt", "F0%9F%94%91", "udd11-geh", "Pässw"] {
+            assert!(!shown.contains(part), "{part} in {shown}");
+        }
+    }
+}
+
+#[tokio::test]
 async fn an_empty_password_is_refused_before_any_request() {
     let mock = MockServer::start().await;
     let err = mock
