@@ -198,10 +198,10 @@ fn percent_escape(bytes: &[u8]) -> Option<(char, usize)> {
             None => return Some(('\u{fffd}', 3)),
         }
     }
-    let ch = std::str::from_utf8(&utf8[..width.max(1)])
+    // A `first` that starts no character (`width` 0) leaves nothing to read.
+    let ch = std::str::from_utf8(&utf8[..width])
         .ok()
-        .and_then(|s| s.chars().next())
-        .filter(|_| width > 0);
+        .and_then(|s| s.chars().next());
     Some(ch.map_or(('\u{fffd}', 3), |c| (c, 3 * width)))
 }
 
@@ -254,9 +254,8 @@ fn incomplete_escape(rest: &str) -> bool {
         [b'%', ..] => {
             let width = percent_byte(b).map_or(0, utf8_width);
             // Whole `%XX` bytes, then possibly a broken one, fewer than the
-            // character needs.
-            width > 1
-                && b.len() < 3 * width
+            // character needs (an ASCII `%XX` is whole: `b` has 3 bytes).
+            b.len() < 3 * width
                 && b.chunks(3)
                     .all(|chunk| chunk[0] == b'%' && chunk[1..].iter().all(u8::is_ascii_hexdigit))
         }
@@ -440,9 +439,12 @@ mod tests {
     fn a_percent_encoded_secret_beyond_ascii_goes() {
         // Each non-ASCII character is two to four `%XX`; read one byte at a
         // time they were U+FFFD and the secret's runs too short to find.
-        let secret = "pässwörter-géheim-😀";
+        let secret = "pässwörter-géheim-€-😀";
         let text = format!("echo {}!", percent_utf8(secret));
-        assert_eq!(text, "echo p%C3%A4ssw%C3%B6rter-g%C3%A9heim-%F0%9F%98%80!");
+        assert_eq!(
+            text,
+            "echo p%C3%A4ssw%C3%B6rter-g%C3%A9heim-%E2%82%AC-%F0%9F%98%80!"
+        );
         assert_eq!(without_key(&text, secret), "echo [redacted]!");
         // Lower-case hex digits too.
         let lower = text.replace("%C3%A4", "%c3%a4");
@@ -453,6 +455,11 @@ mod tests {
             without_key("echo p%C3%A4ss%C3%B", secret),
             "echo [redacted]"
         );
+        // After a start of the secret, a whole character that is not its
+        // next one is no cut: the start stays, and so does the character.
+        for whole in ["echo p%C3%A4ss%C3%A4", "echo p%C3%A4ss%C3AB"] {
+            assert_eq!(without_key(whole, secret), whole);
+        }
         // Percent-encoded text that holds no secret is kept as it is.
         let kept = "caf%C3%A9 %E2%82%AC %FF%41 %C3 %C3%41 %F0%9F";
         assert_eq!(without_key(kept, secret), kept);
@@ -473,8 +480,14 @@ mod tests {
             without_key(r"x \ud83d\udd11-ge\ud83d\ud", secret),
             "x [redacted]"
         );
-        let kept = r"\ud83d \udd11 \ud83d\u0041 \ud83d";
+        // A trailing surrogate after a character that is not a leading one
+        // is not a pair.
+        let kept = r"\ud83d \udd11 \ud83d\u0041 \u0041\udd11 \ud83d";
         assert_eq!(without_key(kept, secret), kept);
+        // A leading surrogate and then a whole escape of another character
+        // after a start of the secret is no cut either.
+        let whole = r"x \ud83d\udd11-ge\ud83d\u0041";
+        assert_eq!(without_key(whole, secret), whole);
     }
 
     #[test]
