@@ -243,4 +243,58 @@ mod tests {
         assert!(e.to_string().contains("corrupt"), "{e}");
         std::fs::remove_dir_all(dir).unwrap();
     }
+
+    /// A receipt names its recording and API root inside; one copied to
+    /// the file of another recording, or of the same recording on another
+    /// API root, is refused, each field on its own.
+    #[test]
+    fn a_receipt_under_another_recordings_name_is_refused() {
+        let dir = std::env::temp_dir().join(format!("avala-receipt-{}", fastrand::u64(..)));
+        let files = [file("a.mcap", "aa")];
+        let root = "http://x/api/v1";
+        let ours = Saved::<Receipt>::open(&dir, root, "r", &files).unwrap();
+        let ours_path = ours.path().to_owned();
+        drop(ours);
+        for (other_root, other_uid) in [(root, "s"), ("http://y/api/v1", "r")] {
+            let other = Saved::<Receipt>::open(&dir, other_root, other_uid, &files).unwrap();
+            let other_path = other.path().to_owned();
+            drop(other);
+            std::fs::copy(&ours_path, &other_path).unwrap();
+            let e = Saved::<Receipt>::open(&dir, other_root, other_uid, &files).unwrap_err();
+            assert!(
+                e.to_string()
+                    .contains("belongs to another recording or API root"),
+                "{other_root} {other_uid}: {e}"
+            );
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// A recording of many files keeps a receipt of many KiB: it resumes.
+    #[test]
+    fn a_receipt_of_many_originals_resumes() {
+        let dir = std::env::temp_dir().join(format!("avala-receipt-{}", fastrand::u64(..)));
+        let files: Vec<_> = (0..64)
+            .map(|i| file(&format!("part-{i:02}.mcap"), &"a".repeat(64)))
+            .collect();
+        let mut store = Saved::<Receipt>::open(&dir, "http://x/api/v1", "r", &files).unwrap();
+        let session = store.doc.session_uid.clone();
+        for f in &files {
+            store
+                .doc
+                .originals
+                .insert(f.path.clone(), Original::default());
+            store
+                .update(&f.path, |o| o.pin = Some("p".repeat(64)))
+                .unwrap();
+        }
+        let size = std::fs::metadata(store.path()).unwrap().len();
+        assert!(size > 8 * 1024, "{size}");
+        drop(store);
+        let again = Saved::<Receipt>::open(&dir, "http://x/api/v1", "r", &files).unwrap();
+        assert_eq!(again.doc.session_uid, session);
+        assert_eq!(again.doc.originals.len(), 64);
+        drop(again);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 }
