@@ -291,6 +291,39 @@ async fn download_to_replaces_a_differing_file_only_when_asked() {
 }
 
 #[tokio::test]
+async fn a_file_of_the_right_size_with_other_bytes_differs() {
+    let (mock, _) = start().await;
+    let dataset = load(&mock).await;
+    let frame = dataset.object("frame", 1).await.unwrap().unwrap();
+    let dir = scratch_dir("same-size");
+    let target = dir.join("frame.bin");
+    // frames/1.bin is 3000 bytes of 7: the same size, one byte changed.
+    let mut planted = vec![7u8; 3000];
+    planted[1500] = 8;
+    std::fs::write(&target, &planted).unwrap();
+
+    let err = frame.download_to(&target).await.unwrap_err();
+    match &err {
+        Error::FileConflict {
+            path,
+            reason,
+            overwritable,
+        } => {
+            assert_eq!(*path, target);
+            assert_eq!(
+                reason,
+                "a file is there and differs from the dataset's object"
+            );
+            assert!(overwritable);
+        }
+        other => panic!("expected FileConflict, got {other:?}"),
+    }
+    assert_eq!(std::fs::read(&target).unwrap(), planted, "not replaced");
+    assert_eq!(mock.hits(DOWNLOAD_OPERATION), 0, "refused before fetching");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
 async fn short_long_and_cut_bodies_fail() {
     let (mock, published) = start().await;
     let dataset = load(&mock).await;
@@ -1236,6 +1269,38 @@ async fn workers_are_validated_before_any_request() {
     assert!(tree(&dir).is_empty());
     let report = dataset.download_all(&dir).workers(64).await.unwrap();
     assert_eq!(report.files_fetched, 3);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_target_that_cannot_be_looked_at_stops_the_download_before_any_fetch() {
+    common::init();
+    let mock = MockServer::start().await;
+    // A name of 300 bytes, longer than a file system allows (255): looking
+    // at that target fails, which is not "nothing there".
+    let long = "n".repeat(300);
+    let (_, dataset) = publish_and_load(
+        &mock,
+        PublicDataset::new("acme", "long")
+            .object(PublicObject::new("blob", 0, "a.bin", vec![1u8; 100]))
+            .object(PublicObject::new("blob", 1, &long, vec![2u8; 100])),
+    )
+    .await;
+    let dir = scratch_dir("long");
+
+    let err = dataset.download_all(&dir).workers(1).await.unwrap_err();
+    match &err {
+        Error::InvalidArgument { message } => assert!(
+            message.starts_with(&format!("reading {}: ", dir.join(&long).display())),
+            "{message}"
+        ),
+        other => panic!("expected InvalidArgument, got {other:?}"),
+    }
+    // Every target is looked at before the first byte: a.bin is not fetched.
+    assert_eq!(mock.hits("create_resolver_object_access"), 0);
+    assert_eq!(mock.hits(DOWNLOAD_OPERATION), 0);
+    assert!(tree(&dir).is_empty(), "{:?}", tree(&dir));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
