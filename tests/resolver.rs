@@ -370,9 +370,18 @@ async fn any_status_but_200_fails_the_download() {
     let (mock, _) = start().await;
     let dataset = load(&mock).await;
     let frame = dataset.object("frame", 0).await.unwrap().unwrap();
-    mock.resolver().download_fault(Fault::status(206)).times(1);
-    let err = frame.read().await.unwrap_err();
-    assert!(integrity(&err).contains("206"), "{err}");
+    // Named by its status, and not called a redirect: only a 3xx is one.
+    for (status, expected) in [
+        (206, "the download answered HTTP 206 instead of 200"),
+        (404, "the download answered HTTP 404 instead of 200"),
+        (503, "the download answered HTTP 503 instead of 200"),
+    ] {
+        mock.resolver()
+            .download_fault(Fault::status(status))
+            .times(1);
+        let err = frame.read().await.unwrap_err();
+        assert_eq!(integrity(&err), expected);
+    }
 }
 
 #[tokio::test]
