@@ -1281,6 +1281,84 @@ async fn workers_are_validated_before_any_request() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+#[tokio::test]
+async fn each_object_reports_its_start_with_its_size_then_done() {
+    common::init();
+    let mock = MockServer::start().await;
+    let (published, dataset) = publish_and_load(&mock, many("steps", 2)).await;
+    let dir = scratch_dir("steps");
+
+    let events = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = events.clone();
+    let report = dataset
+        .download_all(&dir)
+        .workers(1)
+        .on_progress(move |p| seen.lock().unwrap().push(p.clone()))
+        .await
+        .unwrap();
+    // The two objects have 1000 and 1037 bytes.
+    assert_eq!(report, expected_report(2, 0, 2037, 0));
+    assert_eq!(tree(&dir), ["blobs/000.bin", "blobs/001.bin"]);
+    assert_eq!(assert_files_verified(&dir, &published), 2);
+
+    let events = events.lock().unwrap();
+    let received: u64 = events
+        .iter()
+        .map(|p| match p.event {
+            DownloadEvent::BytesReceived(n) => n,
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(received, 2037);
+    // One worker: each object starts (with its size), then is done.
+    let steps: Vec<(&str, DownloadEvent, usize, u64)> = events
+        .iter()
+        .filter(|p| !matches!(p.event, DownloadEvent::BytesReceived(_)))
+        .map(|p| (p.path.as_str(), p.event, p.files_done, p.bytes_done))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("blobs/000.bin", DownloadEvent::Started { size: 1000 }, 0, 0),
+            ("blobs/000.bin", DownloadEvent::Done, 1, 1000),
+            (
+                "blobs/001.bin",
+                DownloadEvent::Started { size: 1037 },
+                1,
+                1000
+            ),
+            ("blobs/001.bin", DownloadEvent::Done, 2, 2037),
+        ]
+    );
+    let last = events.last().unwrap();
+    assert_eq!(
+        (last.files_total, last.bytes_total, last.bytes_fetched),
+        (2, 2037, 2037)
+    );
+    drop(events);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn a_dataset_download_shows_its_settings() {
+    let (mock, published) = start().await;
+    let dataset = load(&mock).await;
+    let download = dataset
+        .download_all("/data/lidar")
+        .workers(3)
+        .overwrite(true);
+    assert_eq!(
+        format!("{download:?}"),
+        format!(
+            "DatasetDownload {{ dataset: ResolvedDataset {{ canonical_reference: \"{}\", \
+             manifest_sha256: \"{}\", object_count: 3 }}, dir: \"/data/lidar\", workers: 3, \
+             overwrite: true, .. }}",
+            published.canonical_reference(),
+            published.manifest_sha256
+        )
+    );
+}
+
 #[cfg(unix)]
 #[tokio::test]
 async fn a_target_that_cannot_be_looked_at_stops_the_download_before_any_fetch() {
