@@ -10,7 +10,8 @@ use std::{path::PathBuf, time::Duration};
 
 use avala::{
     mock::{
-        Fault, GrantFault, MockServer, PublicDataset, PublicObject, Published, DOWNLOAD_OPERATION,
+        Fault, Gate, GrantFault, MockServer, PublicDataset, PublicObject, Published,
+        DOWNLOAD_OPERATION,
     },
     resolver::{DownloadEvent, DownloadReport, Downloaded, ResolvedDataset, Resolver},
     Error,
@@ -836,6 +837,78 @@ async fn an_episode_lookup_must_answer_exactly_what_was_asked() {
         .await
         .unwrap_err();
     assert!(integrity(&err).contains("episode"), "{err}");
+}
+
+/// Looks up frames 0 and 1 (both of episode 0) at once on a fresh load,
+/// so that both ask for episode 0 before either lookup of it answers (the
+/// frame lookups are held until both arrived, the episode lookups answer
+/// 1 s late); `later` answers the second episode lookup.
+async fn two_lookups_sharing_an_episode(
+    mock: &MockServer,
+    later: Fault,
+) -> Vec<avala::Result<Option<avala::resolver::ResolvedObject>>> {
+    let dataset = load(mock).await;
+    let before = mock.hits("list_resolver_objects");
+    let gate = Gate::new();
+    mock.fault("list_resolver_objects", Fault::held(&gate))
+        .times(2);
+    mock.fault(
+        "list_resolver_objects",
+        Fault::delay(Duration::from_secs(1)),
+    )
+    .times(1);
+    mock.fault("list_resolver_objects", later).times(1);
+    let lookups: Vec<_> = [0, 1]
+        .into_iter()
+        .map(|ordinal| {
+            let dataset = dataset.clone();
+            tokio::spawn(async move { dataset.object("frame", ordinal).await })
+        })
+        .collect();
+    while mock.hits("list_resolver_objects") < before + 2 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    gate.open();
+    let mut results = Vec::new();
+    for lookup in lookups {
+        results.push(lookup.await.unwrap());
+    }
+    assert_eq!(mock.hits("list_resolver_objects"), before + 4);
+    results
+}
+
+#[tokio::test]
+async fn lookups_at_once_agree_on_a_shared_episode_or_fail() {
+    let (mock, published) = start().await;
+    // The same episode answered twice: both lookups succeed.
+    let same = two_lookups_sharing_an_episode(&mock, Fault::delay(Duration::from_secs(1))).await;
+    for (ordinal, result) in same.into_iter().enumerate() {
+        let frame = result.unwrap().unwrap();
+        assert_eq!(frame.logical_path(), format!("frames/{ordinal}.bin"));
+        assert_eq!(frame.episode_ordinal(), Some(0));
+    }
+    // The second answer is another episode 0 (8 bytes, not 7): the lookup
+    // that gets it fails, the other succeeds.
+    let other = published.page_json(
+        vec![object_with(&published, 0, |o| o["size_bytes"] = json!(8))],
+        None,
+        None,
+    );
+    let differing = two_lookups_sharing_an_episode(
+        &mock,
+        Fault::status(200)
+            .json(other)
+            .delayed(Duration::from_secs(1)),
+    )
+    .await;
+    let (ok, failed): (Vec<_>, Vec<_>) = differing.into_iter().partition(|r| r.is_ok());
+    assert_eq!((ok.len(), failed.len()), (1, 1));
+    match &failed[0] {
+        Err(Error::Integrity { message }) => {
+            assert_eq!(message, "the manifest lists an episode twice, differently")
+        }
+        other => panic!("expected Integrity, got {other:?}"),
+    }
 }
 
 #[tokio::test]
@@ -1908,6 +1981,31 @@ async fn every_check_of_a_manifest_page_and_listing() {
             "under the totals",
             vec![page(vec![p.object_json(0)], None, None)],
             "declares 3 objects",
+        ),
+        (
+            "the object_count met, under the total size",
+            vec![page(
+                vec![
+                    object_with(p, 0, |o| o["size_bytes"] = json!(6)),
+                    p.object_json(1),
+                    p.object_json(2),
+                ],
+                None,
+                None,
+            )],
+            "lists 3 objects of 8006 bytes, but declares 3 objects of 8007 bytes",
+        ),
+        (
+            "the total size met, under the object_count",
+            vec![page(
+                vec![
+                    object_with(p, 0, |o| o["size_bytes"] = json!(3007)),
+                    p.object_json(1),
+                ],
+                None,
+                None,
+            )],
+            "lists 2 objects of 8007 bytes, but declares 3 objects of 8007 bytes",
         ),
         (
             "an episode that is not listed",
