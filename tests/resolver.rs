@@ -10,7 +10,8 @@ use std::{path::PathBuf, time::Duration};
 
 use avala::{
     mock::{
-        Fault, GrantFault, MockServer, PublicDataset, PublicObject, Published, DOWNLOAD_OPERATION,
+        Fault, Gate, GrantFault, MockServer, PublicDataset, PublicObject, Published,
+        DOWNLOAD_OPERATION,
     },
     resolver::{DownloadEvent, DownloadReport, Downloaded, ResolvedDataset, Resolver},
     Error,
@@ -291,6 +292,39 @@ async fn download_to_replaces_a_differing_file_only_when_asked() {
 }
 
 #[tokio::test]
+async fn a_file_of_the_right_size_with_other_bytes_differs() {
+    let (mock, _) = start().await;
+    let dataset = load(&mock).await;
+    let frame = dataset.object("frame", 1).await.unwrap().unwrap();
+    let dir = scratch_dir("same-size");
+    let target = dir.join("frame.bin");
+    // frames/1.bin is 3000 bytes of 7: the same size, one byte changed.
+    let mut planted = vec![7u8; 3000];
+    planted[1500] = 8;
+    std::fs::write(&target, &planted).unwrap();
+
+    let err = frame.download_to(&target).await.unwrap_err();
+    match &err {
+        Error::FileConflict {
+            path,
+            reason,
+            overwritable,
+        } => {
+            assert_eq!(*path, target);
+            assert_eq!(
+                reason,
+                "a file is there and differs from the dataset's object"
+            );
+            assert!(overwritable);
+        }
+        other => panic!("expected FileConflict, got {other:?}"),
+    }
+    assert_eq!(std::fs::read(&target).unwrap(), planted, "not replaced");
+    assert_eq!(mock.hits(DOWNLOAD_OPERATION), 0, "refused before fetching");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
 async fn short_long_and_cut_bodies_fail() {
     let (mock, published) = start().await;
     let dataset = load(&mock).await;
@@ -337,9 +371,18 @@ async fn any_status_but_200_fails_the_download() {
     let (mock, _) = start().await;
     let dataset = load(&mock).await;
     let frame = dataset.object("frame", 0).await.unwrap().unwrap();
-    mock.resolver().download_fault(Fault::status(206)).times(1);
-    let err = frame.read().await.unwrap_err();
-    assert!(integrity(&err).contains("206"), "{err}");
+    // Named by its status, and not called a redirect: only a 3xx is one.
+    for (status, expected) in [
+        (206, "the download answered HTTP 206 instead of 200"),
+        (404, "the download answered HTTP 404 instead of 200"),
+        (503, "the download answered HTTP 503 instead of 200"),
+    ] {
+        mock.resolver()
+            .download_fault(Fault::status(status))
+            .times(1);
+        let err = frame.read().await.unwrap_err();
+        assert_eq!(integrity(&err), expected);
+    }
 }
 
 #[tokio::test]
@@ -796,6 +839,78 @@ async fn an_episode_lookup_must_answer_exactly_what_was_asked() {
     assert!(integrity(&err).contains("episode"), "{err}");
 }
 
+/// Looks up frames 0 and 1 (both of episode 0) at once on a fresh load,
+/// so that both ask for episode 0 before either lookup of it answers (the
+/// frame lookups are held until both arrived, the episode lookups answer
+/// 1 s late); `later` answers the second episode lookup.
+async fn two_lookups_sharing_an_episode(
+    mock: &MockServer,
+    later: Fault,
+) -> Vec<avala::Result<Option<avala::resolver::ResolvedObject>>> {
+    let dataset = load(mock).await;
+    let before = mock.hits("list_resolver_objects");
+    let gate = Gate::new();
+    mock.fault("list_resolver_objects", Fault::held(&gate))
+        .times(2);
+    mock.fault(
+        "list_resolver_objects",
+        Fault::delay(Duration::from_secs(1)),
+    )
+    .times(1);
+    mock.fault("list_resolver_objects", later).times(1);
+    let lookups: Vec<_> = [0, 1]
+        .into_iter()
+        .map(|ordinal| {
+            let dataset = dataset.clone();
+            tokio::spawn(async move { dataset.object("frame", ordinal).await })
+        })
+        .collect();
+    while mock.hits("list_resolver_objects") < before + 2 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    gate.open();
+    let mut results = Vec::new();
+    for lookup in lookups {
+        results.push(lookup.await.unwrap());
+    }
+    assert_eq!(mock.hits("list_resolver_objects"), before + 4);
+    results
+}
+
+#[tokio::test]
+async fn lookups_at_once_agree_on_a_shared_episode_or_fail() {
+    let (mock, published) = start().await;
+    // The same episode answered twice: both lookups succeed.
+    let same = two_lookups_sharing_an_episode(&mock, Fault::delay(Duration::from_secs(1))).await;
+    for (ordinal, result) in same.into_iter().enumerate() {
+        let frame = result.unwrap().unwrap();
+        assert_eq!(frame.logical_path(), format!("frames/{ordinal}.bin"));
+        assert_eq!(frame.episode_ordinal(), Some(0));
+    }
+    // The second answer is another episode 0 (8 bytes, not 7): the lookup
+    // that gets it fails, the other succeeds.
+    let other = published.page_json(
+        vec![object_with(&published, 0, |o| o["size_bytes"] = json!(8))],
+        None,
+        None,
+    );
+    let differing = two_lookups_sharing_an_episode(
+        &mock,
+        Fault::status(200)
+            .json(other)
+            .delayed(Duration::from_secs(1)),
+    )
+    .await;
+    let (ok, failed): (Vec<_>, Vec<_>) = differing.into_iter().partition(|r| r.is_ok());
+    assert_eq!((ok.len(), failed.len()), (1, 1));
+    match &failed[0] {
+        Err(Error::Integrity { message }) => {
+            assert_eq!(message, "the manifest lists an episode twice, differently")
+        }
+        other => panic!("expected Integrity, got {other:?}"),
+    }
+}
+
 #[tokio::test]
 async fn object_lookup_by_role_and_ordinal() {
     let (mock, published) = start().await;
@@ -1236,6 +1351,116 @@ async fn workers_are_validated_before_any_request() {
     assert!(tree(&dir).is_empty());
     let report = dataset.download_all(&dir).workers(64).await.unwrap();
     assert_eq!(report.files_fetched, 3);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn each_object_reports_its_start_with_its_size_then_done() {
+    common::init();
+    let mock = MockServer::start().await;
+    let (published, dataset) = publish_and_load(&mock, many("steps", 2)).await;
+    let dir = scratch_dir("steps");
+
+    let events = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = events.clone();
+    let report = dataset
+        .download_all(&dir)
+        .workers(1)
+        .on_progress(move |p| seen.lock().unwrap().push(p.clone()))
+        .await
+        .unwrap();
+    // The two objects have 1000 and 1037 bytes.
+    assert_eq!(report, expected_report(2, 0, 2037, 0));
+    assert_eq!(tree(&dir), ["blobs/000.bin", "blobs/001.bin"]);
+    assert_eq!(assert_files_verified(&dir, &published), 2);
+
+    let events = events.lock().unwrap();
+    let received: u64 = events
+        .iter()
+        .map(|p| match p.event {
+            DownloadEvent::BytesReceived(n) => n,
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(received, 2037);
+    // One worker: each object starts (with its size), then is done.
+    let steps: Vec<(&str, DownloadEvent, usize, u64)> = events
+        .iter()
+        .filter(|p| !matches!(p.event, DownloadEvent::BytesReceived(_)))
+        .map(|p| (p.path.as_str(), p.event, p.files_done, p.bytes_done))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("blobs/000.bin", DownloadEvent::Started { size: 1000 }, 0, 0),
+            ("blobs/000.bin", DownloadEvent::Done, 1, 1000),
+            (
+                "blobs/001.bin",
+                DownloadEvent::Started { size: 1037 },
+                1,
+                1000
+            ),
+            ("blobs/001.bin", DownloadEvent::Done, 2, 2037),
+        ]
+    );
+    let last = events.last().unwrap();
+    assert_eq!(
+        (last.files_total, last.bytes_total, last.bytes_fetched),
+        (2, 2037, 2037)
+    );
+    drop(events);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn a_dataset_download_shows_its_settings() {
+    let (mock, published) = start().await;
+    let dataset = load(&mock).await;
+    let download = dataset
+        .download_all("/data/lidar")
+        .workers(3)
+        .overwrite(true);
+    assert_eq!(
+        format!("{download:?}"),
+        format!(
+            "DatasetDownload {{ dataset: ResolvedDataset {{ canonical_reference: \"{}\", \
+             manifest_sha256: \"{}\", object_count: 3 }}, dir: \"/data/lidar\", workers: 3, \
+             overwrite: true, .. }}",
+            published.canonical_reference(),
+            published.manifest_sha256
+        )
+    );
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_target_that_cannot_be_looked_at_stops_the_download_before_any_fetch() {
+    common::init();
+    let mock = MockServer::start().await;
+    // A name of 300 bytes, longer than a file system allows (255): looking
+    // at that target fails, which is not "nothing there".
+    let long = "n".repeat(300);
+    let (_, dataset) = publish_and_load(
+        &mock,
+        PublicDataset::new("acme", "long")
+            .object(PublicObject::new("blob", 0, "a.bin", vec![1u8; 100]))
+            .object(PublicObject::new("blob", 1, &long, vec![2u8; 100])),
+    )
+    .await;
+    let dir = scratch_dir("long");
+
+    let err = dataset.download_all(&dir).workers(1).await.unwrap_err();
+    match &err {
+        Error::InvalidArgument { message } => assert!(
+            message.starts_with(&format!("reading {}: ", dir.join(&long).display())),
+            "{message}"
+        ),
+        other => panic!("expected InvalidArgument, got {other:?}"),
+    }
+    // Every target is looked at before the first byte: a.bin is not fetched.
+    assert_eq!(mock.hits("create_resolver_object_access"), 0);
+    assert_eq!(mock.hits(DOWNLOAD_OPERATION), 0);
+    assert!(tree(&dir).is_empty(), "{:?}", tree(&dir));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -1756,6 +1981,31 @@ async fn every_check_of_a_manifest_page_and_listing() {
             "under the totals",
             vec![page(vec![p.object_json(0)], None, None)],
             "declares 3 objects",
+        ),
+        (
+            "the object_count met, under the total size",
+            vec![page(
+                vec![
+                    object_with(p, 0, |o| o["size_bytes"] = json!(6)),
+                    p.object_json(1),
+                    p.object_json(2),
+                ],
+                None,
+                None,
+            )],
+            "lists 3 objects of 8006 bytes, but declares 3 objects of 8007 bytes",
+        ),
+        (
+            "the total size met, under the object_count",
+            vec![page(
+                vec![
+                    object_with(p, 0, |o| o["size_bytes"] = json!(3007)),
+                    p.object_json(1),
+                ],
+                None,
+                None,
+            )],
+            "lists 2 objects of 8007 bytes, but declares 3 objects of 8007 bytes",
         ),
         (
             "an episode that is not listed",

@@ -78,3 +78,45 @@ pub(crate) fn differs(first: &Path, others: &[PathBuf]) -> Error {
     }
     conflict(first, &reason, true)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_differing_file_is_named_with_up_to_five_others_and_a_count() {
+        let others: Vec<PathBuf> = (1..=7).map(|i| PathBuf::from(format!("d/{i}"))).collect();
+        for (n, expected) in [
+            (0, "a file is there and differs from the dataset's object"),
+            (
+                1,
+                "a file is there and differs from the dataset's object; so do d/1",
+            ),
+            (
+                5,
+                "a file is there and differs from the dataset's object; so do d/1, d/2, d/3, d/4, d/5",
+            ),
+            (
+                6,
+                "a file is there and differs from the dataset's object; so do d/1, d/2, d/3, d/4, d/5 and 1 more",
+            ),
+            (
+                7,
+                "a file is there and differs from the dataset's object; so do d/1, d/2, d/3, d/4, d/5 and 2 more",
+            ),
+        ] {
+            match differs(Path::new("d/0"), &others[..n]) {
+                Error::FileConflict {
+                    path,
+                    reason,
+                    overwritable,
+                } => {
+                    assert_eq!(path, PathBuf::from("d/0"));
+                    assert_eq!(reason, expected, "{n} others");
+                    assert!(overwritable);
+                }
+                other => panic!("expected FileConflict, got {other:?}"),
+            }
+        }
+    }
+}

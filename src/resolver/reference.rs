@@ -290,4 +290,19 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn a_display_reference_must_name_its_revision() {
+        assert_eq!(
+            parse_display(&format!("acme/lidar@{SHA}")),
+            Some(("acme".to_owned(), "lidar".to_owned(), SHA.to_owned()))
+        );
+        // Without `@` the revision is missing: not `main` filled in.
+        assert_eq!(parse_display("acme/lidar"), None);
+        assert_eq!(
+            parse_display(&format!("avala://datasets/{UID}@{SHA}")),
+            None
+        );
+        assert_eq!(parse_display("not a reference"), None);
+    }
 }
