@@ -490,6 +490,8 @@ async fn bounded_text(mut response: reqwest::Response, timeout: Duration) -> Str
 
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
     use super::*;
 
     #[test]
@@ -586,5 +588,116 @@ mod tests {
             head.ends_with("filename=\"a.jpg\"\r\nContent-Type: application/octet-stream\r\n\r\n"),
             "{head}"
         );
+    }
+
+    /// A loopback storage for one request: it reads the request (the body
+    /// at most 64 KiB per `pace` when given, with a small receive buffer so
+    /// that the sender's bytes wait for it), then writes `answer`. The task
+    /// gives back every byte it received.
+    async fn storage(
+        answer: &'static str,
+        pace: Option<Duration>,
+    ) -> (String, tokio::task::JoinHandle<Vec<u8>>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(64 * 1024).unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let listener = socket.listen(1).unwrap();
+        let url = format!("http://{}/bucket/a.bin", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut got = Vec::new();
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                if let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+                    let head = String::from_utf8_lossy(&got[..end]).to_ascii_lowercase();
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .map_or(0, |v| v.trim().parse().unwrap());
+                    if got.len() >= end + 4 + len {
+                        break;
+                    }
+                }
+                if let Some(pace) = pace {
+                    tokio::time::sleep(pace).await;
+                }
+                let n = socket.read(&mut buf).await.unwrap();
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+            }
+            socket.write_all(answer.as_bytes()).await.unwrap();
+            socket.shutdown().await.unwrap();
+            got
+        });
+        (url, task)
+    }
+
+    /// A data plane of a client of a loopback `http` API (so `http` storage
+    /// on the loopback is allowed) with `stall` and `answer`.
+    fn plane(stall: Duration, answer: Duration) -> DataPlane {
+        let client = crate::Client::builder()
+            .api_key("avk_transfer_test_key")
+            .base_url("http://127.0.0.1:9/api/v1")
+            .allow_insecure_loopback()
+            .build()
+            .unwrap();
+        let timeouts = Timeouts {
+            connect: Duration::from_secs(5),
+            stall,
+            answer,
+        };
+        DataPlane::new(&client, timeouts).unwrap()
+    }
+
+    /// `bytes` in a new file, as the slice of it from `offset`.
+    fn slice_of(bytes: &[u8], offset: u64) -> (PathBuf, Slice) {
+        let dir = std::env::temp_dir().join(format!("avala-transfer-{}", fastrand::u64(..)));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("a.bin");
+        std::fs::write(&path, bytes).unwrap();
+        let stamp = crate::upload::inventory::Stamp::of(&path).unwrap();
+        let source = Source::open(&path, stamp, None).unwrap();
+        let slice = Slice {
+            source,
+            remote: "dir/a.bin".to_owned(),
+            offset,
+            len: bytes.len() as u64 - offset,
+        };
+        (dir, slice)
+    }
+
+    /// A send that takes longer than the stall limit but whose body keeps
+    /// moving is not a stall: the limit runs from the last movement, not
+    /// from the start. The storage reads at most 64 KiB per 10 ms
+    /// through a small receive buffer, so 12 MiB take seconds (what the
+    /// kernel buffers aside) against a stall limit of one, while no pause
+    /// is longer than 10 ms.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_slow_body_that_keeps_moving_is_not_a_stall() {
+        let data: Vec<u8> = (0..12 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+        let (dir, slice) = slice_of(&data, 0);
+        let (url, storage) = storage(
+            "HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n",
+            Some(Duration::from_millis(10)),
+        )
+        .await;
+        let plane = plane(Duration::from_secs(1), Duration::from_secs(30));
+        let started = Instant::now();
+        let put = plane.put(&url, &HashMap::new(), &slice, "k").await;
+        assert_eq!(put.unwrap(), Put::Stored);
+        assert!(
+            started.elapsed() > Duration::from_millis(1500),
+            "the send outlasted the stall limit"
+        );
+        let got = storage.await.unwrap();
+        assert!(got.ends_with(&data[data.len() - 1024..]));
+        assert_eq!(
+            got.len() - got.windows(4).position(|w| w == b"\r\n\r\n").unwrap() - 4,
+            data.len()
+        );
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }

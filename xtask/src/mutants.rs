@@ -123,6 +123,8 @@ pub const MODULES: &[Module] = &[
             "upload_recording",
             "upload_managed_recording",
             "upload_hosts",
+            // transfer.rs's `get` and `stall` serve the export download.
+            "exports",
             "blocking",
         ],
         features: &["blocking"],
