@@ -5,9 +5,10 @@
 //! A server can echo the key literally, with JSON `\uXXXX` escapes (a
 //! surrogate pair for a character beyond U+FFFF), or percent-encoded (each
 //! UTF-8 byte of a non-ASCII character its own `%XX`), each character spelt
-//! its own way; a body cut at a size limit can end in the middle of it. So the text is read as a sequence of
-//! *decoded* characters, each remembering the bytes it was spelt with, and
-//! every run of the key's characters long enough to recognise is replaced:
+//! its own way; a body cut at a size limit can end in the middle of it. So
+//! the text is read as a sequence of *decoded* characters, each remembering
+//! the bytes it was spelt with, and every run of the key's characters long
+//! enough to recognise is replaced:
 //!
 //! - anywhere, a run of [`MIN_RUN`] or more consecutive characters of the key
 //!   (the whole key when it is shorter);
@@ -234,7 +235,7 @@ fn hex(digits: &[u8]) -> Option<u32> {
 }
 
 /// Whether `rest` is only the beginning of an escape, as left by a cut: of
-/// one `\\uXXXX` or `%XX`, or of the rest of a surrogate pair or of a
+/// one `\uXXXX` or `%XX`, or of the rest of a surrogate pair or of a
 /// percent-encoded UTF-8 character after its first part.
 fn incomplete_escape(rest: &str) -> bool {
     let b = rest.as_bytes();
