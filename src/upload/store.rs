@@ -66,6 +66,14 @@ pub(crate) enum Durability {
     Record,
 }
 
+impl Durability {
+    /// Whether a write is fsynced (the file, and its directory after the
+    /// rename): only a record's.
+    fn synced(self) -> bool {
+        self == Durability::Record
+    }
+}
+
 /// A document on disk (an upload's state or receipts), made by
 /// [`Claimed`]: written atomically, at most once a second while it changes
 /// and always on [`flush`](Self::flush), with the upload's lock held while
@@ -385,7 +393,7 @@ pub(crate) fn write_private(
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let durable = durability == Durability::Record;
+    let durable = durability.synced();
     let result = (|| {
         let mut file = options.open(&tmp)?;
         file.write_all(bytes)?;
@@ -536,6 +544,58 @@ mod tests {
         assert_eq!(read_private(&big, 11).unwrap().unwrap().len(), 11);
         assert!(read_private(&dir.join("none.json"), 10).unwrap().is_none());
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// The bound of a state read back leaves room for a large upload: a
+    /// state of a few thousand files (2 MiB) is read, not refused as
+    /// oversized.
+    #[test]
+    fn a_state_of_mebibytes_is_within_the_bound() {
+        let dir = tempdir();
+        let path = dir.join("large.json");
+        std::fs::write(&path, vec![b' '; 2 << 20]).unwrap();
+        let bytes = read_private(&path, MAX_STATE_BYTES).unwrap().unwrap();
+        assert_eq!(bytes.len(), 2 << 20);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// `changed_soon` writes at most once a second: a change right after a
+    /// write waits for the next flush, one after the second is written.
+    #[test]
+    fn changed_soon_writes_once_the_last_write_is_a_second_old() {
+        let dir = tempdir();
+        let (claimed, _) = open::<Doc>(&dir, "id", &KIND, true).unwrap();
+        let path = claimed.path().to_owned();
+        let doc = |n| Doc {
+            format: "test-doc".into(),
+            version: 2,
+            n,
+        };
+        let read = || {
+            serde_json::from_slice::<Doc>(&std::fs::read(&path).unwrap())
+                .unwrap()
+                .n
+        };
+        let mut saved = claimed.fresh(doc(1));
+        // Never written: the first change is written at once.
+        saved.changed_soon().unwrap();
+        assert_eq!(read(), 1);
+        saved.doc.n = 2;
+        saved.changed_soon().unwrap();
+        assert_eq!(read(), 1, "a second write within the second");
+        saved.last_write = Instant::now().checked_sub(FLUSH_EVERY + Duration::from_millis(10));
+        saved.doc.n = 3;
+        saved.changed_soon().unwrap();
+        assert_eq!(read(), 3, "the last write was over a second ago");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// A record (a Fleet receipt) is fsynced; a cache (the dataset state)
+    /// is not: the cost an fsync per write would add to every small file.
+    #[test]
+    fn only_a_record_is_fsynced() {
+        assert!(Durability::Record.synced());
+        assert!(!Durability::Cache.synced());
     }
 
     fn state_message<T: std::fmt::Debug>(result: Result<T, UploadError>) -> String {
