@@ -1022,6 +1022,19 @@ async fn publish_and_load(
     (published, loaded)
 }
 
+/// A page may hold exactly 100 objects, the most a page has: a listing of
+/// 101 is a full page and one more.
+#[tokio::test]
+async fn a_full_page_of_one_hundred_objects_is_accepted() {
+    common::init();
+    let mock = MockServer::start().await;
+    let (_, dataset) = publish_and_load(&mock, many("full", 101)).await;
+    let objects: Vec<_> = dataset.objects().try_collect().await.unwrap();
+    assert_eq!(objects.len(), 101);
+    assert_eq!(objects[100].logical_path(), "blobs/100.bin");
+    assert_eq!(mock.received_for("list_resolver_objects").len(), 2);
+}
+
 /// Every file below `dir`, relative, `/`-separated, sorted.
 fn tree(dir: &std::path::Path) -> Vec<String> {
     fn walk(root: &std::path::Path, dir: &std::path::Path, out: &mut Vec<String>) {
@@ -1520,6 +1533,13 @@ impl Cases {
         }
     }
 
+    /// Records a failure unless `result` is `Ok`.
+    fn ok<T: std::fmt::Debug>(&mut self, case: &str, result: avala::Result<T>) {
+        if let Err(e) = result {
+            self.0.push(format!("{case}: expected Ok, got {e:?}"));
+        }
+    }
+
     fn done(self) {
         assert!(
             self.0.is_empty(),
@@ -1742,6 +1762,33 @@ async fn every_check_of_the_resolve_document() {
             mock.resolver().client().load("acme/lidar").await,
             expected,
         );
+    }
+
+    // Each bound itself is allowed: 100 000 objects, 2^53 - 1 bytes, 32
+    // origins, a licence name of 1024 characters and a URL of 2048.
+    let origins_32: Vec<Value> = (0..32).map(|i| origin(&format!("o{i:02}"))).collect();
+    let url_2048 = format!("https://example.com/{}", "a".repeat(2048 - 20));
+    for (case, edit) in [
+        (
+            "100 000 objects",
+            set("/manifest/object_count", json!(100_000)),
+        ),
+        (
+            "2^53 - 1 bytes",
+            set(
+                "/manifest/total_size_bytes",
+                json!(9_007_199_254_740_991u64),
+            ),
+        ),
+        ("32 origins", set("/manifest/origins", json!(origins_32))),
+        ("name of 1024", set("/rights/name", json!("é".repeat(1024)))),
+        ("url of 2048", set("/rights/url", json!(url_2048))),
+    ] {
+        fresh(&mock);
+        let mut doc = published.revision_json("acme/lidar@main");
+        edit(&mut doc);
+        mock.respond("resolve_dataset_reference", doc).times(1);
+        failures.ok(case, mock.resolver().client().load("acme/lidar").await);
     }
 
     // A pinned reference answered by another, self-consistent revision or

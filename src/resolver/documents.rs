@@ -166,10 +166,8 @@ fn is_licence_url(text: &str) -> bool {
 /// A canonical `logical_path` (§13.3): NFC, 1–1024 bytes, relative, no
 /// `\`, no `%2f`, no empty, `.` or `..` segment, no control characters.
 fn check_logical_path(path: &str) -> Result<()> {
-    let bad = path.is_empty()
-        || path.len() > 1024
-        || path.starts_with('/')
-        || path.ends_with('/')
+    // A leading or trailing `/`, and an empty path, make an empty segment.
+    let bad = path.len() > 1024
         || path.contains('\\')
         || path.to_ascii_lowercase().contains("%2f")
         || path
@@ -387,7 +385,8 @@ mod tests {
 
     #[test]
     fn logical_paths_must_be_canonical() {
-        for ok in ["a", "frames/000000.pcd", "é/x"] {
+        let longest = "a".repeat(1024);
+        for ok in ["a", "frames/000000.pcd", "é/x", &longest] {
             assert!(check_logical_path(ok).is_ok(), "{ok}");
         }
         let long = "a".repeat(1025);
@@ -396,6 +395,119 @@ mod tests {
             "\u{212b}", &long,
         ] {
             assert!(check_logical_path(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn origin_names_and_roles_have_their_alphabets() {
+        let name_63 = format!("a{}", "b".repeat(62));
+        for ok in ["s", "s3", "edge-2.raw_x", "a.b", &name_63] {
+            assert!(is_origin_name(ok), "{ok}");
+        }
+        let name_64 = format!("a{}", "b".repeat(63));
+        for bad in ["", "3s", "-a", "S3", "a/b", "a b", "a:b", "é", &name_64] {
+            assert!(!is_origin_name(bad), "{bad:?}");
+        }
+        let role_32 = format!("a{}", "b".repeat(31));
+        for ok in ["frame", "f", "camera_front2", "a_", &role_32] {
+            assert!(valid_role(ok), "{ok}");
+        }
+        let role_33 = format!("a{}", "b".repeat(32));
+        for bad in ["", "_a", "2d", "Frame", "a-b", "a.b", "a b", &role_33] {
+            assert!(!valid_role(bad), "{bad:?}");
+        }
+    }
+
+    const UID: &str = "0d4f5e6a-7b8c-4d9e-a0f1-2b3c4d5e6f70";
+    const OBJECT: &str = "1d4f5e6a-7b8c-4d9e-a0f1-2b3c4d5e6f71";
+    const UNFILTERED: PageRequest<'static> = PageRequest {
+        role: None,
+        ordinal: None,
+        ordinals: None,
+        cursor: None,
+    };
+
+    fn sha(c: char) -> String {
+        c.to_string().repeat(64)
+    }
+
+    /// A revision that passes its checks for `acme/lidar`.
+    fn revision() -> Revision {
+        let rev = sha('a');
+        let doc = serde_json::json!({
+            "schema_version": 1,
+            "requested_reference": "acme/lidar@main",
+            "display_reference": format!("acme/lidar@{rev}"),
+            "canonical_reference": format!("avala://datasets/{UID}@{rev}"),
+            "dataset_uid": UID,
+            "revision_uid": UID,
+            "revision_sha256": rev,
+            "state": "published",
+            "manifest": {
+                "schema_version": 1,
+                "sha256": sha('b'),
+                "object_count": 1,
+                "total_size_bytes": 1,
+                "origins": [{"name": "primary", "kind": "avala", "canonical_ref": "x",
+                             "external_revision": "y"}],
+                "objects_path": format!("/resolve/uid/{UID}/{rev}/objects/"),
+            },
+            "rights": {
+                "status": "declared",
+                "access": "open_download",
+                "name": "CC BY 4.0",
+                "url": "https://example.com/licence",
+                "document_sha256": sha('c'),
+                "attestation_sha256": sha('d'),
+            },
+        });
+        parse(doc.to_string().as_bytes(), "revision").unwrap()
+    }
+
+    /// A page of `revision()` with one frame object, edited.
+    fn page_with(edit: impl Fn(&mut serde_json::Value)) -> Page {
+        let rev = revision();
+        let mut object = serde_json::json!({
+            "object_uid": OBJECT,
+            "logical_path": "frames/0.bin",
+            "role": "frame",
+            "ordinal": 0,
+            "episode_ordinal": 0,
+            "content_type": "application/octet-stream",
+            "origin": "primary",
+            "size_bytes": 1,
+            "sha256": sha('e'),
+            "access_path": format!("{}{OBJECT}/access/", rev.manifest.objects_path),
+        });
+        edit(&mut object);
+        let doc = serde_json::json!({
+            "schema_version": 1,
+            "canonical_reference": rev.canonical_reference,
+            "revision_sha256": rev.revision_sha256,
+            "manifest_sha256": rev.manifest.sha256,
+            "next_cursor": null,
+            "previous_cursor": null,
+            "results": [object],
+        });
+        parse(doc.to_string().as_bytes(), "page").unwrap()
+    }
+
+    /// An object's integers may be 2^53 - 1, the largest a JSON document
+    /// carries exactly, and no more.
+    #[test]
+    fn object_integers_reach_the_largest_safe_integer_and_no_further() {
+        let rev = revision();
+        let acme = Reference::parse("acme/lidar").unwrap();
+        assert!(rev.check(&acme).is_ok());
+        assert!(page_with(|_| {}).check(&rev, UNFILTERED).is_ok());
+        for field in ["ordinal", "size_bytes", "episode_ordinal"] {
+            let at = page_with(|o| o[field] = MAX_SAFE_INTEGER.into());
+            assert!(at.check(&rev, UNFILTERED).is_ok(), "{field} at 2^53 - 1");
+            let over = page_with(|o| o[field] = (MAX_SAFE_INTEGER + 1).into());
+            assert!(
+                over.check(&rev, UNFILTERED).is_err(),
+                "{field} past 2^53 - 1"
+            );
         }
     }
 }

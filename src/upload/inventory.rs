@@ -369,6 +369,11 @@ mod tests {
         let walked = walk(&dir, Others::Refuse).unwrap().files.remove(0);
         let open = || Source::open(&a, walked.stamp, Some(walked.device));
 
+        // The device recorded is the file's own, as the OS reports it: a
+        // file of the same inode on another device is another file.
+        let dev = std::os::unix::fs::MetadataExt::dev(&std::fs::metadata(&a).unwrap());
+        assert_eq!(walked.device, dev);
+        assert!(Source::open(&a, walked.stamp, Some(dev)).is_ok());
         let source = open().unwrap();
         assert_eq!(source.read_exact_at(3, 4).unwrap(), b"3456");
         let short = source.read_exact_at(8, 4).unwrap_err();
@@ -403,6 +408,19 @@ mod tests {
         std::fs::remove_file(&a).unwrap();
         assert!(matches!(open(), Err(UploadError::Io { .. })));
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// A read that fails (here `EIO`: `/proc/self/mem` at address 0,
+    /// which no process maps) is returned, not retried as an interruption
+    /// would be.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_failed_read_is_returned_not_retried() {
+        let mem = Path::new("/proc/self/mem");
+        let source = Source::open(mem, Stamp::of(mem).unwrap(), None).unwrap();
+        let err = source.read_exact_at(0, 16).unwrap_err();
+        assert_ne!(err.kind(), std::io::ErrorKind::Interrupted);
+        assert_ne!(err.kind(), std::io::ErrorKind::UnexpectedEof, "{err}");
     }
 
     #[cfg(unix)]
