@@ -111,6 +111,7 @@ fn path_problem(path: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    use super::files as files_check;
     use super::*;
 
     #[test]
@@ -149,5 +150,44 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    /// `n` files of `size` bytes each (no disk: only what the checks read).
+    fn of_size(n: usize, size: u64) -> Vec<LocalFile> {
+        (0..n)
+            .map(|i| LocalFile {
+                local: format!("/rec/{i}.mcap").into(),
+                remote: format!("{i}.mcap"),
+                stamp: crate::upload::inventory::Stamp {
+                    size,
+                    mtime_ns: 0,
+                    inode: i as u64,
+                },
+                device: 0,
+            })
+            .collect()
+    }
+
+    /// Each limit of §9.3 admits its bound and refuses one more: 1 to 64
+    /// files, 1 byte to 8 GiB each, 64 GiB in all.
+    #[test]
+    fn file_count_sizes_and_total_are_bounded_at_their_limits() {
+        let dir = Path::new("/rec");
+        let gib = 1024 * 1024 * 1024;
+        let refused = |files: Vec<LocalFile>| {
+            matches!(files_check(dir, &files),
+                Err(Error::Upload(e)) if matches!(*e, UploadError::Rejected { .. }))
+        };
+        assert!(files_check(dir, &of_size(64, 1)).is_ok());
+        assert!(refused(of_size(65, 1)) && refused(of_size(0, 1)));
+        assert!(files_check(dir, &of_size(1, 8 * gib)).is_ok());
+        assert!(refused(of_size(1, 8 * gib + 1)) && refused(of_size(1, 0)));
+        assert!(
+            files_check(dir, &of_size(8, 8 * gib)).is_ok(),
+            "64 GiB in all"
+        );
+        let mut over = of_size(8, 8 * gib);
+        over.extend(of_size(1, 1));
+        assert!(refused(over), "64 GiB and a byte");
     }
 }
