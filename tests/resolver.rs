@@ -87,15 +87,48 @@ async fn every_object_is_listed_across_pages_and_read_verified() {
         published.canonical_reference()
     );
     assert_eq!(dataset.requested_reference(), "acme/lidar@main");
+    assert_eq!(
+        dataset.display_reference(),
+        format!("acme/lidar@{}", published.revision_sha256)
+    );
+    let served = published.revision_json("acme/lidar@main");
+    assert_eq!(served["revision_uid"], dataset.revision_uid());
     assert_eq!(dataset.object_count(), 3);
+    let total: usize = published.objects.iter().map(|o| o.bytes.len()).sum();
+    assert_eq!(dataset.total_size_bytes(), total as u64);
 
     let objects: Vec<_> = dataset.objects().try_collect().await.unwrap();
     let paths: Vec<_> = objects.iter().map(|o| o.logical_path()).collect();
     assert_eq!(paths, ["episodes/0.json", "frames/0.bin", "frames/1.bin"]);
-    for (object, expected) in objects.iter().zip(&published.objects) {
+    for (i, (object, expected)) in objects.iter().zip(&published.objects).enumerate() {
         assert_eq!(object.sha256(), expected.sha256);
         assert_eq!(object.read().await.unwrap(), expected.bytes);
+        // Every fact of the manifest entry, as served.
+        let served = published.object_json(i);
+        assert_eq!(served["object_uid"], object.object_uid());
+        assert_eq!(served["role"], object.role());
+        assert_eq!(served["ordinal"], object.ordinal());
+        assert_eq!(served["episode_ordinal"].as_u64(), object.episode_ordinal());
+        assert_eq!(served["content_type"], object.content_type());
+        assert_eq!(served["origin"], object.origin());
+        assert_eq!(served["size_bytes"], object.size_bytes());
+        assert_eq!(object.size_bytes(), expected.bytes.len() as u64);
+        assert_eq!(
+            format!("{object:?}"),
+            format!(
+                "ResolvedObject {{ object_uid: {:?}, role: {:?}, ordinal: {}, \
+                 logical_path: {:?}, size_bytes: {}, .. }}",
+                expected.object_uid,
+                expected.role,
+                expected.ordinal,
+                expected.logical_path,
+                expected.bytes.len()
+            )
+        );
     }
+    // The frames belong to episode 0; the episode to none.
+    let episodes: Vec<_> = objects.iter().map(|o| o.episode_ordinal()).collect();
+    assert_eq!(episodes, [None, Some(0), Some(0)]);
     // Two pages of at most 2, asked with limit=100 and then the cursor.
     let pages = mock.received_for("list_resolver_objects");
     assert_eq!(pages.len(), 2);
@@ -950,6 +983,42 @@ async fn base_url_rules_are_the_clients() {
         .unwrap();
     resolver.load("acme/lidar").await.unwrap();
     Resolver::new().unwrap();
+}
+
+/// A resolver shows its settings, and a rate-limited request without
+/// `Retry-After` backs off by the resolver's own policy.
+#[tokio::test(start_paused = true)]
+async fn a_resolver_shows_its_settings_and_backs_off_by_its_policy() {
+    common::init();
+    let mock = MockServer::start().await;
+    mock.resolver().publish(sample());
+    let slow = avala::retry::RetryPolicy::default()
+        .base_delay(Duration::from_secs(40))
+        .max_delay(Duration::from_secs(40));
+    let resolver = Resolver::builder()
+        .base_url(mock.base_url())
+        .timeout(Duration::from_secs(7))
+        .retry_policy(slow)
+        .build()
+        .unwrap();
+    assert_eq!(
+        format!("{resolver:?}"),
+        format!(
+            "Resolver {{ base_url: {:?}, timeout: 7s }}",
+            mock.base_url()
+        )
+    );
+    mock.fault("resolve_dataset_reference", Fault::status(429))
+        .times(1);
+    let started = tokio::time::Instant::now();
+    resolver.load("acme/lidar").await.unwrap();
+    // 40 s times a jitter of ½ to 1; the default policy waits under 1 s.
+    assert!(
+        started.elapsed() >= Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(mock.hits("resolve_dataset_reference"), 2);
 }
 
 #[tokio::test(start_paused = true)]
