@@ -412,6 +412,12 @@ mod tests {
         assert_eq!(adopted, Some(GENERATION));
         let second = status(|s| s["files"][0]["generation"]["number"] = json!(2));
         assert!(observe(&second, &local(), &receipt(Some(initialized()))).is_err());
+        // The file's identity, and its verification, never go back.
+        let other_file = status(|s| s["files"][0]["file_uid"] = json!(SESSION));
+        assert!(observe(&other_file, &local(), &receipt(Some(known.clone()))).is_err());
+        let mut verified = known.clone();
+        verified.verified = true;
+        assert!(observe(&status(|_| {}), &local(), &receipt(Some(verified))).is_err());
         // A generation the receipt knew may not disappear.
         let gone = status(|s| s["files"][0]["generation"] = json!(null));
         assert!(observe(&gone, &local(), &receipt(Some(known))).is_err());
@@ -444,5 +450,39 @@ mod tests {
             finalization(&pending).is_err(),
             "a pending one claims a publication"
         );
+    }
+
+    /// Once the receipt holds the published result, the server's
+    /// finalization must keep naming that publication and dataset; and a
+    /// finalization this session never requested is another's.
+    #[test]
+    fn a_published_result_keeps_its_identity() {
+        let example = crate::mock::examples::responses("get_fleet_managed_upload_status")[1].body
+            ["finalization"]
+            .clone();
+        let outcome = |key: &str, value: &str| -> ManagedFinalization {
+            let mut v = example.clone();
+            if !key.is_empty() {
+                v[key] = value.into();
+            }
+            serde_json::from_value(v).unwrap()
+        };
+        let text = |key: &str| example[key].as_str().map(str::to_owned);
+        let mut ours = receipt(None);
+        ours.finalizing = true;
+        ours.finalization_uid = text("uid");
+        ours.publication_uid = text("publication_uid");
+        ours.dataset_uid = text("dataset_uid");
+        assert!(ours.publication_uid.is_some() && ours.dataset_uid.is_some());
+        assert!(finalization_matches(&outcome("", ""), &ours).is_ok());
+        for key in ["uid", "publication_uid", "dataset_uid"] {
+            let other = outcome(key, SESSION);
+            assert!(
+                finalization_matches(&other, &ours).is_err(),
+                "another {key}"
+            );
+        }
+        ours.finalizing = false;
+        assert!(finalization_matches(&outcome("", ""), &ours).is_err());
     }
 }
