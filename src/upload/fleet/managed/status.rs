@@ -443,6 +443,21 @@ mod tests {
             published = serde_json::from_value(bad).ok();
             assert!(finalization(published.as_ref().unwrap()).is_err(), "{key}");
         }
+        // A state, stage or code this SDK does not know is refused, each
+        // on its own (from a consistent pending finalization).
+        let waiting = serde_json::json!({
+            "uid": SESSION, "state": "pending", "stage": "complete", "attempts": 0,
+            "failures": 0, "code": "pending", "available_at": "2024-01-15T10:40:00Z",
+            "publication_uid": null, "dataset_uid": null,
+        });
+        let parsed =
+            |v: serde_json::Value| serde_json::from_value::<ManagedFinalization>(v).unwrap();
+        assert!(finalization(&parsed(waiting.clone())).is_ok());
+        for key in ["state", "stage", "code"] {
+            let mut unknown = waiting.clone();
+            unknown[key] = "added_later".into();
+            assert!(finalization(&parsed(unknown)).is_err(), "unknown {key}");
+        }
         let mut pending = example;
         pending["state"] = "pending".into();
         let pending: ManagedFinalization = serde_json::from_value(pending).unwrap();
