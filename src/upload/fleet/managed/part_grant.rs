@@ -292,6 +292,11 @@ mod tests {
         let now = Utc::now().trunc_subsecs(0);
         let ok = run(&grant(now, |_| {}), &want(None), now).unwrap();
         assert!(ok.url.starts_with(HOST) && is_sha256(&ok.pin));
+        // Its Debug shows the pin, never the URL (a capability).
+        assert_eq!(
+            format!("{ok:?}"),
+            format!("Grant {{ pin: {:?}, .. }}", ok.pin)
+        );
         // The same destination passes the pin; another upload id does not.
         assert!(run(&grant(now, |_| {}), &want(Some(&ok.pin)), now).is_ok());
         let moved = grant(now, |g| {
