@@ -401,4 +401,84 @@ mod tests {
         let g = grant(now, url_edit("partNumber=2", "partNumber=1"));
         assert!(!run(&g, &want(None), now).unwrap_err().contains("cccc"));
     }
+
+    /// The object key may be 1024 bytes long, and no longer.
+    #[test]
+    fn the_object_key_is_at_most_1024_bytes() {
+        let now = Utc::now().trunc_subsecs(0);
+        let prefix = format!("__o__=/7f3c2a1e-4b5d-4c6e-8f90-1a2b3c4d5e6f/__cloud__/{SESSION}/");
+        for (len, ok) in [(1024, true), (1025, false)] {
+            let path = format!("{}.mcap", "x".repeat(len - prefix.len() - 5));
+            let long = grant(now, |g| {
+                let url = g["url"]
+                    .as_str()
+                    .unwrap()
+                    .replace("run%201/a%3Db.mcap", &path);
+                g["url"] = url.into();
+            });
+            let mut expected = want(None);
+            expected.path = &path;
+            let result = run(&long, &expected, now);
+            assert_eq!(result.is_ok(), ok, "a key of {len} bytes: {result:?}");
+        }
+    }
+
+    /// The `uploadId` is printable ASCII without surrounding spaces, each
+    /// rule on its own.
+    #[test]
+    fn the_upload_id_is_printable_and_trimmed() {
+        let now = Utc::now().trunc_subsecs(0);
+        for (id, ok) in [
+            ("2~Wq9m%2BXk", true),
+            ("%202~Wq9m", false),
+            ("2~Wq9m%20", false),
+            ("2~Wq%7F9m", false),
+            ("2~Wq%C3%A99m", false),
+        ] {
+            let edited = grant(now, |g| {
+                let url = g["url"]
+                    .as_str()
+                    .unwrap()
+                    .replace("uploadId=2~Wq9m%2BXk", &format!("uploadId={id}"));
+                g["url"] = url.into();
+            });
+            let result = run(&edited, &want(None), now);
+            assert_eq!(result.is_ok(), ok, "uploadId={id}: {result:?}");
+        }
+    }
+
+    /// The access key id of the credential scope: 1 to 128 letters,
+    /// digits, `_` or `-`.
+    #[test]
+    fn the_credential_id_has_its_alphabet_and_length() {
+        let now = Utc::now().trunc_subsecs(0);
+        let longest = "k".repeat(128);
+        let too_long = "k".repeat(129);
+        for (id, ok) in [
+            ("3f9a_2c-7E", true),
+            (longest.as_str(), true),
+            ("3f9a.2c", false),
+            ("3f9a%2B2c", false),
+            (too_long.as_str(), false),
+        ] {
+            let edited = grant(now, |g| {
+                let url = g["url"].as_str().unwrap().replace(
+                    "X-Amz-Credential=3f9a2c7e1b5d%2F",
+                    &format!("X-Amz-Credential={id}%2F"),
+                );
+                g["url"] = url.into();
+            });
+            let result = run(&edited, &want(None), now);
+            assert_eq!(result.is_ok(), ok, "credential id {id}: {result:?}");
+        }
+    }
+
+    /// A grant may be signed up to 30 s ahead of our clock, not more.
+    #[test]
+    fn a_grant_signed_30_s_ahead_passes_and_31_s_does_not() {
+        let now = Utc::now().trunc_subsecs(0);
+        let ahead = |s| grant(now + TimeDelta::seconds(s), |_| {});
+        assert!(run(&ahead(30), &want(None), now).is_ok());
+        assert!(run(&ahead(31), &want(None), now).is_err());
+    }
 }
