@@ -287,6 +287,15 @@ mod tests {
         })
     }
 
+    /// An edit of a grant that replaces `from` with `to` in its URL.
+    fn url_edit(from: &str, to: &str) -> impl Fn(&mut serde_json::Value) + 'static {
+        let (from, to) = (from.to_owned(), to.to_owned());
+        move |g| {
+            let url = g["url"].as_str().unwrap().replace(&from, &to);
+            g["url"] = url.into();
+        }
+    }
+
     #[test]
     fn a_valid_grant_passes_and_pins_its_destination() {
         let now = Utc::now().trunc_subsecs(0);
@@ -299,13 +308,7 @@ mod tests {
         );
         // The same destination passes the pin; another upload id does not.
         assert!(run(&grant(now, |_| {}), &want(Some(&ok.pin)), now).is_ok());
-        let moved = grant(now, |g| {
-            let url = g["url"]
-                .as_str()
-                .unwrap()
-                .replace("uploadId=2~Wq9m", "uploadId=3~Wq9m");
-            g["url"] = url.into();
-        });
+        let moved = grant(now, url_edit("uploadId=2~Wq9m", "uploadId=3~Wq9m"));
         let e = run(&moved, &want(Some(&ok.pin)), now).unwrap_err();
         assert!(e.contains("another destination"), "{e}");
     }
@@ -314,12 +317,6 @@ mod tests {
     fn every_field_is_checked() {
         use serde_json::{json, Value};
         let now = Utc::now().trunc_subsecs(0);
-        let url_edit = |from: &'static str, to: &'static str| {
-            move |g: &mut Value| {
-                let url = g["url"].as_str().unwrap().replace(from, to);
-                g["url"] = url.into();
-            }
-        };
         type Edit = Box<dyn Fn(&mut Value)>;
         let cases: Vec<(&str, Edit)> = vec![
             ("uid", Box::new(|g| g["grant_uid"] = json!("not-a-uuid"))),
@@ -409,13 +406,7 @@ mod tests {
         let prefix = format!("__o__=/7f3c2a1e-4b5d-4c6e-8f90-1a2b3c4d5e6f/__cloud__/{SESSION}/");
         for (len, ok) in [(1024, true), (1025, false)] {
             let path = format!("{}.mcap", "x".repeat(len - prefix.len() - 5));
-            let long = grant(now, |g| {
-                let url = g["url"]
-                    .as_str()
-                    .unwrap()
-                    .replace("run%201/a%3Db.mcap", &path);
-                g["url"] = url.into();
-            });
+            let long = grant(now, url_edit("run%201/a%3Db.mcap", &path));
             let mut expected = want(None);
             expected.path = &path;
             let result = run(&long, &expected, now);
@@ -435,13 +426,10 @@ mod tests {
             ("2~Wq%7F9m", false),
             ("2~Wq%C3%A99m", false),
         ] {
-            let edited = grant(now, |g| {
-                let url = g["url"]
-                    .as_str()
-                    .unwrap()
-                    .replace("uploadId=2~Wq9m%2BXk", &format!("uploadId={id}"));
-                g["url"] = url.into();
-            });
+            let edited = grant(
+                now,
+                url_edit("uploadId=2~Wq9m%2BXk", &format!("uploadId={id}")),
+            );
             let result = run(&edited, &want(None), now);
             assert_eq!(result.is_ok(), ok, "uploadId={id}: {result:?}");
         }
@@ -461,13 +449,13 @@ mod tests {
             ("3f9a%2B2c", false),
             (too_long.as_str(), false),
         ] {
-            let edited = grant(now, |g| {
-                let url = g["url"].as_str().unwrap().replace(
+            let edited = grant(
+                now,
+                url_edit(
                     "X-Amz-Credential=3f9a2c7e1b5d%2F",
                     &format!("X-Amz-Credential={id}%2F"),
-                );
-                g["url"] = url.into();
-            });
+                ),
+            );
             let result = run(&edited, &want(None), now);
             assert_eq!(result.is_ok(), ok, "credential id {id}: {result:?}");
         }
