@@ -609,6 +609,73 @@ async fn legacy_and_managed_receipts_of_one_recording_share_a_state_dir() {
     assert_eq!(mock.fleet().objects().len(), 1);
 }
 
+/// The operations the mock received from the `from`-th request on.
+fn operations_since(mock: &MockServer, from: usize) -> Vec<String> {
+    mock.received()[from..]
+        .iter()
+        .filter_map(|r| r.operation_id.clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_stored_file_is_skipped_by_its_listing_or_its_completed_generation() {
+    // Run 1 stores both files whole, then its finalize is refused (a 400
+    // is not retried): nothing is finalized.
+    let mock = MockServer::start().await;
+    let (dir, state) = (TempDir::new(), TempDir::new());
+    dir.file("a.mcap", 10);
+    dir.file("b.mcap", 20);
+    mock.fault("finalize_fleet_managed_upload", Fault::status(400))
+        .times(1);
+    let e = upload(&mock, &dir, &state).send().await.unwrap_err();
+    assert_eq!(e.status(), Some(400), "{e:?}");
+    assert_eq!(mock.storage().bytes_received(), 30);
+    let before = mock.received().len();
+
+    // Run 2: the server lists every part of `a.mcap` (its generation still
+    // active), and says the generation of `b.mcap` is completed though not
+    // verified yet (§9.3 step 3). Its status calls: the session, `a`, `b`.
+    for n in 0..3 {
+        mock.edit_next("get_fleet_managed_upload_status", move |s| {
+            if n == 2 {
+                assert_eq!(s["files"][1]["path"], "b.mcap");
+                s["files"][1]["generation"]["state"] = "completed".into();
+            }
+        });
+    }
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let seen = events.clone();
+    let status = upload(&mock, &dir, &state)
+        .on_progress(move |p: &Progress| seen.lock().unwrap().push((p.path.clone(), p.event)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status.confirmed_files, 2);
+    // `a` is looked at (its parts listed) and skipped, as nothing of it was
+    // sent; `b` is skipped at once: no listing, not even a start.
+    assert_eq!(
+        *events.lock().unwrap(),
+        [
+            ("a.mcap".to_owned(), ProgressEvent::Started { size: 10 }),
+            ("a.mcap".to_owned(), ProgressEvent::Skipped),
+            ("b.mcap".to_owned(), ProgressEvent::Skipped),
+        ]
+    );
+    assert_eq!(
+        operations_since(&mock, before),
+        [
+            "get_fleet_managed_upload_status",
+            "get_fleet_managed_upload_status",
+            "get_fleet_managed_multipart_progress",
+            "get_fleet_managed_upload_status",
+            "get_fleet_managed_upload_status",
+            "finalize_fleet_managed_upload",
+            "get_fleet_managed_upload_status",
+        ]
+    );
+    assert_eq!(mock.storage().bytes_received(), 30, "nothing sent again");
+}
+
 /// `Error::JobFailed` for the managed publication, with its code.
 fn publication_failed<T: std::fmt::Debug>(result: avala::Result<T>, code: &str) {
     match result {
@@ -649,8 +716,15 @@ async fn the_publication_waits() {
             .await,
         "invalid_mcap",
     );
+    let before = mock.received().len();
     publication_failed(upload(&mock, &dir, &state).send().await, "invalid_mcap");
     assert_eq!(mock.hits("finalize_fleet_managed_upload"), 1);
+    // Settled: no file is looked at again, only the status (the session's,
+    // the finalize step's, the last).
+    assert_eq!(
+        operations_since(&mock, before),
+        ["get_fleet_managed_upload_status"; 3]
+    );
 
     // Failed with a code another finalize can fix: JobFailed without a wait
     // too, and a re-run finalizes again.
@@ -663,12 +737,25 @@ async fn the_publication_waits() {
         "attempts_exhausted",
     );
     mock.fleet().managed_publication(1, None);
+    let before = mock.received().len();
     let status = upload(&mock, &dir, &state).send().await.unwrap();
     assert_eq!(
         status.finalization.unwrap().state,
         ManagedFinalizationState::Succeeded
     );
     assert_eq!(mock.hits("finalize_fleet_managed_upload"), 2);
+    // Not settled: the file is looked at again (its generation completed:
+    // skipped without a listing), then finalized again.
+    assert_eq!(
+        operations_since(&mock, before),
+        [
+            "get_fleet_managed_upload_status",
+            "get_fleet_managed_upload_status",
+            "get_fleet_managed_upload_status",
+            "finalize_fleet_managed_upload",
+            "get_fleet_managed_upload_status",
+        ]
+    );
 
     // Past the timeout: WaitTimeout with the last state, at the deadline.
     let mock = MockServer::start().await;
