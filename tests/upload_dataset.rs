@@ -323,6 +323,45 @@ async fn a_412_on_the_put_means_already_there() {
 }
 
 #[tokio::test]
+async fn a_multipart_file_with_every_part_stored_is_completed_and_counted_skipped() {
+    let mock = MockServer::start().await;
+    mock.uploads().mode(UploadMode::Multipart {
+        part_size: 5 * MIB as u64,
+    });
+    let dir = TempDir::new();
+    let state = TempDir::new();
+    let big = dir.file("scan.bin", 12 * MIB);
+    let files = || [(dir.path().join("scan.bin"), "scan.bin".to_owned())];
+    let client = mock.client();
+    // Every part lands but the completion is refused: the run fails.
+    mock.fault("complete_manual_upload", Fault::status(400))
+        .times(1);
+    let e = client
+        .upload_files("parts", files())
+        .state_dir(state.path())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), Some(400));
+    assert_eq!(mock.storage().bytes_received(), 12 * MIB as u64);
+    // Again: the presign lists all three parts, so nothing is sent, the
+    // upload is completed, and the file counts as skipped, not sent.
+    let report = client
+        .upload_files("parts", files())
+        .state_dir(state.path())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (report.files_sent, report.files_skipped, report.bytes_sent),
+        (0, 1, 0)
+    );
+    assert_eq!(mock.storage().bytes_received(), 12 * MIB as u64);
+    assert_eq!(mock.hits("complete_manual_upload"), 2);
+    assert_eq!(stored(&mock, "parts"), expected(&[("scan.bin", &big)]));
+}
+
+#[tokio::test]
 async fn a_503_then_success_presigns_again() {
     let mock = MockServer::start().await;
     mock.uploads().mode(UploadMode::Put);
