@@ -61,7 +61,8 @@ impl TempDir {
         let mut at = 0;
         while at < len {
             for offset in [at, (at + PART).min(len).saturating_sub(4096)] {
-                let mark: Vec<u8> = (0..4096).map(|_| rng.u8(..)).collect();
+                // Within `len`: a last part shorter than a mark stays short.
+                let mark: Vec<u8> = (0..4096.min(len - offset)).map(|_| rng.u8(..)).collect();
                 file.write_all_at(&mark, offset).unwrap();
             }
             at += PART;
@@ -1145,11 +1146,15 @@ async fn a_listing_out_of_order_or_with_another_part_size_is_refused() {
 #[tokio::test]
 async fn a_cursor_that_cannot_advance_is_refused() {
     // One part listed of two, and a cursor that does not point after it
-    // (or a cursor on an empty page).
+    // (or a cursor on an empty page, or after the last part).
     for (parts, cursor) in [
         (serde_json::json!([{"part_number": 1, "size": PART}]), 0),
         (serde_json::json!([{"part_number": 1, "size": PART}]), 2),
         (serde_json::json!([]), 0),
+        (
+            serde_json::json!([{"part_number": 1, "size": PART}, {"part_number": 2, "size": 1}]),
+            2,
+        ),
     ] {
         let mock = MockServer::start().await;
         let (dir, state) = (TempDir::new(), TempDir::new());

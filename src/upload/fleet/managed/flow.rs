@@ -344,7 +344,6 @@ impl Session<'_> {
     /// Step 4: the stored parts, from at most 2 pages of at most 100.
     async fn stored_parts(&self, file: &RecordingFile) -> Result<BTreeSet<u64>> {
         let (file_uid, generation_uid) = self.generation_of(file);
-        let count = part_count(file.stamp.size);
         let mut present = BTreeSet::new();
         let mut after = 0u64;
         for _ in 0..PAGES {
@@ -366,31 +365,9 @@ impl Session<'_> {
             if page.file_uid != file_uid || page.generation_uid != generation_uid {
                 return Err(bad("names another file or generation"));
             }
-            if page.parts.len() > PAGE_PARTS {
-                return Err(bad("has more than 100 parts on a page"));
-            }
-            let mut last = after;
-            for part in &page.parts {
-                let number = u64::try_from(part.part_number).unwrap_or(0);
-                if number <= last
-                    || number > count
-                    || u64::try_from(part.size) != Ok(part_len(file, number))
-                {
-                    return Err(bad("is out of order or gives a part another size"));
-                }
-                last = number;
-                present.insert(number);
-            }
-            match page.next_cursor {
+            match listed(&page, after, file.stamp.size, &mut present).map_err(bad)? {
                 None => return Ok(present),
-                Some(cursor)
-                    if !page.parts.is_empty()
-                        && u64::try_from(cursor) == Ok(last)
-                        && last < count =>
-                {
-                    after = last;
-                }
-                Some(_) => return Err(bad("has a cursor that cannot advance")),
+                Some(next) => after = next,
             }
         }
         Err(self.mismatch(format!(
@@ -427,7 +404,7 @@ impl Session<'_> {
             source: handle.clone(),
             remote: file.path.clone(),
             offset: (number - 1) * PART_SIZE,
-            len: part_len(file, number),
+            len: part_len(file.stamp.size, number),
         };
         self.plane
             .put_exact(&grant.url, &slice, api_key(self.client))
@@ -623,7 +600,107 @@ enum PinSource {
     Awaits(Shared<oneshot::Receiver<String>>),
 }
 
-/// The length of part `number` of `file`.
-fn part_len(file: &RecordingFile, number: u64) -> u64 {
-    PART_SIZE.min(file.stamp.size - (number - 1) * PART_SIZE)
+/// One page of step 4's listing, after part `after`, of a file of `size`
+/// bytes: at most 100 parts, in increasing order, each a part of the file
+/// with its length, added to `present`. Answers the `after` of the next
+/// page (`None` on the last), or why the page is refused: a cursor must
+/// follow a page that listed something, name its last part and leave a
+/// part to list.
+fn listed(
+    page: &types::ManagedPartInventory,
+    after: u64,
+    size: u64,
+    present: &mut BTreeSet<u64>,
+) -> std::result::Result<Option<u64>, &'static str> {
+    if page.parts.len() > PAGE_PARTS {
+        return Err("has more than 100 parts on a page");
+    }
+    let count = part_count(size);
+    let mut last = after;
+    for part in &page.parts {
+        let number = u64::try_from(part.part_number).unwrap_or(0);
+        if number <= last
+            || number > count
+            || u64::try_from(part.size) != Ok(part_len(size, number))
+        {
+            return Err("is out of order or gives a part another size");
+        }
+        last = number;
+        present.insert(number);
+    }
+    match page.next_cursor {
+        None => Ok(None),
+        Some(cursor)
+            if !page.parts.is_empty() && u64::try_from(cursor) == Ok(last) && last < count =>
+        {
+            Ok(Some(last))
+        }
+        Some(_) => Err("has a cursor that cannot advance"),
+    }
+}
+
+/// The length of part `number` of a file of `size` bytes.
+fn part_len(size: u64, number: u64) -> u64 {
+    PART_SIZE.min(size - (number - 1) * PART_SIZE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A page listing parts `numbers` of a file of `size` bytes, each of
+    /// its length, with `cursor`.
+    fn page(
+        size: u64,
+        numbers: impl IntoIterator<Item = u64>,
+        cursor: Option<u64>,
+    ) -> types::ManagedPartInventory {
+        let parts: Vec<_> = numbers
+            .into_iter()
+            .map(|n| serde_json::json!({"part_number": n, "size": part_len(size, n)}))
+            .collect();
+        serde_json::from_value(serde_json::json!({
+            "protocol": PROTOCOL,
+            "session_uid": "s",
+            "file_uid": "f",
+            "generation_uid": "g",
+            "parts": parts,
+            "next_cursor": cursor,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_page_holds_at_most_one_hundred_parts() {
+        let size = 100 * PART_SIZE + 1; // 101 parts
+        let mut present = BTreeSet::new();
+        let full = page(size, 1..=100, Some(100));
+        assert_eq!(listed(&full, 0, size, &mut present), Ok(Some(100)));
+        assert_eq!(present, (1..=100).collect());
+        let over = page(size, 1..=101, None);
+        assert_eq!(
+            listed(&over, 0, size, &mut BTreeSet::new()),
+            Err("has more than 100 parts on a page")
+        );
+    }
+
+    #[test]
+    fn a_cursor_must_leave_a_part_to_list() {
+        let size = 2 * PART_SIZE; // 2 parts
+        let mut present = BTreeSet::new();
+        assert_eq!(
+            listed(&page(size, [1], Some(1)), 0, size, &mut present),
+            Ok(Some(1))
+        );
+        assert_eq!(
+            listed(&page(size, [2], None), 1, size, &mut present),
+            Ok(None)
+        );
+        assert_eq!(present, [1, 2].into());
+        // Every part listed, and still a cursor: nothing can follow.
+        assert_eq!(
+            listed(&page(size, [1, 2], Some(2)), 0, size, &mut BTreeSet::new()),
+            Err("has a cursor that cannot advance")
+        );
+    }
 }
