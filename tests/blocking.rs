@@ -169,6 +169,20 @@ fn a_dataset_upload_blocks_until_the_dataset_exists() {
         [("a.jpg".to_owned(), 1000), ("sub/b.jpg".to_owned(), 70_000)]
     );
     assert_eq!(mock.hits("create_dataset_from_manual_upload"), 1);
+
+    // The files alone, into an upload area of their own.
+    let report = mock
+        .client()
+        .upload_files(
+            "Blocking Files",
+            [(dir.path().join("a.jpg"), "c.jpg".to_owned())],
+        )
+        .state_dir(state.path())
+        .send_blocking()
+        .unwrap();
+    assert_eq!((report.files_sent, report.bytes_sent), (1, 1000));
+    assert!(report.dataset_upload_uid.is_some(), "{report:?}");
+    assert_eq!(mock.uploads().objects().len(), 3);
 }
 
 #[test]

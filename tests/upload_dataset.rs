@@ -362,6 +362,28 @@ async fn a_multipart_file_with_every_part_stored_is_completed_and_counted_skippe
 }
 
 #[tokio::test]
+async fn an_upload_shows_its_settings_but_not_the_key() {
+    let mock = MockServer::start().await;
+    let state = TempDir::new();
+    let up = mock
+        .client()
+        .upload_files("shown", [(state.path().join("a.jpg"), "a.jpg".to_owned())])
+        .organization_uid("org-1")
+        .workers(3)
+        .resume(false)
+        .check_quota(false)
+        .state_dir(state.path());
+    let text = format!("{up:?}");
+    let options = format!(
+        "options: Options {{ organization_uid: Some(\"org-1\"), workers: 3, resume: false, \
+         check_quota: false, state_dir: Some({:?}), .. }}",
+        state.path()
+    );
+    assert!(text.contains(&options), "{text}");
+    assert!(!text.contains(MockServer::API_KEY), "{text}");
+}
+
+#[tokio::test]
 async fn a_503_then_success_presigns_again() {
     let mock = MockServer::start().await;
     mock.uploads().mode(UploadMode::Put);

@@ -610,6 +610,24 @@ async fn legacy_and_managed_receipts_of_one_recording_share_a_state_dir() {
     assert_eq!(mock.fleet().objects().len(), 1);
 }
 
+#[tokio::test]
+async fn an_upload_shows_its_settings() {
+    let mock = MockServer::start().await;
+    let (dir, state) = (TempDir::new(), TempDir::new());
+    let up = upload(&mock, &dir, &state)
+        .workers(3)
+        .wait(Duration::from_secs(30));
+    assert_eq!(
+        format!("{up:?}"),
+        format!(
+            "ManagedRecordingUpload {{ recording_uid: {RECORDING:?}, source: {:?}, workers: 3, \
+             wait: Some(30s), poll_interval: 10ms, state_dir: Some({:?}), .. }}",
+            dir.path(),
+            state.path()
+        )
+    );
+}
+
 /// The operations the mock received from the `from`-th request on.
 fn operations_since(mock: &MockServer, from: usize) -> Vec<String> {
     mock.received()[from..]

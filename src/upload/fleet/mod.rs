@@ -36,13 +36,13 @@ pub(crate) struct RecordingFile {
 /// match `[A-Za-z0-9_-]{1,128}` and is turned into a UUID before it goes
 /// into paths and the `s3_prefix` check).
 pub(crate) fn canonical_recording_uid(uid: &str) -> Result<String> {
-    let shape_ok = (1..=128).contains(&uid.len())
-        && uid
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    // Without its dashes, only a UUID's simple form (32 hex digits) can
+    // parse: the others need their dashes, braces or prefix. So the parse
+    // holds the uid to the alphabet and a UUID's digits; the length is
+    // left.
     let hex: String = uid.chars().filter(|c| *c != '-').collect();
     match uuid::Uuid::try_parse(&hex) {
-        Ok(parsed) if shape_ok && hex.len() == 32 => Ok(parsed.hyphenated().to_string()),
+        Ok(parsed) if uid.len() <= 128 => Ok(parsed.hyphenated().to_string()),
         _ => Err(Error::InvalidArgument {
             message: format!(
                 "recording uid {uid:?} is not a UUID; pass the recording's uid as the API returns it"
@@ -125,12 +125,22 @@ mod tests {
                 "{given}"
             );
         }
+        // Dashes anywhere, up to 128 characters in all.
+        let dashed =
+            |dashes: usize| format!("0f8fad5b{}d9cb469fa16570867728950e", "-".repeat(dashes));
+        assert_eq!(canonical_recording_uid(&dashed(96)).unwrap(), canonical);
         for bad in [
             "",
             "rec_1",
             "0f8fad5b-d9cb-469f-a165-70867728950",
+            "0f8fad5b-d9cb-469f-a165-70867728950e0",
+            "0f8fad5b-d9cb-469f-a165-70867728950g",
+            "0f8fad5b_d9cb_469f_a165_70867728950e",
+            "0f8fad5b-d9cb-469f-a165-70867728950e\n",
             "{0f8fad5b-d9cb-469f-a165-70867728950e}",
+            "urn:uuid:0f8fad5b-d9cb-469f-a165-70867728950e",
             "../0f8fad5bd9cb469fa16570867728950e",
+            &dashed(97),
         ] {
             assert!(canonical_recording_uid(bad).is_err(), "{bad}");
         }
