@@ -426,6 +426,40 @@ mod tests {
     }
 
     #[test]
+    fn grants_name_each_requested_path_once() {
+        let prefix = "fleet/o/r/";
+        let grant = |path: &str| {
+            serde_json::json!({
+                "path": path,
+                "s3_key": format!("{prefix}{path}"),
+                "put_url": format!("http://127.0.0.1:9/_storage/{prefix}{path}"),
+            })
+        };
+        let answer = |urls: Vec<serde_json::Value>| -> types::UploadUrlsResponse {
+            serde_json::from_value(serde_json::json!({ "urls": urls })).unwrap()
+        };
+        let requested = ["a.mcap", "b.mcap"];
+        let ok = answer(vec![grant("b.mcap"), grant("a.mcap")]);
+        let by_path = grants(&ok, &requested, prefix, true).unwrap();
+        assert_eq!(by_path["a.mcap"].s3_key, "fleet/o/r/a.mcap");
+        assert_eq!(by_path.len(), 2);
+        // As many grants as asked for, but one for another path, or one
+        // path twice.
+        for (urls, path) in [
+            (vec![grant("a.mcap"), grant("c.mcap")], "c.mcap"),
+            (vec![grant("a.mcap"), grant("a.mcap")], "a.mcap"),
+        ] {
+            match grants(&answer(urls), &requested, prefix, true) {
+                Err(GrantRefusal::State(why)) => assert_eq!(
+                    why,
+                    format!("a URL for `{path}`, which was not asked for or came twice")
+                ),
+                other => panic!("{path}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
     fn local_paths_follow_step_0() {
         assert!(local_path("cam/front.mcap").is_ok());
         assert!(local_path(&"a".repeat(1024)).is_ok());
