@@ -80,10 +80,16 @@ impl Production {
 
     /// The next legacy Fleet URL batch names `host`.
     fn urls_on(&self, host: &str) {
+        self.first_urls_on(usize::MAX, host);
+    }
+
+    /// The first `count` URLs of the next legacy Fleet batch name `host`;
+    /// the others keep the mock's own origin.
+    fn first_urls_on(&self, count: usize, host: &str) {
         let origin = format!("http://{}", self.mock.address());
         let host = format!("https://{host}");
         self.mock.edit_next("get_fleet_upload_urls", move |body| {
-            for grant in body["urls"].as_array_mut().unwrap() {
+            for grant in body["urls"].as_array_mut().unwrap().iter_mut().take(count) {
                 let url = grant["put_url"]
                     .as_str()
                     .unwrap()
@@ -235,17 +241,25 @@ const LEGACY_HOSTS: [(&str, avala::mock::FleetUrlStyle); 5] = {
     ]
 };
 
-/// A legacy Fleet upload of two files, and their paths and digests.
+/// A legacy Fleet upload of two files whose URLs name `host`, and their
+/// paths and digests.
 async fn legacy(
     p: &Production,
     host: &str,
+) -> (avala::Result<impl std::fmt::Debug>, Vec<(String, String)>) {
+    p.urls_on(host);
+    legacy_as_granted(p).await
+}
+
+/// [`legacy`] with the URL batch as the test edited it, if at all.
+async fn legacy_as_granted(
+    p: &Production,
 ) -> (avala::Result<impl std::fmt::Debug>, Vec<(String, String)>) {
     let (dir, state) = (TempDir::new(), TempDir::new());
     let files: Vec<(String, String)> = ["a.bin", "b.bin"]
         .iter()
         .map(|f| (f.to_string(), sha(&dir.file(f, 300))))
         .collect();
-    p.urls_on(host);
     let uid = uuid::Uuid::new_v4().to_string();
     let result = p
         .client
@@ -287,6 +301,22 @@ async fn a_legacy_fleet_upload_to_a_foreign_or_look_alike_host_sends_no_byte() {
         p.assert_refused(result, host, "legacy");
         assert_eq!(p.mock.hits("confirm_fleet_upload"), 0);
     }
+}
+
+/// The loopback exception is the mock's only for legacy Fleet too: a batch
+/// with one production URL and one the mock's own `http://127.0.0.1` is
+/// refused whole, before the first file's byte goes to its production host.
+#[tokio::test]
+async fn a_legacy_batch_with_one_loopback_http_url_sends_no_byte() {
+    let p = Production::start().await;
+    p.mock
+        .fleet()
+        .url_style(avala::mock::FleetUrlStyle::PathStyle);
+    p.first_urls_on(1, "s3.us-east-1.amazonaws.com");
+    let (result, _) = legacy_as_granted(&p).await;
+    p.assert_refused(result, "127.0.0.1", "legacy");
+    assert_eq!(p.front.connections_to("s3.us-east-1.amazonaws.com"), 0);
+    assert_eq!(p.mock.hits("confirm_fleet_upload"), 0);
 }
 
 /// A managed Fleet upload of one part whose grant names `host`.
