@@ -121,6 +121,24 @@ fn upload_state(e: &Error) -> &str {
 }
 
 #[tokio::test]
+async fn a_grant_without_headers_is_sent_as_octet_stream() {
+    let rig = Rig::new().await;
+    let files = rig.files(2, 100);
+    rig.mock.edit_next("get_fleet_upload_urls", |b| {
+        for grant in b["urls"].as_array_mut().unwrap() {
+            grant["headers"] = serde_json::json!({});
+        }
+    });
+    rig.upload().send().await.unwrap();
+    assert_eq!(rig.stored(), expected(&files));
+    let puts = rig.mock.received_for("storage.fleet");
+    assert_eq!(puts.len(), 2);
+    for put in puts {
+        assert_eq!(put.header("content-type"), Some("application/octet-stream"));
+    }
+}
+
+#[tokio::test]
 async fn a_clean_upload_stores_every_file_and_finalises() {
     let rig = Rig::new().await;
     let mut files = vec![

@@ -558,6 +558,34 @@ mod tests {
 
     use super::*;
 
+    #[test]
+    fn processing_succeeds_only_when_the_recording_is_ready_and_the_upload_completed() {
+        let pair = |recording: &str, upload: &str| {
+            let recording = serde_json::json!({"uid": "r", "status": recording});
+            let upload = serde_json::json!({"session_uid": "s", "status": upload});
+            (
+                serde_json::from_value(recording).unwrap(),
+                serde_json::from_value(upload).unwrap(),
+            )
+        };
+        assert_eq!(
+            processing_verdict(&pair("ready", "completed")),
+            Verdict::Succeeded
+        );
+        assert_eq!(
+            processing_verdict(&pair("ready", "completing")),
+            Verdict::Running(Some("recording ready, upload completing".to_owned()))
+        );
+        assert_eq!(
+            processing_verdict(&pair("error", "completed")),
+            Verdict::Failed("recording error, upload completed".to_owned())
+        );
+        assert_eq!(
+            processing_verdict(&pair("processing", "completed")),
+            Verdict::Running(Some("recording processing, upload completed".to_owned()))
+        );
+    }
+
     fn file(path: &str) -> LocalFile {
         LocalFile {
             local: PathBuf::from("/rec").join(path),
