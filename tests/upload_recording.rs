@@ -121,6 +121,39 @@ fn upload_state(e: &Error) -> &str {
 }
 
 #[tokio::test]
+async fn an_upload_shows_its_settings() {
+    let rig = Rig::new().await;
+    let up = rig
+        .upload()
+        .storage_config_uid("sc-1")
+        .workers(3)
+        .wait(Duration::from_secs(30))
+        .poll_interval(Duration::from_secs(2));
+    assert_eq!(
+        format!("{up:?}"),
+        format!(
+            "RecordingUpload {{ recording_uid: {:?}, source: {:?}, storage_config_uid: \
+             Some(\"sc-1\"), workers: 3, state_dir: Some({:?}), wait: Some(30s), \
+             poll_interval: 2s, .. }}",
+            rig.uid,
+            rig.src.path(),
+            rig.state.path()
+        )
+    );
+}
+
+#[test]
+fn the_benchmarks_file_digest_is_the_sha256_of_the_bytes() {
+    let dir = TempDir::new();
+    let abc = dir.path().join("abc.bin");
+    std::fs::write(&abc, b"abc").unwrap();
+    assert_eq!(
+        avala::upload::sha256_file_hex(&abc).unwrap(),
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+}
+
+#[tokio::test]
 async fn a_grant_without_headers_is_sent_as_octet_stream() {
     let rig = Rig::new().await;
     let files = rig.files(2, 100);
