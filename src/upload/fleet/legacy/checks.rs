@@ -426,6 +426,35 @@ mod tests {
     }
 
     #[test]
+    fn a_new_session_must_be_initiated() {
+        let recording = "0f8fad5b-d9cb-469f-a165-70867728950e";
+        let manifest = Manifest::new([("a.mcap", 10)]);
+        let session = |status: serde_json::Value| -> types::UploadSession {
+            serde_json::from_value(serde_json::json!({
+                "uid": "s-1",
+                "status": status,
+                "total_files": 1,
+                "total_bytes": 10,
+                "s3_prefix": format!("fleet/o/{recording}/"),
+            }))
+            .unwrap()
+        };
+        assert_eq!(
+            init(&session("initiated".into()), &manifest, recording),
+            Ok(("s-1".to_owned(), format!("fleet/o/{recording}/")))
+        );
+        for (status, says) in [
+            ("completing".into(), "`completing`"),
+            (serde_json::Value::Null, "missing"),
+        ] {
+            assert_eq!(
+                init(&session(status), &manifest, recording),
+                Err(format!("a new session must be `initiated`, not {says}"))
+            );
+        }
+    }
+
+    #[test]
     fn grants_name_each_requested_path_once() {
         let prefix = "fleet/o/r/";
         let grant = |path: &str| {
