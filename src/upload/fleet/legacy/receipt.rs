@@ -215,6 +215,38 @@ mod tests {
         std::fs::remove_dir_all(dir).unwrap();
     }
 
+    /// A receipts file copied to the name of another recording on the same
+    /// API root, or of the same recording on another root, is not taken as
+    /// its own: each field is checked on its own.
+    #[test]
+    fn receipts_under_another_recordings_name_are_refused() {
+        let dir = std::env::temp_dir().join(format!("avala-receipts-{}", fastrand::u64(..)));
+        let files = vec![file("a", 1, "aa")];
+        let root = "http://x/api/v1";
+        let mut ours = Receipts::open(&dir, root, "r", &files).unwrap();
+        ours.set_session(Session {
+            uid: "s".into(),
+            s3_prefix: "fleet/o/r/".into(),
+        })
+        .unwrap();
+        ours.flush().unwrap();
+        let ours_path = ours.path().to_owned();
+        drop(ours);
+        for (other_root, other_uid) in [(root, "q"), ("http://y/api/v1", "r")] {
+            let other = Receipts::open(&dir, other_root, other_uid, &files).unwrap();
+            let other_path = other.path().to_owned();
+            drop(other);
+            std::fs::copy(&ours_path, &other_path).unwrap();
+            let e = Receipts::open(&dir, other_root, other_uid, &files).unwrap_err();
+            assert!(
+                e.to_string()
+                    .contains("belongs to recording r at http://x/api/v1"),
+                "{other_root} {other_uid}: {e}"
+            );
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
     #[test]
     fn receipts_round_trip_privately_and_see_changes() {
         let dir = std::env::temp_dir().join(format!("avala-receipts-{}", fastrand::u64(..)));
