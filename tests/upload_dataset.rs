@@ -286,6 +286,31 @@ async fn complete_true_when_the_server_already_has_the_file() {
     assert_eq!(mock.hits("create_manual_upload_url"), presigns);
 }
 
+/// Uploads `name` of `dir` into `dataset` twice: the first run's
+/// completion is refused (a 400, not retried) after every byte landed, the
+/// second runs as usual. The second run's report.
+async fn again_after_a_refused_completion(
+    mock: &MockServer,
+    dataset: &str,
+    dir: &TempDir,
+    name: &str,
+    state: &TempDir,
+) -> avala::upload::UploadReport {
+    let run = || {
+        mock.client()
+            .upload_files(dataset, [(dir.path().join(name), name.to_owned())])
+            .state_dir(state.path())
+            .send()
+    };
+    mock.fault("complete_manual_upload", Fault::status(400))
+        .times(1);
+    let e = run().await.unwrap_err();
+    assert_eq!(e.status(), Some(400));
+    let size = std::fs::metadata(dir.path().join(name)).unwrap().len();
+    assert_eq!(mock.storage().bytes_received(), size, "every byte landed");
+    run().await.unwrap()
+}
+
 #[tokio::test]
 async fn a_412_on_the_put_means_already_there() {
     let mock = MockServer::start().await;
@@ -293,25 +318,9 @@ async fn a_412_on_the_put_means_already_there() {
     let dir = TempDir::new();
     let state = TempDir::new();
     let a = dir.file("a.jpg", 4096);
-    let files = || [(dir.path().join("a.jpg"), "a.jpg".to_owned())];
-    let client = mock.client();
-    // The PUT lands but the completion is refused: the run fails.
-    mock.fault("complete_manual_upload", Fault::status(400))
-        .times(1);
-    let e = client
-        .upload_files("pre", files())
-        .state_dir(state.path())
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(e.status(), Some(400));
-    // Again: the conditional PUT gets 412, which means it is there.
-    let report = client
-        .upload_files("pre", files())
-        .state_dir(state.path())
-        .send()
-        .await
-        .unwrap();
+    // The PUT lands but the completion is refused; again, the conditional
+    // PUT gets 412, which means it is there.
+    let report = again_after_a_refused_completion(&mock, "pre", &dir, "a.jpg", &state).await;
     assert_eq!((report.files_skipped, report.bytes_sent), (1, 0));
     let puts = mock.received_for("storage.put");
     assert_eq!(
@@ -331,27 +340,10 @@ async fn a_multipart_file_with_every_part_stored_is_completed_and_counted_skippe
     let dir = TempDir::new();
     let state = TempDir::new();
     let big = dir.file("scan.bin", 12 * MIB);
-    let files = || [(dir.path().join("scan.bin"), "scan.bin".to_owned())];
-    let client = mock.client();
-    // Every part lands but the completion is refused: the run fails.
-    mock.fault("complete_manual_upload", Fault::status(400))
-        .times(1);
-    let e = client
-        .upload_files("parts", files())
-        .state_dir(state.path())
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(e.status(), Some(400));
-    assert_eq!(mock.storage().bytes_received(), 12 * MIB as u64);
-    // Again: the presign lists all three parts, so nothing is sent, the
-    // upload is completed, and the file counts as skipped, not sent.
-    let report = client
-        .upload_files("parts", files())
-        .state_dir(state.path())
-        .send()
-        .await
-        .unwrap();
+    // Every part lands but the completion is refused; again, the presign
+    // lists all three parts, so nothing is sent, the upload is completed,
+    // and the file counts as skipped, not sent.
+    let report = again_after_a_refused_completion(&mock, "parts", &dir, "scan.bin", &state).await;
     assert_eq!(
         (report.files_sent, report.files_skipped, report.bytes_sent),
         (0, 1, 0)
