@@ -17,6 +17,8 @@ use sha2::{Digest, Sha256};
 
 const MIB: usize = 1024 * 1024;
 
+#[path = "common/capture.rs"]
+mod capture;
 mod common;
 #[path = "common/fast_retry.rs"]
 mod fast_retry;
@@ -998,6 +1000,7 @@ async fn a_day_long_retry_after_on_the_presign_ends_the_upload_with_it() {
     )
     .times(1);
     let started = tokio::time::Instant::now();
+    let logs = capture::Capture::start();
     let report = mock
         .client()
         .upload_files("Slow", [(dir.path().join("a.jpg"), "a.jpg".to_owned())])
@@ -1006,14 +1009,19 @@ async fn a_day_long_retry_after_on_the_presign_ends_the_upload_with_it() {
         .await
         .unwrap();
     assert_eq!(report.files_sent, 1);
-    let waited = started.elapsed();
-    assert!(
-        waited >= Duration::from_secs(30) && waited < SERVER_WAIT_CAP,
-        "{waited:?}"
-    );
+    // Exactly the server's 30 s was slept. (Only a floor on the virtual
+    // clock: while the file is read on a blocking thread the paused clock
+    // may run ahead to the transfer's 1 s watchdog ticks.)
+    assert_eq!(logs.retry_delays(), [30_000]);
+    assert!(started.elapsed() >= Duration::from_secs(30));
 }
 
-#[tokio::test(start_paused = true)]
+/// On real time: the storage phase reads the file on blocking threads,
+/// and while it waits the paused clock would run ahead to the watchdog's
+/// 1 s ticks, so virtual time says nothing here. The retry loop is the one
+/// place that sleeps on a server's wait, and it logged none; a run that
+/// slept the day anyway would meet the guard.
+#[tokio::test]
 async fn a_day_long_retry_after_from_storage_ends_the_upload_with_it() {
     let cases = [
         (UploadMode::Put, StorageRoute::Put, 503),
@@ -1037,20 +1045,19 @@ async fn a_day_long_retry_after_from_storage_ends_the_upload_with_it() {
             dir.file("a.bin", 5 * MIB);
             mock.storage()
                 .fault(route, Fault::status(status).header("Retry-After", value));
-            let started = tokio::time::Instant::now();
-            let e = upload_err(
-                mock.client()
-                    .upload_files("slow", [(dir.path().join("a.bin"), "a.bin".to_owned())])
-                    .state_dir(state.path())
-                    .send()
-                    .await,
-            );
             let case = format!("{route:?} {status} {value}");
-            assert!(
-                started.elapsed() < SERVER_WAIT_CAP,
-                "{case}: {:?}",
-                started.elapsed()
+            let logs = capture::Capture::start();
+            let upload = mock
+                .client()
+                .upload_files("slow", [(dir.path().join("a.bin"), "a.bin".to_owned())])
+                .state_dir(state.path())
+                .send();
+            let e = upload_err(
+                tokio::time::timeout(SERVER_WAIT_CAP, upload)
+                    .await
+                    .unwrap_or_else(|_| panic!("{case}: still waiting after {SERVER_WAIT_CAP:?}")),
             );
+            assert_eq!(logs.retry_delays(), Vec::<u64>::new(), "{case}: slept");
             let UploadError::Storage {
                 status: got,
                 retry_after: Some(after),
