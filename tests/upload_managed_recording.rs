@@ -636,6 +636,16 @@ fn operations_since(mock: &MockServer, from: usize) -> Vec<String> {
         .collect()
 }
 
+/// The operations the mock received after the first finalize.
+fn operations_after_finalize(mock: &MockServer) -> Vec<String> {
+    let mut operations = operations_since(mock, 0);
+    let finalize_at = operations
+        .iter()
+        .position(|o| o == "finalize_fleet_managed_upload")
+        .expect("a finalize");
+    operations.split_off(finalize_at + 1)
+}
+
 #[tokio::test]
 async fn a_stored_file_is_skipped_by_its_listing_or_its_completed_generation() {
     // Run 1 stores both files whole, then its finalize is refused (a 400
@@ -794,14 +804,9 @@ async fn the_publication_waits() {
         other => panic!("expected WaitTimeout, got {other:?}"),
     }
     assert_eq!(started.elapsed(), Duration::from_millis(300));
-    let received = mock.received();
-    let finalize_at = received
+    let polls = operations_after_finalize(&mock)
         .iter()
-        .position(|r| r.operation_id.as_deref() == Some("finalize_fleet_managed_upload"))
-        .unwrap();
-    let polls = received[finalize_at + 1..]
-        .iter()
-        .filter(|r| r.operation_id.as_deref() == Some("get_fleet_managed_upload_status"))
+        .filter(|o| *o == "get_fleet_managed_upload_status")
         .count();
     // The observation after the finalize, then one every 50 ms up to and
     // at the deadline.
@@ -816,16 +821,10 @@ async fn the_publication_waits() {
         status.finalization.unwrap().state,
         ManagedFinalizationState::Running
     );
-    let received = mock.received();
-    let finalize_at = received
-        .iter()
-        .position(|r| r.operation_id.as_deref() == Some("finalize_fleet_managed_upload"))
-        .unwrap();
-    let after: Vec<_> = received[finalize_at + 1..]
-        .iter()
-        .filter_map(|r| r.operation_id.clone())
-        .collect();
-    assert_eq!(after, ["get_fleet_managed_upload_status"]);
+    assert_eq!(
+        operations_after_finalize(&mock),
+        ["get_fleet_managed_upload_status"]
+    );
 }
 
 #[tokio::test(start_paused = true)]
